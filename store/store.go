@@ -1,0 +1,300 @@
+// Package store is Herald's relational store port: one *DB type over
+// database/sql, opened by URL ("sqlite://herald-data/herald.db",
+// "sqlite://:memory:", "postgres://..."), with per-service migrations and a
+// transaction helper.
+//
+// Services write SQL once, with "?" placeholders and types that both SQLite
+// and PostgreSQL accept (TEXT, BIGINT, INTEGER, BOOLEAN, BYTEA); the DB
+// rebinds placeholders for its dialect. Each service owns the tables that
+// carry its prefix and must never touch another service's tables.
+//
+// Instants are stored as BIGINT Unix microseconds in UTC (see ToMicros), so
+// comparisons and ordering are exact in every dialect.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/heraldhq/herald/errs"
+)
+
+// Dialect names the SQL dialect behind a DB.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Querier is what both *DB and *Tx offer for queries. Queries use "?"
+// placeholders.
+type Querier interface {
+	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// DB is an open store. It is safe for concurrent use.
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect
+	url     string
+	// serialize is set when the engine takes one writer at a time (SQLite):
+	// write transactions queue in Go instead of spinning on SQLITE_BUSY.
+	serialize bool
+	writeMu   sync.Mutex
+	// classify maps driver errors to Herald kinds (unique violation ->
+	// Conflict, busy -> Unavailable).
+	classify func(error) error
+}
+
+// Config is what an adapter hands to New.
+type Config struct {
+	Dialect Dialect
+	// URL is the opening URL with credentials redacted, for messages.
+	URL string
+	// SerializeWrites makes Tx take a process-wide write lock.
+	SerializeWrites bool
+	// Classify maps driver errors to Herald errors; nil leaves them as they are.
+	Classify func(error) error
+}
+
+// New wraps an open *sql.DB. Adapters call it; services call Open.
+func New(db *sql.DB, c Config) *DB {
+	cl := c.Classify
+	if cl == nil {
+		cl = func(err error) error { return err }
+	}
+	return &DB{sql: db, dialect: c.Dialect, url: c.URL, serialize: c.SerializeWrites, classify: cl}
+}
+
+// Opener opens a store for one URL scheme.
+type Opener func(ctx context.Context, u *url.URL) (*DB, error)
+
+var (
+	openersMu sync.RWMutex
+	openers   = map[string]Opener{}
+)
+
+// Register makes an adapter available under a URL scheme. Adapters call it
+// from init.
+func Register(scheme string, o Opener) {
+	openersMu.Lock()
+	defer openersMu.Unlock()
+	openers[scheme] = o
+}
+
+// Schemes lists the registered URL schemes.
+func Schemes() []string {
+	openersMu.RLock()
+	defer openersMu.RUnlock()
+	out := make([]string, 0, len(openers))
+	for s := range openers {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Open opens the store named by rawURL.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: bad URL %q: %w", Redact(rawURL), err)
+	}
+	openersMu.RLock()
+	o, ok := openers[u.Scheme]
+	openersMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("store: unknown scheme %q in %q (known: %s)", u.Scheme, Redact(rawURL), strings.Join(Schemes(), ", "))
+	}
+	return o(ctx, u)
+}
+
+// Redact hides the password in a URL, for messages and logs.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	return u.Redacted()
+}
+
+// Dialect returns the store's SQL dialect.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// URL returns the URL the store was opened with, credentials redacted.
+func (db *DB) URL() string { return db.url }
+
+// SQL returns the underlying *sql.DB, for adapters and tests.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Close closes the store.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Ping checks the store answers; it backs the readiness endpoint.
+func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+
+func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if db.serialize {
+		db.writeMu.Lock()
+		defer db.writeMu.Unlock()
+	}
+	r, err := db.sql.ExecContext(ctx, db.rebind(q), args...)
+	return r, db.classify(err)
+}
+
+func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	r, err := db.sql.QueryContext(ctx, db.rebind(q), args...)
+	return r, db.classify(err)
+}
+
+func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.sql.QueryRowContext(ctx, db.rebind(q), args...)
+}
+
+// Tx runs fn in a transaction and commits it if fn returns nil. Hooks added
+// with Tx.AfterCommit run after a successful commit.
+func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	if db.serialize {
+		db.writeMu.Lock()
+		defer db.writeMu.Unlock()
+	}
+	stx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return db.classify(err)
+	}
+	tx := &Tx{tx: stx, db: db}
+	if err := fn(tx); err != nil {
+		_ = stx.Rollback()
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return db.classify(err)
+	}
+	for _, h := range tx.afterCommit {
+		h()
+	}
+	return nil
+}
+
+// Tx is a transaction on a DB.
+type Tx struct {
+	tx          *sql.Tx
+	db          *DB
+	afterCommit []func()
+}
+
+func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	r, err := tx.tx.ExecContext(ctx, tx.db.rebind(q), args...)
+	return r, tx.db.classify(err)
+}
+
+func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	r, err := tx.tx.QueryContext(ctx, tx.db.rebind(q), args...)
+	return r, tx.db.classify(err)
+}
+
+func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.db.rebind(q), args...)
+}
+
+// AfterCommit registers fn to run once the transaction has committed (for
+// example to wake an outbox relay). It does not run on rollback.
+func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, fn) }
+
+// Dialect returns the transaction's SQL dialect.
+func (tx *Tx) Dialect() Dialect { return tx.db.dialect }
+
+// rebind turns "?" placeholders into the dialect's form. Question marks
+// inside single-quoted literals are left alone.
+func (db *DB) rebind(q string) string {
+	if db.dialect != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n, inQuote := 0, false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			inQuote = !inQuote
+			b.WriteByte(c)
+		case c == '?' && !inQuote:
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// Migrate applies a service's migrations (goose SQL files at the root of
+// fsys). Each service keeps its own version table, <prefix>schema_version,
+// so services migrate independently even in one database.
+func (db *DB) Migrate(ctx context.Context, prefix string, fsys fs.FS) error {
+	var d goose.Dialect
+	switch db.dialect {
+	case SQLite:
+		d = goose.DialectSQLite3
+	case Postgres:
+		d = goose.DialectPostgres
+	default:
+		return fmt.Errorf("store: no migrations for dialect %q", db.dialect)
+	}
+	if db.serialize {
+		db.writeMu.Lock()
+		defer db.writeMu.Unlock()
+	}
+	p, err := goose.NewProvider(d, db.sql, fsys,
+		goose.WithTableName(prefix+"schema_version"),
+		goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("store: migrations of %q: %w", prefix, err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("store: migrating %q: %w", prefix, err)
+	}
+	return nil
+}
+
+// ErrNoRows is returned by QueryRow(...).Scan when nothing matched.
+var ErrNoRows = sql.ErrNoRows
+
+// NotFound turns sql.ErrNoRows into a NotFound error saying what was
+// missing, and passes other errors through.
+func NotFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return errs.E(errs.NotFound, "%s not found", what)
+	}
+	return err
+}
+
+// ToMicros converts an instant to the stored form (0 for the zero time).
+func ToMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// FromMicros converts the stored form back to a UTC instant (zero for 0).
+func FromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
