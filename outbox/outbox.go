@@ -6,7 +6,8 @@
 // the event again, which consumers absorb by deduplicating on the event id.
 //
 // Each service has its own outbox table (<prefix>outbox), like every other
-// table it owns.
+// table it owns, and an inbox table (<prefix>inbox) of the event ids it has
+// consumed, for deduplication (FirstDelivery).
 package outbox
 
 import (
@@ -28,6 +29,7 @@ type Outbox struct {
 	db    *store.DB
 	bus   bus.Bus
 	table string
+	inbox string
 	log   *slog.Logger
 	wake  chan struct{}
 
@@ -46,7 +48,7 @@ func New(db *store.DB, prefix string, b bus.Bus, log *slog.Logger) *Outbox {
 		log = slog.Default()
 	}
 	return &Outbox{
-		db: db, bus: b, table: prefix + "outbox", log: log,
+		db: db, bus: b, table: prefix + "outbox", inbox: prefix + "inbox", log: log,
 		wake:     make(chan struct{}, 1),
 		Parallel: 64, Batch: 512, Poll: time.Second,
 	}
@@ -65,7 +67,31 @@ func (o *Outbox) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("outbox %s: %w", o.table, err)
 	}
+	_, err = o.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+o.inbox+` (
+		event_id TEXT PRIMARY KEY,
+		seen_at  BIGINT NOT NULL
+	)`)
+	if err != nil {
+		return fmt.Errorf("outbox %s: %w", o.inbox, err)
+	}
 	return nil
+}
+
+// FirstDelivery records, within tx, that the service handled the event with
+// this id, and reports whether this is the first time. A consumer calls it
+// in the transaction that applies the event and skips the event when it
+// returns false: this is what makes at-least-once delivery harmless.
+func (o *Outbox) FirstDelivery(ctx context.Context, tx *store.Tx, eventID string) (bool, error) {
+	res, err := tx.Exec(ctx, `INSERT INTO `+o.inbox+` (event_id, seen_at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING`,
+		eventID, store.ToMicros(time.Now()))
+	if err != nil {
+		return false, fmt.Errorf("outbox: recording event %s: %w", eventID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
 }
 
 // Add writes ev to the outbox within tx and returns the event id. The relay
