@@ -1,0 +1,510 @@
+// Package config is Herald's configuration: defaults that need nothing
+// installed, overridden in order by a YAML file, HERALD_* environment
+// variables and command-line flags. Unknown keys and bad values stop
+// start-up with a message naming the key.
+//
+// Environment variables map to keys by dropping the HERALD_ prefix,
+// lowercasing, and reading a double underscore as a level:
+// HERALD_LISTEN=:9090 sets listen, HERALD_STORE__URL=... sets store.url,
+// HERALD_SERVICES__TRIGGER__TRANSPORT=grpc sets services.trigger.transport.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// Service names, as used in services.run and services.<name>.
+const (
+	Portal       = "portal"
+	Trigger      = "trigger"
+	Publisher    = "publisher"
+	Notification = "notification"
+)
+
+// AllServices lists every service in start-up order.
+var AllServices = []string{Notification, Publisher, Trigger, Portal}
+
+// Transports a caller can reach a service by.
+const (
+	TransportLocal   = "local"   // a method call in this process
+	TransportGRPC    = "grpc"    // gRPC over HTTP/2
+	TransportConnect = "connect" // Connect's HTTP/JSON protocol
+)
+
+// Config is the effective configuration of one node.
+type Config struct {
+	// DataDir holds the embedded store, media and the generated secret key.
+	DataDir string `koanf:"data_dir"`
+	// Listen is the address the HTTP server (UI, REST API, service APIs) binds.
+	Listen string `koanf:"listen"`
+	// BaseURL is how users reach this node (links in emails, OAuth
+	// callbacks). Empty: derived from Listen.
+	BaseURL string `koanf:"base_url"`
+	// SecretKey encrypts social account tokens at rest (64 hex chars).
+	// Empty: generated once into <data_dir>/secret.key.
+	SecretKey string `koanf:"secret_key"`
+	// InternalToken authenticates calls between services. Required when a
+	// service is reached over the network; generated per start otherwise.
+	InternalToken string `koanf:"internal_token"`
+	// CookieSecure marks session cookies Secure (set it behind HTTPS).
+	CookieSecure bool `koanf:"cookie_secure"`
+
+	Store    Store    `koanf:"store"`
+	Bus      URLOnly  `koanf:"bus"`
+	Coord    URLOnly  `koanf:"coord"`
+	Cache    URLOnly  `koanf:"cache"`
+	Blob     URLOnly  `koanf:"blob"`
+	Services Services `koanf:"services"`
+	SMTP     SMTP     `koanf:"smtp"`
+	Outbound Outbound `koanf:"outbound"`
+	Log      Log      `koanf:"log"`
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+// Store selects the relational store; each service may have its own.
+type Store struct {
+	URL          string `koanf:"url"`
+	Portal       string `koanf:"portal"`
+	Trigger      string `koanf:"trigger"`
+	Publisher    string `koanf:"publisher"`
+	Notification string `koanf:"notification"`
+}
+
+// URLFor returns the store URL of a service (its own, or the shared one).
+func (s Store) URLFor(service string) string {
+	own := map[string]string{Portal: s.Portal, Trigger: s.Trigger, Publisher: s.Publisher, Notification: s.Notification}[service]
+	if own != "" {
+		return own
+	}
+	return s.URL
+}
+
+// URLOnly is a port selected by URL alone.
+type URLOnly struct {
+	URL string `koanf:"url"`
+}
+
+// Services says which services this node runs and how it reaches each.
+type Services struct {
+	// Run lists the services this node runs.
+	Run          []string `koanf:"run"`
+	Portal       Endpoint `koanf:"portal"`
+	Trigger      Endpoint `koanf:"trigger"`
+	Publisher    Endpoint `koanf:"publisher"`
+	Notification Endpoint `koanf:"notification"`
+}
+
+// Endpoint says how to reach one service.
+type Endpoint struct {
+	// Transport: local, grpc or connect.
+	Transport string `koanf:"transport"`
+	// URL of the node serving it, for grpc and connect (http://host:port).
+	URL string `koanf:"url"`
+}
+
+// Endpoint returns the endpoint of a service.
+func (s Services) Endpoint(service string) Endpoint {
+	switch service {
+	case Portal:
+		return s.Portal
+	case Trigger:
+		return s.Trigger
+	case Publisher:
+		return s.Publisher
+	default:
+		return s.Notification
+	}
+}
+
+// Runs reports whether this node runs service.
+func (s Services) Runs(service string) bool { return slices.Contains(s.Run, service) }
+
+// SMTP configures email delivery. An empty URL disables email.
+type SMTP struct {
+	// URL: smtp://[user:password@]host:port (STARTTLS when offered),
+	// smtps://... (implicit TLS).
+	URL  string `koanf:"url"`
+	From string `koanf:"from"`
+}
+
+// Outbound limits requests to user-supplied URLs (Mastodon instances, feeds).
+type Outbound struct {
+	AllowLoopback bool `koanf:"allow_loopback"`
+	AllowPrivate  bool `koanf:"allow_private"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `koanf:"level"`  // debug, info, warn, error
+	Format string `koanf:"format"` // text, json
+}
+
+// Default returns the zero-configuration settings: everything embedded,
+// data in ./herald-data, listening on :8080.
+func Default() Config {
+	local := Endpoint{Transport: TransportLocal}
+	return Config{
+		DataDir: "herald-data",
+		Listen:  ":8080",
+		Bus:     URLOnly{URL: "mem://"},
+		Coord:   URLOnly{URL: "mem://"},
+		Cache:   URLOnly{URL: "mem://?max_bytes=67108864"},
+		Services: Services{
+			Run:    slices.Clone(AllServices),
+			Portal: local, Trigger: local, Publisher: local, Notification: local,
+		},
+		SMTP:            SMTP{From: "Herald <herald@localhost>"},
+		Log:             Log{Level: "info", Format: "text"},
+		ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// Error is a configuration problem, naming the key.
+type Error struct {
+	Key     string
+	Problem string
+}
+
+func (e *Error) Error() string { return "config: " + e.Key + ": " + e.Problem }
+
+// Flags registers the command-line flags that override configuration keys.
+func Flags(fs *pflag.FlagSet) {
+	fs.StringP("config", "c", "", "YAML configuration file")
+	fs.String("listen", "", "listen address (listen), e.g. :8080")
+	fs.String("data-dir", "", "data directory (data_dir)")
+	fs.String("base-url", "", "public base URL (base_url)")
+	fs.StringSlice("services", nil, "services this node runs (services.run): portal,trigger,publisher,notification")
+}
+
+var flagKeys = map[string]string{
+	"listen": "listen", "data-dir": "data_dir", "base-url": "base_url", "services": "services.run",
+}
+
+// Load builds the effective configuration from defaults, the file named by
+// the --config flag (if any), the environment and the flags. environ is
+// os.Environ() in production.
+func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
+	k := koanf.New(".")
+	var path string
+	if fs != nil {
+		path, _ = fs.GetString("config")
+	}
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, &Error{Key: "--config", Problem: fmt.Sprintf("reading %s: %v", path, err)}
+		}
+	}
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix:      "HERALD_",
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(key, v string) (string, any) {
+			key = strings.ToLower(strings.TrimPrefix(key, "HERALD_"))
+			key = strings.ReplaceAll(key, "__", ".")
+			if key == "services.run" {
+				return key, splitList(v)
+			}
+			return key, v
+		},
+	}), nil)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: environment: %w", err)
+	}
+	if fs != nil {
+		err := k.Load(posflag.ProviderWithFlag(fs, ".", k, func(f *pflag.Flag) (string, any) {
+			key, ok := flagKeys[f.Name]
+			if !ok || !f.Changed {
+				return "", nil
+			}
+			if key == "services.run" {
+				v, _ := fs.GetStringSlice(f.Name)
+				return key, v
+			}
+			return key, f.Value.String()
+		}), nil)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: flags: %w", err)
+		}
+	}
+	c := Default()
+	var unused []string
+	dc := &mapstructure.DecoderConfig{
+		Result:           &c,
+		TagName:          "koanf",
+		WeaklyTypedInput: true,
+		Metadata:         &mapstructure.Metadata{},
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+	}
+	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
+		return Config{}, decodeError(err)
+	}
+	unused = dc.Metadata.Unused
+	if len(unused) > 0 {
+		sort.Strings(unused)
+		return Config{}, &Error{Key: unused[0], Problem: "unknown key" + suggest(unused[0])}
+	}
+	if err := c.resolve(); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// decodeError turns a mapstructure error into one naming the key.
+func decodeError(err error) error {
+	msg := err.Error()
+	// mapstructure says: 'listen' expected type 'string', got ...
+	if i := strings.Index(msg, "'"); i >= 0 {
+		if j := strings.Index(msg[i+1:], "'"); j >= 0 {
+			return &Error{Key: msg[i+1 : i+1+j], Problem: strings.TrimSpace(msg[i+j+2:])}
+		}
+	}
+	return fmt.Errorf("config: %w", err)
+}
+
+// suggest names the closest known key when the unknown one looks like a typo.
+func suggest(key string) string {
+	best, bestD := "", 3
+	for _, k := range KnownKeys() {
+		if d := distance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+// KnownKeys lists every configuration key, for docs and messages.
+func KnownKeys() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := f.Tag.Get("koanf")
+			if name == "" {
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+				walk(f.Type, prefix+name+".")
+				continue
+			}
+			out = append(out, prefix+name)
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	return out
+}
+
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// resolve fills what depends on other keys: URLs under the data dir and
+// the base URL.
+func (c *Config) resolve() error {
+	if c.DataDir == "" {
+		return &Error{Key: "data_dir", Problem: "must not be empty"}
+	}
+	if c.Store.URL == "" {
+		c.Store.URL = "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "herald.db"))
+	}
+	if c.Blob.URL == "" {
+		c.Blob.URL = "file://" + filepath.ToSlash(filepath.Join(c.DataDir, "media"))
+	}
+	if c.BaseURL == "" {
+		host, port, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			return &Error{Key: "listen", Problem: fmt.Sprintf("%q is not host:port", c.Listen)}
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		c.BaseURL = "http://" + net.JoinHostPort(host, port)
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	return nil
+}
+
+// Validate checks every value that can be checked without connecting.
+func (c Config) Validate() error {
+	var problems []error
+	bad := func(key, format string, args ...any) {
+		problems = append(problems, &Error{Key: key, Problem: fmt.Sprintf(format, args...)})
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is not host:port (e.g. :8080)", c.Listen)
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("base_url", "%q is not an http(s) URL", c.BaseURL)
+	}
+	if c.SecretKey != "" {
+		if b, err := decodeKey(c.SecretKey); err != nil || len(b) != 32 {
+			bad("secret_key", "must be 64 hexadecimal characters (32 bytes)")
+		}
+	}
+	checkURL := func(key, raw string, schemes ...string) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			bad(key, "not a URL: %v", err)
+			return
+		}
+		if !slices.Contains(schemes, u.Scheme) {
+			bad(key, "scheme %q is not supported (use %s)", u.Scheme, strings.Join(schemes, ", "))
+		}
+	}
+	storeSchemes := []string{"sqlite"}
+	checkURL("store.url", c.Store.URL, storeSchemes...)
+	for _, s := range []string{Portal, Trigger, Publisher, Notification} {
+		if own := map[string]string{Portal: c.Store.Portal, Trigger: c.Store.Trigger, Publisher: c.Store.Publisher, Notification: c.Store.Notification}[s]; own != "" {
+			checkURL("store."+s, own, storeSchemes...)
+		}
+	}
+	checkURL("bus.url", c.Bus.URL, "mem")
+	checkURL("coord.url", c.Coord.URL, "mem")
+	checkURL("cache.url", c.Cache.URL, "mem")
+	checkURL("blob.url", c.Blob.URL, "file", "mem")
+	if c.SMTP.URL != "" {
+		checkURL("smtp.url", c.SMTP.URL, "smtp", "smtps")
+	}
+	if len(c.Services.Run) == 0 {
+		bad("services.run", "names no service; use some of %s", strings.Join(AllServices, ", "))
+	}
+	for _, s := range c.Services.Run {
+		if !slices.Contains(AllServices, s) {
+			bad("services.run", "unknown service %q (known: %s)", s, strings.Join(AllServices, ", "))
+		}
+	}
+	remote := false
+	for _, s := range AllServices {
+		e := c.Services.Endpoint(s)
+		key := "services." + s
+		switch e.Transport {
+		case TransportLocal:
+			if !c.Services.Runs(s) {
+				bad(key+".transport", "is local but this node does not run %s; set grpc or connect and %s.url", s, key)
+			}
+		case TransportGRPC, TransportConnect:
+			remote = true
+			if !c.Services.Runs(s) || e.URL != "" {
+				u, err := url.Parse(e.URL)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					bad(key+".url", "must be the http(s) URL of the node running %s, got %q", s, e.URL)
+				}
+			}
+		default:
+			bad(key+".transport", "%q is not one of local, grpc, connect", e.Transport)
+		}
+	}
+	if remote && c.InternalToken == "" && len(c.Services.Run) < len(AllServices) {
+		bad("internal_token", "must be set when services run on different nodes (the same value on every node)")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	return errors.Join(problems...)
+}
+
+func decodeKey(s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// LoadSecretKey returns the 32-byte key that encrypts secrets at rest: the
+// configured secret_key, or the one kept in <data_dir>/secret.key, created
+// on first use. Losing that file makes stored account tokens unreadable, so
+// it is written once and never replaced.
+func (c Config) LoadSecretKey() ([]byte, error) {
+	if c.SecretKey != "" {
+		return decodeKey(c.SecretKey)
+	}
+	path := filepath.Join(c.DataDir, "secret.key")
+	if b, err := os.ReadFile(path); err == nil {
+		key, err := decodeKey(strings.TrimSpace(string(b)))
+		if err != nil || len(key) != 32 {
+			return nil, &Error{Key: "secret_key", Problem: path + " does not hold 64 hexadecimal characters"}
+		}
+		return key, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, &Error{Key: "secret_key", Problem: err.Error()}
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+		return nil, &Error{Key: "data_dir", Problem: err.Error()}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) { // another process won the race
+			return c.LoadSecretKey()
+		}
+		return nil, &Error{Key: "secret_key", Problem: err.Error()}
+	}
+	defer f.Close()
+	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+		return nil, &Error{Key: "secret_key", Problem: err.Error()}
+	}
+	return key, f.Sync()
+}

@@ -1,0 +1,18 @@
+// Package notify is Herald's Notification service: it turns facts on the
+// bus (a post was published, a post failed, an account must be
+// reconnected) into notifications for the people of the workspace, in-app
+// and by email.
+//
+// For each event it asks Portal who the workspace's recipients are and, in
+// one transaction that also records the event id (so a redelivered event
+// changes nothing), stores one in-app notification and one queued email per
+// recipient. After the commit the notifications are pushed to the
+// recipients' open browser streams (StreamHandler, Server-Sent Events), and
+// a delivery loop sends the queued emails over SMTP, retrying with backoff
+// and keeping the ones it gave up on as dead letters.
+//
+// The service owns the notify_ tables and nothing else. It must never read
+// another service's tables, import another service's package, or block on a
+// slow browser: live delivery is best effort over bounded buffers, and the
+// database stays the truth a client resyncs from (ListNotifications).
+package notify
