@@ -8,7 +8,8 @@
 #   scripts/test-infra.sh env      print the variables the tests read
 #
 # State (binaries, logs, pids) lives in $HERALD_INFRA_DIR, default .run/infra
-# in the repository. Servers so far: mailpit (SMTP 1025, HTTP API 8025).
+# in the repository. Servers so far: mailpit (SMTP 1025, HTTP API 8025); and
+# Chromium, for the browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${HERALD_INFRA_DIR:-$PWD/.run/infra}
@@ -20,6 +21,7 @@ MAILPIT_VERSION=v1.33.1
 if [ "${1:-}" = env ]; then
   echo "HERALD_TEST_SMTP_ADDR=127.0.0.1:1025"
   echo "HERALD_TEST_MAILPIT_URL=http://127.0.0.1:8025"
+  echo "HERALD_TEST_CHROMIUM=$(command -v chromium || echo /usr/bin/chromium)"
   exit 0
 fi
 
@@ -52,5 +54,12 @@ if ! listening 1025; then
     --disable-version-check --smtp-auth-accept-any --smtp-auth-allow-insecure
   wait_port mailpit 1025
   wait_port mailpit 8025
+fi
+# Chromium for the browser test of the web UI.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test-infra: installing chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium >/dev/null
 fi
 echo "test-infra: ready"

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/node"
+)
+
+func serveCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run Herald (all services, embedded defaults, unless configured otherwise)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			begin := time.Now()
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return fail(cmd, err)
+			}
+			log := newLogger(cfg)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			n, err := node.New(ctx, cfg, log)
+			if err != nil {
+				return fail(cmd, err)
+			}
+			if err := n.Start(ctx); err != nil {
+				_ = n.Stop(context.Background())
+				return fail(cmd, err)
+			}
+			log.Info("herald started", "services", cfg.Services.Run, "listen", n.Addr(),
+				"data_dir", cfg.DataDir, "startup", time.Since(begin).Round(time.Millisecond))
+			fmt.Fprintf(cmd.OutOrStdout(), "Herald is running at %s\n", cfg.BaseURL)
+			<-ctx.Done()
+			log.Info("herald stopping")
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			return n.Stop(sctx)
+		},
+	}
+	config.Flags(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald/simnet"
+)
+
+func simnetCmd() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "simnet",
+		Short: "Run a simulated Mastodon-compatible server for development and tests",
+		Long: `simnet serves the parts of Mastodon's API Herald uses (statuses, media,
+Idempotency-Key, rate-limit headers, OAuth app flow) from memory, with
+injectable latency and errors (POST /_simnet/faults). Create an account and
+its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			s := simnet.New(simnet.Options{})
+			if err := s.ListenAndServe(ctx, addr); err != nil {
+				return fail(cmd, err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "listen", "127.0.0.1:8090", "address to listen on")
+	return cmd
+}

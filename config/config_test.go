@@ -1,0 +1,176 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/heraldhq/herald/config"
+)
+
+// load runs config.Load with a YAML file (if yaml != ""), env and flags.
+func load(t *testing.T, yaml string, env []string, args ...string) (config.Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	config.Flags(fs)
+	if yaml != "" {
+		path := filepath.Join(t.TempDir(), "herald.yaml")
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", path)
+	}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return config.Load(fs, env)
+}
+
+func TestZeroConfiguration(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":8080" || c.DataDir != "herald-data" {
+		t.Errorf("listen %q data_dir %q, want :8080 and herald-data", c.Listen, c.DataDir)
+	}
+	if c.Store.URL != "sqlite://herald-data/herald.db" || c.Blob.URL != "file://herald-data/media" {
+		t.Errorf("store %q blob %q should live in the data dir", c.Store.URL, c.Blob.URL)
+	}
+	if c.BaseURL != "http://localhost:8080" {
+		t.Errorf("base_url %q", c.BaseURL)
+	}
+	for _, s := range config.AllServices {
+		if !c.Services.Runs(s) || c.Services.Endpoint(s).Transport != config.TransportLocal {
+			t.Errorf("%s should run here, reached by method call", s)
+		}
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	t.Parallel()
+	yaml := "listen: \":7000\"\ndata_dir: fromfile\nlog:\n  level: debug\n"
+	env := []string{"HERALD_LISTEN=:7100", "HERALD_STORE__URL=sqlite://env.db", "HERALD_SERVICES__TRIGGER__TRANSPORT=local", "OTHER=1"}
+	c, err := load(t, yaml, env, "--listen", ":7200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":7200" {
+		t.Errorf("flag should win: listen %q", c.Listen)
+	}
+	if c.Store.URL != "sqlite://env.db" {
+		t.Errorf("env should set store.url: %q", c.Store.URL)
+	}
+	if c.DataDir != "fromfile" || c.Log.Level != "debug" {
+		t.Errorf("file values lost: data_dir %q level %q", c.DataDir, c.Log.Level)
+	}
+	if c.Blob.URL != "file://fromfile/media" {
+		t.Errorf("blob should follow data_dir: %q", c.Blob.URL)
+	}
+}
+
+func TestServicesFromEnvAndFlag(t *testing.T) {
+	t.Parallel()
+	env := []string{"HERALD_SERVICES__RUN=trigger,publisher", "HERALD_SERVICES__PORTAL__TRANSPORT=grpc",
+		"HERALD_SERVICES__PORTAL__URL=http://10.0.0.1:8080", "HERALD_SERVICES__NOTIFICATION__TRANSPORT=connect",
+		"HERALD_SERVICES__NOTIFICATION__URL=http://10.0.0.2:8080", "HERALD_INTERNAL_TOKEN=s3cret"}
+	c, err := load(t, "", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Services.Run, ","); got != "trigger,publisher" {
+		t.Errorf("services.run = %q", got)
+	}
+	c, err = load(t, "", env, "--services", "trigger,publisher,notification")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Services.Run, ","); got != "trigger,publisher,notification" {
+		t.Errorf("flag services.run = %q", got)
+	}
+}
+
+func TestBadConfigurationNamesTheKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml string
+		env        []string
+		key, want  string
+	}{
+		{name: "unknown key", yaml: "listne: \":1\"\n", key: "listne", want: "did you mean listen"},
+		{name: "unknown nested key", yaml: "store:\n  uri: x\n", key: "store.uri", want: "unknown key"},
+		{name: "unknown env key", env: []string{"HERALD_BOGUS=1"}, key: "bogus", want: "unknown key"},
+		{name: "bad store scheme", yaml: "store:\n  url: mysql://x\n", key: "store.url", want: "not supported"},
+		{name: "bad bus scheme", yaml: "bus:\n  url: kafka://x\n", key: "bus.url", want: "not supported"},
+		{name: "bad listen", yaml: "listen: nonsense\n", key: "listen", want: "host:port"},
+		{name: "bad transport", yaml: "services:\n  trigger:\n    transport: pigeon\n", key: "services.trigger.transport", want: "not one of"},
+		{name: "remote without url", yaml: "services:\n  run: [portal]\n  trigger:\n    transport: grpc\n", key: "services.trigger.url", want: "URL"},
+		{name: "local but not run", yaml: "services:\n  run: [portal]\n", key: "services.trigger.transport", want: "does not run"},
+		{name: "unknown service", yaml: "services:\n  run: [portal, mailer]\n", key: "services.run", want: "unknown service"},
+		{name: "bad secret key", yaml: "secret_key: abc\n", key: "secret_key", want: "64 hexadecimal"},
+		{name: "bad log level", yaml: "log:\n  level: loud\n", key: "log.level", want: "not one of"},
+		{name: "bad duration", yaml: "shutdown_timeout: soon\n", key: "shutdown_timeout", want: ""},
+		{name: "bad smtp", yaml: "smtp:\n  url: http://mail\n", key: "smtp.url", want: "not supported"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, tt.yaml, tt.env)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %q does not name a key", err)
+			}
+			if !strings.Contains(err.Error(), tt.key) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q should name %q and say %q", err, tt.key, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, "secret_key: \""+strings.Repeat("ab", 32)+"\"\ninternal_token: hush\nsmtp:\n  url: smtp://bob:pa55word@mail:25\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Redacted().YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	for _, secret := range []string{"abab", "hush", "pa55word"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("printed configuration leaks %q:\n%s", secret, s)
+		}
+	}
+	for _, want := range []string{"listen:", "smtp://bob:REDACTED@mail:25", "run: [notification, publisher, trigger, portal]"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("printed configuration lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestSecretKeyIsCreatedOnceAndKept(t *testing.T) {
+	t.Parallel()
+	c := config.Default()
+	c.DataDir = t.TempDir()
+	k1, err := c.LoadSecretKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := c.LoadSecretKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k1) != 32 || string(k1) != string(k2) {
+		t.Fatalf("key not kept: %x then %x", k1, k2)
+	}
+}
