@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/store"
 )
@@ -40,6 +41,9 @@ type Outbox struct {
 	// Poll is how often the relay looks for rows it was not woken for
 	// (written by another process, or left by a failed publish).
 	Poll time.Duration
+	// PublishTimeout bounds one publish, so an event whose consumer keeps
+	// failing backs off instead of holding a relay slot forever.
+	PublishTimeout time.Duration
 }
 
 // New returns the outbox of the service whose tables carry prefix.
@@ -50,7 +54,7 @@ func New(db *store.DB, prefix string, b bus.Bus, log *slog.Logger) *Outbox {
 	return &Outbox{
 		db: db, bus: b, table: prefix + "outbox", inbox: prefix + "inbox", log: log,
 		wake:     make(chan struct{}, 1),
-		Parallel: 64, Batch: 512, Poll: time.Second,
+		Parallel: 64, Batch: 512, Poll: time.Second, PublishTimeout: 30 * time.Second,
 	}
 }
 
@@ -97,6 +101,16 @@ func (o *Outbox) FirstDelivery(ctx context.Context, tx *store.Tx, eventID string
 // Add writes ev to the outbox within tx and returns the event id. The relay
 // is woken when tx commits.
 func (o *Outbox) Add(ctx context.Context, tx *store.Tx, topic string, ev proto.Message) (string, error) {
+	var bad errs.Fields
+	if topic == "" {
+		bad.Add("topic", "must not be empty")
+	}
+	if ev == nil {
+		bad.Add("event", "must not be nil")
+	}
+	if err := bad.Err(); err != nil {
+		return "", err
+	}
 	payload, err := proto.Marshal(ev)
 	if err != nil {
 		return "", fmt.Errorf("outbox: encoding %s: %w", topic, err)
@@ -137,6 +151,10 @@ func (o *Outbox) Run(ctx context.Context) {
 	var (
 		mu       sync.Mutex
 		inFlight = map[string]bool{}
+		// relayed holds rows finished since the last scan began: a scan
+		// that started before a row's delete committed may still return
+		// it, and must not publish it again.
+		relayed = map[string]bool{}
 		sem      = make(chan struct{}, o.Parallel)
 		wg       sync.WaitGroup
 	)
@@ -144,6 +162,9 @@ func (o *Outbox) Run(ctx context.Context) {
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
 	for {
+		mu.Lock()
+		clear(relayed)
+		mu.Unlock()
 		rows, err := o.due(ctx)
 		if err != nil && ctx.Err() == nil {
 			o.log.Warn("outbox: reading", "table", o.table, "err", err)
@@ -151,7 +172,7 @@ func (o *Outbox) Run(ctx context.Context) {
 		dispatched := 0
 		for _, r := range rows {
 			mu.Lock()
-			busy := inFlight[r.id]
+			busy := inFlight[r.id] || relayed[r.id]
 			if !busy {
 				inFlight[r.id] = true
 			}
@@ -172,6 +193,7 @@ func (o *Outbox) Run(ctx context.Context) {
 				o.relay(ctx, r)
 				mu.Lock()
 				delete(inFlight, r.id)
+				relayed[r.id] = true
 				mu.Unlock()
 				o.Wake()
 			}(r)
@@ -208,7 +230,9 @@ func (o *Outbox) due(ctx context.Context) ([]row, error) {
 }
 
 func (o *Outbox) relay(ctx context.Context, r row) {
-	err := o.bus.Publish(ctx, &bus.Message{ID: r.id, Topic: r.topic, Payload: r.payload})
+	pctx, cancel := context.WithTimeout(ctx, o.PublishTimeout)
+	err := o.bus.Publish(pctx, &bus.Message{ID: r.id, Topic: r.topic, Payload: r.payload})
+	cancel()
 	if err == nil {
 		if _, err := o.db.Exec(context.WithoutCancel(ctx), `DELETE FROM `+o.table+` WHERE seq_id = ?`, r.id); err != nil {
 			// It stays and is published again: consumers deduplicate.
