@@ -155,8 +155,8 @@ func (o *Outbox) Run(ctx context.Context) {
 		// that started before a row's delete committed may still return
 		// it, and must not publish it again.
 		relayed = map[string]bool{}
-		sem      = make(chan struct{}, o.Parallel)
-		wg       sync.WaitGroup
+		sem     = make(chan struct{}, o.Parallel)
+		wg      sync.WaitGroup
 	)
 	defer wg.Wait()
 	tick := time.NewTicker(o.Poll)
