@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"os/signal"
 	"syscall"
 
@@ -10,7 +12,10 @@ import (
 )
 
 func simnetCmd() *cobra.Command {
-	var addr string
+	var (
+		addr      string
+		rateLimit int
+	)
 	cmd := &cobra.Command{
 		Use:   "simnet",
 		Short: "Run a simulated Mastodon-compatible server for development and tests",
@@ -22,13 +27,19 @@ its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			s := simnet.New(simnet.Options{})
-			if err := s.ListenAndServe(ctx, addr); err != nil {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fail(cmd, err)
+			}
+			s := simnet.New(simnet.Options{RateLimit: rateLimit})
+			fmt.Fprintf(cmd.OutOrStdout(), "simnet (simulated Mastodon) is running at http://%s\n", ln.Addr())
+			if err := s.Serve(ctx, ln); err != nil {
 				return fail(cmd, err)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&addr, "listen", "127.0.0.1:8090", "address to listen on")
+	cmd.Flags().IntVar(&rateLimit, "rate-limit", 0, "API requests per account per 5 minutes (0: Mastodon's 300; negative: unlimited)")
 	return cmd
 }
