@@ -124,3 +124,32 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// RateLimit is an account's request budget as its network last reported it
+// (Mastodon: the X-RateLimit-Limit, -Remaining and -Reset headers).
+type RateLimit struct {
+	// Limit is the budget of one window; 0 when the network does not say.
+	Limit int
+	// Remaining is what is left of the budget until Reset.
+	Remaining int
+	// Reset is when the budget is whole again.
+	Reset time.Time
+	// Seen is when Herald received these numbers.
+	Seen time.Time
+}
+
+// Exhausted reports whether the budget is spent at now.
+func (r RateLimit) Exhausted(now time.Time) bool {
+	return r.Remaining <= 0 && now.Before(r.Reset)
+}
+
+// RateLimitReporter is optionally implemented by a Provider that sees the
+// network's rate-limit state. Publisher records it after each call and,
+// on every node, stops calling the network for an account whose budget is
+// spent until it resets. A provider without it is still honoured when it
+// refuses a call as RateLimited with a RetryAfter.
+type RateLimitReporter interface {
+	// RateLimit returns the budget the network reported for acct on its
+	// latest response; ok is false when none has been seen.
+	RateLimit(acct Account) (rl RateLimit, ok bool)
+}

@@ -13,28 +13,11 @@ import (
 
 // RateLimit is what an instance last said about an account's request
 // budget, from the X-RateLimit-* headers Mastodon sends on every
-// authenticated answer.
-//
-// Publisher owns rate-limit state across its nodes: after each call it can
-// read RateLimit for the account and store it, and before the next one
-// hold back while Remaining is 0 and Reset is in the future. A 429 also
-// comes back as a provider.RateLimited error whose RetryAfter is Reset.
-type RateLimit struct {
-	// Limit is the number of requests allowed per window (300 on a default
-	// Mastodon).
-	Limit int
-	// Remaining is how many are left in the current window.
-	Remaining int
-	// Reset is when the window ends and the budget refills.
-	Reset time.Time
-	// Seen is when Herald received these numbers.
-	Seen time.Time
-}
+// authenticated answer. A 429 also comes back as a provider.RateLimited
+// error whose RetryAfter is Reset.
+type RateLimit = provider.RateLimit
 
-// Exhausted reports whether the budget is spent at now.
-func (r RateLimit) Exhausted(now time.Time) bool {
-	return r.Remaining <= 0 && now.Before(r.Reset)
-}
+var _ provider.RateLimitReporter = (*Provider)(nil)
 
 // RateLimit returns the last rate-limit state seen for acct, and false if
 // none was seen yet. Accounts are told apart by Account.ID, or, without

@@ -34,6 +34,12 @@ const (
 	// UNKNOWN: the network call did not return an answer (timeout, reset,
 	// crash); it is settled by the provider's idempotency, never blindly retried.
 	AttemptState_ATTEMPT_STATE_UNKNOWN AttemptState = 4
+	// WAITING: a retryable failure or a spent rate-limit budget; it is tried
+	// again at next_try_at.
+	AttemptState_ATTEMPT_STATE_WAITING AttemptState = 5
+	// CANCELED: the post stopped being publishable (edited, unscheduled,
+	// deleted) before this attempt went out.
+	AttemptState_ATTEMPT_STATE_CANCELED AttemptState = 6
 )
 
 // Enum value maps for AttemptState.
@@ -44,6 +50,8 @@ var (
 		2: "ATTEMPT_STATE_SUCCEEDED",
 		3: "ATTEMPT_STATE_FAILED",
 		4: "ATTEMPT_STATE_UNKNOWN",
+		5: "ATTEMPT_STATE_WAITING",
+		6: "ATTEMPT_STATE_CANCELED",
 	}
 	AttemptState_value = map[string]int32{
 		"ATTEMPT_STATE_UNSPECIFIED": 0,
@@ -51,6 +59,8 @@ var (
 		"ATTEMPT_STATE_SUCCEEDED":   2,
 		"ATTEMPT_STATE_FAILED":      3,
 		"ATTEMPT_STATE_UNKNOWN":     4,
+		"ATTEMPT_STATE_WAITING":     5,
+		"ATTEMPT_STATE_CANCELED":    6,
 	}
 )
 
@@ -388,8 +398,11 @@ type Attempt struct {
 	StartedAt      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	FinishedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	Tries          int32                  `protobuf:"varint,12,opt,name=tries,proto3" json:"tries,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	NextTryAt      *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=next_try_at,json=nextTryAt,proto3" json:"next_try_at,omitempty"`
+	// error_kind: bad_content, disconnected, rate_limited, unavailable, unknown.
+	ErrorKind     string `protobuf:"bytes,14,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attempt) Reset() {
@@ -504,6 +517,20 @@ func (x *Attempt) GetTries() int32 {
 		return x.Tries
 	}
 	return 0
+}
+
+func (x *Attempt) GetNextTryAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextTryAt
+	}
+	return nil
+}
+
+func (x *Attempt) GetErrorKind() string {
+	if x != nil {
+		return x.ErrorKind
+	}
+	return ""
 }
 
 type ListAttemptsRequest struct {
@@ -629,7 +656,7 @@ const file_herald_publisher_v1_publisher_proto_rawDesc = "" +
 	"\n" +
 	"violations\x18\x01 \x03(\v2\x1e.herald.publisher.v1.ViolationR\n" +
 	"violations\x12:\n" +
-	"\x06limits\x18\x02 \x01(\v2\".herald.publisher.v1.NetworkLimitsR\x06limits\"\xbe\x03\n" +
+	"\x06limits\x18\x02 \x01(\v2\".herald.publisher.v1.NetworkLimitsR\x06limits\"\x99\x04\n" +
 	"\aAttempt\x12\x1d\n" +
 	"\n" +
 	"attempt_id\x18\x01 \x01(\tR\tattemptId\x12'\n" +
@@ -648,18 +675,23 @@ const file_herald_publisher_v1_publisher_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x14\n" +
-	"\x05tries\x18\f \x01(\x05R\x05tries\"K\n" +
+	"\x05tries\x18\f \x01(\x05R\x05tries\x12:\n" +
+	"\vnext_try_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tnextTryAt\x12\x1d\n" +
+	"\n" +
+	"error_kind\x18\x0e \x01(\tR\terrorKind\"K\n" +
 	"\x13ListAttemptsRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
 	"\apost_id\x18\x02 \x01(\tR\x06postId\"P\n" +
 	"\x14ListAttemptsResponse\x128\n" +
-	"\battempts\x18\x01 \x03(\v2\x1c.herald.publisher.v1.AttemptR\battempts*\x9c\x01\n" +
+	"\battempts\x18\x01 \x03(\v2\x1c.herald.publisher.v1.AttemptR\battempts*\xd3\x01\n" +
 	"\fAttemptState\x12\x1d\n" +
 	"\x19ATTEMPT_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ATTEMPT_STATE_IN_FLIGHT\x10\x01\x12\x1b\n" +
 	"\x17ATTEMPT_STATE_SUCCEEDED\x10\x02\x12\x18\n" +
 	"\x14ATTEMPT_STATE_FAILED\x10\x03\x12\x19\n" +
-	"\x15ATTEMPT_STATE_UNKNOWN\x10\x042\xd0\x01\n" +
+	"\x15ATTEMPT_STATE_UNKNOWN\x10\x04\x12\x19\n" +
+	"\x15ATTEMPT_STATE_WAITING\x10\x05\x12\x1a\n" +
+	"\x16ATTEMPT_STATE_CANCELED\x10\x062\xd0\x01\n" +
 	"\x10PublisherService\x12W\n" +
 	"\bValidate\x12$.herald.publisher.v1.ValidateRequest\x1a%.herald.publisher.v1.ValidateResponse\x12c\n" +
 	"\fListAttempts\x12(.herald.publisher.v1.ListAttemptsRequest\x1a).herald.publisher.v1.ListAttemptsResponseB\xd7\x01\n" +
@@ -692,22 +724,23 @@ var file_herald_publisher_v1_publisher_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_herald_publisher_v1_publisher_proto_depIdxs = []int32{
-	1, // 0: herald.publisher.v1.ValidateRequest.media:type_name -> herald.publisher.v1.Media
-	3, // 1: herald.publisher.v1.ValidateResponse.violations:type_name -> herald.publisher.v1.Violation
-	4, // 2: herald.publisher.v1.ValidateResponse.limits:type_name -> herald.publisher.v1.NetworkLimits
-	0, // 3: herald.publisher.v1.Attempt.state:type_name -> herald.publisher.v1.AttemptState
-	9, // 4: herald.publisher.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
-	9, // 5: herald.publisher.v1.Attempt.finished_at:type_name -> google.protobuf.Timestamp
-	6, // 6: herald.publisher.v1.ListAttemptsResponse.attempts:type_name -> herald.publisher.v1.Attempt
-	2, // 7: herald.publisher.v1.PublisherService.Validate:input_type -> herald.publisher.v1.ValidateRequest
-	7, // 8: herald.publisher.v1.PublisherService.ListAttempts:input_type -> herald.publisher.v1.ListAttemptsRequest
-	5, // 9: herald.publisher.v1.PublisherService.Validate:output_type -> herald.publisher.v1.ValidateResponse
-	8, // 10: herald.publisher.v1.PublisherService.ListAttempts:output_type -> herald.publisher.v1.ListAttemptsResponse
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	1,  // 0: herald.publisher.v1.ValidateRequest.media:type_name -> herald.publisher.v1.Media
+	3,  // 1: herald.publisher.v1.ValidateResponse.violations:type_name -> herald.publisher.v1.Violation
+	4,  // 2: herald.publisher.v1.ValidateResponse.limits:type_name -> herald.publisher.v1.NetworkLimits
+	0,  // 3: herald.publisher.v1.Attempt.state:type_name -> herald.publisher.v1.AttemptState
+	9,  // 4: herald.publisher.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
+	9,  // 5: herald.publisher.v1.Attempt.finished_at:type_name -> google.protobuf.Timestamp
+	9,  // 6: herald.publisher.v1.Attempt.next_try_at:type_name -> google.protobuf.Timestamp
+	6,  // 7: herald.publisher.v1.ListAttemptsResponse.attempts:type_name -> herald.publisher.v1.Attempt
+	2,  // 8: herald.publisher.v1.PublisherService.Validate:input_type -> herald.publisher.v1.ValidateRequest
+	7,  // 9: herald.publisher.v1.PublisherService.ListAttempts:input_type -> herald.publisher.v1.ListAttemptsRequest
+	5,  // 10: herald.publisher.v1.PublisherService.Validate:output_type -> herald.publisher.v1.ValidateResponse
+	8,  // 11: herald.publisher.v1.PublisherService.ListAttempts:output_type -> herald.publisher.v1.ListAttemptsResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_herald_publisher_v1_publisher_proto_init() }

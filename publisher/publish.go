@@ -1,0 +1,301 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"gocloud.dev/gcerrors"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/heraldhq/herald/bus"
+	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
+	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
+	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/store"
+)
+
+// User-facing reasons, for failures whose provider gave no message.
+const (
+	reasonRateLimited  = "waiting for the account's rate limit to reset"
+	reasonBadContent   = "the network refused the post"
+	reasonDisconnected = "the network refused the account's credentials; reconnect the account"
+	reasonRetry        = "the network is temporarily unavailable"
+	reasonUnknown      = "the network did not answer, so it is not known whether the post was published"
+)
+
+// settleTimeout bounds recording an outcome, which must happen even when
+// the call's context ended (the outcome is what a later try needs).
+const settleTimeout = 30 * time.Second
+
+// outcome is what one try came to.
+type outcome struct {
+	state     State
+	remoteID  string
+	remoteURL string
+	// reason is shown to the user; kind is the failure kind (PostFailed.kind
+	// for a final failure, the provider kind for a waiting one).
+	reason string
+	kind   string
+	// nextTryAt is set for the waiting states.
+	nextTryAt time.Time
+	// reconnect asks for account.needs_reconnect.
+	reconnect bool
+	// rateLimit, when set, is the account's budget to record.
+	rateLimit *RateLimit
+}
+
+func unsupported(network string) *outcome {
+	return &outcome{
+		state:  Failed,
+		kind:   kindUnavailable,
+		reason: fmt.Sprintf("publishing to %q is not supported by this Herald server", network),
+	}
+}
+
+// try makes one network call for a claimed attempt and records its outcome.
+func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) {
+	a := c.attempt
+	p, ok := s.providers[a.Network]
+	if !ok {
+		s.settle(ctx, a, *unsupported(a.Network))
+		return
+	}
+	acct := provider.Account{
+		ID:          c.target.GetAccountId(),
+		Network:     c.target.GetNetwork(),
+		InstanceURL: c.target.GetInstanceUrl(),
+		AccessToken: c.target.GetAccessToken(),
+		Handle:      c.target.GetHandle(),
+	}
+	var (
+		res    provider.Result
+		called bool
+	)
+	media, err := s.media(ctx, job.GetMedia())
+	if err == nil {
+		called = true
+		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+		res, err = p.Publish(callCtx, acct, provider.Post{
+			Text:           job.GetText(),
+			Media:          media,
+			IdempotencyKey: a.IdempotencyKey,
+		})
+		cancel()
+	}
+	now := s.now()
+	out := s.outcomeOf(a, res, err, now)
+	if r, ok := p.(RateLimitReporter); ok && called && out.rateLimit == nil {
+		if rl, ok := r.RateLimit(acct); ok {
+			out.rateLimit = &rl
+		}
+	}
+	if err != nil {
+		s.log.Info("publish try failed", "attempt_id", a.ID, "post_id", a.PostID, "account_id", a.AccountID,
+			"try", a.Tries, "state", out.state, "next_try_at", out.nextTryAt, "err", err)
+	}
+	s.settle(ctx, a, out)
+}
+
+// media describes the job's attachments for the provider, checking first
+// that each is in the blob store: a missing file is the post's fault, not
+// the network's, and is found without spending a network call.
+func (s *Service) media(ctx context.Context, refs []*portalv1.MediaRef) ([]provider.Media, error) {
+	out := make([]provider.Media, 0, len(refs))
+	for i, ref := range refs {
+		attrs, err := s.blob.Attributes(ctx, ref.GetBlobKey())
+		if err != nil {
+			if gcerrors.Code(err) == gcerrors.NotFound {
+				return nil, &provider.Error{Kind: provider.BadContent,
+					Message: fmt.Sprintf("attachment %d (%s) is missing from media storage", i+1, ref.GetFileName()), Err: err}
+			}
+			// Nothing was sent: a plain retry is safe.
+			return nil, &provider.Error{Kind: provider.Retry, Message: "media storage is unavailable", Err: err}
+		}
+		size := ref.GetSizeBytes()
+		if size == 0 {
+			size = attrs.Size
+		}
+		key := ref.GetBlobKey()
+		out = append(out, provider.Media{
+			FileName:    ref.GetFileName(),
+			MimeType:    ref.GetMimeType(),
+			Size:        size,
+			Description: ref.GetDescription(),
+			Open: func(ctx context.Context) (io.ReadCloser, error) {
+				return s.blob.NewReader(ctx, key, nil)
+			},
+		})
+	}
+	return out, nil
+}
+
+// outcomeOf decides what a try's result means for the attempt.
+func (s *Service) outcomeOf(a attempt, res provider.Result, err error, now time.Time) outcome {
+	if err == nil {
+		return outcome{state: Succeeded, remoteID: res.RemoteID, remoteURL: res.RemoteURL}
+	}
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
+		// An untyped failure may have happened after the post was sent:
+		// treat it as unknown, so only the same key is ever retried.
+		pe = &provider.Error{Kind: provider.Unknown, Err: err}
+	}
+	last := a.Tries >= s.cfg.MaxTries
+	switch pe.Kind {
+	case provider.BadContent:
+		return outcome{state: Failed, kind: kindBadContent, reason: messageOr(pe, reasonBadContent)}
+	case provider.Disconnected:
+		return outcome{state: Failed, kind: kindDisconnected, reason: messageOr(pe, reasonDisconnected), reconnect: true}
+	case provider.RateLimited:
+		reset := pe.RetryAfter
+		if !reset.After(now) {
+			reset = now.Add(backoff(s.cfg.RetryBase, s.cfg.RetryMax, a.Tries))
+		}
+		out := outcome{reason: messageOr(pe, reasonRateLimited), rateLimit: &RateLimit{Remaining: 0, Reset: reset}}
+		if last {
+			out.state, out.kind = Failed, kindRateLimited
+			return out
+		}
+		out.state, out.kind, out.nextTryAt = RetryWait, string(provider.RateLimited), reset.Add(spread(s.cfg.RetryBase))
+		return out
+	case provider.Unknown:
+		out := outcome{reason: messageOr(pe, reasonUnknown)}
+		if last {
+			out.state, out.kind = Failed, kindUnknown
+			return out
+		}
+		out.state, out.kind = Unknown, string(provider.Unknown)
+		out.nextTryAt = now.Add(backoff(s.cfg.UnknownDelay, s.cfg.UnknownMaxDelay, a.Tries))
+		return out
+	default:
+		// provider.Retry, and any kind this version does not know.
+		out := outcome{reason: messageOr(pe, reasonRetry)}
+		if last {
+			out.state, out.kind = Failed, kindUnavailable
+			return out
+		}
+		next := now.Add(backoff(s.cfg.RetryBase, s.cfg.RetryMax, a.Tries))
+		if pe.RetryAfter.After(next) {
+			next = pe.RetryAfter
+		}
+		out.state, out.kind, out.nextTryAt = RetryWait, string(provider.Retry), next
+		return out
+	}
+}
+
+func messageOr(pe *provider.Error, fallback string) string {
+	if pe.Message != "" {
+		return pe.Message
+	}
+	return fallback
+}
+
+// settle commits a try's outcome, with its events, in one transaction. Only
+// the try that holds the claim may: if the attempt was taken over (its
+// claim expired), the other try settles it and this outcome is dropped.
+func (s *Service) settle(ctx context.Context, a attempt, out outcome) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	now := s.now()
+	var finished time.Time
+	if out.state == Succeeded || out.state == Failed || out.state == Canceled {
+		finished = now
+	}
+	held := false
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		held = false
+		if out.rateLimit != nil {
+			if err := recordRateLimit(ctx, tx, a.TenantID, a.AccountID, a.Network, *out.rateLimit, now); err != nil {
+				return err
+			}
+		}
+		res, err := tx.Exec(ctx, `UPDATE publisher_attempts SET state = ?, claim = '', next_try_at = ?,
+				remote_id = ?, remote_url = ?, error = ?, error_kind = ?, finished_at = ?
+			WHERE attempt_id = ? AND claim = ? AND state = ?`,
+			string(out.state), store.ToMicros(out.nextTryAt), out.remoteID, out.remoteURL, out.reason, out.kind,
+			store.ToMicros(finished), a.ID, a.Claim, string(InFlight))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return err
+		}
+		held = true
+		switch out.state {
+		case Succeeded:
+			ev := &eventsv1.PostPublished{
+				TenantId: a.TenantID, WorkspaceId: a.WorkspaceID, PostId: a.PostID, Revision: a.Revision,
+				AccountId: a.AccountID, Network: a.Network, RemoteId: out.remoteID, RemoteUrl: out.remoteURL,
+				PublishedAt: timestamppb.New(now), DueAt: timestampOrNil(a.DueAt),
+			}
+			_, err := s.outbox.Add(ctx, tx, bus.TopicPostPublished, ev)
+			return err
+		case Failed:
+			return s.emitFailure(ctx, tx, a, out, now)
+		}
+		return nil
+	})
+	if err != nil {
+		// The attempt stays in flight; once its claim expires the retry
+		// loop tries again with the same key, which settles it.
+		s.log.Error("recording publish outcome", "attempt_id", a.ID, "state", out.state, "err", err)
+		return
+	}
+	if !held {
+		s.log.Warn("publish outcome dropped: the attempt was taken over by another try",
+			"attempt_id", a.ID, "state", out.state)
+	}
+}
+
+// emitFailure writes post.failed, and account.needs_reconnect when the
+// account must be reconnected, within tx.
+func (s *Service) emitFailure(ctx context.Context, tx *store.Tx, a attempt, out outcome, now time.Time) error {
+	_, err := s.outbox.Add(ctx, tx, bus.TopicPostFailed, &eventsv1.PostFailed{
+		TenantId: a.TenantID, WorkspaceId: a.WorkspaceID, PostId: a.PostID, Revision: a.Revision,
+		AccountId: a.AccountID, Network: a.Network, Reason: out.reason, Kind: out.kind,
+		FailedAt: timestamppb.New(now),
+	})
+	if err != nil || !out.reconnect {
+		return err
+	}
+	_, err = s.outbox.Add(ctx, tx, bus.TopicAccountNeedsReconnect, &eventsv1.AccountNeedsReconnect{
+		TenantId: a.TenantID, WorkspaceId: a.WorkspaceID, AccountId: a.AccountID, Network: a.Network,
+		Reason: out.reason,
+	})
+	return err
+}
+
+func timestampOrNil(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// backoff is the wait before try n+1 after n tries: base·2^(n-1) capped at
+// limit, drawn uniformly from its upper half so that attempts failing
+// together do not come back together.
+func backoff(base, limit time.Duration, tries int) time.Duration {
+	d := base
+	for i := 1; i < tries && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// spread is a random delay below d, to keep many attempts waiting for the
+// same instant (a rate-limit reset) from all starting at once.
+func spread(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d)
+}
