@@ -1,0 +1,746 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/coord"
+	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
+	"github.com/heraldhq/herald/outbox"
+	"github.com/heraldhq/herald/store"
+)
+
+// engineService is what engines register as in the coordinator, to count
+// their peers when sharing shards. It differs from any name the API
+// registers under, so API instances are not mistaken for engines.
+const engineService = "trigger-engine"
+
+// changeSkew widens the look-back for schedules changed by other nodes,
+// whose clocks may run behind this one's.
+const changeSkew = 2 * time.Second
+
+// loadPage is the most rows one query reads when filling the horizon.
+const loadPage = 1000
+
+// fireChunk is the most schedules named in one UPDATE (SQLite allows 32766
+// parameters; three per schedule).
+const fireChunk = 256
+
+func shardLockName(n int) string { return fmt.Sprintf("trigger/shard/%d", n) }
+
+// engine fires the pending schedules of the shards it owns.
+type engine struct {
+	cfg   Config
+	db    *store.DB
+	box   *outbox.Outbox
+	coord coord.Coordinator
+	log   *slog.Logger
+	// offset is the first shard this node tries to take, so nodes starting
+	// together do not all reach for the same shards first.
+	offset int
+
+	mu     sync.Mutex
+	timers timers
+	// byKey holds every entry in memory: in the heap or being fired.
+	byKey  map[string]*entry
+	shards map[int]*shardState
+	peak   int
+	fired  int64
+	stale  int64
+	fenced int64
+
+	lat latencies
+	// wake tells the fire loop the earliest entry changed.
+	wake chan struct{}
+	// more tells the loader that fires freed memory while a shard still has
+	// schedules within the horizon that were not loaded.
+	more chan struct{}
+
+	ctx        context.Context
+	wg         sync.WaitGroup
+	deregister func()
+}
+
+// shardState is a shard this node owns.
+type shardState struct {
+	n     int
+	lock  coord.Lock
+	token int64
+	// cursor: every pending schedule of the shard ordered at or before it
+	// (by due instant, tenant, id) is in memory or already fired.
+	cursor cursor
+	// loadingTo is, while a load runs, the due instant it loads up to.
+	loadingTo int64
+	// complete: the last load reached its target (not cut by MaxInMemory).
+	complete bool
+	// done is closed when the node gives the shard up.
+	done chan struct{}
+}
+
+type cursor struct {
+	due          int64
+	tenantID, id string
+}
+
+// regionEnd is the due instant up to which the shard's schedules belong in
+// memory: a schedule due later is left for a later load.
+func (s *shardState) regionEnd() int64 { return max(s.cursor.due, s.loadingTo) }
+
+func newEngine(cfg Config, db *store.DB, box *outbox.Outbox, c coord.Coordinator, log *slog.Logger) *engine {
+	return &engine{
+		cfg: cfg, db: db, box: box, coord: c, log: log,
+		offset: shardOf("", cfg.NodeID, cfg.Shards),
+		byKey:  map[string]*entry{},
+		shards: map[int]*shardState{},
+		wake:   make(chan struct{}, 1),
+		more:   make(chan struct{}, 1),
+	}
+}
+
+func (e *engine) start(ctx context.Context) error {
+	e.ctx = ctx
+	if err := e.register(ctx); err != nil {
+		return fmt.Errorf("trigger: registering engine: %w", err)
+	}
+	e.balance(ctx)
+	e.refill(ctx)
+	e.wg.Go(func() { e.fireLoop(ctx) })
+	e.wg.Go(func() { e.maintain(ctx) })
+	return nil
+}
+
+// close waits for the loops (their context is already cancelled) and gives
+// up every shard.
+func (e *engine) close() {
+	e.wg.Wait()
+	e.mu.Lock()
+	held := make([]*shardState, 0, len(e.shards))
+	for _, st := range e.shards {
+		held = append(held, st)
+		close(st.done)
+	}
+	e.shards = map[int]*shardState{}
+	e.timers = timers{}
+	e.byKey = map[string]*entry{}
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, st := range held {
+		if err := st.lock.Unlock(ctx); err != nil {
+			e.log.Debug("trigger: unlocking shard", "shard", st.n, "err", err)
+		}
+	}
+	if e.deregister != nil {
+		e.deregister()
+		e.deregister = nil
+	}
+}
+
+func (e *engine) stats() Stats {
+	e.mu.Lock()
+	s := Stats{
+		Fired: e.fired, Stale: e.stale, Fenced: e.fenced,
+		InMemory: len(e.byKey), PeakInMemory: e.peak, OwnedShards: len(e.shards),
+	}
+	e.mu.Unlock()
+	s.Lateness = e.lat.summary()
+	return s
+}
+
+// maintain keeps the engine's share of shards and its horizon filled.
+func (e *engine) maintain(ctx context.Context) {
+	tick := time.NewTicker(e.cfg.Poll)
+	defer tick.Stop()
+	since := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.more:
+			e.refill(ctx)
+		case <-tick.C:
+			e.balance(ctx)
+			e.refill(ctx)
+			since = e.pollChanges(ctx, since)
+		}
+	}
+}
+
+// --- shard ownership --------------------------------------------------------
+
+// balance takes free shards up to this node's share, and gives back shards
+// beyond it so a node that joined gets its share.
+func (e *engine) balance(ctx context.Context) {
+	target := e.share(ctx)
+	e.mu.Lock()
+	owned := make([]int, 0, len(e.shards))
+	for n := range e.shards {
+		owned = append(owned, n)
+	}
+	e.mu.Unlock()
+	if len(owned) > target {
+		slices.Sort(owned)
+		for _, n := range owned[target:] {
+			e.release(n, slog.LevelDebug, "rebalancing")
+		}
+		return
+	}
+	need := target - len(owned)
+	for i := 0; i < e.cfg.Shards && need > 0 && ctx.Err() == nil; i++ {
+		n := (e.offset + i) % e.cfg.Shards
+		if slices.Contains(owned, n) {
+			continue
+		}
+		lock, err := e.coord.TryLock(ctx, shardLockName(n), e.cfg.NodeID)
+		if errors.Is(err, coord.ErrLocked) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("trigger: taking shard lock", "shard", n, "err", err)
+			}
+			return
+		}
+		if e.acquire(ctx, n, lock) {
+			need--
+		}
+	}
+}
+
+// register announces this engine to its peers. Only start and then the
+// maintenance loop call it.
+func (e *engine) register(ctx context.Context) error {
+	dereg, err := e.coord.Register(ctx, coord.Instance{Service: engineService, ID: e.cfg.NodeID})
+	if err != nil {
+		return err
+	}
+	if e.deregister != nil {
+		e.deregister()
+	}
+	e.deregister = dereg
+	return nil
+}
+
+// share is how many shards this node should own: all of them when alone;
+// otherwise an even split, the remainder going to the nodes first by id, so
+// the shares add up to exactly the number of shards and no node keeps
+// reaching for shards nobody will give up.
+func (e *engine) share(ctx context.Context) int {
+	peers, err := e.coord.Instances(ctx, engineService)
+	if err != nil {
+		return e.cfg.Shards
+	}
+	if !slices.ContainsFunc(peers, func(p coord.Instance) bool { return p.ID == e.cfg.NodeID }) {
+		// The coordinator forgot us (an expired session): announce again,
+		// or peers would count one node too few and take too many shards.
+		if err := e.register(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("trigger: registering engine again", "err", err)
+		}
+		peers = append(peers, coord.Instance{ID: e.cfg.NodeID})
+	}
+	slices.SortFunc(peers, func(a, b coord.Instance) int { return strings.Compare(a.ID, b.ID) })
+	me := slices.IndexFunc(peers, func(p coord.Instance) bool { return p.ID == e.cfg.NodeID })
+	n := e.cfg.Shards / len(peers)
+	if me < e.cfg.Shards%len(peers) {
+		n++
+	}
+	return n
+}
+
+// acquire records this node as the shard's holder under the lock's fencing
+// token and starts watching the lock. The coordinator is the authority on
+// who holds the lock now, so the claim overwrites whatever was recorded;
+// fires check it, so a node that lost the shard stops firing once the new
+// holder has claimed it.
+func (e *engine) acquire(ctx context.Context, n int, lock coord.Lock) bool {
+	_, err := e.db.Exec(ctx, `INSERT INTO trigger_shards (shard, owner, token, claimed_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (shard) DO UPDATE SET owner = excluded.owner, token = excluded.token, claimed_at = excluded.claimed_at`,
+		n, e.cfg.NodeID, lock.Token(), store.ToMicros(time.Now()))
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("trigger: claiming shard", "shard", n, "err", err)
+		}
+		_ = lock.Unlock(context.WithoutCancel(ctx))
+		return false
+	}
+	st := &shardState{n: n, lock: lock, token: lock.Token(), cursor: cursor{due: math.MinInt64}, done: make(chan struct{})}
+	e.mu.Lock()
+	e.shards[n] = st
+	e.mu.Unlock()
+	e.wg.Go(func() {
+		select {
+		case <-lock.Lost():
+			e.drop(st, slog.LevelWarn, "lock lost")
+		case <-st.done:
+		case <-e.ctx.Done():
+		}
+	})
+	return true
+}
+
+// release gives a shard up on purpose.
+func (e *engine) release(n int, level slog.Level, reason string) {
+	e.mu.Lock()
+	st := e.shards[n]
+	e.mu.Unlock()
+	if st != nil {
+		e.drop(st, level, reason)
+	}
+}
+
+// drop forgets a shard's timers and unlocks it. Entries being fired finish;
+// the fencing check decides whether they count.
+func (e *engine) drop(st *shardState, level slog.Level, reason string) {
+	e.mu.Lock()
+	if e.shards[st.n] != st {
+		e.mu.Unlock()
+		return
+	}
+	delete(e.shards, st.n)
+	for _, en := range e.timers.RemoveIf(func(en *entry) bool { return en.shard == st.n }) {
+		if e.byKey[en.key] == en {
+			delete(e.byKey, en.key)
+		}
+	}
+	close(st.done)
+	e.mu.Unlock()
+	e.log.Log(context.Background(), level, "trigger: gave up shard", "shard", st.n, "reason", reason)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := st.lock.Unlock(ctx); err != nil {
+		e.log.Debug("trigger: unlocking shard", "shard", st.n, "err", err)
+	}
+}
+
+// --- filling the horizon ----------------------------------------------------
+
+// refill loads, for each owned shard, the pending schedules due before now
+// plus the horizon that are not in memory yet. A shard is refilled once
+// less than half the horizon is left, so loads are rare and never late.
+func (e *engine) refill(ctx context.Context) {
+	now := time.Now().UnixMicro()
+	horizon := e.cfg.Horizon.Microseconds()
+	target := now + horizon
+	type job struct {
+		st   *shardState
+		from cursor
+	}
+	e.mu.Lock()
+	var todo []job
+	for _, st := range e.shards {
+		if !st.complete || st.cursor.due < now+horizon/2 {
+			todo = append(todo, job{st, st.cursor})
+		}
+	}
+	e.mu.Unlock()
+	// Earliest cursor first: when memory is short, the most urgent load wins.
+	slices.SortFunc(todo, func(a, b job) int { return compareCursor(a.from, b.from) })
+	for _, j := range todo {
+		if full, err := e.load(ctx, j.st, target); full || err != nil {
+			return
+		}
+	}
+}
+
+func compareCursor(a, b cursor) int {
+	if a.due != b.due {
+		if a.due < b.due {
+			return -1
+		}
+		return 1
+	}
+	if c := strings.Compare(a.tenantID, b.tenantID); c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// load pages a shard's pending schedules from its cursor up to target into
+// memory. It stops early, reporting full, when memory holds MaxInMemory
+// schedules; fires free room and wake the loader again.
+func (e *engine) load(ctx context.Context, st *shardState, target int64) (full bool, err error) {
+	e.mu.Lock()
+	if e.shards[st.n] != st {
+		e.mu.Unlock()
+		return false, nil
+	}
+	target = max(target, st.cursor.due)
+	st.loadingTo = target
+	from := st.cursor
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		st.loadingTo = 0
+		e.mu.Unlock()
+	}()
+	for {
+		e.mu.Lock()
+		room := e.cfg.MaxInMemory - len(e.byKey)
+		if room <= 0 {
+			st.complete = false
+			e.mu.Unlock()
+			return true, nil
+		}
+		e.mu.Unlock()
+		limit := min(loadPage, room)
+		rows, err := e.pending(ctx, st.n, from, target, limit)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("trigger: loading schedules", "shard", st.n, "err", err)
+			}
+			return false, err
+		}
+		e.mu.Lock()
+		if e.shards[st.n] != st {
+			e.mu.Unlock()
+			return false, nil
+		}
+		for _, r := range rows {
+			e.noteLocked(r)
+		}
+		if len(rows) < limit {
+			st.cursor, st.complete = cursor{due: target}, true
+			e.mu.Unlock()
+			return false, nil
+		}
+		last := rows[len(rows)-1]
+		st.cursor = cursor{due: last.due, tenantID: last.tenantID, id: last.id}
+		st.complete = false
+		from = st.cursor
+		e.mu.Unlock()
+	}
+}
+
+// pending reads a shard's pending schedules after from and due before to,
+// in due order.
+func (e *engine) pending(ctx context.Context, shard int, from cursor, to int64, limit int) ([]schedule, error) {
+	rows, err := e.db.Query(ctx, `SELECT `+scheduleColumns+` FROM trigger_schedules
+		WHERE state = 'pending' AND shard = ? AND (due_at, tenant_id, id) > (?, ?, ?) AND due_at < ?
+		ORDER BY due_at, tenant_id, id LIMIT ?`,
+		shard, from.due, from.tenantID, from.id, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanSchedules(rows)
+}
+
+type rowsScanner interface {
+	scanner
+	Next() bool
+	Err() error
+	Close() error
+}
+
+func scanSchedules(rows rowsScanner) ([]schedule, error) {
+	defer rows.Close()
+	var out []schedule
+	for rows.Next() {
+		r, err := scanSchedule(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// pollChanges picks up schedules another node created or moved into this
+// node's horizon (this node's own changes arrive through note at once).
+// It returns the time to look back from next time.
+func (e *engine) pollChanges(ctx context.Context, since time.Time) time.Time {
+	start := time.Now()
+	rows, err := e.db.Query(ctx, `SELECT `+scheduleColumns+` FROM trigger_schedules
+		WHERE state = 'pending' AND updated_at >= ? AND due_at < ?`,
+		store.ToMicros(since.Add(-changeSkew)), store.ToMicros(start.Add(e.cfg.Horizon)))
+	if err == nil {
+		var changed []schedule
+		if changed, err = scanSchedules(rows); err == nil {
+			e.mu.Lock()
+			for _, r := range changed {
+				e.noteLocked(r)
+			}
+			e.mu.Unlock()
+			return start
+		}
+	}
+	if ctx.Err() == nil {
+		e.log.Warn("trigger: looking for changed schedules", "err", err)
+	}
+	return since
+}
+
+// note tells the engine a schedule's state as just committed.
+func (e *engine) note(r schedule) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.noteLocked(r)
+}
+
+// noteLocked brings memory in line with r: a newer version replaces an
+// older one; a pending schedule of an owned shard due within the loaded
+// region goes into the heap; anything else leaves memory. Stale reads are
+// harmless: the fire's guard refuses an outdated version.
+func (e *engine) noteLocked(r schedule) {
+	key := r.key()
+	old := e.byKey[key]
+	if old != nil {
+		if old.version >= r.version {
+			return
+		}
+		// An old entry being fired stays in its batch; its guard fails.
+		e.timers.Remove(old)
+		delete(e.byKey, key)
+	}
+	st := e.shards[r.shard]
+	if r.state != statePending || st == nil || r.due > st.regionEnd() {
+		return
+	}
+	en := newEntry(r)
+	e.byKey[key] = en
+	e.timers.Push(en)
+	e.peak = max(e.peak, len(e.byKey))
+	if e.timers.Peek() == en {
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// --- firing -----------------------------------------------------------------
+
+// fireLoop is the one timer goroutine: it sleeps until the earliest entry
+// is due and fires everything due by then, a batch per transaction.
+func (e *engine) fireLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var backoff time.Duration
+	for {
+		batch, wait := e.takeDue()
+		if len(batch) > 0 {
+			err := e.fire(ctx, batch)
+			if err == nil {
+				backoff = 0
+				continue
+			}
+			e.requeue(batch)
+			if ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
+			e.log.Warn("trigger: firing schedules failed, retrying", "count", len(batch), "retry_in", backoff, "err", err)
+			wait = backoff
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-e.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// takeDue pops the entries due now, up to a batch, or says how long until
+// the earliest is due (0 when there is none).
+func (e *engine) takeDue() (batch []*entry, wait time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := time.Now().UnixMicro()
+	for e.timers.Len() > 0 && len(batch) < e.cfg.Batch {
+		if e.timers.Peek().due > now {
+			break
+		}
+		en := e.timers.Pop()
+		en.token = e.shards[en.shard].token
+		batch = append(batch, en)
+	}
+	if len(batch) == 0 && e.timers.Len() > 0 {
+		wait = time.Duration(e.timers.Peek().due-now) * time.Microsecond
+	}
+	return batch, wait
+}
+
+// requeue puts back the entries of a batch whose transaction failed.
+func (e *engine) requeue(batch []*entry) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range batch {
+		if e.byKey[en.key] != en {
+			continue
+		}
+		if e.shards[en.shard] == nil {
+			delete(e.byKey, en.key)
+			continue
+		}
+		e.timers.Push(en)
+	}
+}
+
+// fire marks a batch fired and writes their post.due events, in one
+// transaction. Per shard, it first checks this node still holds the shard
+// under the token it took the entries with; per schedule, the UPDATE fires
+// only the version the entry was made from, only if still pending and due.
+func (e *engine) fire(ctx context.Context, batch []*entry) error {
+	byShard := map[int][]*entry{}
+	var shardOrder []int
+	for _, en := range batch {
+		if _, ok := byShard[en.shard]; !ok {
+			shardOrder = append(shardOrder, en.shard)
+		}
+		byShard[en.shard] = append(byShard[en.shard], en)
+	}
+	// A fixed order of shard rows keeps two transactions from deadlocking.
+	slices.Sort(shardOrder)
+
+	type firing struct {
+		en       *entry
+		lateness time.Duration
+	}
+	var (
+		fired  []firing
+		stale  int64
+		fenced []int
+	)
+	err := e.db.Tx(ctx, func(tx *store.Tx) error {
+		fired, stale, fenced = fired[:0], 0, fenced[:0]
+		now := time.Now()
+		nowUS := now.UnixMicro()
+		for _, shard := range shardOrder {
+			group := byShard[shard]
+			res, err := tx.Exec(ctx, `UPDATE trigger_shards SET fenced_at = ? WHERE shard = ? AND owner = ? AND token = ?`,
+				nowUS, shard, e.cfg.NodeID, group[0].token)
+			if err != nil {
+				return fmt.Errorf("fencing shard %d: %w", shard, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				fenced = append(fenced, shard)
+				continue
+			}
+			done, err := e.markFired(ctx, tx, group, nowUS)
+			if err != nil {
+				return err
+			}
+			for _, en := range group {
+				if !done[en.key] {
+					stale++
+					continue
+				}
+				ev := &eventsv1.PostDue{
+					TenantId: en.tenantID, PostId: en.postID, Revision: en.revision, ScheduleId: en.id,
+					DueAt:   timestamppb.New(store.FromMicros(en.due)),
+					FiredAt: timestamppb.New(store.FromMicros(nowUS)),
+				}
+				if _, err := e.box.Add(ctx, tx, bus.TopicPostDue, ev); err != nil {
+					return err
+				}
+				fired = append(fired, firing{en: en, lateness: time.Duration(nowUS-en.due) * time.Microsecond})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	e.mu.Lock()
+	for _, en := range batch {
+		if e.byKey[en.key] == en {
+			delete(e.byKey, en.key)
+		}
+	}
+	e.fired += int64(len(fired))
+	e.stale += stale
+	for _, shard := range fenced {
+		e.fenced += int64(len(byShard[shard]))
+	}
+	incomplete := false
+	for _, st := range e.shards {
+		incomplete = incomplete || !st.complete
+	}
+	var lost []*shardState
+	for _, shard := range fenced {
+		if st := e.shards[shard]; st != nil && st.token == byShard[shard][0].token {
+			lost = append(lost, st)
+		}
+	}
+	e.mu.Unlock()
+
+	var late time.Duration
+	for _, f := range fired {
+		e.lat.add(f.lateness)
+		late = max(late, f.lateness)
+	}
+	if late > time.Second {
+		e.log.Info("trigger: fired late schedules (catching up)", "count", len(fired), "max_lateness", late)
+	}
+	for _, st := range lost {
+		e.drop(st, slog.LevelWarn, "a newer holder claimed it")
+	}
+	if incomplete {
+		select {
+		case e.more <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// markFired marks the group's schedules fired and returns the keys that
+// were: those still pending at the version the entries were made from.
+func (e *engine) markFired(ctx context.Context, tx *store.Tx, group []*entry, nowUS int64) (map[string]bool, error) {
+	done := make(map[string]bool, len(group))
+	for chunk := range slices.Chunk(group, fireChunk) {
+		var q strings.Builder
+		q.WriteString(`UPDATE trigger_schedules
+			SET state = 'fired', fired_at = ?, lateness_us = ? - due_at, fire_token = ?, version = version + 1, updated_at = ?
+			WHERE state = 'pending' AND due_at <= ? AND (tenant_id, id, version) IN (VALUES `)
+		args := make([]any, 0, 5+3*len(chunk))
+		args = append(args, nowUS, nowUS, chunk[0].token, nowUS, nowUS)
+		for i, en := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			// The cast gives PostgreSQL the column type of a VALUES list
+			// made only of parameters.
+			q.WriteString("(?, ?, CAST(? AS BIGINT))")
+			args = append(args, en.tenantID, en.id, en.version)
+		}
+		q.WriteString(`) RETURNING tenant_id, id`)
+		rows, err := tx.Query(ctx, q.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("marking schedules fired: %w", err)
+		}
+		for rows.Next() {
+			var tenantID, id string
+			if err := rows.Scan(&tenantID, &id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			done[scheduleKey(tenantID, id)] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return done, nil
+}

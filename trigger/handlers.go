@@ -1,0 +1,251 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"time"
+	// Zones are validated against the embedded database, so a host without
+	// /usr/share/zoneinfo accepts the same zones as any other.
+	_ "time/tzdata"
+
+	"github.com/heraldhq/herald/errs"
+	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
+	"github.com/heraldhq/herald/store"
+)
+
+// maxIDLen bounds caller-chosen identifiers.
+const maxIDLen = 200
+
+// scheduleInput is a validated ScheduleRequest.
+type scheduleInput struct {
+	tenantID, scheduleID, postID string
+	revision                     int64
+	due                          int64
+	zone                         string
+	// past: due is further in the past than the grace allows. It is only an
+	// error when the request would change something (see Schedule).
+	past bool
+}
+
+func (s *Service) validateSchedule(req *triggerv1.ScheduleRequest) (scheduleInput, error) {
+	var v errs.Fields
+	in := scheduleInput{
+		tenantID:   req.GetTenantId(),
+		scheduleID: req.GetScheduleId(),
+		postID:     req.GetPostId(),
+		revision:   req.GetRevision(),
+		zone:       req.GetZone(),
+	}
+	checkID(&v, "schedule_id", in.scheduleID)
+	checkID(&v, "tenant_id", in.tenantID)
+	checkID(&v, "post_id", in.postID)
+	if in.revision < 0 {
+		v.Add("revision", "must not be negative")
+	}
+	switch ts := req.GetDueAt(); {
+	case ts == nil:
+		v.Add("due_at", "is required")
+	case ts.CheckValid() != nil:
+		v.Add("due_at", "is not a valid instant")
+	default:
+		t := ts.AsTime()
+		in.due = micros(t)
+		in.past = t.Before(time.Now().Add(-s.cfg.PastGrace))
+	}
+	if in.zone == "" {
+		in.zone = "UTC"
+	}
+	if in.zone == "Local" {
+		// "Local" means the server's zone, which is not the user's.
+		v.Add("zone", "must be an IANA zone name such as Europe/Paris")
+	} else if _, err := time.LoadLocation(in.zone); err != nil {
+		v.Add("zone", "is not a known IANA zone name")
+	}
+	return in, v.Err()
+}
+
+func checkID(v *errs.Fields, field, value string) {
+	switch {
+	case value == "":
+		v.Add(field, "is required")
+	case len(value) > maxIDLen:
+		v.Add(field, "must be at most %d bytes", maxIDLen)
+	}
+}
+
+func checkRef(tenantID, scheduleID string) error {
+	var v errs.Fields
+	checkID(&v, "tenant_id", tenantID)
+	checkID(&v, "schedule_id", scheduleID)
+	return v.Err()
+}
+
+// errPast is the answer to a due_at too far in the past.
+func errPast() error {
+	var v errs.Fields
+	v.Add("due_at", "is in the past")
+	return v.Err()
+}
+
+// same reports whether r already is what in asks for.
+func (r schedule) same(in scheduleInput) bool {
+	return r.postID == in.postID && r.revision == in.revision && r.due == in.due && r.zone == in.zone
+}
+
+// Schedule creates the schedule, or replaces it while it is pending (or was
+// cancelled, which arms it again). Repeating a request that was already
+// applied returns the schedule as it is, even once it fired, so a client's
+// retry is harmless; changing a schedule that fired is a Conflict.
+func (s *Service) Schedule(ctx context.Context, req *triggerv1.ScheduleRequest) (*triggerv1.ScheduleResponse, error) {
+	in, err := s.validateSchedule(req)
+	if err != nil {
+		return nil, err
+	}
+	var out schedule
+	changed := false
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		changed = false
+		cur, err := loadSchedule(ctx, tx, in.tenantID, in.scheduleID)
+		switch {
+		case errors.Is(err, store.ErrNoRows):
+			if in.past {
+				return errPast()
+			}
+			out, err = s.insert(ctx, tx, in)
+			changed = err == nil
+			return err
+		case err != nil:
+			return err
+		case cur.same(in) && cur.state != stateCancelled:
+			out = cur
+			return nil
+		case cur.state == stateFired:
+			return errs.E(errs.Conflict, "the schedule already fired; schedule the post under a new schedule_id")
+		case in.past:
+			return errPast()
+		}
+		out, err = s.replace(ctx, tx, cur, in)
+		changed = err == nil
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		s.engine.note(out)
+	}
+	return &triggerv1.ScheduleResponse{Schedule: out.proto()}, nil
+}
+
+func (s *Service) insert(ctx context.Context, tx *store.Tx, in scheduleInput) (schedule, error) {
+	now := store.ToMicros(time.Now())
+	r := schedule{
+		tenantID: in.tenantID, id: in.scheduleID, postID: in.postID, revision: in.revision,
+		zone: in.zone, due: in.due, shard: shardOf(in.tenantID, in.scheduleID, s.cfg.Shards),
+		state: statePending, version: 1,
+	}
+	res, err := tx.Exec(ctx, `INSERT INTO trigger_schedules
+		(tenant_id, id, kind, post_id, revision, zone, due_at, shard, state, version, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, id) DO NOTHING`,
+		r.tenantID, r.id, kindOnce, r.postID, r.revision, r.zone, r.due, r.shard, r.state, r.version, now, now)
+	if err != nil {
+		return r, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return r, err
+	} else if n == 0 {
+		// Another request created it between our read and this insert.
+		return r, errs.E(errs.Conflict, "the schedule is being changed by another request; try again")
+	}
+	return r, nil
+}
+
+func (s *Service) replace(ctx context.Context, tx *store.Tx, cur schedule, in scheduleInput) (schedule, error) {
+	r := cur
+	r.postID, r.revision, r.zone, r.due = in.postID, in.revision, in.zone, in.due
+	r.state, r.version, r.firedAt, r.lateness = statePending, cur.version+1, 0, 0
+	res, err := tx.Exec(ctx, `UPDATE trigger_schedules
+		SET post_id = ?, revision = ?, zone = ?, due_at = ?, state = ?, version = ?, updated_at = ?
+		WHERE tenant_id = ? AND id = ? AND version = ?`,
+		r.postID, r.revision, r.zone, r.due, r.state, r.version, store.ToMicros(time.Now()),
+		r.tenantID, r.id, cur.version)
+	if err != nil {
+		return r, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return r, err
+	} else if n == 0 {
+		// It fired or changed between our read and this update.
+		return r, errs.E(errs.Conflict, "the schedule changed meanwhile; read it again")
+	}
+	return r, nil
+}
+
+// Cancel stops a pending schedule from firing. Cancelling one that fired,
+// was cancelled or does not exist (for this tenant) is not an error: the
+// response holds the schedule as it is, or no schedule.
+func (s *Service) Cancel(ctx context.Context, req *triggerv1.CancelRequest) (*triggerv1.CancelResponse, error) {
+	if err := checkRef(req.GetTenantId(), req.GetScheduleId()); err != nil {
+		return nil, err
+	}
+	var (
+		out       schedule
+		found     bool
+		cancelled bool
+	)
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		found, cancelled = false, false
+		cur, err := loadSchedule(ctx, tx, req.GetTenantId(), req.GetScheduleId())
+		if errors.Is(err, store.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found, out = true, cur
+		if cur.state != statePending {
+			return nil
+		}
+		res, err := tx.Exec(ctx, `UPDATE trigger_schedules SET state = ?, version = ?, updated_at = ?
+			WHERE tenant_id = ? AND id = ? AND version = ? AND state = 'pending'`,
+			stateCancelled, cur.version+1, store.ToMicros(time.Now()), cur.tenantID, cur.id, cur.version)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			// It fired (or changed) meanwhile: report it as it is now.
+			out, err = loadSchedule(ctx, tx, cur.tenantID, cur.id)
+			return err
+		}
+		out.state, out.version, cancelled = stateCancelled, cur.version+1, true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return &triggerv1.CancelResponse{}, nil
+	}
+	if cancelled {
+		s.engine.note(out)
+	}
+	return &triggerv1.CancelResponse{Schedule: out.proto()}, nil
+}
+
+// GetSchedule returns a schedule of the tenant; NotFound for an unknown id
+// or another tenant's.
+func (s *Service) GetSchedule(ctx context.Context, req *triggerv1.GetScheduleRequest) (*triggerv1.GetScheduleResponse, error) {
+	if err := checkRef(req.GetTenantId(), req.GetScheduleId()); err != nil {
+		return nil, err
+	}
+	r, err := loadSchedule(ctx, s.db, req.GetTenantId(), req.GetScheduleId())
+	if err != nil {
+		return nil, store.NotFound(err, "schedule")
+	}
+	return &triggerv1.GetScheduleResponse{Schedule: r.proto()}, nil
+}

@@ -1,0 +1,100 @@
+package trigger
+
+import (
+	"context"
+	"hash/fnv"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
+	"github.com/heraldhq/herald/store"
+)
+
+// States of a schedule as stored.
+const (
+	statePending   = "pending"
+	stateFired     = "fired"
+	stateCancelled = "cancelled"
+)
+
+// kindOnce is the only kind of schedule today.
+const kindOnce = "once"
+
+// schedule is one row of trigger_schedules.
+type schedule struct {
+	tenantID string
+	id       string
+	postID   string
+	revision int64
+	zone     string
+	// due is the due instant in Unix microseconds.
+	due     int64
+	shard   int
+	state   string
+	version int64
+	firedAt int64
+	// lateness is firedAt - due, in microseconds.
+	lateness int64
+}
+
+const scheduleColumns = `tenant_id, id, post_id, revision, zone, due_at, shard, state, version, fired_at, lateness_us`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSchedule(sc scanner) (schedule, error) {
+	var r schedule
+	err := sc.Scan(&r.tenantID, &r.id, &r.postID, &r.revision, &r.zone, &r.due, &r.shard, &r.state, &r.version, &r.firedAt, &r.lateness)
+	return r, err
+}
+
+// loadSchedule reads one schedule of a tenant; store.ErrNoRows if there is
+// none (which is also the answer for another tenant's id).
+func loadSchedule(ctx context.Context, q store.Querier, tenantID, scheduleID string) (schedule, error) {
+	return scanSchedule(q.QueryRow(ctx, `SELECT `+scheduleColumns+` FROM trigger_schedules WHERE tenant_id = ? AND id = ?`, tenantID, scheduleID))
+}
+
+// key identifies a schedule across tenants in memory.
+func (r schedule) key() string { return scheduleKey(r.tenantID, r.id) }
+
+func scheduleKey(tenantID, scheduleID string) string { return tenantID + "\x00" + scheduleID }
+
+// shardOf spreads schedules evenly and stably over n shards.
+func shardOf(tenantID, scheduleID string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(tenantID))
+	h.Write([]byte{0})
+	h.Write([]byte(scheduleID))
+	return int(h.Sum32() % uint32(n))
+}
+
+func (r schedule) proto() *triggerv1.Schedule {
+	out := &triggerv1.Schedule{
+		ScheduleId: r.id,
+		TenantId:   r.tenantID,
+		PostId:     r.postID,
+		Revision:   r.revision,
+		DueAt:      timestamppb.New(store.FromMicros(r.due)),
+		Zone:       r.zone,
+	}
+	switch r.state {
+	case statePending:
+		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_PENDING
+	case stateFired:
+		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_FIRED
+		out.FiredAt = timestamppb.New(store.FromMicros(r.firedAt))
+	case stateCancelled:
+		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_CANCELLED
+	}
+	return out
+}
+
+// micros converts a requested instant to the stored form, rounding up to the
+// next microsecond: rounding down could fire up to 999ns early.
+func micros(t time.Time) int64 {
+	us := t.UnixMicro()
+	if time.UnixMicro(us).Before(t) {
+		us++
+	}
+	return us
+}

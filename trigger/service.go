@@ -1,0 +1,191 @@
+package trigger
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/coord"
+	"github.com/heraldhq/herald/gen/herald/trigger/v1/triggerv1connect"
+	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/outbox"
+	"github.com/heraldhq/herald/store"
+)
+
+// prefix is carried by every table the service owns.
+const prefix = "trigger_"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Config tunes the service. The zero value is not usable; start from
+// DefaultConfig.
+type Config struct {
+	// NodeID names this engine as a lock holder. Empty: a random id, which is
+	// right unless an operator wants stable names in the coordinator.
+	NodeID string
+	// Shards is how many shards schedules are spread over. It must not change
+	// once schedules exist: a schedule's shard is stored when it is created.
+	Shards int
+	// Horizon is how far ahead schedules are held in memory.
+	Horizon time.Duration
+	// Poll is how often the engine balances shards, refills the horizon and
+	// looks for schedules changed by other nodes.
+	Poll time.Duration
+	// Batch is the most schedules fired in one transaction.
+	Batch int
+	// MaxInMemory caps the schedules held in memory, so a huge backlog after
+	// downtime is paged in as it fires instead of loaded at once.
+	MaxInMemory int
+	// PastGrace is how far in the past a new due_at may be (clock skew,
+	// request latency) before Schedule refuses it.
+	PastGrace time.Duration
+}
+
+// DefaultConfig returns the configuration Herald runs with by default.
+func DefaultConfig() Config {
+	return Config{
+		Shards:      64,
+		Horizon:     time.Minute,
+		Poll:        500 * time.Millisecond,
+		Batch:       512,
+		MaxInMemory: 200_000,
+		PastGrace:   5 * time.Second,
+	}
+}
+
+func (c Config) validate() error {
+	var problems []error
+	if c.Shards < 1 {
+		problems = append(problems, errors.New("shards must be at least 1"))
+	}
+	if c.Horizon < time.Second {
+		problems = append(problems, errors.New("horizon must be at least 1s"))
+	}
+	if c.Poll <= 0 || c.Poll > c.Horizon/2 {
+		problems = append(problems, errors.New("poll must be positive and at most half the horizon"))
+	}
+	if c.Batch < 1 {
+		problems = append(problems, errors.New("batch must be at least 1"))
+	}
+	if c.MaxInMemory < c.Batch {
+		problems = append(problems, errors.New("max in memory must be at least the batch size"))
+	}
+	if c.PastGrace < 0 {
+		problems = append(problems, errors.New("past grace must not be negative"))
+	}
+	return errors.Join(problems...)
+}
+
+// Deps is what the service uses.
+type Deps struct {
+	DB  *store.DB
+	Bus bus.Bus
+	// Coord hands out shard locks. Nil means this node is alone: it owns
+	// every shard. Two nodes sharing a database must share a coordinator.
+	Coord coord.Coordinator
+	Log   *slog.Logger
+}
+
+// Service is the Trigger service: its handlers and its firing engine.
+type Service struct {
+	cfg    Config
+	db     *store.DB
+	outbox *outbox.Outbox
+	engine *engine
+
+	mu      sync.Mutex
+	started bool
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New returns a service ready to Migrate and Start.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("trigger: config: %w", err)
+	}
+	if deps.DB == nil || deps.Bus == nil {
+		return nil, errors.New("trigger: DB and Bus are required")
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = id.New("node")
+	}
+	c := deps.Coord
+	if c == nil {
+		c = &soloCoordinator{}
+	}
+	box := outbox.New(deps.DB, prefix, deps.Bus, log)
+	return &Service{
+		cfg:    cfg,
+		db:     deps.DB,
+		outbox: box,
+		engine: newEngine(cfg, deps.DB, box, c, log),
+	}, nil
+}
+
+// Migrate applies the service's migrations and creates its outbox.
+func (s *Service) Migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("trigger: migrations: %w", err)
+	}
+	if err := s.db.Migrate(ctx, prefix, sub); err != nil {
+		return fmt.Errorf("trigger: %w", err)
+	}
+	if err := s.outbox.Migrate(ctx); err != nil {
+		return fmt.Errorf("trigger: %w", err)
+	}
+	return nil
+}
+
+// Start starts the outbox relay and the engine, and returns once the engine
+// holds the shards it could take and has begun loading them (overdue
+// schedules are firing). The background work lives until ctx is cancelled
+// or Close is called.
+func (s *Service) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("trigger: already started")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	if err := s.engine.start(ctx); err != nil {
+		cancel()
+		return err
+	}
+	s.wg.Go(func() { s.outbox.Run(ctx) })
+	s.started, s.stop = true, cancel
+	return nil
+}
+
+// Close stops the engine and the relay, waits for them, and gives up the
+// shard locks so another node can take over at once. Schedules stay in the
+// database; nothing pending is lost.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		return nil
+	}
+	s.stop()
+	s.engine.close()
+	s.wg.Wait()
+	s.started = false
+	return nil
+}
+
+// Stats reports what this node's engine did since it was created.
+func (s *Service) Stats() Stats { return s.engine.stats() }
+
+var _ triggerv1connect.TriggerServiceHandler = (*Service)(nil)
