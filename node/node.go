@@ -60,6 +60,7 @@ type Node struct {
 
 	stores map[string]*store.DB // by URL: services sharing a database share the pool
 	Bus    bus.Bus
+	gate   *gatedBus // what services publish through
 	Coord  coord.Coordinator
 	Cache  cache.Cache
 	Blob   *gcblob.Bucket
@@ -69,11 +70,12 @@ type Node struct {
 	Publisher    *publisher.Service
 	Notification *notify.Service
 
-	mux      *http.ServeMux
-	srv      *http.Server
-	ln       net.Listener
-	started  []interface{ Close() error }
-	stopOnce sync.Once
+	mux        *http.ServeMux
+	middleware []func(http.Handler) http.Handler
+	srv        *http.Server
+	ln         net.Listener
+	started    []interface{ Close() error }
+	stopOnce   sync.Once
 }
 
 // Option tunes a Node.
@@ -83,6 +85,12 @@ type Option func(*Node)
 // cfg.Listen, so a caller can know the address before the node is built
 // (tests that bind services to the node's own URL).
 func WithListener(ln net.Listener) Option { return func(n *Node) { n.ln = ln } }
+
+// WithMiddleware wraps the node's HTTP handler (request logging, metrics,
+// or a test observing which protocol each call used).
+func WithMiddleware(mw func(http.Handler) http.Handler) Option {
+	return func(n *Node) { n.middleware = append(n.middleware, mw) }
+}
 
 // New opens the ports and builds the services of cfg. A port that cannot be
 // opened stops it with an error naming the configuration key.
@@ -139,6 +147,7 @@ func (n *Node) openPorts(ctx context.Context) error {
 	if n.Bus, err = bus.Open(octx, n.cfg.Bus.URL); err != nil {
 		return keyErr("bus.url", n.cfg.Bus.URL, err)
 	}
+	n.gate = newGatedBus(n.Bus)
 	if n.Coord, err = coord.Open(octx, n.cfg.Coord.URL); err != nil {
 		return keyErr("coord.url", n.cfg.Coord.URL, err)
 	}
@@ -165,24 +174,24 @@ func (n *Node) build(ctx context.Context) error {
 
 	if runs(config.Trigger) {
 		tc := trigger.DefaultConfig()
-		n.Trigger, err = trigger.New(tc, trigger.Deps{DB: n.db(config.Trigger), Bus: n.Bus, Coord: n.Coord, Log: n.log.With("service", config.Trigger)})
+		n.Trigger, err = trigger.New(tc, trigger.Deps{DB: n.db(config.Trigger), Bus: n.gate, Coord: n.Coord, Log: n.log.With("service", config.Trigger)})
 		if err != nil {
 			return fmt.Errorf("trigger: %w", err)
 		}
 	}
 	if runs(config.Notification) {
 		nc := notify.DefaultConfig()
-		nc.SMTPURL = cfg.SMTP.URL
+		nc.SMTP = cfg.SMTP.URL
 		nc.From = cfg.SMTP.From
 		nc.BaseURL = cfg.BaseURL
-		n.Notification, err = notify.New(nc, notify.Deps{DB: n.db(config.Notification), Bus: n.Bus, Portal: lPortal, Log: n.log.With("service", config.Notification)})
+		n.Notification, err = notify.New(nc, notify.Deps{DB: n.db(config.Notification), Bus: n.gate, Portal: lPortal, Log: n.log.With("service", config.Notification)})
 		if err != nil {
 			return fmt.Errorf("notification: %w", err)
 		}
 	}
 	if runs(config.Publisher) {
 		pc := publisher.DefaultConfig()
-		n.Publisher, err = publisher.New(pc, publisher.Deps{DB: n.db(config.Publisher), Bus: n.Bus, Blob: n.Blob, Portal: lPortal, Providers: providers, Log: n.log.With("service", config.Publisher)})
+		n.Publisher, err = publisher.New(pc, publisher.Deps{DB: n.db(config.Publisher), Bus: n.gate, Blob: n.Blob, Portal: lPortal, Providers: providers, Log: n.log.With("service", config.Publisher)})
 		if err != nil {
 			return fmt.Errorf("publisher: %w", err)
 		}
@@ -201,7 +210,7 @@ func (n *Node) build(ctx context.Context) error {
 		pc.SecretKey = key
 		pc.CookieSecure = cfg.CookieSecure
 		n.Portal, err = portal.New(pc, portal.Deps{
-			DB: n.db(config.Portal), Bus: n.Bus, Blob: n.Blob, Log: n.log.With("service", config.Portal),
+			DB: n.db(config.Portal), Bus: n.gate, Blob: n.Blob, Log: n.log.With("service", config.Portal),
 			Trigger: triggerClient, Publisher: lPublisher, Notification: lNotification,
 			NotificationStream: n.notificationStream(),
 			Providers:          providers,
@@ -376,6 +385,8 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		n.started = append(n.started, s)
 	}
+	// Every consumer has subscribed: events may flow.
+	n.gate.Open()
 	if n.ln == nil {
 		ln, err := net.Listen("tcp", n.cfg.Listen)
 		if err != nil {
@@ -384,8 +395,12 @@ func (n *Node) Start(ctx context.Context) error {
 		n.ln = ln
 	}
 	ln := n.ln
+	var h http.Handler = n.mux
+	for _, mw := range n.middleware {
+		h = mw(h)
+	}
 	n.srv = &http.Server{
-		Handler:           n.mux,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
@@ -420,6 +435,9 @@ func (n *Node) URL() string {
 func (n *Node) Stop(ctx context.Context) error {
 	var errsOut []error
 	n.stopOnce.Do(func() {
+		if n.gate != nil {
+			n.gate.Shut()
+		}
 		if n.srv != nil {
 			if err := n.srv.Shutdown(ctx); err != nil {
 				errsOut = append(errsOut, err)
