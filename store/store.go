@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -164,29 +165,42 @@ func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return db.sql.QueryRowContext(ctx, db.rebind(q), args...)
 }
 
-// Tx runs fn in a transaction and commits it if fn returns nil. Hooks added
-// with Tx.AfterCommit run after a successful commit.
+// Tx runs fn in a transaction and commits it if fn returns nil; if fn
+// returns an error or panics, the transaction is rolled back (and the panic
+// goes on). Hooks added with Tx.AfterCommit run after a successful commit,
+// once the transaction is over, so they may use the store themselves.
 func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.runTx(ctx, fn)
+	if err != nil {
+		return err
+	}
+	for _, h := range tx.afterCommit {
+		h()
+	}
+	return nil
+}
+
+// runTx runs fn in a transaction and commits it, holding the write lock
+// (SQLite) only for as long as the transaction lasts.
+func (db *DB) runTx(ctx context.Context, fn func(tx *Tx) error) (*Tx, error) {
 	if db.serialize {
 		db.writeMu.Lock()
 		defer db.writeMu.Unlock()
 	}
 	stx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return db.classify(err)
+		return nil, db.classify(err)
 	}
+	// Rolls back when fn fails or panics; after Commit it does nothing.
+	defer func() { _ = stx.Rollback() }()
 	tx := &Tx{tx: stx, db: db}
 	if err := fn(tx); err != nil {
-		_ = stx.Rollback()
-		return err
+		return nil, err
 	}
 	if err := stx.Commit(); err != nil {
-		return db.classify(err)
+		return nil, db.classify(err)
 	}
-	for _, h := range tx.afterCommit {
-		h()
-	}
-	return nil
+	return tx, nil
 }
 
 // Tx is a transaction on a DB.
@@ -217,29 +231,54 @@ func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, f
 // Dialect returns the transaction's SQL dialect.
 func (tx *Tx) Dialect() Dialect { return tx.db.dialect }
 
-// rebind turns "?" placeholders into the dialect's form. Question marks
-// inside single-quoted literals are left alone.
+// rebind turns "?" placeholders into the dialect's form. A "?" inside a
+// string literal ('...', a doubled quote escaping a quote), a quoted
+// identifier ("...") or a comment (-- to the end of the line, /* ... */) is
+// left alone. PostgreSQL's operators that contain "?" (jsonb ?, ?|, ?&)
+// cannot be used.
 func (db *DB) rebind(q string) string {
 	if db.dialect != Postgres || !strings.Contains(q, "?") {
 		return q
 	}
 	var b strings.Builder
 	b.Grow(len(q) + 8)
-	n, inQuote := 0, false
+	n := 0
 	for i := 0; i < len(q); i++ {
-		c := q[i]
+		// end is where the literal, identifier or comment starting at i
+		// ends (exclusive), or 0 if none starts there.
+		end := 0
 		switch {
-		case c == '\'':
-			inQuote = !inQuote
-			b.WriteByte(c)
-		case c == '?' && !inQuote:
+		case q[i] == '\'' || q[i] == '"':
+			// A doubled quote ends one literal and starts the next: same text.
+			end = closing(q, i+1, q[i:i+1], 1)
+		case strings.HasPrefix(q[i:], "--"):
+			end = closing(q, i+2, "\n", 0)
+		case strings.HasPrefix(q[i:], "/*"):
+			end = closing(q, i+2, "*/", 2)
+		}
+		switch {
+		case end > 0:
+			b.WriteString(q[i:end])
+			i = end - 1
+		case q[i] == '?':
 			n++
-			fmt.Fprintf(&b, "$%d", n)
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
 		default:
-			b.WriteByte(c)
+			b.WriteByte(q[i])
 		}
 	}
 	return b.String()
+}
+
+// closing returns the index just past the first delim in q from index from,
+// keeping keep bytes of the delimiter, or len(q) if there is none.
+func closing(q string, from int, delim string, keep int) int {
+	j := strings.Index(q[from:], delim)
+	if j < 0 {
+		return len(q)
+	}
+	return from + j + keep
 }
 
 // Migrate applies a service's migrations (goose SQL files at the root of

@@ -13,8 +13,8 @@ import (
 
 func init() {
 	coord.Register("mem", func(ctx context.Context, u *url.URL) (coord.Coordinator, error) {
-		if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" {
-			return nil, errs.E(errs.Invalid, "coordination URL %q: mem:// takes no host or path", u.Redacted())
+		if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" || u.RawQuery != "" {
+			return nil, errs.E(errs.Invalid, "coordination URL %q: mem:// takes no host, path or options", u.Redacted())
 		}
 		return New(), nil
 	})
@@ -128,11 +128,10 @@ func (c *Coordinator) Register(ctx context.Context, in coord.Instance) (func(), 
 	}
 	byID[in.ID] = r
 	c.regs[r] = struct{}{}
-	c.sp.mu.Unlock()
-
-	// Registered after the entry exists, so a ctx that ends right now still
-	// finds something to remove.
+	// Watching ctx under sp.mu is safe: if ctx has ended already, the watcher
+	// starts on its own goroutine and waits for sp.mu like any caller.
 	r.stop = context.AfterFunc(ctx, r.remove)
+	c.sp.mu.Unlock()
 	return r.remove, nil
 }
 
@@ -205,9 +204,7 @@ func (c *Coordinator) endLocked() []func() bool {
 	stops := make([]func() bool, 0, len(c.regs))
 	for r := range c.regs {
 		r.removeLocked()
-		if r.stop != nil {
-			stops = append(stops, r.stop)
-		}
+		stops = append(stops, r.stop)
 	}
 	return stops
 }
@@ -257,22 +254,19 @@ func (l *lock) releaseLocked() {
 type registration struct {
 	in    coord.Instance
 	owner *Coordinator
-	// stop detaches the ctx watcher; it is set right after the entry is
-	// added and read only after it was removed, both under sp.mu or after.
+	// stop detaches the ctx watcher. Guarded by owner.sp.mu.
 	stop func() bool
-	once sync.Once
 }
 
-// remove deregisters r, once; it is the deregister func and the ctx watcher.
+// remove deregisters r; it is both the deregister func and the ctx watcher,
+// and may run any number of times.
 func (r *registration) remove() {
-	r.once.Do(func() {
-		r.owner.sp.mu.Lock()
-		r.removeLocked()
-		r.owner.sp.mu.Unlock()
-		if r.stop != nil {
-			r.stop()
-		}
-	})
+	sp := r.owner.sp
+	sp.mu.Lock()
+	r.removeLocked()
+	stop := r.stop
+	sp.mu.Unlock()
+	stop()
 }
 
 func (r *registration) removeLocked() {

@@ -32,7 +32,10 @@ func Open(ctx context.Context, u *url.URL) (*store.DB, error) {
 	if u.Opaque != "" {
 		path = u.Opaque
 	}
-	memory := path == ":memory:" || path == ""
+	if path == "" {
+		return nil, fmt.Errorf("store sqlite: the URL names no file: use sqlite://path/to/herald.db, or sqlite://:memory: for a throw-away database")
+	}
+	memory := path == ":memory:"
 	var dsn string
 	pragmas := "_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_txlock=immediate"
 	if memory {
