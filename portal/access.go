@@ -1,0 +1,126 @@
+package portal
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldhq/herald/errs"
+	"github.com/heraldhq/herald/store"
+)
+
+// Role is what a user may do in a workspace.
+type Role string
+
+const (
+	// RoleOwner may do everything in the agency, in every workspace.
+	RoleOwner Role = "owner"
+	// RoleManager handles a workspace's accounts, media and posts.
+	RoleManager Role = "manager"
+	// RoleClientApprover may read a workspace's posts.
+	RoleClientApprover Role = "client_approver"
+)
+
+func (r Role) valid() bool {
+	return r == RoleOwner || r == RoleManager || r == RoleClientApprover
+}
+
+// Principal is who is acting: the user behind a session or an API token.
+// Every domain method takes one and scopes what it does to its agency.
+type Principal struct {
+	AgencyID string
+	UserID   string
+	Email    string
+	Name     string
+	// Owner: the user owns the agency (every workspace, every action).
+	Owner bool
+	// CSRFToken is the session's synchronizer token, for forms and the
+	// X-CSRF-Token header; empty when authenticated by API token.
+	CSRFToken string
+	// ViaToken: authenticated by an API token rather than a session.
+	ViaToken bool
+
+	sessionHash string
+}
+
+// action is something a role may be allowed to do in a workspace.
+type action int
+
+const (
+	actReadPosts action = iota
+	actWritePosts
+	actAccounts
+	actMedia
+	// actViewMedia is reading the bytes of a media file: approvers need it
+	// to see the posts they read.
+	actViewMedia
+	// actViewTeam is seeing who has access to a workspace.
+	actViewTeam
+	actTeam
+)
+
+var roleActions = map[Role]map[action]bool{
+	RoleOwner:          {actReadPosts: true, actWritePosts: true, actAccounts: true, actMedia: true, actViewMedia: true, actViewTeam: true, actTeam: true},
+	RoleManager:        {actReadPosts: true, actWritePosts: true, actAccounts: true, actMedia: true, actViewMedia: true, actViewTeam: true},
+	RoleClientApprover: {actReadPosts: true, actViewMedia: true},
+}
+
+func (r Role) can(a action) bool { return roleActions[r][a] }
+
+// Workspace is one client brand of an agency.
+type Workspace struct {
+	ID       string
+	AgencyID string
+	Name     string
+	// Timezone is the IANA zone posts' local times are given in.
+	Timezone  string
+	CreatedAt time.Time
+	// Role is the principal's role in the workspace.
+	Role Role
+}
+
+// workspaceRole loads a workspace the principal can see and their role in
+// it. A workspace of another agency, or one the principal is no member of,
+// is NotFound: its existence is not theirs to learn.
+func (s *Service) workspaceRole(ctx context.Context, q store.Querier, p *Principal, workspaceID string) (Workspace, error) {
+	var w Workspace
+	var created int64
+	err := q.QueryRow(ctx, `SELECT id, agency_id, name, timezone, created_at FROM portal_workspaces
+		WHERE agency_id = ? AND id = ?`, p.AgencyID, workspaceID).Scan(&w.ID, &w.AgencyID, &w.Name, &w.Timezone, &created)
+	if err != nil {
+		return Workspace{}, store.NotFound(err, "workspace")
+	}
+	w.CreatedAt = store.FromMicros(created)
+	if p.Owner {
+		w.Role = RoleOwner
+		return w, nil
+	}
+	var role string
+	err = q.QueryRow(ctx, `SELECT role FROM portal_memberships WHERE agency_id = ? AND workspace_id = ? AND user_id = ?`,
+		p.AgencyID, workspaceID, p.UserID).Scan(&role)
+	if err != nil {
+		return Workspace{}, store.NotFound(err, "workspace")
+	}
+	w.Role = Role(role)
+	return w, nil
+}
+
+// authorize is workspaceRole plus a check that the role allows a: a member
+// without the right gets Forbidden (they know the workspace exists).
+func (s *Service) authorize(ctx context.Context, q store.Querier, p *Principal, workspaceID string, a action) (Workspace, error) {
+	w, err := s.workspaceRole(ctx, q, p, workspaceID)
+	if err != nil {
+		return Workspace{}, err
+	}
+	if !w.Role.can(a) {
+		return Workspace{}, errs.E(errs.Forbidden, "your role in this workspace does not allow this")
+	}
+	return w, nil
+}
+
+// requireOwner refuses anyone but an agency owner.
+func requireOwner(p *Principal) error {
+	if !p.Owner {
+		return errs.E(errs.Forbidden, "only an agency owner may do this")
+	}
+	return nil
+}

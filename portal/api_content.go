@@ -1,0 +1,281 @@
+package portal
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/heraldhq/herald/errs"
+)
+
+type accountRequest struct {
+	Network     string `json:"network"`
+	InstanceURL string `json:"instance_url"`
+	AccessToken string `json:"access_token"`
+}
+
+// POST /api/v1/workspaces/{id}/accounts {network, instance_url, access_token}
+// -> 201 account (never the token)
+func (s *Service) apiConnectAccount(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var req accountRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	a, err := s.ConnectAccount(r.Context(), p, r.PathValue("id"), AccountInput{Network: req.Network, InstanceURL: req.InstanceURL, AccessToken: req.AccessToken})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, accountView(a))
+}
+
+// GET /api/v1/workspaces/{id}/accounts -> {accounts: [...]}
+func (s *Service) apiListAccounts(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	list, err := s.ListAccounts(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := make([]accountJSON, 0, len(list))
+	for _, a := range list {
+		out = append(out, accountView(a))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"accounts": out})
+}
+
+// GET /api/v1/accounts/{id} -> account
+func (s *Service) apiGetAccount(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	a, err := s.GetAccount(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, accountView(a))
+}
+
+// DELETE /api/v1/accounts/{id} -> 204
+func (s *Service) apiDeleteAccount(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	if err := s.DeleteAccount(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type oauthRequest struct {
+	Network     string `json:"network"`
+	InstanceURL string `json:"instance_url"`
+}
+
+// POST /api/v1/workspaces/{id}/accounts/oauth {instance_url, network?}
+// -> {authorize_url}; network defaults to mastodon.
+func (s *Service) apiStartOAuth(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var req oauthRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	if req.Network == "" {
+		req.Network = "mastodon"
+	}
+	u, err := s.StartOAuth(r.Context(), p, r.PathValue("id"), req.Network, req.InstanceURL)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"authorize_url": u})
+}
+
+// GET /oauth/{network}/callback?code=...&state=... -> 303 to the workspace
+// page, with ?connected=<account id> or ?oauth_error=<message>.
+func (s *Service) oauthCallback(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	q := r.URL.Query()
+	res, err := s.FinishOAuth(r.Context(), p, r.PathValue("network"), q.Get("state"), q.Get("code"), q.Get("error"))
+	if res.WorkspaceID == "" {
+		return err
+	}
+	target := strings.TrimSuffix(s.cfg.BaseURL, "/") + "/workspaces/" + url.PathEscape(res.WorkspaceID)
+	if err != nil {
+		target += "?oauth_error=" + url.QueryEscape(describe(err))
+	} else {
+		target += "?connected=" + url.QueryEscape(res.Account.ID)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+// describe is an error's message with its field messages, for places that
+// show one line.
+func describe(err error) string {
+	e, ok := errs.As(err)
+	if !ok || len(e.Fields) == 0 {
+		return errs.PublicMessage(err)
+	}
+	keys := make([]string, 0, len(e.Fields))
+	for k := range e.Fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + e.Fields[k]
+	}
+	return strings.Join(parts, "; ")
+}
+
+// POST /api/v1/workspaces/{id}/media multipart: "file", optional
+// "description" -> 201 media
+func (s *Service) apiUploadMedia(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		return &statusError{status: http.StatusUnsupportedMediaType,
+			err: errs.E(errs.Invalid, "send the file as multipart/form-data with a \"file\" field")}
+	}
+	// Small parts stay in memory; the file spills to a temporary file that
+	// the server removes after the request.
+	if err := r.ParseMultipartForm(8 << 20); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(s.cfg.MaxUploadBytes, err)
+		}
+		return badRequest("", "malformed multipart body: %s", err.Error())
+	}
+	f, hdr, err := r.FormFile("file")
+	if errors.Is(err, http.ErrMissingFile) {
+		return errs.Fields{"file": "is required"}.Err()
+	}
+	if err != nil {
+		return badRequest("file", "could not be read: %s", err.Error())
+	}
+	defer f.Close()
+	m, err := s.UploadMedia(r.Context(), p, r.PathValue("id"), MediaInput{FileName: hdr.Filename, Description: r.FormValue("description"), Content: f})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, mediaView(m))
+}
+
+// GET /api/v1/workspaces/{id}/media -> {media: [...]}
+func (s *Service) apiListMedia(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	list, err := s.ListMedia(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := make([]mediaJSON, 0, len(list))
+	for _, m := range list {
+		out = append(out, mediaView(m))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"media": out})
+}
+
+// GET /api/v1/media/{id} -> media
+func (s *Service) apiGetMedia(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	m, err := s.GetMedia(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, mediaView(m))
+}
+
+// GET /api/v1/media/{id}/content -> the file's bytes
+func (s *Service) apiMediaContent(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	m, rc, err := s.OpenMedia(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := w.Header()
+	h.Set("Content-Type", m.MimeType)
+	h.Set("Content-Length", strconv.FormatInt(m.SizeBytes, 10))
+	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": m.FileName}))
+	// Private to this user's browser; the type is sniffed at upload, and the
+	// policy keeps a crafted file from running anything if opened directly.
+	h.Set("Cache-Control", "private, max-age=300")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Warn("streaming media", "media_id", m.ID, "err", err)
+	}
+	return nil
+}
+
+type postRequest struct {
+	Text        string   `json:"text"`
+	AccountIDs  []string `json:"account_ids"`
+	MediaIDs    []string `json:"media_ids"`
+	ScheduledAt string   `json:"scheduled_at"`
+	PublishNow  bool     `json:"publish_now"`
+}
+
+// POST /api/v1/workspaces/{id}/posts {text, account_ids, media_ids,
+// scheduled_at | publish_now} -> 201 post
+func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var req postRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, AccountIDs: req.AccountIDs,
+		MediaIDs: req.MediaIDs, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, postView(post))
+}
+
+// GET /api/v1/workspaces/{id}/posts?limit=N -> {posts: [...]}
+func (s *Service) apiListPosts(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return errs.Fields{"limit": "must be a whole number from 1 to 500"}.Err()
+		}
+		limit = n
+	}
+	list, err := s.ListPosts(r.Context(), p, r.PathValue("id"), limit)
+	if err != nil {
+		return err
+	}
+	out := make([]postJSON, 0, len(list))
+	for _, post := range list {
+		out = append(out, postView(post))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"posts": out})
+}
+
+// GET /api/v1/posts/{id} -> post
+func (s *Service) apiGetPost(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	post, err := s.GetPost(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, postView(post))
+}
+
+type patchPostRequest struct {
+	Text        *string `json:"text"`
+	ScheduledAt *string `json:"scheduled_at"`
+	PublishNow  bool    `json:"publish_now"`
+}
+
+// PATCH /api/v1/posts/{id} {text?, scheduled_at? | publish_now?} -> post
+func (s *Service) apiUpdatePost(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var req patchPostRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	post, err := s.UpdatePost(r.Context(), p, r.PathValue("id"), PostUpdate{Text: req.Text, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, postView(post))
+}
+
+// DELETE /api/v1/posts/{id} -> 204
+func (s *Service) apiDeletePost(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	if err := s.DeletePost(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

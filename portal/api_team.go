@@ -1,0 +1,99 @@
+package portal
+
+import (
+	"net/http"
+)
+
+type workspaceRequest struct {
+	Name     string `json:"name"`
+	Timezone string `json:"timezone"`
+}
+
+// POST /api/v1/workspaces {name, timezone} -> 201 workspace
+func (s *Service) apiCreateWorkspace(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var req workspaceRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	ws, err := s.CreateWorkspace(r.Context(), p, WorkspaceInput{Name: req.Name, Timezone: req.Timezone})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, workspaceView(ws))
+}
+
+// GET /api/v1/workspaces -> {workspaces: [...]}
+func (s *Service) apiListWorkspaces(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	list, err := s.ListWorkspaces(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	out := make([]workspaceJSON, 0, len(list))
+	for _, ws := range list {
+		out = append(out, workspaceView(ws))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"workspaces": out})
+}
+
+// GET /api/v1/workspaces/{id} -> workspace
+func (s *Service) apiGetWorkspace(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	ws, err := s.GetWorkspace(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, workspaceView(ws))
+}
+
+// GET /api/v1/workspaces/{id}/members -> {members: [{user_id, email, name, role}]}
+func (s *Service) apiListMembers(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	list, err := s.ListMembers(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := make([]memberJSON, 0, len(list))
+	for _, m := range list {
+		out = append(out, memberJSON{UserID: m.UserID, Email: m.Email, Name: m.Name, Role: string(m.Role)})
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"members": out})
+}
+
+type inviteRequest struct {
+	Email string `json:"email"`
+	Role  string `json:"role"`
+}
+
+// POST /api/v1/workspaces/{id}/invites {email, role} -> 201 {id, workspace_id,
+// email, role, expires_at, invite_url}; the URL is shown this once.
+func (s *Service) apiCreateInvite(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var req inviteRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	inv, link, err := s.CreateInvite(r.Context(), p, r.PathValue("id"), InviteInput{Email: req.Email, Role: Role(req.Role)})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, inviteJSON{ID: inv.ID, WorkspaceID: inv.WorkspaceID, Email: inv.Email,
+		Role: string(inv.Role), ExpiresAt: ts(inv.ExpiresAt), InviteURL: link})
+}
+
+type acceptRequest struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+// POST /api/v1/invites/{token}/accept {name, password} -> {user, csrf_token,
+// expires_at} and the session cookie.
+func (s *Service) apiAcceptInvite(w http.ResponseWriter, r *http.Request) error {
+	var req acceptRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	sess, err := s.AcceptInvite(r.Context(), r.PathValue("token"), AcceptInput{Name: req.Name, Password: req.Password,
+		PreviousToken: s.previousToken(r)})
+	if err != nil {
+		return err
+	}
+	s.SetSessionCookie(w, sess)
+	return writeJSON(w, http.StatusOK, sessionView(sess))
+}

@@ -1,0 +1,54 @@
+// Package portal is Herald's Portal service: it owns agencies (the tenants),
+// their client workspaces, users and roles, social accounts with their
+// encrypted tokens, the media library, posts and their per-account targets,
+// and API tokens. It serves the public REST API under /api/v1/ (and, later,
+// the web UI), asks Trigger to schedule posts, Publisher to validate content
+// and Notification for the inbox, and answers Publisher's GetPublishJob and
+// Notification's ListRecipients.
+//
+// The domain lives in methods of *Service that take the acting *Principal
+// (CreatePost, ListWorkspaces, ...); the JSON API (api*.go) only decodes,
+// authenticates and encodes around them, so the web UI can call the same
+// methods. Every query is scoped by the principal's agency, and an object of
+// another agency, or of a workspace the principal is not a member of, is
+// reported as not found, never as forbidden, so ids do not leak existence.
+//
+// # Roles
+//
+// An agency owner may do everything in the agency. Other users are members
+// of workspaces with a role: a manager handles the accounts, media and posts
+// of the workspace; a client approver may read its posts (and the media they
+// show) and nothing else for now.
+//
+// # Scheduled times
+//
+// A post's time is given as a local wall time ("2026-12-01T09:30") in its
+// workspace's IANA zone and stored as a UTC instant with the zone and the
+// wall time kept for display. At daylight-saving changes:
+//
+//   - a wall time that does not exist (skipped by a spring-forward gap) is
+//     refused with a field error saying so, rather than silently moved;
+//   - a wall time that happens twice (a fall-back overlap) means the earlier
+//     of the two instants, i.e. the one still on the offset before the change.
+//
+// A time before now is refused.
+//
+// # Scheduling and Trigger
+//
+// A post is written (status scheduled) before Trigger is asked to schedule
+// it, because Trigger may fire at once (publish now) and Publisher then asks
+// GetPublishJob for it. If Trigger refuses or cannot be reached, the post is
+// deleted again (an edit is undone) and the caller gets "unavailable". A row
+// whose Schedule call's outcome is not known (crash, lost answer) is marked
+// unsynced and re-sent by a background loop: Schedule replaces by id, so a
+// repeat is harmless, and GetPublishJob's revision check drops any firing of
+// a revision Portal no longer holds.
+//
+// # What it must never do
+//
+// Portal never reads or writes another service's tables, never returns an
+// account's access token except to Publisher through GetPublishJob, never
+// stores a password, session id, API token or invite token in clear, and
+// never builds transport errors itself: handlers return errs errors and the
+// transport maps them.
+package portal

@@ -1,0 +1,91 @@
+package portal
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldhq/herald/store"
+)
+
+// resyncGrace leaves a just-written post to the request that is still
+// talking to Trigger about it.
+const resyncGrace = time.Minute
+
+// maintain runs the periodic chores until ctx ends: re-sending schedules
+// whose Trigger call had an unknown outcome, and purging expired sessions,
+// OAuth states and invites.
+func (s *Service) maintain(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ResyncInterval)
+	defer t.Stop()
+	first := true
+	for {
+		s.resync(ctx, time.Now().Add(-resyncGrace))
+		s.purge(ctx)
+		if first {
+			// The first pass recovers what a crash left behind.
+			close(s.recovered)
+			first = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// resync sends Trigger the current revision of every post not marked
+// synced since before cutoff. Schedule replaces by id, so sending again
+// what Trigger already has is harmless.
+func (s *Service) resync(ctx context.Context, cutoff time.Time) int {
+	type pending struct {
+		agency, id, zone string
+		revision         int64
+		at               int64
+	}
+	rows, err := s.db.Query(ctx, `SELECT agency_id, id, revision, scheduled_at, zone FROM portal_posts
+		WHERE schedule_synced = ? AND status = ? AND updated_at < ? ORDER BY updated_at LIMIT 500`,
+		false, PostScheduled, store.ToMicros(cutoff))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("resync: listing unsynced posts", "err", err)
+		}
+		return 0
+	}
+	var todo []pending
+	for rows.Next() {
+		var p pending
+		if err := rows.Scan(&p.agency, &p.id, &p.revision, &p.at, &p.zone); err != nil {
+			s.log.Warn("resync: reading post", "err", err)
+			break
+		}
+		todo = append(todo, p)
+	}
+	rows.Close()
+	done := 0
+	for _, p := range todo {
+		if ctx.Err() != nil {
+			return done
+		}
+		if err := s.schedule(ctx, p.agency, p.id, p.revision, store.FromMicros(p.at), p.zone); err != nil {
+			s.log.Warn("resync: trigger still refuses", "post_id", p.id, "err", err)
+			continue
+		}
+		s.markSynced(ctx, p.agency, p.id, p.revision)
+		done++
+	}
+	return done
+}
+
+func (s *Service) purge(ctx context.Context) {
+	now := store.ToMicros(time.Now())
+	for _, q := range []string{
+		`DELETE FROM portal_sessions WHERE expires_at <= ?`,
+		`DELETE FROM portal_oauth_states WHERE expires_at <= ?`,
+		`DELETE FROM portal_invites WHERE expires_at <= ?`,
+	} {
+		if _, err := s.db.Exec(ctx, q, now); err != nil && ctx.Err() == nil {
+			s.log.Warn("purging expired rows", "err", err)
+		}
+	}
+}

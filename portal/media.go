@@ -1,0 +1,216 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	gcblob "gocloud.dev/blob"
+
+	"github.com/heraldhq/herald/errs"
+	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/store"
+)
+
+// Media is a file in a workspace's media library.
+type Media struct {
+	ID          string
+	WorkspaceID string
+	MimeType    string
+	SizeBytes   int64
+	FileName    string
+	Description string
+	// BlobKey names the bytes in the blob store.
+	BlobKey   string
+	CreatedAt time.Time
+}
+
+// MediaInput uploads a file.
+type MediaInput struct {
+	FileName    string
+	Description string
+	Content     io.Reader
+}
+
+// mediaTypes are the types accepted, decided from the bytes themselves,
+// never from the name or the client's word.
+var mediaTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
+
+// maxDescription is Mastodon's limit for alt text.
+const maxDescription = 1500
+
+func mediaKey(agencyID, workspaceID, mediaID string) string {
+	return "media/" + agencyID + "/" + workspaceID + "/" + mediaID
+}
+
+// cleanFileName keeps a file name for display and downloads: no directory,
+// no control characters, bounded length.
+func cleanFileName(name string) string {
+	name = strings.ReplaceAll(name, "\\", "/")
+	name = path.Base(strings.TrimSpace(name))
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '"' {
+			return -1
+		}
+		return r
+	}, name)
+	if name == "." || name == "/" || name == "" {
+		name = "upload"
+	}
+	for utf8.RuneCountInString(name) > 255 {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	return name
+}
+
+// UploadMedia stores a file in a workspace's media library. Its type is
+// sniffed from its first bytes (JPEG, PNG, GIF or WebP) and its size is
+// capped by Config.MaxUploadBytes.
+func (s *Service) UploadMedia(ctx context.Context, p *Principal, workspaceID string, in MediaInput) (Media, error) {
+	if _, err := s.authorize(ctx, s.db, p, workspaceID, actMedia); err != nil {
+		return Media{}, err
+	}
+	var v errs.Fields
+	desc := strings.TrimSpace(in.Description)
+	if utf8.RuneCountInString(desc) > maxDescription {
+		v.Add("description", "must be at most %d characters", maxDescription)
+	}
+	if in.Content == nil {
+		v.Add("file", "is required")
+	}
+	if err := v.Err(); err != nil {
+		return Media{}, err
+	}
+	head := make([]byte, 512)
+	n, err := io.ReadFull(in.Content, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return Media{}, uploadError(err, s.cfg.MaxUploadBytes)
+	}
+	head = head[:n]
+	if n == 0 {
+		return Media{}, errs.Fields{"file": "is empty"}.Err()
+	}
+	mt, _, _ := mime.ParseMediaType(http.DetectContentType(head))
+	if !mediaTypes[mt] {
+		return Media{}, errs.Fields{"file": fmt.Sprintf("is %s; upload a JPEG, PNG, GIF or WebP image", mt)}.Err()
+	}
+
+	m := Media{ID: id.New("media"), WorkspaceID: workspaceID, MimeType: mt, FileName: cleanFileName(in.FileName),
+		Description: desc, CreatedAt: time.Now().UTC()}
+	m.BlobKey = mediaKey(p.AgencyID, workspaceID, m.ID)
+
+	// Cancelling the writer's context before Close discards the object, so
+	// a refused upload leaves nothing behind.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.blob.NewWriter(wctx, m.BlobKey, &gcblob.WriterOptions{ContentType: mt})
+	if err != nil {
+		return Media{}, fmt.Errorf("portal: opening blob %s: %w", m.BlobKey, err)
+	}
+	limit := s.cfg.MaxUploadBytes
+	written, err := io.Copy(w, io.LimitReader(io.MultiReader(bytes.NewReader(head), in.Content), limit+1))
+	if err == nil && written > limit {
+		err = tooLarge(limit, nil)
+	}
+	if err != nil {
+		cancel()
+		w.Close()
+		return Media{}, uploadError(err, limit)
+	}
+	if err := w.Close(); err != nil {
+		return Media{}, fmt.Errorf("portal: writing blob %s: %w", m.BlobKey, err)
+	}
+	m.SizeBytes = written
+	_, err = s.db.Exec(ctx, `INSERT INTO portal_media (id, agency_id, workspace_id, blob_key, mime_type, size_bytes, file_name, description, created_by, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, p.AgencyID, workspaceID, m.BlobKey, m.MimeType, m.SizeBytes, m.FileName, m.Description,
+		p.UserID, store.ToMicros(m.CreatedAt))
+	if err != nil {
+		if derr := s.blob.Delete(context.WithoutCancel(ctx), m.BlobKey); derr != nil {
+			s.log.Warn("deleting orphaned media blob", "key", m.BlobKey, "err", derr)
+		}
+		return Media{}, err
+	}
+	return m, nil
+}
+
+// uploadError turns a failure reading the upload into what the user should
+// hear: too large when the request body hit its cap.
+func uploadError(err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(limit, err)
+	}
+	return err
+}
+
+func tooLarge(limit int64, cause error) error {
+	return &errs.Error{Kind: errs.TooLarge, Message: "the upload is too large",
+		Fields: map[string]string{"file": fmt.Sprintf("is larger than %d bytes", limit)}, Err: cause}
+}
+
+const mediaColumns = `id, workspace_id, mime_type, size_bytes, file_name, description, blob_key, created_at`
+
+func scanMedia(sc interface{ Scan(...any) error }) (Media, error) {
+	var m Media
+	var c int64
+	err := sc.Scan(&m.ID, &m.WorkspaceID, &m.MimeType, &m.SizeBytes, &m.FileName, &m.Description, &m.BlobKey, &c)
+	m.CreatedAt = store.FromMicros(c)
+	return m, err
+}
+
+// ListMedia lists a workspace's media library, newest first.
+func (s *Service) ListMedia(ctx context.Context, p *Principal, workspaceID string) ([]Media, error) {
+	if _, err := s.authorize(ctx, s.db, p, workspaceID, actMedia); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+mediaColumns+` FROM portal_media WHERE agency_id = ? AND workspace_id = ? ORDER BY id DESC`,
+		p.AgencyID, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Media{}
+	for rows.Next() {
+		m, err := scanMedia(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// GetMedia returns one media file's description.
+func (s *Service) GetMedia(ctx context.Context, p *Principal, mediaID string) (Media, error) {
+	m, err := scanMedia(s.db.QueryRow(ctx, `SELECT `+mediaColumns+` FROM portal_media WHERE agency_id = ? AND id = ?`, p.AgencyID, mediaID))
+	if err != nil {
+		return Media{}, store.NotFound(err, "media")
+	}
+	if _, err := s.authorize(ctx, s.db, p, m.WorkspaceID, actViewMedia); err != nil {
+		return Media{}, err
+	}
+	return m, nil
+}
+
+// OpenMedia returns a media file and a reader of its bytes; the caller
+// closes it.
+func (s *Service) OpenMedia(ctx context.Context, p *Principal, mediaID string) (Media, io.ReadCloser, error) {
+	m, err := s.GetMedia(ctx, p, mediaID)
+	if err != nil {
+		return Media{}, nil, err
+	}
+	r, err := s.blob.NewReader(ctx, m.BlobKey, nil)
+	if err != nil {
+		return Media{}, nil, fmt.Errorf("portal: reading blob %s: %w", m.BlobKey, err)
+	}
+	return m, r, nil
+}

@@ -1,0 +1,624 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/heraldhq/herald/errs"
+	publisherv1 "github.com/heraldhq/herald/gen/herald/publisher/v1"
+	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
+	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/store"
+)
+
+// Post statuses. A post is stored as scheduled while any target is still
+// pending; it is shown as publishing once its time has come, and settles
+// as published, failed or partially_failed when every target has an
+// outcome.
+const (
+	PostScheduled       = "scheduled"
+	PostPublishing      = "publishing"
+	PostPublished       = "published"
+	PostFailed          = "failed"
+	PostPartiallyFailed = "partially_failed"
+)
+
+// Target statuses.
+const (
+	TargetPending   = "pending"
+	TargetPublished = "published"
+	TargetFailed    = "failed"
+)
+
+// Limits of one post's input.
+const (
+	maxTextBytes   = 100_000
+	maxPostTargets = 50
+	maxPostMedia   = 20
+	// maxScheduleAhead refuses typos like year 3026.
+	maxScheduleAhead = 10 * 366 * 24 * time.Hour
+)
+
+// Post is a post with its targets.
+type Post struct {
+	ID          string
+	WorkspaceID string
+	Text        string
+	Revision    int64
+	// Status is one of the Post* constants.
+	Status string
+	// ScheduledAt is the instant (UTC); LocalTime the wall time in Zone.
+	ScheduledAt time.Time
+	LocalTime   string
+	Zone        string
+	AccountIDs  []string
+	MediaIDs    []string
+	Targets     []Target
+	CreatedBy   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Target is a post's outcome on one account.
+type Target struct {
+	AccountID string
+	Network   string
+	// Status is one of the Target* constants.
+	Status    string
+	RemoteID  string
+	RemoteURL string
+	Error     string
+	UpdatedAt time.Time
+}
+
+// PostInput creates a post. Exactly one of ScheduledAt (a wall time in the
+// workspace's zone, "2026-12-01T09:30") and PublishNow is given.
+type PostInput struct {
+	Text        string
+	AccountIDs  []string
+	MediaIDs    []string
+	ScheduledAt string
+	PublishNow  bool
+}
+
+// PostUpdate edits a scheduled post; nil fields stay as they are.
+type PostUpdate struct {
+	Text        *string
+	ScheduledAt *string
+	PublishNow  bool
+}
+
+// checkText validates a post's text.
+func checkText(v *errs.Fields, text string) {
+	switch {
+	case strings.TrimSpace(text) == "":
+		v.Add("text", "must not be empty")
+	case len(text) > maxTextBytes:
+		v.Add("text", "is too long")
+	}
+}
+
+// scheduleTime resolves the requested time of a post in loc.
+func scheduleTime(v *errs.Fields, scheduledAt *string, publishNow bool, loc *time.Location, now time.Time) (time.Time, bool) {
+	switch {
+	case scheduledAt != nil && publishNow:
+		v.Add("publish_now", "cannot be combined with scheduled_at")
+		return time.Time{}, false
+	case publishNow:
+		return now.In(loc).Truncate(time.Second), true
+	case scheduledAt == nil || strings.TrimSpace(*scheduledAt) == "":
+		v.Add("scheduled_at", "is required unless publish_now is true")
+		return time.Time{}, false
+	}
+	wall, err := parseWall(strings.TrimSpace(*scheduledAt))
+	if err == nil {
+		var at time.Time
+		if at, err = resolveLocal(wall, loc); err == nil {
+			switch {
+			case at.Before(now):
+				v.Add("scheduled_at", "%s in %s is in the past", formatWall(at), loc)
+				return time.Time{}, false
+			case at.After(now.Add(maxScheduleAhead)):
+				v.Add("scheduled_at", "is more than ten years ahead")
+				return time.Time{}, false
+			}
+			return at, true
+		}
+	}
+	v.Add("scheduled_at", "%s", err.Error())
+	return time.Time{}, false
+}
+
+type targetAccount struct {
+	id, network string
+}
+
+// checkAccounts loads the post's target accounts, all of which must belong
+// to the workspace.
+func (s *Service) checkAccounts(ctx context.Context, v *errs.Fields, agencyID, workspaceID string, ids []string) []targetAccount {
+	if len(ids) == 0 {
+		v.Add("account_ids", "choose at least one account")
+		return nil
+	}
+	if len(ids) > maxPostTargets {
+		v.Add("account_ids", "at most %d accounts", maxPostTargets)
+		return nil
+	}
+	out := make([]targetAccount, 0, len(ids))
+	seen := map[string]bool{}
+	for i, aid := range ids {
+		field := "account_ids[" + strconv.Itoa(i) + "]"
+		if seen[aid] {
+			v.Add(field, "is listed twice")
+			continue
+		}
+		seen[aid] = true
+		var network string
+		err := s.db.QueryRow(ctx, `SELECT network FROM portal_accounts WHERE agency_id = ? AND workspace_id = ? AND id = ?`,
+			agencyID, workspaceID, aid).Scan(&network)
+		if errors.Is(err, store.ErrNoRows) {
+			v.Add(field, "is not an account of this workspace")
+			continue
+		}
+		if err != nil {
+			v.Add(field, "could not be checked")
+			s.log.Error("checking post account", "account_id", aid, "err", err)
+			continue
+		}
+		out = append(out, targetAccount{id: aid, network: network})
+	}
+	return out
+}
+
+// checkMedia loads the post's media, all of which must belong to the
+// workspace.
+func (s *Service) checkMedia(ctx context.Context, v *errs.Fields, agencyID, workspaceID string, ids []string) []Media {
+	if len(ids) > maxPostMedia {
+		v.Add("media_ids", "at most %d media", maxPostMedia)
+		return nil
+	}
+	out := make([]Media, 0, len(ids))
+	seen := map[string]bool{}
+	for i, mid := range ids {
+		field := "media_ids[" + strconv.Itoa(i) + "]"
+		if seen[mid] {
+			v.Add(field, "is listed twice")
+			continue
+		}
+		seen[mid] = true
+		m, err := scanMedia(s.db.QueryRow(ctx, `SELECT `+mediaColumns+` FROM portal_media WHERE agency_id = ? AND workspace_id = ? AND id = ?`,
+			agencyID, workspaceID, mid))
+		if errors.Is(err, store.ErrNoRows) {
+			v.Add(field, "is not a media file of this workspace")
+			continue
+		}
+		if err != nil {
+			v.Add(field, "could not be checked")
+			s.log.Error("checking post media", "media_id", mid, "err", err)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// validateContent asks Publisher whether each target network takes the
+// content, adding its violations as field errors ("media[0]" becomes
+// "media_ids[0]", the input field the user gave).
+func (s *Service) validateContent(ctx context.Context, v *errs.Fields, text string, accounts []targetAccount, media []Media) error {
+	networks := map[string]bool{}
+	for _, a := range accounts {
+		networks[a.network] = true
+	}
+	names := make([]string, 0, len(networks))
+	for n := range networks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	pm := make([]*publisherv1.Media, len(media))
+	for i, m := range media {
+		pm[i] = &publisherv1.Media{MimeType: m.MimeType, SizeBytes: m.SizeBytes, Description: m.Description}
+	}
+	for _, n := range names {
+		res, err := s.publisher.Validate(ctx, &publisherv1.ValidateRequest{Network: n, Text: text, Media: pm})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return errs.Wrap(err, errs.Unavailable, "the post could not be checked right now; try again shortly")
+		}
+		for _, viol := range res.GetViolations() {
+			field := viol.GetField()
+			if rest, ok := strings.CutPrefix(field, "media"); ok {
+				field = "media_ids" + rest
+			}
+			if field == "" {
+				field = "text"
+			}
+			msg := viol.GetMessage()
+			if len(names) > 1 {
+				msg = n + ": " + msg
+			}
+			v.Add(field, "%s", msg)
+		}
+	}
+	return nil
+}
+
+// CreatePost validates a post, stores it and schedules it with Trigger. If
+// Trigger cannot take it, the post is not kept and the error is
+// Unavailable.
+func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID string, in PostInput) (Post, error) {
+	ws, err := s.authorize(ctx, s.db, p, workspaceID, actWritePosts)
+	if err != nil {
+		return Post{}, err
+	}
+	loc, err := time.LoadLocation(ws.Timezone)
+	if err != nil {
+		return Post{}, fmt.Errorf("portal: workspace %s zone %q: %w", ws.ID, ws.Timezone, err)
+	}
+	var v errs.Fields
+	checkText(&v, in.Text)
+	accounts := s.checkAccounts(ctx, &v, p.AgencyID, workspaceID, in.AccountIDs)
+	media := s.checkMedia(ctx, &v, p.AgencyID, workspaceID, in.MediaIDs)
+	var sched *string
+	if in.ScheduledAt != "" {
+		sched = &in.ScheduledAt
+	}
+	at, _ := scheduleTime(&v, sched, in.PublishNow, loc, time.Now())
+	// Publisher is asked only about content that is otherwise sound: its
+	// answers about an unknown account's network would be noise.
+	if len(v) == 0 {
+		if err := s.validateContent(ctx, &v, in.Text, accounts, media); err != nil {
+			return Post{}, err
+		}
+	}
+	if err := v.Err(); err != nil {
+		return Post{}, err
+	}
+
+	now := time.Now().UTC()
+	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Revision: 1, Status: PostScheduled,
+		ScheduledAt: at.UTC(), LocalTime: formatWall(at), Zone: ws.Timezone, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO portal_posts (id, agency_id, workspace_id, text, revision, status, scheduled_at, local_time, zone,
+				schedule_synced, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			post.ID, p.AgencyID, workspaceID, post.Text, post.Revision, post.Status, store.ToMicros(post.ScheduledAt), post.LocalTime,
+			post.Zone, false, post.CreatedBy, store.ToMicros(now), store.ToMicros(now)); err != nil {
+			return err
+		}
+		for _, a := range accounts {
+			if _, err := tx.Exec(ctx, `INSERT INTO portal_post_targets (post_id, account_id, agency_id, network, status, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?)`, post.ID, a.id, p.AgencyID, a.network, TargetPending, store.ToMicros(now)); err != nil {
+				return err
+			}
+		}
+		for i, m := range media {
+			if _, err := tx.Exec(ctx, `INSERT INTO portal_post_media (post_id, position, media_id) VALUES (?, ?, ?)`, post.ID, i, m.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Post{}, err
+	}
+
+	if err := s.schedule(ctx, p.AgencyID, post.ID, post.Revision, post.ScheduledAt, post.Zone); err != nil {
+		s.log.Warn("trigger refused a new post; removing it", "post_id", post.ID, "err", err)
+		// The post was committed first because Trigger may fire at once and
+		// Publisher then asks for it. Now it goes, and in case Trigger did
+		// take the schedule and only the answer was lost, it is cancelled:
+		// were that to fail too, the firing finds no post and is dropped.
+		bg := context.WithoutCancel(ctx)
+		if _, derr := s.db.Exec(bg, `DELETE FROM portal_posts WHERE agency_id = ? AND id = ?`, p.AgencyID, post.ID); derr != nil {
+			s.log.Error("removing a post Trigger did not schedule", "post_id", post.ID, "err", derr)
+		}
+		s.cancelSchedule(bg, p.AgencyID, post.ID)
+		return Post{}, errs.Wrap(err, errs.Unavailable, "scheduling is unavailable right now; the post was not saved, try again shortly")
+	}
+	s.markSynced(ctx, p.AgencyID, post.ID, post.Revision)
+	return s.GetPost(ctx, p, post.ID)
+}
+
+// schedule asks Trigger to fire the post's revision at due.
+func (s *Service) schedule(ctx context.Context, agencyID, postID string, revision int64, due time.Time, zone string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.TriggerTimeout)
+	defer cancel()
+	_, err := s.trigger.Schedule(ctx, &triggerv1.ScheduleRequest{
+		ScheduleId: postID, TenantId: agencyID, PostId: postID, Revision: revision, DueAt: timestamppb.New(due), Zone: zone,
+	})
+	return err
+}
+
+func (s *Service) cancelSchedule(ctx context.Context, agencyID, postID string) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.TriggerTimeout)
+	defer cancel()
+	if _, err := s.trigger.Cancel(ctx, &triggerv1.CancelRequest{TenantId: agencyID, ScheduleId: postID}); err != nil {
+		s.log.Warn("cancelling schedule", "post_id", postID, "err", err)
+	}
+}
+
+// markSynced records that Trigger holds the schedule of this revision. A
+// failure only means the resync loop sends it again.
+func (s *Service) markSynced(ctx context.Context, agencyID, postID string, revision int64) {
+	if _, err := s.db.Exec(context.WithoutCancel(ctx), `UPDATE portal_posts SET schedule_synced = ? WHERE agency_id = ? AND id = ? AND revision = ?`,
+		true, agencyID, postID, revision); err != nil {
+		s.log.Warn("marking schedule synced", "post_id", postID, "err", err)
+	}
+}
+
+const postColumns = `id, workspace_id, text, revision, status, scheduled_at, local_time, zone, created_by, created_at, updated_at`
+
+func scanPost(sc interface{ Scan(...any) error }) (Post, error) {
+	var p Post
+	var at, c, u int64
+	err := sc.Scan(&p.ID, &p.WorkspaceID, &p.Text, &p.Revision, &p.Status, &at, &p.LocalTime, &p.Zone, &p.CreatedBy, &c, &u)
+	p.ScheduledAt, p.CreatedAt, p.UpdatedAt = store.FromMicros(at), store.FromMicros(c), store.FromMicros(u)
+	return p, err
+}
+
+// shownStatus is the status a reader sees: a scheduled post whose time has
+// come is being published.
+func shownStatus(stored string, at, now time.Time) string {
+	if stored == PostScheduled && !at.After(now) {
+		return PostPublishing
+	}
+	return stored
+}
+
+// loadPost reads a post of the agency without access checks.
+func (s *Service) loadPost(ctx context.Context, q store.Querier, agencyID, postID string) (Post, error) {
+	p, err := scanPost(q.QueryRow(ctx, `SELECT `+postColumns+` FROM portal_posts WHERE agency_id = ? AND id = ?`, agencyID, postID))
+	if err != nil {
+		return Post{}, store.NotFound(err, "post")
+	}
+	return p, nil
+}
+
+// fillPosts loads the targets and media of posts.
+func (s *Service) fillPosts(ctx context.Context, q store.Querier, agencyID string, posts []Post) error {
+	if len(posts) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(posts))
+	args := []any{agencyID}
+	marks := make([]string, len(posts))
+	for i := range posts {
+		idx[posts[i].ID] = i
+		args = append(args, posts[i].ID)
+		marks[i] = "?"
+		posts[i].AccountIDs, posts[i].MediaIDs, posts[i].Targets = []string{}, []string{}, []Target{}
+	}
+	in := "(" + strings.Join(marks, ", ") + ")"
+	rows, err := q.Query(ctx, `SELECT post_id, account_id, network, status, remote_id, remote_url, error, updated_at FROM portal_post_targets
+		WHERE agency_id = ? AND post_id IN `+in+` ORDER BY post_id, account_id`, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var pid string
+		var t Target
+		var u int64
+		if err := rows.Scan(&pid, &t.AccountID, &t.Network, &t.Status, &t.RemoteID, &t.RemoteURL, &t.Error, &u); err != nil {
+			rows.Close()
+			return err
+		}
+		t.UpdatedAt = store.FromMicros(u)
+		p := &posts[idx[pid]]
+		p.Targets = append(p.Targets, t)
+		p.AccountIDs = append(p.AccountIDs, t.AccountID)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// portal_post_media has no agency_id: the post ids are already the agency's.
+	rows, err = q.Query(ctx, `SELECT post_id, media_id FROM portal_post_media WHERE post_id IN `+in+` ORDER BY post_id, position`, args[1:]...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid, mid string
+		if err := rows.Scan(&pid, &mid); err != nil {
+			return err
+		}
+		p := &posts[idx[pid]]
+		p.MediaIDs = append(p.MediaIDs, mid)
+	}
+	return rows.Err()
+}
+
+// GetPost returns a post with its targets.
+func (s *Service) GetPost(ctx context.Context, p *Principal, postID string) (Post, error) {
+	post, err := s.loadPost(ctx, s.db, p.AgencyID, postID)
+	if err != nil {
+		return Post{}, err
+	}
+	if _, err := s.authorize(ctx, s.db, p, post.WorkspaceID, actReadPosts); err != nil {
+		return Post{}, err
+	}
+	posts := []Post{post}
+	if err := s.fillPosts(ctx, s.db, p.AgencyID, posts); err != nil {
+		return Post{}, err
+	}
+	posts[0].Status = shownStatus(posts[0].Status, posts[0].ScheduledAt, time.Now())
+	return posts[0], nil
+}
+
+// ListPosts lists a workspace's posts, latest scheduled first, at most limit
+// (1 to 500; 0 means 100).
+func (s *Service) ListPosts(ctx context.Context, p *Principal, workspaceID string, limit int) ([]Post, error) {
+	if _, err := s.authorize(ctx, s.db, p, workspaceID, actReadPosts); err != nil {
+		return nil, err
+	}
+	switch {
+	case limit == 0:
+		limit = 100
+	case limit < 0 || limit > 500:
+		return nil, errs.Fields{"limit": "must be between 1 and 500"}.Err()
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+postColumns+` FROM portal_posts WHERE agency_id = ? AND workspace_id = ?
+		ORDER BY scheduled_at DESC, id DESC LIMIT ?`, p.AgencyID, workspaceID, limit)
+	if err != nil {
+		return nil, err
+	}
+	posts := []Post{}
+	for rows.Next() {
+		post, err := scanPost(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		posts = append(posts, post)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.fillPosts(ctx, s.db, p.AgencyID, posts); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for i := range posts {
+		posts[i].Status = shownStatus(posts[i].Status, posts[i].ScheduledAt, now)
+	}
+	return posts, nil
+}
+
+var errNotEditable = errs.E(errs.Conflict, "only a scheduled post whose time has not come yet can be changed")
+
+// UpdatePost edits a post's text or time while it is scheduled and not yet
+// due. Every edit makes a new revision and schedules it again with Trigger;
+// if Trigger cannot take it, the post is left as it was and the error is
+// Unavailable.
+func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, up PostUpdate) (Post, error) {
+	old, err := s.GetPost(ctx, p, postID)
+	if err != nil {
+		return Post{}, err
+	}
+	ws, err := s.authorize(ctx, s.db, p, old.WorkspaceID, actWritePosts)
+	if err != nil {
+		return Post{}, err
+	}
+	if old.Status != PostScheduled {
+		return Post{}, errNotEditable
+	}
+	if up.Text == nil && up.ScheduledAt == nil && !up.PublishNow {
+		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, scheduled_at or publish_now")
+	}
+	loc, err := time.LoadLocation(ws.Timezone)
+	if err != nil {
+		return Post{}, fmt.Errorf("portal: workspace %s zone %q: %w", ws.ID, ws.Timezone, err)
+	}
+	next := old
+	var v errs.Fields
+	if up.Text != nil {
+		checkText(&v, *up.Text)
+		next.Text = *up.Text
+	}
+	if up.ScheduledAt != nil || up.PublishNow {
+		if at, ok := scheduleTime(&v, up.ScheduledAt, up.PublishNow, loc, time.Now()); ok {
+			next.ScheduledAt, next.LocalTime, next.Zone = at.UTC(), formatWall(at), ws.Timezone
+		}
+	}
+	if len(v) == 0 && up.Text != nil {
+		accounts := make([]targetAccount, 0, len(old.Targets))
+		for _, t := range old.Targets {
+			accounts = append(accounts, targetAccount{id: t.AccountID, network: t.Network})
+		}
+		media := s.checkMedia(ctx, &v, p.AgencyID, old.WorkspaceID, old.MediaIDs)
+		if err := s.validateContent(ctx, &v, next.Text, accounts, media); err != nil {
+			return Post{}, err
+		}
+	}
+	if err := v.Err(); err != nil {
+		return Post{}, err
+	}
+
+	next.Revision = old.Revision + 1
+	write := func(ctx context.Context, from, to Post) error {
+		res, err := s.db.Exec(ctx, `UPDATE portal_posts SET text = ?, revision = ?, scheduled_at = ?, local_time = ?, zone = ?,
+				schedule_synced = ?, updated_at = ?
+			WHERE agency_id = ? AND id = ? AND revision = ? AND status = ?`,
+			to.Text, to.Revision, store.ToMicros(to.ScheduledAt), to.LocalTime, to.Zone, false, store.ToMicros(time.Now()),
+			p.AgencyID, postID, from.Revision, PostScheduled)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errs.E(errs.Conflict, "the post changed meanwhile; reload it and try again")
+		}
+		return nil
+	}
+	if err := write(ctx, old, next); err != nil {
+		return Post{}, err
+	}
+	if err := s.schedule(ctx, p.AgencyID, postID, next.Revision, next.ScheduledAt, next.Zone); err != nil {
+		s.log.Warn("trigger refused an edited post; restoring it", "post_id", postID, "err", err)
+		// The old content comes back, still unsynced: if Trigger did take
+		// the new revision, the resync loop gives it the old one again.
+		if rerr := write(context.WithoutCancel(ctx), next, old); rerr != nil {
+			s.log.Error("restoring a post Trigger did not reschedule", "post_id", postID, "err", rerr)
+		}
+		return Post{}, errs.Wrap(err, errs.Unavailable, "scheduling is unavailable right now; the post was not changed, try again shortly")
+	}
+	s.markSynced(ctx, p.AgencyID, postID, next.Revision)
+	return s.GetPost(ctx, p, postID)
+}
+
+// DeletePost cancels a post's schedule with Trigger, then deletes it. If
+// Trigger cannot be reached, nothing is deleted and the error is
+// Unavailable.
+func (s *Service) DeletePost(ctx context.Context, p *Principal, postID string) error {
+	post, err := s.loadPost(ctx, s.db, p.AgencyID, postID)
+	if err != nil {
+		return err
+	}
+	if _, err := s.authorize(ctx, s.db, p, post.WorkspaceID, actWritePosts); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.TriggerTimeout)
+	defer cancel()
+	if _, err := s.trigger.Cancel(cctx, &triggerv1.CancelRequest{TenantId: p.AgencyID, ScheduleId: postID}); err != nil {
+		return errs.Wrap(err, errs.Unavailable, "scheduling is unavailable right now; the post was not deleted, try again shortly")
+	}
+	_, err = s.db.Exec(ctx, `DELETE FROM portal_posts WHERE agency_id = ? AND id = ?`, p.AgencyID, postID)
+	return err
+}
+
+// recomputePostStatus settles a post's status from its targets: scheduled
+// while any is pending, then published, failed or partially_failed.
+func recomputePostStatus(ctx context.Context, tx *store.Tx, agencyID, postID string) error {
+	var pending, published, failed int
+	err := tx.QueryRow(ctx, `SELECT
+			COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0)
+		FROM portal_post_targets WHERE agency_id = ? AND post_id = ?`,
+		TargetPending, TargetPublished, TargetFailed, agencyID, postID).Scan(&pending, &published, &failed)
+	if err != nil {
+		return err
+	}
+	status := PostScheduled
+	switch {
+	case pending > 0:
+	case failed == 0:
+		status = PostPublished
+	case published == 0:
+		status = PostFailed
+	default:
+		status = PostPartiallyFailed
+	}
+	_, err = tx.Exec(ctx, `UPDATE portal_posts SET status = ?, updated_at = ? WHERE agency_id = ? AND id = ? AND status <> ?`,
+		status, store.ToMicros(time.Now()), agencyID, postID, status)
+	return err
+}

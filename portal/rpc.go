@@ -1,0 +1,129 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/heraldhq/herald/errs"
+	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
+	"github.com/heraldhq/herald/store"
+)
+
+// GetPublishJob returns what Publisher needs to publish one revision of a
+// post, account tokens included. It is for Publisher only and must never be
+// exposed on the public API. The job is publishable while the post is
+// scheduled (some target still pending) and revision is its current one;
+// otherwise the response says why and carries no job.
+func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJobRequest) (*portalv1.GetPublishJobResponse, error) {
+	var v errs.Fields
+	if req.GetTenantId() == "" {
+		v.Add("tenant_id", "is required")
+	}
+	if req.GetPostId() == "" {
+		v.Add("post_id", "is required")
+	}
+	if req.GetRevision() < 1 {
+		v.Add("revision", "must be at least 1")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	tenant := req.GetTenantId()
+	post, err := s.loadPost(ctx, s.db, tenant, req.GetPostId())
+	if errs.Is(err, errs.NotFound) {
+		return &portalv1.GetPublishJobResponse{Reason: "the post was deleted"}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case post.Revision != req.GetRevision():
+		return &portalv1.GetPublishJobResponse{Reason: fmt.Sprintf("the post was edited: revision %d is current, not %d", post.Revision, req.GetRevision())}, nil
+	case post.Status != PostScheduled:
+		return &portalv1.GetPublishJobResponse{Reason: "the post is " + post.Status}, nil
+	}
+	job := &portalv1.PublishJob{TenantId: tenant, WorkspaceId: post.WorkspaceID, PostId: post.ID, Revision: post.Revision, Text: post.Text}
+
+	rows, err := s.db.Query(ctx, `SELECT m.blob_key, m.mime_type, m.size_bytes, m.description, m.file_name
+		FROM portal_post_media pm JOIN portal_media m ON m.id = pm.media_id AND m.agency_id = ?
+		WHERE pm.post_id = ? ORDER BY pm.position`, tenant, post.ID)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		m := &portalv1.MediaRef{}
+		if err := rows.Scan(&m.BlobKey, &m.MimeType, &m.SizeBytes, &m.Description, &m.FileName); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		job.Media = append(job.Media, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	// Only targets still pending: one already published or failed is
+	// settled, and an account removed since is no target any more.
+	rows, err = s.db.Query(ctx, `SELECT a.id, a.workspace_id, a.network, a.instance_url, a.remote_id, a.handle, a.token_sealed
+		FROM portal_post_targets t JOIN portal_accounts a ON a.id = t.account_id AND a.agency_id = t.agency_id
+		WHERE t.agency_id = ? AND t.post_id = ? AND t.status = ? ORDER BY a.id`, tenant, post.ID, TargetPending)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		t := &portalv1.Target{}
+		var ws, remoteID string
+		var sealed []byte
+		if err := rows.Scan(&t.AccountId, &ws, &t.Network, &t.InstanceUrl, &remoteID, &t.Handle, &sealed); err != nil {
+			return nil, err
+		}
+		tok, err := s.keys.open(sealed, tokenAAD(ws, t.Network, t.InstanceUrl, remoteID))
+		if err != nil {
+			return nil, fmt.Errorf("portal: account %s token: %w", t.AccountId, err)
+		}
+		t.AccessToken = tok
+		job.Targets = append(job.Targets, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(job.Targets) == 0 {
+		return &portalv1.GetPublishJobResponse{Reason: "the post has no pending target"}, nil
+	}
+	return &portalv1.GetPublishJobResponse{Job: job, Publishable: true}, nil
+}
+
+// ListRecipients returns who hears about a workspace's events: its members
+// and the agency's owners, with their emails.
+func (s *Service) ListRecipients(ctx context.Context, req *portalv1.ListRecipientsRequest) (*portalv1.ListRecipientsResponse, error) {
+	var v errs.Fields
+	if req.GetTenantId() == "" {
+		v.Add("tenant_id", "is required")
+	}
+	if req.GetWorkspaceId() == "" {
+		v.Add("workspace_id", "is required")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	var one int
+	err := s.db.QueryRow(ctx, `SELECT 1 FROM portal_workspaces WHERE agency_id = ? AND id = ?`, req.GetTenantId(), req.GetWorkspaceId()).Scan(&one)
+	if errors.Is(err, store.ErrNoRows) {
+		return nil, errs.E(errs.NotFound, "workspace not found")
+	}
+	if err != nil {
+		return nil, err
+	}
+	members, err := s.members(ctx, req.GetTenantId(), req.GetWorkspaceId())
+	if err != nil {
+		return nil, err
+	}
+	res := &portalv1.ListRecipientsResponse{}
+	for _, m := range members {
+		res.Recipients = append(res.Recipients, &portalv1.Recipient{UserId: m.UserID, Email: m.Email, Name: m.Name, Role: string(m.Role)})
+	}
+	return res, nil
+}
