@@ -1,0 +1,139 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/errs"
+	notificationv1 "github.com/heraldhq/herald/gen/herald/notification/v1"
+	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
+	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/store"
+)
+
+// Email statuses.
+const (
+	statusPending = "pending"
+	statusSent    = "sent"
+	statusFailed  = "failed"
+)
+
+// handle consumes one event. An error asks the bus to deliver it again, so
+// it is returned only for what a retry can fix (Portal or the store being
+// unavailable); an event that can never make sense is logged and dropped.
+func (s *Service) handle(ctx context.Context, m *bus.Message) error {
+	n, err := decodeNotice(m)
+	if err != nil {
+		s.log.Error("notify: dropping event", "topic", m.Topic, "event_id", m.ID, "err", err)
+		return nil
+	}
+	// Portal is asked before the transaction: a network call must not hold
+	// a write transaction open.
+	res, err := s.portal.ListRecipients(ctx, &portalv1.ListRecipientsRequest{TenantId: n.tenantID, WorkspaceId: n.workspaceID})
+	switch {
+	case errs.Is(err, errs.NotFound):
+		// The workspace is gone: nobody is left to tell.
+		s.log.Info("notify: workspace not found, nobody to notify", "topic", m.Topic, "event_id", m.ID,
+			"tenant_id", n.tenantID, "workspace_id", n.workspaceID)
+		return nil
+	case errs.Is(err, errs.Invalid):
+		// Asking again would be refused again.
+		s.log.Error("notify: dropping event: Portal refused it as invalid", "topic", m.Topic, "event_id", m.ID, "err", err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("notify: recipients of workspace %s: %w", n.workspaceID, err)
+	}
+	created, err := s.record(ctx, m.ID, n, uniqueRecipients(res.GetRecipients()))
+	if err != nil {
+		return err
+	}
+	if len(created) > 0 {
+		s.log.Debug("notify: notified", "topic", m.Topic, "event_id", m.ID, "recipients", len(created))
+	}
+	return nil
+}
+
+// uniqueRecipients drops recipients without a user id and repeats, so a
+// user listed twice is told once.
+func uniqueRecipients(rs []*portalv1.Recipient) []*portalv1.Recipient {
+	seen := make(map[string]bool, len(rs))
+	out := rs[:0:0]
+	for _, r := range rs {
+		if r.GetUserId() == "" || seen[r.GetUserId()] {
+			continue
+		}
+		seen[r.GetUserId()] = true
+		out = append(out, r)
+	}
+	return out
+}
+
+// record stores, in one transaction with the event id, a notification and
+// a queued email for each recipient, then pushes the notifications to the
+// live streams. It returns nothing when the event was handled before.
+func (s *Service) record(ctx context.Context, eventID string, n notice, rcpts []*portalv1.Recipient) ([]*notificationv1.Notification, error) {
+	now := time.Now().UTC()
+	var created []*notificationv1.Notification
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		first, err := s.outbox.FirstDelivery(ctx, tx, eventID)
+		if err != nil || !first {
+			return err
+		}
+		for _, r := range rcpts {
+			nt := &notificationv1.Notification{
+				NotificationId: id.New("ntf"),
+				TenantId:       n.tenantID,
+				UserId:         r.GetUserId(),
+				WorkspaceId:    n.workspaceID,
+				Kind:           n.kind,
+				Title:          n.title,
+				Body:           n.body,
+				Link:           n.link,
+				CreatedAt:      timestamppb.New(now),
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO notify_notifications
+				(notification_id, tenant_id, user_id, workspace_id, event_id, kind, title, body, link, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				nt.NotificationId, nt.TenantId, nt.UserId, nt.WorkspaceId, eventID, nt.Kind,
+				nt.Title, nt.Body, nt.Link, store.ToMicros(now)); err != nil {
+				return fmt.Errorf("storing notification: %w", err)
+			}
+			created = append(created, nt)
+			if s.smtp == nil || r.GetEmail() == "" {
+				continue
+			}
+			if _, err := mail.ParseAddress(r.GetEmail()); err != nil {
+				// The in-app notification still reaches the user.
+				s.log.Warn("notify: recipient has an unusable email address", "user_id", r.GetUserId(), "err", err)
+				continue
+			}
+			e, err := renderEmail(n, s.cfg.BaseURL, r.GetName())
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO notify_emails
+				(email_id, tenant_id, notification_id, to_address, to_name, subject, text_body, html_body, status, next_try_at, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				id.New("eml"), n.tenantID, nt.NotificationId, r.GetEmail(), r.GetName(), e.subject, e.text, e.html,
+				statusPending, store.ToMicros(now), store.ToMicros(now)); err != nil {
+				return fmt.Errorf("queueing email: %w", err)
+			}
+		}
+		tx.AfterCommit(func() {
+			for _, nt := range created {
+				s.hub.publish(nt.TenantId, nt.UserId, update{notification: nt})
+			}
+			s.wakeMail()
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: event %s: %w", eventID, err)
+	}
+	return created, nil
+}

@@ -1,0 +1,178 @@
+package notify
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/mail"
+	"sync"
+
+	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/gen/herald/notification/v1/notificationv1connect"
+	"github.com/heraldhq/herald/gen/herald/portal/v1/portalv1connect"
+	"github.com/heraldhq/herald/outbox"
+	"github.com/heraldhq/herald/store"
+)
+
+// prefix starts the name of every table the service owns.
+const prefix = "notify_"
+
+// group is the consumer group of the service on the bus.
+const group = "notification"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Deps is what the service uses.
+type Deps struct {
+	DB     *store.DB
+	Bus    bus.Bus
+	Log    *slog.Logger
+	Portal portalv1connect.PortalServiceClient
+}
+
+// Service is the Notification service.
+type Service struct {
+	cfg    Config
+	db     *store.DB
+	bus    bus.Bus
+	log    *slog.Logger
+	portal portalv1connect.PortalServiceClient
+	outbox *outbox.Outbox
+	hub    *hub
+
+	// smtp and from are nil when email is disabled.
+	smtp *smtpServer
+	from *mail.Address
+	// mailWake makes the delivery loop look for due emails now.
+	mailWake chan struct{}
+
+	mu      sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	subs    []bus.Subscription
+	wg      sync.WaitGroup
+	// done is closed by Close, ending the live streams.
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns the service; it does nothing until Start.
+func New(cfg Config, deps Deps) (*Service, error) {
+	switch {
+	case deps.DB == nil:
+		return nil, errors.New("notify: Deps.DB is required")
+	case deps.Bus == nil:
+		return nil, errors.New("notify: Deps.Bus is required")
+	case deps.Portal == nil:
+		return nil, errors.New("notify: Deps.Portal is required")
+	}
+	srv, from, err := cfg.validate()
+	if err != nil {
+		return nil, fmt.Errorf("notify: configuration: %w", err)
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("service", "notification")
+	return &Service{
+		cfg:      cfg,
+		db:       deps.DB,
+		bus:      deps.Bus,
+		log:      log,
+		portal:   deps.Portal,
+		outbox:   outbox.New(deps.DB, prefix, deps.Bus, log),
+		hub:      newHub(cfg.StreamBuffer),
+		smtp:     srv,
+		from:     from,
+		mailWake: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}, nil
+}
+
+// Migrate creates or updates the service's tables.
+func (s *Service) Migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	if err := s.db.Migrate(ctx, prefix, sub); err != nil {
+		return err
+	}
+	return s.outbox.Migrate(ctx)
+}
+
+// Start subscribes to the events the service consumes and starts the
+// outbox relay and the email delivery loop. It returns once the
+// subscriptions are ready. The background work runs until Close or until
+// ctx is cancelled.
+func (s *Service) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		return errors.New("notify: closed")
+	default:
+	}
+	if s.started {
+		return errors.New("notify: already started")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	for _, topic := range topics {
+		sub, err := s.bus.Subscribe(ctx, topic, group, s.handle)
+		if err != nil {
+			cancel()
+			for _, sub := range s.subs {
+				_ = sub.Close()
+			}
+			s.subs = nil
+			return fmt.Errorf("notify: subscribing to %s: %w", topic, err)
+		}
+		s.subs = append(s.subs, sub)
+	}
+	s.started, s.cancel = true, cancel
+
+	// The service emits no events yet; the relay runs anyway so that one
+	// added later is relayed without touching the wiring.
+	s.wg.Go(func() { s.outbox.Run(ctx) })
+	if s.smtp == nil {
+		s.log.Info("notify: SMTP is not configured: email notifications are disabled")
+	} else {
+		s.log.Info("notify: sending email", "smtp", s.smtp.redacted, "from", s.from.String())
+		s.wg.Go(func() { s.deliverLoop(ctx) })
+	}
+	return nil
+}
+
+// Close stops consuming, ends the live streams and the background work, and
+// waits for them. It does not close the DB or the bus, which it was given.
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() { close(s.done) })
+	s.mu.Lock()
+	subs, cancel := s.subs, s.cancel
+	s.subs, s.cancel = nil, nil
+	s.mu.Unlock()
+	var err error
+	for _, sub := range subs {
+		err = errors.Join(err, sub.Close())
+	}
+	if cancel != nil {
+		cancel()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// wakeMail makes the delivery loop look for due emails now.
+func (s *Service) wakeMail() {
+	select {
+	case s.mailWake <- struct{}{}:
+	default:
+	}
+}
+
+var _ notificationv1connect.NotificationServiceHandler = (*Service)(nil)
