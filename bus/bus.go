@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/heraldhq/herald/errs"
 )
 
 // Message is one event on the bus.
@@ -146,6 +148,11 @@ func Open(ctx context.Context, rawURL string) (Bus, error) {
 	}
 	return o(ctx, u)
 }
+
+// ErrClosed is returned by a bus, or the node's gate in front of it, that
+// no longer takes messages. It is expected during shutdown: the outbox keeps
+// the event and publishes it next time.
+var ErrClosed = errs.E(errs.Unavailable, "the event bus is closed")
 
 // Topics of Herald's events.
 const (

@@ -77,6 +77,7 @@ type Config struct {
 	Services Services `koanf:"services"`
 	SMTP     SMTP     `koanf:"smtp"`
 	Outbound Outbound `koanf:"outbound"`
+	Limits   Limits   `koanf:"limits"`
 	Log      Log      `koanf:"log"`
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
@@ -154,6 +155,14 @@ type Outbound struct {
 	AllowPrivate  bool `koanf:"allow_private"`
 }
 
+// Limits protect the REST API from a single user or token.
+type Limits struct {
+	// APIRate is the sustained requests per second one user or token may
+	// make; APIBurst how many it may make at once.
+	APIRate  float64 `koanf:"api_rate"`
+	APIBurst int     `koanf:"api_burst"`
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `koanf:"level"`  // debug, info, warn, error
@@ -175,6 +184,7 @@ func Default() Config {
 			Portal: local, Trigger: local, Publisher: local, Notification: local,
 		},
 		SMTP:            SMTP{From: "Herald <herald@localhost>"},
+		Limits:          Limits{APIRate: 20, APIBurst: 200},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 15 * time.Second,
 	}
@@ -448,6 +458,12 @@ func (c Config) Validate() error {
 	}
 	if remote && c.InternalToken == "" && len(c.Services.Run) < len(AllServices) {
 		bad("internal_token", "must be set when services run on different nodes (the same value on every node)")
+	}
+	if c.Limits.APIRate <= 0 {
+		bad("limits.api_rate", "must be positive")
+	}
+	if c.Limits.APIBurst < 1 {
+		bad("limits.api_burst", "must be at least 1")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

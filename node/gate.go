@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/heraldhq/herald/bus"
-	"github.com/heraldhq/herald/errs"
 )
 
 // gatedBus holds every Publish until the node has started all services, and
@@ -32,7 +31,7 @@ func (g *gatedBus) Publish(ctx context.Context, msgs ...*bus.Message) error {
 	closed := g.closed
 	g.mu.Unlock()
 	if closed {
-		return errs.E(errs.Unavailable, "node is stopping")
+		return bus.ErrClosed
 	}
 	return g.Bus.Publish(ctx, msgs...)
 }

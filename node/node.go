@@ -184,14 +184,14 @@ func (n *Node) build(ctx context.Context) error {
 		nc.SMTP = cfg.SMTP.URL
 		nc.From = cfg.SMTP.From
 		nc.BaseURL = cfg.BaseURL
-		n.Notification, err = notify.New(nc, notify.Deps{DB: n.db(config.Notification), Bus: n.gate, Portal: lPortal, Log: n.log.With("service", config.Notification)})
+		n.Notification, err = notify.New(nc, notify.Deps{DB: n.db(config.Notification), Bus: n.gate, Portal: lPortal, Log: n.log})
 		if err != nil {
 			return fmt.Errorf("notification: %w", err)
 		}
 	}
 	if runs(config.Publisher) {
 		pc := publisher.DefaultConfig()
-		n.Publisher, err = publisher.New(pc, publisher.Deps{DB: n.db(config.Publisher), Bus: n.gate, Blob: n.Blob, Portal: lPortal, Providers: providers, Log: n.log.With("service", config.Publisher)})
+		n.Publisher, err = publisher.New(pc, publisher.Deps{DB: n.db(config.Publisher), Bus: n.gate, Blob: n.Blob, Portal: lPortal, Providers: providers, Log: n.log})
 		if err != nil {
 			return fmt.Errorf("publisher: %w", err)
 		}
@@ -209,8 +209,10 @@ func (n *Node) build(ctx context.Context) error {
 		pc.BaseURL = cfg.BaseURL
 		pc.SecretKey = key
 		pc.CookieSecure = cfg.CookieSecure
+		pc.APIRate = cfg.Limits.APIRate
+		pc.APIBurst = cfg.Limits.APIBurst
 		n.Portal, err = portal.New(pc, portal.Deps{
-			DB: n.db(config.Portal), Bus: n.gate, Blob: n.Blob, Log: n.log.With("service", config.Portal),
+			DB: n.db(config.Portal), Bus: n.gate, Blob: n.Blob, Log: n.log,
 			Trigger: triggerClient, Publisher: lPublisher, Notification: lNotification,
 			NotificationStream: n.notificationStream(),
 			Providers:          providers,

@@ -12,6 +12,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -243,8 +244,12 @@ func (o *Outbox) relay(ctx context.Context, r row) {
 	if ctx.Err() != nil {
 		return
 	}
+	level := slog.LevelWarn
+	if errors.Is(err, bus.ErrClosed) { // shutting down: expected, kept for next time
+		level = slog.LevelDebug
+	}
 	backoff := min(time.Duration(1<<min(r.attempts, 8))*100*time.Millisecond, time.Minute)
-	o.log.Warn("outbox: publish failed, will retry", "topic", r.topic, "id", r.id, "attempt", r.attempts+1, "retry_in", backoff, "err", err)
+	o.log.Log(ctx, level, "outbox: publish failed, will retry", "topic", r.topic, "id", r.id, "attempt", r.attempts+1, "retry_in", backoff, "err", err)
 	if _, err := o.db.Exec(context.WithoutCancel(ctx), `UPDATE `+o.table+` SET attempts = attempts + 1, next_at = ? WHERE seq_id = ?`,
 		store.ToMicros(time.Now().Add(backoff)), r.id); err != nil {
 		o.log.Warn("outbox: recording retry", "id", r.id, "err", err)

@@ -19,7 +19,7 @@ import (
 func init() { bus.Register("mem", Open) }
 
 // ErrClosed is returned by every operation on a closed bus.
-var ErrClosed = errs.E(errs.Unavailable, "the event bus is closed")
+var ErrClosed = bus.ErrClosed
 
 // Open opens a new, independent in-process bus for the URL "mem://", which
 // takes no host, path or query.
