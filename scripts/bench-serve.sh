@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Measures `herald serve` with embedded defaults: binary size, time from
+# exec until /readyz answers 200 (fresh data dir, and again on the existing
+# one), and resident memory after it has idled.
+#
+#   scripts/bench-serve.sh [RUNS] [IDLE_SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-5}
+IDLE=${2:-10}
+BIN=$(mktemp -d)/herald
+go build -trimpath -o "$BIN" ./cmd/herald
+printf 'binary size: %s bytes (%.1f MiB)\n' "$(stat -c %s "$BIN")" "$(echo "$(stat -c %s "$BIN") / 1048576" | bc -l)"
+
+port=18931
+startup() { # DATA_DIR -> prints milliseconds until ready; leaves the pid in $PID
+  local t0; t0=$(date +%s%N)
+  "$BIN" serve --data-dir "$1" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
+  PID=$!
+  until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.005; done
+  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+}
+fresh=(); warm=()
+for _ in $(seq 1 "$RUNS"); do
+  dir=$(mktemp -d)
+  fresh+=("$(startup "$dir")"); kill "$PID"; wait "$PID" 2>/dev/null || true
+  warm+=("$(startup "$dir")"); kill "$PID"; wait "$PID" 2>/dev/null || true
+  rm -rf "$dir"
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "start-up to ready, fresh data dir: median $(median "${fresh[@]}") ms (runs: ${fresh[*]})"
+echo "start-up to ready, existing data dir: median $(median "${warm[@]}") ms (runs: ${warm[*]})"
+
+dir=$(mktemp -d)
+startup "$dir" >/dev/null
+sleep "$IDLE"
+echo "idle resident memory after ${IDLE}s: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
+kill "$PID"; wait "$PID" 2>/dev/null || true
+rm -rf "$dir"
