@@ -13,18 +13,19 @@ go build -trimpath -o "$BIN" ./cmd/herald
 printf 'binary size: %s bytes (%.1f MiB)\n' "$(stat -c %s "$BIN")" "$(echo "$(stat -c %s "$BIN") / 1048576" | bc -l)"
 
 port=18931
-startup() { # DATA_DIR -> prints milliseconds until ready; leaves the pid in $PID
+startup() { # DATA_DIR: sets MS (milliseconds until ready) and PID
   local t0; t0=$(date +%s%N)
   "$BIN" serve --data-dir "$1" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
   PID=$!
   until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.005; done
-  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
 fresh=(); warm=()
 for _ in $(seq 1 "$RUNS"); do
   dir=$(mktemp -d)
-  fresh+=("$(startup "$dir")"); kill "$PID"; wait "$PID" 2>/dev/null || true
-  warm+=("$(startup "$dir")"); kill "$PID"; wait "$PID" 2>/dev/null || true
+  startup "$dir"; fresh+=("$MS"); stop
+  startup "$dir"; warm+=("$MS"); stop
   rm -rf "$dir"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -32,8 +33,8 @@ echo "start-up to ready, fresh data dir: median $(median "${fresh[@]}") ms (runs
 echo "start-up to ready, existing data dir: median $(median "${warm[@]}") ms (runs: ${warm[*]})"
 
 dir=$(mktemp -d)
-startup "$dir" >/dev/null
+startup "$dir"
 sleep "$IDLE"
 echo "idle resident memory after ${IDLE}s: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$PID/status)"
-kill "$PID"; wait "$PID" 2>/dev/null || true
+stop
 rm -rf "$dir"
