@@ -13,6 +13,10 @@ go build -trimpath -o "$BIN" ./cmd/herald
 printf 'binary size: %s bytes (%.1f MiB)\n' "$(stat -c %s "$BIN")" "$(echo "$(stat -c %s "$BIN") / 1048576" | bc -l)"
 
 port=18931
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "bench-serve: port $port is already in use; stop what listens there first" >&2
+  exit 1
+fi
 startup() { # DATA_DIR: sets MS (milliseconds until ready) and PID
   local t0; t0=$(date +%s%N)
   "$BIN" serve --data-dir "$1" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
