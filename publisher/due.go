@@ -116,7 +116,7 @@ func (s *Service) accept(ctx context.Context, eventID string, due *eventsv1.Post
 			}
 			var failure *outcome
 			if _, ok := s.providers[a.Network]; ok {
-				a.State, a.Claim, a.Tries = InFlight, id.New("try"), 1
+				a.State, a.Claim, a.Tries = InFlight, s.newClaim(), 1
 				a.StartedAt, a.TriedAt, a.NextTryAt = now, now, now.Add(s.cfg.InFlightTimeout)
 			} else {
 				failure = unsupported(a.Network)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/heraldhq/herald/errs"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
-	"github.com/heraldhq/herald/id"
+
 	"github.com/heraldhq/herald/store"
 )
 
@@ -181,7 +181,7 @@ func dueGuardArgs(a attempt, now time.Time) []any {
 // rate limit is spent (then it waits for the reset) or another try took it.
 func (s *Service) claim(ctx context.Context, a attempt) (attempt, bool, error) {
 	now := s.now()
-	token := id.New("try")
+	token := s.newClaim()
 	held := false
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		held = false

@@ -13,8 +13,10 @@ import (
 	gcblob "gocloud.dev/blob"
 
 	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/coord"
 	"github.com/heraldhq/herald/gen/herald/portal/v1/portalv1connect"
 	"github.com/heraldhq/herald/gen/herald/publisher/v1/publisherv1connect"
+	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/outbox"
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/store"
@@ -149,6 +151,10 @@ type Deps struct {
 	// implements RateLimitReporter has its accounts' budgets honoured
 	// before calls are made, not only after a refusal.
 	Providers map[string]provider.Provider
+	// Coord, when set, lets a node take over the in-flight attempts of a
+	// Publisher instance that died as soon as its registration is gone,
+	// instead of after InFlightTimeout.
+	Coord coord.Coordinator
 }
 
 // Service is the Publisher service.
@@ -160,7 +166,10 @@ type Service struct {
 	blob      *gcblob.Bucket
 	portal    portalv1connect.PortalServiceClient
 	providers map[string]provider.Provider
-	outbox    *outbox.Outbox
+	coord     coord.Coordinator
+	// instance names this running Publisher in claims and the registry.
+	instance string
+	outbox   *outbox.Outbox
 
 	// now is the clock; tests replace it.
 	now func() time.Time
@@ -228,6 +237,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		blob:      deps.Blob,
 		portal:    deps.Portal,
 		providers: providers,
+		coord:     deps.Coord,
+		instance:  id.New("pub"),
 		outbox:    outbox.New(deps.DB, tablePrefix, deps.Bus, log),
 		now:       time.Now,
 		retrySem:  make(chan struct{}, cfg.RetryConcurrency),
@@ -265,6 +276,15 @@ func (s *Service) Start(ctx context.Context) error {
 	s.started, s.runCtx, s.stop = true, ctx, cancel
 	s.mu.Unlock()
 
+	// Announce this instance before it claims anything, so no other node
+	// takes its claims for a dead one's.
+	if err := s.register(ctx); err != nil {
+		cancel()
+		s.mu.Lock()
+		s.started, s.runCtx, s.stop = false, nil, nil
+		s.mu.Unlock()
+		return fmt.Errorf("publisher: registering this instance: %w", err)
+	}
 	sub, err := s.bus.Subscribe(ctx, bus.TopicPostDue, consumerGroup, s.handlePostDue,
 		bus.WithConcurrency(s.cfg.Concurrency))
 	if err != nil {
@@ -281,10 +301,14 @@ func (s *Service) Start(ctx context.Context) error {
 		return errors.Join(errors.New("publisher: closed while starting"), sub.Close())
 	}
 	s.sub = sub
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
 		s.outbox.Run(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.reapLoop(ctx, 5*time.Second)
 	}()
 	go func() {
 		defer s.wg.Done()
