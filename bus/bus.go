@@ -15,14 +15,10 @@ package bus
 
 import (
 	"context"
-	"fmt"
-	"net/url"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/errs"
+	"github.com/heraldhq/herald/internal/openers"
 )
 
 // Message is one event on the bus.
@@ -115,39 +111,19 @@ func ApplyOptions(opts []SubscribeOption) SubscribeOptions {
 }
 
 // Opener opens a bus for one URL scheme.
-type Opener func(ctx context.Context, u *url.URL) (Bus, error)
+type Opener = openers.Opener[Bus]
 
-var (
-	openersMu sync.RWMutex
-	openers   = map[string]Opener{}
-)
+var registry = openers.New[Bus]("bus")
 
-// Register makes an adapter available under a URL scheme.
-func Register(scheme string, o Opener) {
-	openersMu.Lock()
-	defer openersMu.Unlock()
-	openers[scheme] = o
-}
+// Register makes an adapter available under a URL scheme; adapters call it
+// from init.
+func Register(scheme string, o Opener) { registry.Register(scheme, o) }
+
+// Schemes lists the registered URL schemes.
+func Schemes() []string { return registry.Schemes() }
 
 // Open opens the bus named by rawURL.
-func Open(ctx context.Context, rawURL string) (Bus, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("bus: bad URL: %w", err)
-	}
-	openersMu.RLock()
-	o, ok := openers[u.Scheme]
-	known := make([]string, 0, len(openers))
-	for s := range openers {
-		known = append(known, s)
-	}
-	openersMu.RUnlock()
-	if !ok {
-		sort.Strings(known)
-		return nil, fmt.Errorf("bus: unknown scheme %q (known: %s)", u.Scheme, strings.Join(known, ", "))
-	}
-	return o(ctx, u)
-}
+func Open(ctx context.Context, rawURL string) (Bus, error) { return registry.Open(ctx, rawURL) }
 
 // ErrClosed is returned by a bus, or the node's gate in front of it, that
 // no longer takes messages. It is expected during shutdown: the outbox keeps

@@ -7,10 +7,9 @@ package cache
 
 import (
 	"context"
-	"fmt"
-	"net/url"
-	"sync"
 	"time"
+
+	"github.com/heraldhq/herald/internal/openers"
 )
 
 // Cache stores bytes by key.
@@ -26,31 +25,15 @@ type Cache interface {
 }
 
 // Opener opens a cache for one URL scheme.
-type Opener func(ctx context.Context, u *url.URL) (Cache, error)
+type Opener = openers.Opener[Cache]
 
-var (
-	openersMu sync.RWMutex
-	openers   = map[string]Opener{}
-)
+var registry = openers.New[Cache]("cache")
 
 // Register makes an adapter available under a URL scheme.
-func Register(scheme string, o Opener) {
-	openersMu.Lock()
-	defer openersMu.Unlock()
-	openers[scheme] = o
-}
+func Register(scheme string, o Opener) { registry.Register(scheme, o) }
+
+// Schemes lists the registered URL schemes.
+func Schemes() []string { return registry.Schemes() }
 
 // Open opens the cache named by rawURL.
-func Open(ctx context.Context, rawURL string) (Cache, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("cache: bad URL: %w", err)
-	}
-	openersMu.RLock()
-	o, ok := openers[u.Scheme]
-	openersMu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("cache: unknown scheme %q", u.Scheme)
-	}
-	return o(ctx, u)
-}
+func Open(ctx context.Context, rawURL string) (Cache, error) { return registry.Open(ctx, rawURL) }

@@ -14,10 +14,9 @@ package coord
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
-	"sync"
 	"time"
+
+	"github.com/heraldhq/herald/internal/openers"
 )
 
 // ErrLocked is returned by TryLock when another holder has the lock.
@@ -62,31 +61,15 @@ type Instance struct {
 const DefaultTTL = 10 * time.Second
 
 // Opener opens a coordinator for one URL scheme.
-type Opener func(ctx context.Context, u *url.URL) (Coordinator, error)
+type Opener = openers.Opener[Coordinator]
 
-var (
-	openersMu sync.RWMutex
-	openers   = map[string]Opener{}
-)
+var registry = openers.New[Coordinator]("coord")
 
 // Register makes an adapter available under a URL scheme.
-func Register(scheme string, o Opener) {
-	openersMu.Lock()
-	defer openersMu.Unlock()
-	openers[scheme] = o
-}
+func Register(scheme string, o Opener) { registry.Register(scheme, o) }
+
+// Schemes lists the registered URL schemes.
+func Schemes() []string { return registry.Schemes() }
 
 // Open opens the coordinator named by rawURL.
-func Open(ctx context.Context, rawURL string) (Coordinator, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("coord: bad URL: %w", err)
-	}
-	openersMu.RLock()
-	o, ok := openers[u.Scheme]
-	openersMu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("coord: unknown scheme %q", u.Scheme)
-	}
-	return o(ctx, u)
-}
+func Open(ctx context.Context, rawURL string) (Coordinator, error) { return registry.Open(ctx, rawURL) }

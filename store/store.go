@@ -18,8 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +26,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/heraldhq/herald/errs"
+	"github.com/heraldhq/herald/internal/openers"
 )
 
 // Dialect names the SQL dialect behind a DB.
@@ -81,56 +80,22 @@ func New(db *sql.DB, c Config) *DB {
 }
 
 // Opener opens a store for one URL scheme.
-type Opener func(ctx context.Context, u *url.URL) (*DB, error)
+type Opener = openers.Opener[*DB]
 
-var (
-	openersMu sync.RWMutex
-	openers   = map[string]Opener{}
-)
+var registry = openers.New[*DB]("store")
 
 // Register makes an adapter available under a URL scheme. Adapters call it
 // from init.
-func Register(scheme string, o Opener) {
-	openersMu.Lock()
-	defer openersMu.Unlock()
-	openers[scheme] = o
-}
+func Register(scheme string, o Opener) { registry.Register(scheme, o) }
 
 // Schemes lists the registered URL schemes.
-func Schemes() []string {
-	openersMu.RLock()
-	defer openersMu.RUnlock()
-	out := make([]string, 0, len(openers))
-	for s := range openers {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
-}
+func Schemes() []string { return registry.Schemes() }
 
 // Open opens the store named by rawURL.
-func Open(ctx context.Context, rawURL string) (*DB, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("store: bad URL %q: %w", Redact(rawURL), err)
-	}
-	openersMu.RLock()
-	o, ok := openers[u.Scheme]
-	openersMu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("store: unknown scheme %q in %q (known: %s)", u.Scheme, Redact(rawURL), strings.Join(Schemes(), ", "))
-	}
-	return o(ctx, u)
-}
+func Open(ctx context.Context, rawURL string) (*DB, error) { return registry.Open(ctx, rawURL) }
 
 // Redact hides the password in a URL, for messages and logs.
-func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
-		return rawURL
-	}
-	return u.Redacted()
-}
+func Redact(rawURL string) string { return openers.Redact(rawURL) }
 
 // Dialect returns the store's SQL dialect.
 func (db *DB) Dialect() Dialect { return db.dialect }
