@@ -75,3 +75,6 @@ func fileURL(u *url.URL) (*url.URL, error) {
 	}
 	return &url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}, nil
 }
+
+// Schemes lists the URL schemes Open accepts.
+func Schemes() []string { return gcblob.DefaultURLMux().BucketSchemes() }

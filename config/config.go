@@ -31,6 +31,12 @@ import (
 	"github.com/knadh/koanf/providers/posflag"
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/heraldhq/herald/blob"
+	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/cache"
+	"github.com/heraldhq/herald/coord"
+	"github.com/heraldhq/herald/store"
 )
 
 // Service names, as used in services.run and services.<name>.
@@ -413,17 +419,17 @@ func (c Config) Validate() error {
 			bad(key, "scheme %q is not supported (use %s)", u.Scheme, strings.Join(schemes, ", "))
 		}
 	}
-	storeSchemes := []string{"sqlite"}
-	checkURL("store.url", c.Store.URL, storeSchemes...)
+	// The schemes are those of the adapters linked into this binary.
+	checkURL("store.url", c.Store.URL, store.Schemes()...)
 	for _, s := range []string{Portal, Trigger, Publisher, Notification} {
 		if own := map[string]string{Portal: c.Store.Portal, Trigger: c.Store.Trigger, Publisher: c.Store.Publisher, Notification: c.Store.Notification}[s]; own != "" {
-			checkURL("store."+s, own, storeSchemes...)
+			checkURL("store."+s, own, store.Schemes()...)
 		}
 	}
-	checkURL("bus.url", c.Bus.URL, "mem")
-	checkURL("coord.url", c.Coord.URL, "mem")
-	checkURL("cache.url", c.Cache.URL, "mem")
-	checkURL("blob.url", c.Blob.URL, "file", "mem")
+	checkURL("bus.url", c.Bus.URL, bus.Schemes()...)
+	checkURL("coord.url", c.Coord.URL, coord.Schemes()...)
+	checkURL("cache.url", c.Cache.URL, cache.Schemes()...)
+	checkURL("blob.url", c.Blob.URL, blob.Schemes()...)
 	if c.SMTP.URL != "" {
 		checkURL("smtp.url", c.SMTP.URL, "smtp", "smtps")
 	}

@@ -10,6 +10,12 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/heraldhq/herald/config"
+
+	// The embedded adapters, whose schemes the configuration accepts.
+	_ "github.com/heraldhq/herald/bus/mem"
+	_ "github.com/heraldhq/herald/cache/mem"
+	_ "github.com/heraldhq/herald/coord/mem"
+	_ "github.com/heraldhq/herald/store/sqlite"
 )
 
 // load runs config.Load with a YAML file (if yaml != ""), env and flags.
