@@ -13,6 +13,7 @@ import (
 	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/memblob"
 
+	heralds3 "github.com/heraldhq/herald/blob/s3"
 	"github.com/heraldhq/herald/errs"
 )
 
@@ -29,6 +30,8 @@ func Open(ctx context.Context, rawURL string) (*gcblob.Bucket, error) {
 	}
 	mux := gcblob.DefaultURLMux()
 	switch {
+	case u.Scheme == heralds3.Scheme:
+		return heralds3.Open(ctx, u)
 	case u.Scheme == "file":
 		if u, err = fileURL(u); err != nil {
 			return nil, err
@@ -77,4 +80,9 @@ func fileURL(u *url.URL) (*url.URL, error) {
 }
 
 // Schemes lists the URL schemes Open accepts.
-func Schemes() []string { return gcblob.DefaultURLMux().BucketSchemes() }
+func Schemes() []string {
+	return append([]string{heralds3.Scheme}, gcblob.DefaultURLMux().BucketSchemes()...)
+}
+
+// Ping checks the bucket answers; it backs the readiness endpoint.
+func Ping(ctx context.Context, b *gcblob.Bucket) error { return heralds3.Ping(ctx, b) }

@@ -95,7 +95,7 @@ func TestOpenErrors(t *testing.T) {
 		{"not a URL", "file://%zz", errs.Invalid, "not a valid URL"},
 		{"no scheme", "herald-data/media", errs.Invalid, `unknown scheme ""`},
 		{"unknown scheme", "ftp://example.com/media", errs.Invalid, `unknown scheme "ftp"`},
-		{"s3 not yet supported", "s3://bucket", errs.Invalid, "known: "},
+		{"s3 without a bucket", "s3://?endpoint=http://127.0.0.1:9000", errs.Invalid, "bucket"},
 		{"file without directory", "file://", errs.Invalid, "names no directory"},
 		{"unknown file option", "file://" + filepath.ToSlash(t.TempDir()) + "?colour=blue", "", "colour"},
 		{"unknown mem option", "mem://?colour=blue", "", "colour"},

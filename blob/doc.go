@@ -4,6 +4,8 @@
 //	file://herald-data/media      a directory relative to the working directory
 //	file:///var/lib/herald/media  an absolute directory
 //	mem://                        in memory, for tests and throw-away runs
+//	s3://bucket?endpoint=http://127.0.0.1:9000&region=us-east-1&use_path_style=true
+//	                              an S3-compatible object store (package blob/s3)
 //
 // A file:// directory is created if it is missing. Keys are slash-separated
 // paths ("media/<workspace>/<id>"); List with Prefix and Delimiter "/" walks

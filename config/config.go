@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -74,11 +75,14 @@ type Config struct {
 	InternalToken string `koanf:"internal_token"`
 	// CookieSecure marks session cookies Secure (set it behind HTTPS).
 	CookieSecure bool `koanf:"cookie_secure"`
+	// NodeID names this node among others (letters, digits, - and _); it
+	// must stay the same across restarts. Empty: the host name.
+	NodeID string `koanf:"node_id"`
 
 	Store    Store    `koanf:"store"`
 	Bus      URLOnly  `koanf:"bus"`
 	Coord    URLOnly  `koanf:"coord"`
-	Cache    URLOnly  `koanf:"cache"`
+	Cache    Cache    `koanf:"cache"`
 	Blob     URLOnly  `koanf:"blob"`
 	Services Services `koanf:"services"`
 	SMTP     SMTP     `koanf:"smtp"`
@@ -105,6 +109,14 @@ func (s Store) URLFor(service string) string {
 		return own
 	}
 	return s.URL
+}
+
+// Cache selects the cache. With Local set, the cache has two tiers: Local
+// in this process in front of URL (memcached://, redis://), kept fresh by
+// invalidation events on the bus.
+type Cache struct {
+	URL   string `koanf:"url"`
+	Local string `koanf:"local"`
 }
 
 // URLOnly is a port selected by URL alone.
@@ -184,7 +196,7 @@ func Default() Config {
 		Listen:  ":8080",
 		Bus:     URLOnly{URL: "mem://"},
 		Coord:   URLOnly{URL: "mem://"},
-		Cache:   URLOnly{URL: "mem://?max_bytes=67108864"},
+		Cache:   Cache{URL: "mem://?max_bytes=67108864"},
 		Services: Services{
 			Run:    slices.Clone(AllServices),
 			Portal: local, Trigger: local, Publisher: local, Notification: local,
@@ -389,8 +401,17 @@ func (c *Config) resolve() error {
 		c.BaseURL = "http://" + net.JoinHostPort(host, port)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.NodeID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "herald"
+		}
+		c.NodeID = nodeIDClean.ReplaceAllString(host, "-")
+	}
 	return nil
 }
+
+var nodeIDClean = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 
 // Validate checks every value that can be checked without connecting.
 func (c Config) Validate() error {
@@ -429,6 +450,12 @@ func (c Config) Validate() error {
 	checkURL("bus.url", c.Bus.URL, bus.Schemes()...)
 	checkURL("coord.url", c.Coord.URL, coord.Schemes()...)
 	checkURL("cache.url", c.Cache.URL, cache.Schemes()...)
+	if c.Cache.Local != "" {
+		checkURL("cache.local", c.Cache.Local, "mem")
+	}
+	if nodeIDClean.MatchString(c.NodeID) {
+		bad("node_id", "%q may hold only letters, digits, - and _", c.NodeID)
+	}
 	checkURL("blob.url", c.Blob.URL, blob.Schemes()...)
 	if c.SMTP.URL != "" {
 		checkURL("smtp.url", c.SMTP.URL, "smtp", "smtps")

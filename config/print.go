@@ -26,6 +26,7 @@ func (c Config) Redacted() Config {
 	c.Bus.URL = redactURL(c.Bus.URL)
 	c.Coord.URL = redactURL(c.Coord.URL)
 	c.Cache.URL = redactURL(c.Cache.URL)
+	c.Cache.Local = redactURL(c.Cache.Local)
 	c.Blob.URL = redactURL(c.Blob.URL)
 	c.SMTP.URL = redactURL(c.SMTP.URL)
 	return c

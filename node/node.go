@@ -28,6 +28,7 @@ import (
 	"github.com/heraldhq/herald/blob"
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/cache"
+	"github.com/heraldhq/herald/cache/tiered"
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/coord"
 	"github.com/heraldhq/herald/gen/herald/notification/v1/notificationv1connect"
@@ -43,9 +44,11 @@ import (
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/trigger"
 
-	// Embedded adapters, registered by URL scheme.
+	// Adapters, registered by URL scheme.
 	_ "github.com/heraldhq/herald/bus/mem"
 	_ "github.com/heraldhq/herald/cache/mem"
+	_ "github.com/heraldhq/herald/cache/memcached"
+	_ "github.com/heraldhq/herald/cache/redis"
 	_ "github.com/heraldhq/herald/coord/mem"
 	_ "github.com/heraldhq/herald/store/sqlite"
 )
@@ -153,6 +156,20 @@ func (n *Node) openPorts(ctx context.Context) error {
 	}
 	if n.Cache, err = cache.Open(octx, n.cfg.Cache.URL); err != nil {
 		return keyErr("cache.url", n.cfg.Cache.URL, err)
+	}
+	if n.cfg.Cache.Local != "" {
+		local, err := cache.Open(octx, n.cfg.Cache.Local)
+		if err != nil {
+			return keyErr("cache.local", n.cfg.Cache.Local, err)
+		}
+		// Invalidations are hints, not facts: they go to the bus directly,
+		// not through an outbox (a lost one costs at most the local TTL).
+		tc, err := tiered.New(ctx, local, n.Cache, n.Bus, n.cfg.NodeID, tiered.Options{})
+		if err != nil {
+			_ = local.Close()
+			return keyErr("cache.local", n.cfg.Cache.Local, err)
+		}
+		n.Cache = tc
 	}
 	if n.Blob, err = blob.Open(octx, n.cfg.Blob.URL); err != nil {
 		return keyErr("blob.url", n.cfg.Blob.URL, err)
@@ -332,6 +349,7 @@ func (n *Node) ready(w http.ResponseWriter, r *http.Request) {
 		check{"bus", n.Bus.Ping(ctx)},
 		check{"coord", n.Coord.Ping(ctx)},
 		check{"cache", n.Cache.Ping(ctx)},
+		check{"blob", blob.Ping(ctx, n.Blob)},
 	)
 	status := http.StatusOK
 	var b strings.Builder
