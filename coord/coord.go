@@ -57,7 +57,9 @@ type Instance struct {
 
 // Options that adapters read from their URL's query, documented here once:
 //
-//	ttl=10s   how long a holder may be silent before its locks are lost
+//	ttl=10s              how long a holder may be silent before its locks are lost
+//	                     (ZooKeeper also takes session_timeout)
+//	connect_timeout=5s   how long Open waits for the server to answer
 const DefaultTTL = 10 * time.Second
 
 // Opener opens a coordinator for one URL scheme.

@@ -49,7 +49,9 @@ import (
 	_ "github.com/heraldhq/herald/cache/mem"
 	_ "github.com/heraldhq/herald/cache/memcached"
 	_ "github.com/heraldhq/herald/cache/redis"
+	_ "github.com/heraldhq/herald/coord/etcd"
 	_ "github.com/heraldhq/herald/coord/mem"
+	_ "github.com/heraldhq/herald/coord/zk"
 	_ "github.com/heraldhq/herald/store/sqlite"
 )
 
