@@ -1,8 +1,9 @@
 // Package portal is Herald's Portal service: it owns agencies (the tenants),
 // their client workspaces, users and roles, social accounts with their
 // encrypted tokens, the media library, posts and their per-account targets,
-// and API tokens. It serves the public REST API under /api/v1/ (and, later,
-// the web UI), asks Trigger to schedule posts, Publisher to validate content
+// and API tokens. It serves the public REST API under /api/v1/ and the web
+// UI (ui*.go, templates and assets in web/, built on the same domain methods;
+// no GET ever changes state), asks Trigger to schedule posts, Publisher to validate content
 // and Notification for the inbox, and answers Publisher's GetPublishJob and
 // Notification's ListRecipients.
 //
