@@ -25,11 +25,8 @@ import (
 	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/store"
-	"github.com/heraldhq/herald/store/storetest"
+	_ "github.com/heraldhq/herald/store/sqlite"
 )
-
-// TestMain runs every test twice: on SQLite, then on PostgreSQL.
-func TestMain(m *testing.M) { storetest.Main(m) }
 
 // testConfig makes every wait short, so retries happen within a test.
 func testConfig() Config {
@@ -64,26 +61,26 @@ type setupOptions struct {
 	clock *fakeClock
 	// noRun skips Start.
 	noRun bool
-	// dbURL, portal and net share a database, a Portal and a network with
-	// another bundle.
-	dbURL  string
+	// dbPath, portal and net share a database file, a Portal and a network
+	// with another bundle.
+	dbPath string
 	portal *fakePortal
 	net    *fakeNetwork
 	// providers replaces the fake network.
 	providers map[string]provider.Provider
 }
 
-// setup builds, migrates and starts a Publisher over a fresh store,
+// setup builds, migrates and starts a Publisher over a fresh SQLite file,
 // the in-process bus, an in-memory bucket, a fake Portal and a fake
 // network named "mastodon".
 func setup(t testing.TB, opts setupOptions) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	u := opts.dbURL
-	if u == "" {
-		u = storetest.URL(t)
+	path := opts.dbPath
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "herald.db")
 	}
-	db, err := store.Open(ctx, u)
+	db, err := store.Open(ctx, "sqlite://"+path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/heraldhq/herald/bus/mem"
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/store"
-	"github.com/heraldhq/herald/store/storetest"
 )
 
 func TestIdempotencyKey(t *testing.T) {
@@ -113,7 +112,7 @@ func TestOutcomeOf(t *testing.T) {
 func TestNewChecksConfigAndDeps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := store.Open(ctx, storetest.URL(t))
+	db, err := store.Open(ctx, "sqlite://:memory:")
 	if err != nil {
 		t.Fatal(err)
 	}
