@@ -7,6 +7,7 @@
 // lowercasing, and reading a double underscore as a level:
 // HERALD_LISTEN=:9090 sets listen, HERALD_STORE__URL=... sets store.url,
 // HERALD_SERVICES__TRIGGER__TRANSPORT=grpc sets services.trigger.transport.
+// HERALD_TEST_* variables belong to the test suite and are ignored.
 package config
 
 import (
@@ -247,6 +248,9 @@ func Load(fs *pflag.FlagSet, environ []string) (Config, error) {
 		Prefix:      "HERALD_",
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(key, v string) (string, any) {
+			if strings.HasPrefix(key, "HERALD_TEST_") {
+				return "", nil // the test suite's own settings, not Herald's
+			}
 			key = strings.ToLower(strings.TrimPrefix(key, "HERALD_"))
 			key = strings.ReplaceAll(key, "__", ".")
 			if key == "services.run" {

@@ -110,7 +110,7 @@ func TestBadConfigurationNamesTheKey(t *testing.T) {
 	}{
 		{name: "unknown key", yaml: "listne: \":1\"\n", key: "listne", want: "did you mean listen"},
 		{name: "unknown nested key", yaml: "store:\n  uri: x\n", key: "store.uri", want: "unknown key"},
-		{name: "unknown env key", env: []string{"HERALD_BOGUS=1"}, key: "bogus", want: "unknown key"},
+		{name: "unknown env key", env: []string{"HERALD_BOGUS=1", "HERALD_TEST_POSTGRES_URL=ignored"}, key: "bogus", want: "unknown key"},
 		{name: "bad store scheme", yaml: "store:\n  url: mysql://x\n", key: "store.url", want: "not supported"},
 		{name: "bad bus scheme", yaml: "bus:\n  url: kafka://x\n", key: "bus.url", want: "not supported"},
 		{name: "bad listen", yaml: "listen: nonsense\n", key: "listen", want: "host:port"},

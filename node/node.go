@@ -52,6 +52,7 @@ import (
 	_ "github.com/heraldhq/herald/coord/etcd"
 	_ "github.com/heraldhq/herald/coord/mem"
 	_ "github.com/heraldhq/herald/coord/zk"
+	_ "github.com/heraldhq/herald/store/postgres"
 	_ "github.com/heraldhq/herald/store/sqlite"
 )
 

@@ -12,6 +12,7 @@ import (
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
 	"github.com/heraldhq/herald/outbox"
 	"github.com/heraldhq/herald/store"
+	"github.com/heraldhq/herald/store/storetest"
 )
 
 // TestEventsFromAnOutboxOverTheMemBus runs the path an event takes in the
@@ -21,7 +22,7 @@ import (
 func TestEventsFromAnOutboxOverTheMemBus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://"+t.TempDir()+"/herald.db")
+	db, err := store.Open(ctx, storetest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,11 @@ import (
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
 	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/store"
-	_ "github.com/heraldhq/herald/store/sqlite"
+	"github.com/heraldhq/herald/store/storetest"
 )
+
+// TestMain runs every test twice: on SQLite, then on PostgreSQL.
+func TestMain(m *testing.M) { storetest.Main(m) }
 
 // fakeBus is a synchronous bus: Publish hands each message to one handler
 // of every subscribed group and returns the first handler error, the way
@@ -119,12 +122,12 @@ type bundle struct {
 	portal *fakePortal
 }
 
-// setup starts a service on a fresh in-memory store. edit adjusts the
+// setup starts a service on a fresh store. edit adjusts the
 // configuration, which starts with email disabled.
 func setup(t *testing.T, edit func(*Config)) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://:memory:")
+	db, err := store.Open(ctx, storetest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

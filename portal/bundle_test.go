@@ -17,10 +17,13 @@ import (
 
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/store"
-	_ "github.com/heraldhq/herald/store/sqlite"
+	"github.com/heraldhq/herald/store/storetest"
 )
 
-// bundle is one Portal service over an in-memory store with fakes for
+// TestMain runs every test twice: on SQLite, then on PostgreSQL.
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// bundle is one Portal service over a fresh store with fakes for
 // everything it talks to.
 type bundle struct {
 	svc       *Service
@@ -70,7 +73,7 @@ func setup(t *testing.T, mutate ...func(*Config)) *bundle {
 func setupWith(t *testing.T, deps func(*Deps), mutate ...func(*Config)) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://:memory:")
+	db, err := store.Open(ctx, storetest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -25,8 +24,11 @@ import (
 	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/store"
-	_ "github.com/heraldhq/herald/store/sqlite"
+	"github.com/heraldhq/herald/store/storetest"
 )
+
+// TestMain runs every test twice: on SQLite, then on PostgreSQL.
+func TestMain(m *testing.M) { storetest.Main(m) }
 
 // testConfig makes every wait short, so retries happen within a test.
 func testConfig() Config {
@@ -61,26 +63,26 @@ type setupOptions struct {
 	clock *fakeClock
 	// noRun skips Start.
 	noRun bool
-	// dbPath, portal and net share a database file, a Portal and a network
-	// with another bundle.
-	dbPath string
+	// dbURL, portal and net share a database, a Portal and a network with
+	// another bundle.
+	dbURL  string
 	portal *fakePortal
 	net    *fakeNetwork
 	// providers replaces the fake network.
 	providers map[string]provider.Provider
 }
 
-// setup builds, migrates and starts a Publisher over a fresh SQLite file,
+// setup builds, migrates and starts a Publisher over a fresh store,
 // the in-process bus, an in-memory bucket, a fake Portal and a fake
 // network named "mastodon".
 func setup(t testing.TB, opts setupOptions) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	path := opts.dbPath
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "herald.db")
+	u := opts.dbURL
+	if u == "" {
+		u = storetest.URL(t)
 	}
-	db, err := store.Open(ctx, "sqlite://"+path)
+	db, err := store.Open(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}

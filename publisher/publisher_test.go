@@ -13,6 +13,7 @@ import (
 	publisherv1 "github.com/heraldhq/herald/gen/herald/publisher/v1"
 	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/store/storetest"
 )
 
 func TestPublishesOncePerTarget(t *testing.T) {
@@ -621,11 +622,11 @@ func TestLateOutcomeOfATakenOverTryIsDropped(t *testing.T) {
 func TestTwoNodesTryADueAttemptOnce(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	path := t.TempDir() + "/shared.db"
+	shared := storetest.URL(t)
 	noLoop := func(c *Config) { c.PollInterval = time.Hour }
-	a := setup(t, setupOptions{clock: clock, cfg: noLoop, dbPath: path})
+	a := setup(t, setupOptions{clock: clock, cfg: noLoop, dbURL: shared})
 	// Both nodes talk to the same network and Portal.
-	b := setup(t, setupOptions{clock: clock, cfg: noLoop, dbPath: path, portal: a.portal, net: a.net})
+	b := setup(t, setupOptions{clock: clock, cfg: noLoop, dbURL: shared, portal: a.portal, net: a.net})
 
 	const posts = 20
 	var keys []string

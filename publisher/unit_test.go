@@ -12,6 +12,7 @@ import (
 	"github.com/heraldhq/herald/bus/mem"
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/store"
+	"github.com/heraldhq/herald/store/storetest"
 )
 
 func TestIdempotencyKey(t *testing.T) {
@@ -112,7 +113,7 @@ func TestOutcomeOf(t *testing.T) {
 func TestNewChecksConfigAndDeps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://:memory:")
+	db, err := store.Open(ctx, storetest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/internal/openers"
@@ -57,6 +58,8 @@ type DB struct {
 	// classify maps driver errors to Herald kinds (unique violation ->
 	// Conflict, busy -> Unavailable).
 	classify func(error) error
+	// migrationLock, when set, gives the lock Migrate holds per prefix.
+	migrationLock func(prefix string) lock.SessionLocker
 }
 
 // Config is what an adapter hands to New.
@@ -68,6 +71,11 @@ type Config struct {
 	SerializeWrites bool
 	// Classify maps driver errors to Herald errors; nil leaves them as they are.
 	Classify func(error) error
+	// MigrationLock, when set, returns the lock Migrate holds while it
+	// applies a prefix's migrations, so that nodes starting together do not
+	// apply the same migration twice. Nil when one process owns the store
+	// (SQLite: SerializeWrites already orders Migrate calls).
+	MigrationLock func(prefix string) lock.SessionLocker
 }
 
 // New wraps an open *sql.DB. Adapters call it; services call Open.
@@ -76,7 +84,7 @@ func New(db *sql.DB, c Config) *DB {
 	if cl == nil {
 		cl = func(err error) error { return err }
 	}
-	return &DB{sql: db, dialect: c.Dialect, url: c.URL, serialize: c.SerializeWrites, classify: cl}
+	return &DB{sql: db, dialect: c.Dialect, url: c.URL, serialize: c.SerializeWrites, classify: cl, migrationLock: c.MigrationLock}
 }
 
 // Opener opens a store for one URL scheme.
@@ -110,7 +118,7 @@ func (db *DB) SQL() *sql.DB { return db.sql }
 func (db *DB) Close() error { return db.sql.Close() }
 
 // Ping checks the store answers; it backs the readiness endpoint.
-func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+func (db *DB) Ping(ctx context.Context) error { return db.classify(db.sql.PingContext(ctx)) }
 
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if db.serialize {
@@ -263,9 +271,14 @@ func (db *DB) Migrate(ctx context.Context, prefix string, fsys fs.FS) error {
 		db.writeMu.Lock()
 		defer db.writeMu.Unlock()
 	}
-	p, err := goose.NewProvider(d, db.sql, fsys,
-		goose.WithTableName(prefix+"schema_version"),
-		goose.WithDisableGlobalRegistry(true))
+	opts := []goose.ProviderOption{
+		goose.WithTableName(prefix + "schema_version"),
+		goose.WithDisableGlobalRegistry(true),
+	}
+	if db.migrationLock != nil {
+		opts = append(opts, goose.WithSessionLocker(db.migrationLock(prefix)))
+	}
+	p, err := goose.NewProvider(d, db.sql, fsys, opts...)
 	if err != nil {
 		return fmt.Errorf("store: migrations of %q: %w", prefix, err)
 	}

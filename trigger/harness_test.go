@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,13 +15,16 @@ import (
 	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
 	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
 	"github.com/heraldhq/herald/store"
-	_ "github.com/heraldhq/herald/store/sqlite"
+	"github.com/heraldhq/herald/store/storetest"
 )
+
+// TestMain runs every test twice: on SQLite, then on PostgreSQL.
+func TestMain(m *testing.M) { storetest.Main(m) }
 
 // waitLimit is how long a test waits for something asynchronous.
 const waitLimit = 10 * time.Second
 
-// bundle is what a test's services share: one database file, one bus, one
+// bundle is what a test's services share: one database, one bus, one
 // coordinator, and the post.due events that reached the bus.
 type bundle struct {
 	t     *testing.T
@@ -35,7 +37,7 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "herald.db"))
+	db, err := store.Open(ctx, storetest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

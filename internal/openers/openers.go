@@ -71,7 +71,19 @@ func Redact(rawURL string) string {
 		}
 		return "…"
 	}
-	if u.User == nil {
+	q := u.Query()
+	masked := false
+	for k := range q {
+		switch strings.ToLower(k) {
+		case "password", "sslpassword", "secret", "token", "secret_key", "access_key":
+			q.Set(k, "xxxxx")
+			masked = true
+		}
+	}
+	if masked {
+		u.RawQuery = q.Encode()
+	}
+	if u.User == nil && !masked {
 		return rawURL
 	}
 	return u.Redacted()

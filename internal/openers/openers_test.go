@@ -31,9 +31,10 @@ func TestOpen(t *testing.T) {
 func TestRedact(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"postgres://u:pw@h/db": "postgres://u:xxxxx@h/db",
-		"redis://h:6379":       "redis://h:6379",
-		"amqp://u:p@h\x7f":     "amqp://…",
+		"postgres://u:pw@h/db":                        "postgres://u:xxxxx@h/db",
+		"redis://h:6379":                              "redis://h:6379",
+		"postgres://h/db?sslmode=disable&password=pw": "postgres://h/db?password=xxxxx&sslmode=disable",
+		"amqp://u:p@h\x7f":                            "amqp://…",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
