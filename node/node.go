@@ -127,8 +127,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	return n, nil
 }
 
-func keyErr(key, url string, err error) error {
-	return fmt.Errorf("%s (%s): %w", key, store.Redact(url), err)
+// keyErr names the configuration key of a port that could not be opened;
+// the adapter's error already names the address (password hidden) and the
+// cause.
+func keyErr(key, _ string, err error) error {
+	return fmt.Errorf("%s: %w", key, err)
 }
 
 func (n *Node) openPorts(ctx context.Context) error {

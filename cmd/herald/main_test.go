@@ -74,3 +74,24 @@ func TestAdminCreate(t *testing.T) {
 		t.Errorf("a short password should be refused naming the field: %v %q", err, stderr)
 	}
 }
+
+func TestUnreachableServerStopsStartUpNamingTheKey(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("HERALD_STORE__URL", "postgres://herald:s3cret@127.0.0.1:1/herald")
+	_, stderr, err := run(t, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0")
+	if err == nil {
+		t.Fatal("serve started without its store")
+	}
+	t.Log(stderr)
+	for _, want := range []string{"store.url", "127.0.0.1:1"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the message should name %q: %q", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "s3cret") {
+		t.Errorf("the message shows the password: %q", stderr)
+	}
+	if n := strings.Count(strings.TrimSpace(stderr), "\n"); n > 0 {
+		t.Errorf("the message should be one line, got %d more: %q", n, stderr)
+	}
+}
