@@ -123,7 +123,7 @@ start_activemq() {
   cat >"$RUN/amq/conf/activemq.xml" <<'XML'
 <beans xmlns="http://www.springframework.org/schema/beans" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
   xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans-2.0.xsd http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
-  <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="herald-test" persistent="true" schedulerSupport="false">
+  <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="herald-test" persistent="true" schedulerSupport="false" dataDirectory="${activemq.data}">
     <transportConnectors>
       <transportConnector name="stomp" uri="stomp://127.0.0.1:61613?transport.defaultHeartBeat=5000,0"/>
     </transportConnectors>
