@@ -2,12 +2,9 @@ package s3_test
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +15,7 @@ import (
 	"github.com/heraldhq/herald/blob/s3"
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // endpoint returns the test S3 server's URL, skipping the test (failing it
@@ -25,24 +23,21 @@ import (
 // -autobucket) takes any bucket name and any credentials.
 func endpoint(t testing.TB) string {
 	t.Helper()
+	return "http://" + servertest.Addr(t, "HERALD_TEST_S3_ADDR", s3Addr(t))
+}
+
+// s3Addr is the host:port of HERALD_TEST_S3_ENDPOINT (default
+// http://127.0.0.1:9000).
+func s3Addr(t testing.TB) string {
 	e := os.Getenv("HERALD_TEST_S3_ENDPOINT")
 	if e == "" {
-		e = "http://127.0.0.1:9000"
+		return "127.0.0.1:9000"
 	}
 	u, err := url.Parse(e)
 	if err != nil {
 		t.Fatalf("HERALD_TEST_S3_ENDPOINT=%q: %v", e, err)
 	}
-	c, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
-	if err != nil {
-		msg := "HERALD_TEST_S3_ENDPOINT: no S3 server at " + e + "; start it with scripts/test-infra.sh"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	_ = c.Close()
-	return e
+	return u.Host
 }
 
 // bucketURL is an s3:// URL of the test server with credentials in it.
@@ -201,9 +196,7 @@ func TestPing(t *testing.T) {
 // keeps objects in memory, so they are gone), and the same bucket works
 // again without being reopened.
 func TestRestartS3(t *testing.T) {
-	if os.Getenv("HERALD_TEST_RESTARTS") != "1" {
-		t.Skip("restarts a shared server: runs only with HERALD_TEST_RESTARTS=1")
-	}
+	servertest.RequireRestarts(t)
 	b := open(t, bucketURL(t, "herald-test", ""))
 	defer b.Close()
 	ctx := t.Context()
@@ -211,7 +204,7 @@ func TestRestartS3(t *testing.T) {
 	if err := b.WriteAll(ctx, k, []byte("before"), nil); err != nil {
 		t.Fatal(err)
 	}
-	restart(t, "s3")
+	servertest.Restart(t, "s3")
 	// The first calls after the restart succeed: no retry by the caller.
 	if err := s3.Ping(ctx, b); err != nil {
 		t.Fatalf("Ping after the restart: %v", err)
@@ -223,20 +216,4 @@ func TestRestartS3(t *testing.T) {
 	if err != nil || !bytes.Equal(got, []byte("after")) {
 		t.Fatalf("ReadAll = %q, %v; want after", got, err)
 	}
-}
-
-// restart restarts a test server with scripts/test-infra.sh.
-func restart(t *testing.T, name string) {
-	t.Helper()
-	script := os.Getenv("HERALD_TEST_INFRA")
-	if script == "" {
-		script = filepath.Join("..", "..", "scripts", "test-infra.sh")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "bash", script, "restart", name).CombinedOutput()
-	if err != nil {
-		t.Fatalf("restart %s: %v\n%s", name, err, out)
-	}
-	t.Logf("restart %s:\n%s", name, out)
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
-	"github.com/heraldhq/herald/cache/internal/servertest"
+	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/cache/memcached"
 	"github.com/heraldhq/herald/id"
 )

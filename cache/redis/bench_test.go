@@ -9,7 +9,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/heraldhq/herald/cache/internal/servertest"
+	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/cache/redis"
 	"github.com/heraldhq/herald/id"
 )

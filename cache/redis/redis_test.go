@@ -9,7 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/cache"
 	"github.com/heraldhq/herald/cache/cachetest"
-	"github.com/heraldhq/herald/cache/internal/servertest"
+	"github.com/heraldhq/herald/internal/servertest"
 	_ "github.com/heraldhq/herald/cache/redis"
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/id"

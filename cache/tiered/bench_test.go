@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/cache/internal/servertest"
+	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/cache/tiered"
 	"github.com/heraldhq/herald/id"
 )

@@ -13,7 +13,7 @@ import (
 	busmem "github.com/heraldhq/herald/bus/mem"
 	"github.com/heraldhq/herald/cache"
 	"github.com/heraldhq/herald/cache/cachetest"
-	"github.com/heraldhq/herald/cache/internal/servertest"
+	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/cache/mem"
 	_ "github.com/heraldhq/herald/cache/redis"
 	"github.com/heraldhq/herald/cache/tiered"

@@ -15,9 +15,9 @@ import (
 
 	"github.com/heraldhq/herald/coord"
 	"github.com/heraldhq/herald/coord/coordtest"
-	"github.com/heraldhq/herald/coord/internal/servertest"
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // testPath keeps this package's keys apart from a real installation's.
@@ -155,7 +155,7 @@ func TestUnrenewedLeaseLosesLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := a.LeaseID()
-	p.Partition()
+	p.Pause()
 	// Poll for the lock from another session: the moment the cluster
 	// hands it over, the cut-off holder must have stopped claiming it.
 	var next coord.Lock
@@ -171,7 +171,7 @@ func TestUnrenewedLeaseLosesLocks(t *testing.T) {
 	if next.Token() <= l.Token() {
 		t.Errorf("token = %d, want > %d", next.Token(), l.Token())
 	}
-	p.Heal()
+	p.Resume()
 	servertest.Eventually(t, wait, "a new session once the cluster is back", func() error {
 		if a.LeaseID() == first {
 			return errors.New("still the first lease")

@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/coord"
-	"github.com/heraldhq/herald/coord/internal/servertest"
+	"github.com/heraldhq/herald/coord/coordtest"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // TestRestartZooKeeper restarts the shared server under held locks and
@@ -51,7 +52,7 @@ func TestRestartZooKeeper(t *testing.T) {
 	}
 	other := mustOpen(t, "zk://"+addr+testPath)
 	for _, h := range holders {
-		held := servertest.OneHolder(t, other, h.lock, time.Minute)
+		held := coordtest.OneHolder(t, other, h.lock, time.Minute)
 		t.Logf("lock %s: still held after the restart: %v", h.lock.Name(), held)
 	}
 	servertest.Eventually(t, time.Minute, "every instance is registered", func() error {

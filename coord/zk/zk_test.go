@@ -13,9 +13,9 @@ import (
 
 	"github.com/heraldhq/herald/coord"
 	"github.com/heraldhq/herald/coord/coordtest"
-	"github.com/heraldhq/herald/coord/internal/servertest"
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // testPath keeps this package's nodes apart from a real installation's.
@@ -64,7 +64,7 @@ func TestConformance(t *testing.T) {
 			if !ok {
 				t.Fatal("expire: not a session the suite opened")
 			}
-			p.(*servertest.Proxy).Partition()
+			p.(*servertest.Proxy).Pause()
 		}),
 	)
 }
@@ -100,7 +100,7 @@ func TestSessionExpiryStartsNewSession(t *testing.T) {
 	}
 	first := a.SessionID()
 
-	p.Partition()
+	p.Pause()
 	// Poll for the lock from another session: the moment the servers hand
 	// it over, the cut-off holder must have stopped claiming it.
 	var next coord.Lock
@@ -124,7 +124,7 @@ func TestSessionExpiryStartsNewSession(t *testing.T) {
 		t.Errorf("token after expiry = %d, want > %d", next.Token(), l.Token())
 	}
 
-	p.Heal()
+	p.Resume()
 	servertest.Eventually(t, wait, "the instance is registered again in a new session", func() error {
 		if s := a.SessionID(); s == first || s == 0 {
 			return fmt.Errorf("session is %#x, want a new one", s)
@@ -165,13 +165,13 @@ func TestSuspendedLocksAreFreedWhenTheSessionReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	session := a.SessionID()
-	p.Partition()
+	p.Pause()
 	waitLost(t, l, wait)
 	// The session is alive on the servers: its node still holds the lock.
 	if _, err := b.TryLock(ctx, name, "b"); !errors.Is(err, coord.ErrLocked) {
 		t.Fatalf("TryLock while the cut-off session lives: %v, want coord.ErrLocked", err)
 	}
-	p.Heal()
+	p.Resume()
 	var next coord.Lock
 	servertest.Eventually(t, wait, "the lock is freed once the session returns", func() error {
 		next, err = b.TryLock(ctx, name, "b")

@@ -12,7 +12,7 @@ import (
 	"github.com/heraldhq/herald/coord"
 	"github.com/heraldhq/herald/coord/coordtest"
 	"github.com/heraldhq/herald/coord/internal/portable"
-	"github.com/heraldhq/herald/coord/internal/servertest"
+	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/errs"
 )
 

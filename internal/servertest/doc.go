@@ -1,4 +1,4 @@
-// Package servertest finds the real servers the cache adapters' tests run
+// Package servertest finds the real servers the adapters' tests run
 // against: the address a HERALD_TEST_* variable names (or the default that
 // scripts/test-infra.sh prints), checked to answer before a test relies on
 // it, and the restart of a server for the restart tests.

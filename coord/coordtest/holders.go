@@ -1,4 +1,4 @@
-package servertest
+package coordtest
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/coord"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // OneHolder checks, after a disturbance (a server restart, a cut), that
@@ -29,7 +30,7 @@ func OneHolder(t testing.TB, other coord.Coordinator, l coord.Lock, within time.
 	case errors.Is(err, coord.ErrLocked) && !lost():
 		return true
 	case errors.Is(err, coord.ErrLocked):
-		Eventually(t, within, "the lost lock "+l.Name()+" is freed", func() error {
+		servertest.Eventually(t, within, "the lost lock "+l.Name()+" is freed", func() error {
 			next, err = other.TryLock(ctx, l.Name(), "other")
 			return err
 		})
