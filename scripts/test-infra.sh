@@ -199,9 +199,14 @@ stop_one() {
   if declare -F "stop_$name" >/dev/null; then "stop_$name"
   else
     local recorded; recorded=$(awk -v n="$name" '$2 == n {print $1}' "$PIDS")
-    if [ -n "$recorded" ]; then kill $recorded 2>/dev/null || true; else kill_port "$port"; fi
+    [ -n "$recorded" ] && kill $recorded 2>/dev/null || true
+    # A recorded pid may be stale (the server was started by another run):
+    # whatever still listens on the port is the server to stop.
+    for _ in $(seq 1 20); do listening "$port" || break; sleep 0.25; done
+    listening "$port" && kill_port "$port"
   fi
   for _ in $(seq 1 120); do listening "$port" || break; sleep 0.25; done
+  if listening "$port"; then echo "test-infra: $name still listens on $port after stop" >&2; return 1; fi
   awk -v n="$name" '$2 != n' "$PIDS" >"$PIDS.tmp" && mv "$PIDS.tmp" "$PIDS"
 }
 
