@@ -17,7 +17,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), configCmd(), adminCmd(), simnetCmd(), loadCmd())
+	root.AddCommand(serveCmd(), configCmd(), adminCmd(), simnetCmd(), loadCmd(), migrateCmd())
 	root.SetErr(os.Stderr)
 	cobra.OnFinalize()
 	return root
