@@ -45,7 +45,10 @@ import (
 	"github.com/heraldhq/herald/trigger"
 
 	// Adapters, registered by URL scheme.
+	_ "github.com/heraldhq/herald/bus/amqp"
 	_ "github.com/heraldhq/herald/bus/mem"
+	_ "github.com/heraldhq/herald/bus/nats"
+	_ "github.com/heraldhq/herald/bus/stomp"
 	_ "github.com/heraldhq/herald/cache/mem"
 	_ "github.com/heraldhq/herald/cache/memcached"
 	_ "github.com/heraldhq/herald/cache/redis"

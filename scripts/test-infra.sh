@@ -103,6 +103,9 @@ start_nats() {
 
 start_rabbitmq() {
   apt_install rabbitmq-server
+  # Each quorum queue holds a few file descriptors; the default limit runs
+  # out after a few test runs.
+  ulimit -n 65536 2>/dev/null || true
   if rabbitmqctl -q status >/dev/null 2>&1 || [ -d /var/lib/rabbitmq/mnesia ]; then
     rabbitmq-server -detached >/dev/null 2>&1 || true # the machine's own node
   else

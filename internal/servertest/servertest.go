@@ -19,12 +19,21 @@ func Addr(t testing.TB, env, def string) string {
 	if addr == "" {
 		addr = def
 	}
+	Reachable(t, env, addr)
+	return addr
+}
+
+// Reachable checks that something accepts connections at addr (host:port),
+// and otherwise skips the test, or fails it under CI=true; what names the
+// server in the message.
+func Reachable(t testing.TB, what, addr string) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
-		Missing(t, "%s: no server at %s (%v); start it with scripts/test-infra.sh", env, addr, err)
+		Missing(t, "%s: no server at %s (%v); start it with scripts/test-infra.sh", what, addr, err)
+		return
 	}
 	_ = c.Close()
-	return addr
 }
 
 // Missing skips the test because a server it needs is not there, or fails
