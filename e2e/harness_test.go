@@ -62,8 +62,9 @@ func mailpitURL(t *testing.T) (smtpAddr, api string) {
 }
 
 // startHerald runs a node with every service, reaching each other by
-// transport (local, grpc or connect), on a fresh data directory.
-func startHerald(t *testing.T, transport string) *herald {
+// transport (local, grpc or connect), on a fresh data directory; extra
+// HERALD_* settings (another stack of adapters) come last and win.
+func startHerald(t *testing.T, transport string, extra ...string) *herald {
 	t.Helper()
 	smtpAddr, _ := mailpitURL(t)
 	sim := simnet.New(simnet.Options{})
@@ -90,6 +91,7 @@ func startHerald(t *testing.T, transport string) *herald {
 			environ = append(environ, up+"URL="+base)
 		}
 	}
+	environ = append(environ, extra...)
 	cfg, err := config.Load(nil, environ)
 	if err != nil {
 		t.Fatal(err)
