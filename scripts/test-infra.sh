@@ -126,13 +126,14 @@ start_activemq() {
   cat >"$RUN/amq/conf/activemq.xml" <<'XML'
 <beans xmlns="http://www.springframework.org/schema/beans" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
   xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans-2.0.xsd http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
-  <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="herald-test" persistent="true" schedulerSupport="false" dataDirectory="${activemq.data}">
+  <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="herald-test" persistent="true" schedulerSupport="false" dataDirectory="AMQ_DATA_DIR">
     <transportConnectors>
       <transportConnector name="stomp" uri="stomp://127.0.0.1:61613?transport.defaultHeartBeat=5000,0"/>
     </transportConnectors>
   </broker>
 </beans>
 XML
+  sed -i "s|AMQ_DATA_DIR|$RUN/amq/data|" "$RUN/amq/conf/activemq.xml"
   printf 'log4j.rootLogger=WARN, o\nlog4j.appender.o=org.apache.log4j.ConsoleAppender\nlog4j.appender.o.layout=org.apache.log4j.PatternLayout\nlog4j.appender.o.layout.ConversionPattern=%%d %%-5p %%m%%n\n' >"$RUN/amq/conf/log4j.properties"
   bg activemq java -Xms64m -Xmx256m --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED \
     -Dactivemq.home=/usr/share/activemq -Dactivemq.base="$RUN/amq" -Dactivemq.conf="$RUN/amq/conf" \
