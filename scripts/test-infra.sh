@@ -202,12 +202,9 @@ stop_one() {
   local name=$1 port; port=$(port_of "$1")
   if declare -F "stop_$name" >/dev/null; then "stop_$name"
   else
-    local recorded; recorded=$(awk -v n="$name" '$2 == n {print $1}' "$PIDS")
-    [ -n "$recorded" ] && kill $recorded 2>/dev/null || true
-    # A recorded pid may be stale (the server was started by another run):
-    # whatever still listens on the port is the server to stop.
-    for _ in $(seq 1 20); do listening "$port" || break; sleep 0.25; done
-    listening "$port" && kill_port "$port"
+    # Whatever listens on the server's port is the server to stop (a
+    # recorded pid may be stale, or reused by another process by now).
+    kill_port "$port"
   fi
   for _ in $(seq 1 120); do listening "$port" || break; sleep 0.25; done
   if listening "$port"; then echo "test-infra: $name still listens on $port after stop" >&2; return 1; fi
