@@ -138,8 +138,10 @@ type tokenInterceptor struct {
 	check bool
 }
 
-func tokenSender(token string) connect.Interceptor  { return tokenInterceptor{token: token} }
-func tokenChecker(token string) connect.Interceptor { return tokenInterceptor{token: token, check: true} }
+func tokenSender(token string) connect.Interceptor { return tokenInterceptor{token: token} }
+func tokenChecker(token string) connect.Interceptor {
+	return tokenInterceptor{token: token, check: true}
+}
 
 func (t tokenInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 
-	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/cache/memcached"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // The adapter beside gomemcache itself, on the same server in the same run,

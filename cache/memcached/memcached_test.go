@@ -8,10 +8,10 @@ import (
 
 	"github.com/heraldhq/herald/cache"
 	"github.com/heraldhq/herald/cache/cachetest"
-	"github.com/heraldhq/herald/internal/servertest"
 	_ "github.com/heraldhq/herald/cache/memcached"
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // server returns the test memcached's address, skipping (failing in CI)

@@ -9,9 +9,9 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/cache/redis"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // The adapter beside go-redis itself, on the same server in the same run,

@@ -9,10 +9,10 @@ import (
 
 	"github.com/heraldhq/herald/cache"
 	"github.com/heraldhq/herald/cache/cachetest"
-	"github.com/heraldhq/herald/internal/servertest"
 	_ "github.com/heraldhq/herald/cache/redis"
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // server returns the test Redis's address, skipping (failing in CI) when it

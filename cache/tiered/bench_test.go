@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/cache/tiered"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // What the local tier buys: reads of 1 KiB entries held in memory, beside

@@ -13,12 +13,12 @@ import (
 	busmem "github.com/heraldhq/herald/bus/mem"
 	"github.com/heraldhq/herald/cache"
 	"github.com/heraldhq/herald/cache/cachetest"
-	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/cache/mem"
 	_ "github.com/heraldhq/herald/cache/redis"
 	"github.com/heraldhq/herald/cache/tiered"
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 // redisURL is the distributed tier of the tests: the test Redis.

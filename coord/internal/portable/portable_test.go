@@ -12,8 +12,8 @@ import (
 	"github.com/heraldhq/herald/coord"
 	"github.com/heraldhq/herald/coord/coordtest"
 	"github.com/heraldhq/herald/coord/internal/portable"
-	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/errs"
+	"github.com/heraldhq/herald/internal/servertest"
 )
 
 var errDown = errors.New("fake: server unreachable")
