@@ -157,7 +157,7 @@ func TestRedacted(t *testing.T) {
 			t.Errorf("printed configuration leaks %q:\n%s", secret, s)
 		}
 	}
-	for _, want := range []string{"listen:", "smtp://bob:REDACTED@mail:25", "run: [notification, publisher, trigger, portal]"} {
+	for _, want := range []string{"listen:", "smtp://bob:REDACTED@mail:25", "run: [notification, publisher, trigger, portal]", "url: mem://"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("printed configuration lacks %q:\n%s", want, s)
 		}

@@ -39,22 +39,24 @@ func redactURL(raw string) string {
 	if err != nil || raw == "" {
 		return raw
 	}
+	changed := false
 	if u.User != nil {
 		if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), redacted)
+			changed = true
 		}
 	}
 	q := u.Query()
-	changed := false
 	for _, k := range []string{"password", "secret", "token", "access_key", "secret_key"} {
 		if q.Has(k) {
 			q.Set(k, redacted)
 			changed = true
 		}
 	}
-	if changed {
-		u.RawQuery = q.Encode()
+	if !changed {
+		return raw // re-encoding would turn "mem://" into "mem:"
 	}
+	u.RawQuery = q.Encode()
 	return u.String()
 }
 
