@@ -96,7 +96,7 @@ type result struct {
 // when ctx ends or the bus closes first. Messages are delivered
 // concurrently, in no particular order.
 func (b *Bus) Publish(ctx context.Context, msgs ...*bus.Message) error {
-	if err := validateMessages(msgs); err != nil {
+	if err := bus.ValidateMessages(msgs); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -224,17 +224,7 @@ func (b *Bus) isClosed() bool {
 // Subscribe starts delivering topic's messages to h as a member of group.
 // The subscription ends when ctx is cancelled or it is closed.
 func (b *Bus) Subscribe(ctx context.Context, topic, groupName string, h bus.Handler, opts ...bus.SubscribeOption) (bus.Subscription, error) {
-	var f errs.Fields
-	if topic == "" {
-		f.Add("topic", "must not be empty")
-	}
-	if groupName == "" {
-		f.Add("group", "must not be empty")
-	}
-	if h == nil {
-		f.Add("handler", "must not be nil")
-	}
-	if err := f.Err(); err != nil {
+	if err := bus.ValidateSubscribe(topic, groupName, h); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -406,36 +396,6 @@ func (s *subscription) Close() error {
 		s.workers.Wait()
 	})
 	return nil
-}
-
-// validateMessages rejects a batch with any malformed message, so Publish
-// delivers all of it or none. The happy path allocates nothing.
-func validateMessages(msgs []*bus.Message) error {
-	ok := true
-	for _, m := range msgs {
-		if m == nil || m.ID == "" || m.Topic == "" {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return nil
-	}
-	var f errs.Fields
-	for i, m := range msgs {
-		at := fmt.Sprintf("msgs[%d]", i)
-		if m == nil {
-			f.Add(at, "must not be nil")
-			continue
-		}
-		if m.ID == "" {
-			f.Add(at+".id", "must not be empty: consumers deduplicate by it")
-		}
-		if m.Topic == "" {
-			f.Add(at+".topic", "must not be empty")
-		}
-	}
-	return f.Err()
 }
 
 // Interface guards.
