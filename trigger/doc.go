@@ -17,10 +17,31 @@
 // capped), not with the backlog. After downtime, overdue schedules fire at
 // once and their lateness is stored.
 //
-// Only one-shot schedules exist today. The tables carry a kind and the
-// engine fires "the next due instant of a schedule", so recurring (RRULE),
-// evergreen and feed schedules can later advance due_at in the same guarded
-// transaction instead of marking the schedule fired.
+// Schedules are one-shot (a due instant) or recurring (kind rrule): an
+// RFC 5545 RRULE evaluated from a local start time in an IANA zone, with
+// skipped local dates, ended by COUNT or UNTIL. A recurring schedule is one
+// row whose due_at is its next occurrence; the transaction that fires an
+// occurrence also moves the row to the next one (or marks it fired when the
+// rule has ended), under the same guard, so each occurrence fires once.
+// Rules that never fire or fire more than once a minute are refused.
+//
+// Local times at DST changes follow one rule, RFC 5545's (section 3.3.5):
+// the rule is evaluated on wall-clock times, and each occurrence is then
+// resolved in the zone; a wall time that does not exist (clocks set
+// forward) moves forward by the gap's length (02:30 on a day that jumps
+// from 02:00 to 03:00 fires at 03:30); a wall time that exists twice
+// (clocks set back) is the first, earlier instant. Firing instants strictly
+// increase: an occurrence moved forward past a later one is dropped (only
+// rules more frequent than the gap can do that). rrule-go, left to itself,
+// takes the later instant of a repeated time, hence the wall-clock
+// evaluation.
+//
+// Catch-up after downtime: of the occurrences of a recurring schedule that
+// fell due while no engine ran, only the latest fires (late, its lateness
+// stored and visible in post.due as fired_at - due_at); older ones are
+// skipped and counted, so a weekly post missed for three weeks posts once,
+// not three times. The latest is skipped too when it is later than the
+// schedule's skip_if_later_than (0: fire however late).
 //
 // This package must never fire a schedule before its due instant, never
 // publish to the bus directly (events go through the outbox), never read or

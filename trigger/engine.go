@@ -52,7 +52,15 @@ type engine struct {
 	mu     sync.Mutex
 	timers timers
 	// byKey holds every entry in memory: in the heap or being fired.
-	byKey  map[string]*entry
+	byKey map[string]*entry
+	// reads counts the database reads (loads, change polls) in flight. A
+	// read may have seen a schedule as pending just before a fire committed
+	// and removed it from memory; floor remembers, while any read is in
+	// flight, the lowest version memory may take back for each key fired
+	// since, so such a read cannot bring a fired schedule back. It is
+	// emptied when no read is in flight: any later read sees the fire.
+	reads  int
+	floor  map[string]int64
 	shards map[int]*shardState
 	peak   int
 	fired  int64
@@ -101,6 +109,7 @@ func newEngine(cfg Config, db *store.DB, box *outbox.Outbox, c coord.Coordinator
 		cfg: cfg, db: db, box: box, coord: c, log: log,
 		offset: shardOf("", cfg.NodeID, cfg.Shards),
 		byKey:  map[string]*entry{},
+		floor:  map[string]int64{},
 		shards: map[int]*shardState{},
 		wake:   make(chan struct{}, 1),
 		more:   make(chan struct{}, 1),
@@ -132,6 +141,7 @@ func (e *engine) close() {
 	e.shards = map[int]*shardState{}
 	e.timers = timers{}
 	e.byKey = map[string]*entry{}
+	clear(e.floor)
 	e.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -391,23 +401,29 @@ func (e *engine) load(ctx context.Context, st *shardState, target int64) (full b
 			e.mu.Unlock()
 			return true, nil
 		}
+		e.reads++
 		e.mu.Unlock()
 		limit := min(loadPage, room)
 		rows, err := e.pending(ctx, st.n, from, target, limit)
+		e.mu.Lock()
 		if err != nil {
+			e.endReadLocked()
+			e.mu.Unlock()
 			if ctx.Err() == nil {
 				e.log.Warn("trigger: loading schedules", "shard", st.n, "err", err)
 			}
 			return false, err
 		}
-		e.mu.Lock()
 		if e.shards[st.n] != st {
+			e.endReadLocked()
 			e.mu.Unlock()
 			return false, nil
 		}
 		for _, r := range rows {
 			e.noteLocked(r)
 		}
+		// Only once its rows are applied: the floors guard them until then.
+		e.endReadLocked()
 		if len(rows) < limit {
 			st.cursor, st.complete = cursor{due: target}, true
 			e.mu.Unlock()
@@ -459,24 +475,40 @@ func scanSchedules(rows rowsScanner) ([]schedule, error) {
 // It returns the time to look back from next time.
 func (e *engine) pollChanges(ctx context.Context, since time.Time) time.Time {
 	start := time.Now()
+	e.mu.Lock()
+	e.reads++
+	e.mu.Unlock()
+	var changed []schedule
 	rows, err := e.db.Query(ctx, `SELECT `+scheduleColumns+` FROM trigger_schedules
 		WHERE state = 'pending' AND updated_at >= ? AND due_at < ?`,
 		store.ToMicros(since.Add(-changeSkew)), store.ToMicros(start.Add(e.cfg.Horizon)))
 	if err == nil {
-		var changed []schedule
-		if changed, err = scanSchedules(rows); err == nil {
-			e.mu.Lock()
-			for _, r := range changed {
-				e.noteLocked(r)
-			}
-			e.mu.Unlock()
-			return start
+		changed, err = scanSchedules(rows)
+	}
+	e.mu.Lock()
+	if err == nil {
+		for _, r := range changed {
+			e.noteLocked(r)
 		}
+	}
+	e.endReadLocked()
+	e.mu.Unlock()
+	if err == nil {
+		return start
 	}
 	if ctx.Err() == nil {
 		e.log.Warn("trigger: looking for changed schedules", "err", err)
 	}
 	return since
+}
+
+// endReadLocked ends a read begun by counting it in e.reads, after its rows
+// were applied; the last read in flight clears the fired floors.
+func (e *engine) endReadLocked() {
+	e.reads--
+	if e.reads == 0 {
+		clear(e.floor)
+	}
 }
 
 // note tells the engine a schedule's state as just committed.
@@ -492,6 +524,10 @@ func (e *engine) note(r schedule) {
 // harmless: the fire's guard refuses an outdated version.
 func (e *engine) noteLocked(r schedule) {
 	key := r.key()
+	if r.version < e.floor[key] {
+		// Read before a fire of a later version committed.
+		return
+	}
 	old := e.byKey[key]
 	if old != nil {
 		if old.version >= r.version {
@@ -612,12 +648,15 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 		lateness time.Duration
 	}
 	var (
-		fired  []firing
-		stale  int64
-		fenced []int
+		fired    []firing
+		stale    int64
+		fenced   []int
+		advanced []schedule
+		// moved: entries whose version this transaction fired or advanced.
+		moved []*entry
 	)
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
-		fired, stale, fenced = fired[:0], 0, fenced[:0]
+		fired, stale, fenced, advanced, moved = fired[:0], 0, fenced[:0], advanced[:0], moved[:0]
 		now := time.Now()
 		nowUS := now.UnixMicro()
 		for _, shard := range shardOrder {
@@ -633,24 +672,58 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 				fenced = append(fenced, shard)
 				continue
 			}
-			done, err := e.markFired(ctx, tx, group, nowUS)
+			var once, recurring []*entry
+			for _, en := range group {
+				if en.recur != nil {
+					recurring = append(recurring, en)
+				} else {
+					once = append(once, en)
+				}
+			}
+			done, err := e.markFired(ctx, tx, once, nowUS)
 			if err != nil {
 				return err
 			}
-			for _, en := range group {
-				if !done[en.key] {
-					stale++
-					continue
-				}
+			fire := func(en *entry, due int64) error {
 				ev := &eventsv1.PostDue{
 					TenantId: en.tenantID, PostId: en.postID, Revision: en.revision, ScheduleId: en.id,
-					DueAt:   timestamppb.New(store.FromMicros(en.due)),
+					DueAt:   timestamppb.New(store.FromMicros(due)),
 					FiredAt: timestamppb.New(store.FromMicros(nowUS)),
 				}
 				if _, err := e.box.Add(ctx, tx, bus.TopicPostDue, ev); err != nil {
 					return err
 				}
-				fired = append(fired, firing{en: en, lateness: time.Duration(nowUS-en.due) * time.Microsecond})
+				fired = append(fired, firing{en: en, lateness: time.Duration(nowUS-due) * time.Microsecond})
+				return nil
+			}
+			for _, en := range once {
+				if !done[en.key] {
+					stale++
+					continue
+				}
+				moved = append(moved, en)
+				if err := fire(en, en.due); err != nil {
+					return err
+				}
+			}
+			for _, en := range recurring {
+				adv, err := e.advance(ctx, tx, en, now)
+				if err != nil {
+					return err
+				}
+				if !adv.ok {
+					stale++
+					continue
+				}
+				moved = append(moved, en)
+				if adv.fired {
+					if err := fire(en, adv.occurrence); err != nil {
+						return err
+					}
+				}
+				if adv.next.state == statePending {
+					advanced = append(advanced, adv.next)
+				}
 			}
 		}
 		return nil
@@ -664,6 +737,18 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 		if e.byKey[en.key] == en {
 			delete(e.byKey, en.key)
 		}
+	}
+	// A read in flight may have seen these rows pending at the versions just
+	// fired; it must not put them back. (Fenced and stale entries get no
+	// floor: the row may still be pending at that version and must reload.)
+	if e.reads > 0 {
+		for _, en := range moved {
+			e.floor[en.key] = max(e.floor[en.key], en.version+1)
+		}
+	}
+	// Recurring schedules come back with their next occurrence.
+	for _, r := range advanced {
+		e.noteLocked(r)
 	}
 	e.fired += int64(len(fired))
 	e.stale += stale
@@ -706,6 +791,9 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 // were: those still pending at the version the entries were made from.
 func (e *engine) markFired(ctx context.Context, tx *store.Tx, group []*entry, nowUS int64) (map[string]bool, error) {
 	done := make(map[string]bool, len(group))
+	if len(group) == 0 {
+		return done, nil
+	}
 	for chunk := range slices.Chunk(group, fireChunk) {
 		var q strings.Builder
 		q.WriteString(`UPDATE trigger_schedules
@@ -743,4 +831,83 @@ func (e *engine) markFired(ctx context.Context, tx *store.Tx, group []*entry, no
 		}
 	}
 	return done, nil
+}
+
+// advanced is what a fire did with a recurring schedule.
+type advanced struct {
+	// ok: the schedule was still pending at the entry's version; nothing
+	// else is set otherwise.
+	ok bool
+	// fired: the occurrence due at occurrence fires (else it was skipped).
+	fired      bool
+	occurrence int64
+	// next is the schedule as it now stands: pending at its next
+	// occurrence, or fired (finished) when the rule has ended.
+	next schedule
+}
+
+// advance fires the due occurrence of a recurring schedule and moves the row
+// to its next occurrence, in tx, guarded like markFired (pending, at the
+// entry's version, due), so an occurrence fires once across engines and
+// stale entries. Catch-up rule: of the occurrences due by now, only the
+// latest may fire; older ones (missed during downtime) are skipped, and the
+// latest is skipped too when it is later than the schedule's threshold.
+func (e *engine) advance(ctx context.Context, tx *store.Tx, en *entry, now time.Time) (advanced, error) {
+	sp := en.recur
+	rec, err := compileRecurrence(sp.rrule, sp.zone, sp.startLocal, parseExdates(sp.exdates), e.cfg.allowSecondly)
+	if err != nil {
+		// Stored rules were checked when scheduled; one that no longer
+		// compiles (a library upgrade) stays pending for an operator.
+		e.log.Error("trigger: stored recurring rule does not compile", "tenant", en.tenantID, "schedule", en.id, "err", err)
+		return advanced{}, nil
+	}
+	nowUS := now.UnixMicro()
+	latest, missed, next := rec.catchUp(store.FromMicros(en.due), now)
+	out := advanced{}
+	skipped := missed
+	if !latest.IsZero() {
+		out.occurrence = micros(latest)
+		if sp.skipLate == 0 || nowUS-out.occurrence <= sp.skipLate {
+			out.fired = true
+		} else {
+			skipped++
+		}
+	}
+	r := schedule{
+		tenantID: en.tenantID, id: en.id, postID: en.postID, revision: en.revision, zone: sp.zone,
+		shard: en.shard, state: statePending, version: en.version + 1, due: en.due,
+		kind: kindRRule, rrule: sp.rrule, startLocal: sp.startLocal, exdates: sp.exdates, skipLate: sp.skipLate,
+	}
+	if next.IsZero() {
+		r.state = stateFired
+	} else {
+		r.due = micros(next)
+	}
+	set := `due_at = ?, state = ?, skipped_count = skipped_count + ?, version = version + 1, updated_at = ?`
+	args := []any{r.due, r.state, skipped, nowUS}
+	if out.occurrence != 0 {
+		set += `, last_due_at = ?`
+		args = append(args, out.occurrence)
+	}
+	if out.fired {
+		set += `, fired_count = fired_count + 1, fired_at = ?, lateness_us = ?, fire_token = ?`
+		args = append(args, nowUS, nowUS-out.occurrence, en.token)
+	}
+	args = append(args, en.tenantID, en.id, en.version, nowUS)
+	res, err := tx.Exec(ctx, `UPDATE trigger_schedules SET `+set+`
+		WHERE tenant_id = ? AND id = ? AND version = ? AND state = 'pending' AND due_at <= ?`, args...)
+	if err != nil {
+		return advanced{}, fmt.Errorf("advancing recurring schedule: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return advanced{}, err
+	} else if n == 0 {
+		return advanced{}, nil
+	}
+	if skipped > 0 {
+		e.log.Info("trigger: skipped late occurrences", "tenant", en.tenantID, "schedule", en.id,
+			"skipped", skipped, "fired_latest", out.fired)
+	}
+	out.ok, out.next = true, r
+	return out, nil
 }

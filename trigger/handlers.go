@@ -3,6 +3,7 @@ package trigger
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 	// Zones are validated against the embedded database, so a host without
 	// /usr/share/zoneinfo accepts the same zones as any other.
@@ -25,6 +26,13 @@ type scheduleInput struct {
 	// past: due is further in the past than the grace allows. It is only an
 	// error when the request would change something (see Schedule).
 	past bool
+
+	kind string
+	// The recurrence of a kind rrule request, and its compiled rule.
+	rrule, startLocal string
+	exdates           []string
+	skipLate          int64
+	rec               *recurrence
 }
 
 func (s *Service) validateSchedule(req *triggerv1.ScheduleRequest) (scheduleInput, error) {
@@ -35,12 +43,25 @@ func (s *Service) validateSchedule(req *triggerv1.ScheduleRequest) (scheduleInpu
 		postID:     req.GetPostId(),
 		revision:   req.GetRevision(),
 		zone:       req.GetZone(),
+		kind:       kindOnce,
 	}
 	checkID(&v, "schedule_id", in.scheduleID)
 	checkID(&v, "tenant_id", in.tenantID)
 	checkID(&v, "post_id", in.postID)
 	if in.revision < 0 {
 		v.Add("revision", "must not be negative")
+	}
+	if req.GetRrule() != "" {
+		s.validateRecurrence(&v, req, &in)
+		return in, v.Err()
+	}
+	switch {
+	case req.GetStartLocal() != "":
+		v.Add("start_local", "is only for a recurring schedule (with rrule)")
+	case len(req.GetExdatesLocal()) > 0:
+		v.Add("exdates_local", "is only for a recurring schedule (with rrule)")
+	case req.GetSkipIfLaterThan() != nil:
+		v.Add("skip_if_later_than", "is only for a recurring schedule (with rrule)")
 	}
 	switch ts := req.GetDueAt(); {
 	case ts == nil:
@@ -64,6 +85,55 @@ func (s *Service) validateSchedule(req *triggerv1.ScheduleRequest) (scheduleInpu
 	return in, v.Err()
 }
 
+// maxExdates bounds the exceptions one schedule carries.
+const maxExdates = 1000
+
+// validateRecurrence checks the recurring part of a request and compiles
+// its rule; in.due becomes the first occurrence from now (less the grace).
+func (s *Service) validateRecurrence(v *errs.Fields, req *triggerv1.ScheduleRequest, in *scheduleInput) {
+	in.kind, in.rrule, in.startLocal = kindRRule, req.GetRrule(), req.GetStartLocal()
+	in.exdates = req.GetExdatesLocal()
+	if req.GetDueAt() != nil {
+		v.Add("due_at", "must be unset for a recurring schedule: the rule gives its instants")
+	}
+	if in.zone == "" {
+		v.Add("zone", "is required for a recurring schedule")
+	}
+	if len(in.exdates) > maxExdates {
+		v.Add("exdates_local", "must hold at most %d dates", maxExdates)
+	}
+	for _, x := range in.exdates {
+		if strings.Contains(x, ",") {
+			v.Add("exdates_local", "%q is not a local date-time such as 2026-12-01T09:30:00", x)
+		}
+	}
+	if d := req.GetSkipIfLaterThan(); d != nil {
+		if d.CheckValid() != nil || d.AsDuration() < 0 {
+			v.Add("skip_if_later_than", "must be a duration of 0 or more")
+		} else {
+			in.skipLate = d.AsDuration().Microseconds()
+		}
+	}
+	if v.Err() != nil {
+		return
+	}
+	rec, err := compileRecurrence(in.rrule, in.zone, in.startLocal, in.exdates, s.cfg.allowSecondly)
+	var bad *recurrenceError
+	if errors.As(err, &bad) {
+		v.Add(bad.field, "%s", bad.msg)
+		return
+	}
+	in.rec = rec
+	in.setFirstDue(time.Now().Add(-s.cfg.PastGrace))
+}
+
+// setFirstDue sets a recurring input's due instant to its first occurrence
+// after floor; past when there is none.
+func (in *scheduleInput) setFirstDue(floor time.Time) {
+	at, ok := first(in.rec.after(floor))
+	in.due, in.past = micros(at), !ok
+}
+
 func checkID(v *errs.Fields, field, value string) {
 	switch {
 	case value == "":
@@ -80,16 +150,29 @@ func checkRef(tenantID, scheduleID string) error {
 	return v.Err()
 }
 
-// errPast is the answer to a due_at too far in the past.
-func errPast() error {
+// errPast is the answer to a due_at too far in the past, or a rule with no
+// occurrence left.
+func (in scheduleInput) errPast() error {
 	var v errs.Fields
-	v.Add("due_at", "is in the past")
+	if in.kind == kindRRule {
+		v.Add("rrule", "has no occurrence left after now")
+	} else {
+		v.Add("due_at", "is in the past")
+	}
 	return v.Err()
 }
 
-// same reports whether r already is what in asks for.
+// same reports whether r already is what in asks for. A recurring schedule
+// is the same when its rule is: its due instant moves as it fires.
 func (r schedule) same(in scheduleInput) bool {
-	return r.postID == in.postID && r.revision == in.revision && r.due == in.due && r.zone == in.zone
+	if r.postID != in.postID || r.revision != in.revision || r.zone != in.zone || r.kind != in.kind {
+		return false
+	}
+	if in.kind == kindRRule {
+		return r.rrule == in.rrule && r.startLocal == in.startLocal &&
+			r.exdates == exdatesText(in.exdates) && r.skipLate == in.skipLate
+	}
+	return r.due == in.due
 }
 
 // Schedule creates the schedule, or replaces it while it is pending (or was
@@ -109,7 +192,7 @@ func (s *Service) Schedule(ctx context.Context, req *triggerv1.ScheduleRequest) 
 		switch {
 		case errors.Is(err, store.ErrNoRows):
 			if in.past {
-				return errPast()
+				return in.errPast()
 			}
 			out, err = s.insert(ctx, tx, in)
 			changed = err == nil
@@ -121,8 +204,18 @@ func (s *Service) Schedule(ctx context.Context, req *triggerv1.ScheduleRequest) 
 			return nil
 		case cur.state == stateFired:
 			return errs.E(errs.Conflict, "the schedule already fired; schedule the post under a new schedule_id")
-		case in.past:
-			return errPast()
+		}
+		if in.kind == kindRRule && cur.lastDue >= in.due {
+			// A replaced rule never fires again an occurrence the old one
+			// already fired or skipped.
+			floor := time.Now().Add(-s.cfg.PastGrace)
+			if last := store.FromMicros(cur.lastDue); last.After(floor) {
+				floor = last
+			}
+			in.setFirstDue(floor)
+		}
+		if in.past {
+			return in.errPast()
 		}
 		out, err = s.replace(ctx, tx, cur, in)
 		changed = err == nil
@@ -143,12 +236,15 @@ func (s *Service) insert(ctx context.Context, tx *store.Tx, in scheduleInput) (s
 		tenantID: in.tenantID, id: in.scheduleID, postID: in.postID, revision: in.revision,
 		zone: in.zone, due: in.due, shard: shardOf(in.tenantID, in.scheduleID, s.cfg.Shards),
 		state: statePending, version: 1,
+		kind: in.kind, rrule: in.rrule, startLocal: in.startLocal, exdates: exdatesText(in.exdates), skipLate: in.skipLate,
 	}
 	res, err := tx.Exec(ctx, `INSERT INTO trigger_schedules
-		(tenant_id, id, kind, post_id, revision, zone, due_at, shard, state, version, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(tenant_id, id, kind, post_id, revision, zone, due_at, shard, state, version, created_at, updated_at,
+		 rrule, start_local, exdates, skip_late_us)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant_id, id) DO NOTHING`,
-		r.tenantID, r.id, kindOnce, r.postID, r.revision, r.zone, r.due, r.shard, r.state, r.version, now, now)
+		r.tenantID, r.id, r.kind, r.postID, r.revision, r.zone, r.due, r.shard, r.state, r.version, now, now,
+		r.rrule, r.startLocal, r.exdates, r.skipLate)
 	if err != nil {
 		return r, err
 	}
@@ -164,11 +260,19 @@ func (s *Service) insert(ctx context.Context, tx *store.Tx, in scheduleInput) (s
 func (s *Service) replace(ctx context.Context, tx *store.Tx, cur schedule, in scheduleInput) (schedule, error) {
 	r := cur
 	r.postID, r.revision, r.zone, r.due = in.postID, in.revision, in.zone, in.due
-	r.state, r.version, r.firedAt, r.lateness = statePending, cur.version+1, 0, 0
+	r.state, r.version = statePending, cur.version+1
+	r.kind, r.rrule, r.startLocal, r.exdates, r.skipLate = in.kind, in.rrule, in.startLocal, exdatesText(in.exdates), in.skipLate
+	if in.kind == kindOnce {
+		// A one-shot schedule has not fired while it can be replaced; a
+		// recurring one keeps its history.
+		r.firedAt, r.lateness = 0, 0
+	}
 	res, err := tx.Exec(ctx, `UPDATE trigger_schedules
-		SET post_id = ?, revision = ?, zone = ?, due_at = ?, state = ?, version = ?, updated_at = ?
+		SET post_id = ?, revision = ?, zone = ?, due_at = ?, state = ?, version = ?, updated_at = ?,
+			kind = ?, rrule = ?, start_local = ?, exdates = ?, skip_late_us = ?, fired_at = ?, lateness_us = ?
 		WHERE tenant_id = ? AND id = ? AND version = ?`,
 		r.postID, r.revision, r.zone, r.due, r.state, r.version, store.ToMicros(time.Now()),
+		r.kind, r.rrule, r.startLocal, r.exdates, r.skipLate, r.firedAt, r.lateness,
 		r.tenantID, r.id, cur.version)
 	if err != nil {
 		return r, err

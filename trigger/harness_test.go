@@ -156,7 +156,14 @@ func (b *bundle) waitFired(tenantID, scheduleID string) due {
 // will ever be published has been.
 func (b *bundle) drain(svcs ...*Service) {
 	b.t.Helper()
-	eventually(b.t, "outboxes drained", func() bool {
+	b.drainWithin(waitLimit, svcs...)
+}
+
+// drainWithin is drain with its own deadline, for tests that move many
+// events.
+func (b *bundle) drainWithin(limit time.Duration, svcs ...*Service) {
+	b.t.Helper()
+	eventuallyWithin(b.t, limit, "outboxes drained", func() bool {
 		for _, s := range svcs {
 			if n, err := s.outbox.Pending(context.Background()); err != nil || n > 0 {
 				return false
@@ -169,7 +176,13 @@ func (b *bundle) drain(svcs ...*Service) {
 // eventually polls cond until it holds, failing the test after waitLimit.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
+	eventuallyWithin(t, waitLimit, what, cond)
+}
+
+// eventuallyWithin polls cond until it holds, failing the test after limit.
+func eventuallyWithin(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up waiting for %s", what)

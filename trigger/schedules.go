@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
@@ -18,8 +19,11 @@ const (
 	stateCancelled = "cancelled"
 )
 
-// kindOnce is the only kind of schedule today.
-const kindOnce = "once"
+// Kinds of schedule as stored.
+const (
+	kindOnce  = "once"
+	kindRRule = "rrule"
+)
 
 // schedule is one row of trigger_schedules.
 type schedule struct {
@@ -36,15 +40,25 @@ type schedule struct {
 	firedAt int64
 	// lateness is firedAt - due, in microseconds.
 	lateness int64
+
+	kind string
+	// The recurrence of a kind rrule schedule; see ScheduleRequest.
+	rrule, startLocal, exdates string
+	skipLate                   int64
+	fires, skips               int64
+	// lastDue is the due instant of the last occurrence fired or skipped.
+	lastDue int64
 }
 
-const scheduleColumns = `tenant_id, id, post_id, revision, zone, due_at, shard, state, version, fired_at, lateness_us`
+const scheduleColumns = `tenant_id, id, post_id, revision, zone, due_at, shard, state, version, fired_at, lateness_us,
+	kind, rrule, start_local, exdates, skip_late_us, fired_count, skipped_count, last_due_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanSchedule(sc scanner) (schedule, error) {
 	var r schedule
-	err := sc.Scan(&r.tenantID, &r.id, &r.postID, &r.revision, &r.zone, &r.due, &r.shard, &r.state, &r.version, &r.firedAt, &r.lateness)
+	err := sc.Scan(&r.tenantID, &r.id, &r.postID, &r.revision, &r.zone, &r.due, &r.shard, &r.state, &r.version, &r.firedAt, &r.lateness,
+		&r.kind, &r.rrule, &r.startLocal, &r.exdates, &r.skipLate, &r.fires, &r.skips, &r.lastDue)
 	return r, err
 }
 
@@ -77,14 +91,26 @@ func (r schedule) proto() *triggerv1.Schedule {
 		DueAt:      timestamppb.New(store.FromMicros(r.due)),
 		Zone:       r.zone,
 	}
+	if r.kind == kindRRule {
+		out.Rrule, out.StartLocal, out.ExdatesLocal = r.rrule, r.startLocal, parseExdates(r.exdates)
+		out.SkipIfLaterThan = durationpb.New(time.Duration(r.skipLate) * time.Microsecond)
+		out.FiredCount, out.SkippedCount = r.fires, r.skips
+		if r.lastDue != 0 {
+			out.LastDueAt = timestamppb.New(store.FromMicros(r.lastDue))
+		}
+	}
 	switch r.state {
 	case statePending:
 		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_PENDING
 	case stateFired:
 		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_FIRED
-		out.FiredAt = timestamppb.New(store.FromMicros(r.firedAt))
 	case stateCancelled:
 		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_CANCELLED
+	}
+	// A one-shot schedule has fired_at once fired; a recurring one once its
+	// first occurrence fired, whatever its state.
+	if r.firedAt != 0 {
+		out.FiredAt = timestamppb.New(store.FromMicros(r.firedAt))
 	}
 	return out
 }

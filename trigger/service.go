@@ -46,6 +46,11 @@ type Config struct {
 	// PastGrace is how far in the past a new due_at may be (clock skew,
 	// request latency) before Schedule refuses it.
 	PastGrace time.Duration
+
+	// allowSecondly lets recurring rules fire more than once a minute, so
+	// tests can watch a rule fire several times in seconds. Herald itself
+	// never sets it: no post should go out more than once a minute.
+	allowSecondly bool
 }
 
 // DefaultConfig returns the configuration Herald runs with by default.

@@ -19,13 +19,26 @@ type entry struct {
 	token int64
 	// index is the entry's place in the heap, -1 while it is being fired.
 	index int
+	// recur is the rule of a recurring schedule, nil for a one-shot one.
+	recur *recurSpec
+}
+
+// recurSpec is a recurring schedule's rule as stored; it is compiled when
+// an occurrence fires, so memory holds text, not compiled rules.
+type recurSpec struct {
+	rrule, zone, startLocal, exdates string
+	skipLate                         int64
 }
 
 func newEntry(r schedule) *entry {
-	return &entry{
+	en := &entry{
 		key: r.key(), tenantID: r.tenantID, id: r.id, postID: r.postID,
 		revision: r.revision, due: r.due, shard: r.shard, version: r.version, index: -1,
 	}
+	if r.kind == kindRRule {
+		en.recur = &recurSpec{rrule: r.rrule, zone: r.zone, startLocal: r.startLocal, exdates: r.exdates, skipLate: r.skipLate}
+	}
+	return en
 }
 
 // timers is a min-heap of entries by due instant: one timer goroutine waits

@@ -11,6 +11,7 @@ package triggerv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -29,8 +30,10 @@ type ScheduleState int32
 const (
 	ScheduleState_SCHEDULE_STATE_UNSPECIFIED ScheduleState = 0
 	ScheduleState_SCHEDULE_STATE_PENDING     ScheduleState = 1
-	ScheduleState_SCHEDULE_STATE_FIRED       ScheduleState = 2
-	ScheduleState_SCHEDULE_STATE_CANCELLED   ScheduleState = 3
+	// FIRED: a one-shot schedule fired; a recurring one has no occurrence
+	// left (its last one fired or was skipped).
+	ScheduleState_SCHEDULE_STATE_FIRED     ScheduleState = 2
+	ScheduleState_SCHEDULE_STATE_CANCELLED ScheduleState = 3
 )
 
 // Enum value maps for ScheduleState.
@@ -82,11 +85,27 @@ type Schedule struct {
 	TenantId   string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	PostId     string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
 	Revision   int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
-	DueAt      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
-	// zone is the IANA zone the user chose the local time in (for display).
-	Zone          string                 `protobuf:"bytes,6,opt,name=zone,proto3" json:"zone,omitempty"`
-	State         ScheduleState          `protobuf:"varint,7,opt,name=state,proto3,enum=herald.trigger.v1.ScheduleState" json:"state,omitempty"`
-	FiredAt       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=fired_at,json=firedAt,proto3" json:"fired_at,omitempty"`
+	// due_at is the instant the schedule fires at; for a recurring schedule,
+	// its next occurrence (its last one once it has no occurrence left).
+	DueAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	// zone is the IANA zone the user chose the local time in; a recurring
+	// rule is evaluated in it.
+	Zone  string        `protobuf:"bytes,6,opt,name=zone,proto3" json:"zone,omitempty"`
+	State ScheduleState `protobuf:"varint,7,opt,name=state,proto3,enum=herald.trigger.v1.ScheduleState" json:"state,omitempty"`
+	// fired_at is when the schedule (for a recurring one: its last fired
+	// occurrence) fired.
+	FiredAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=fired_at,json=firedAt,proto3" json:"fired_at,omitempty"`
+	// The recurrence, as requested; empty rrule for a one-shot schedule.
+	Rrule           string               `protobuf:"bytes,9,opt,name=rrule,proto3" json:"rrule,omitempty"`
+	StartLocal      string               `protobuf:"bytes,10,opt,name=start_local,json=startLocal,proto3" json:"start_local,omitempty"`
+	ExdatesLocal    []string             `protobuf:"bytes,11,rep,name=exdates_local,json=exdatesLocal,proto3" json:"exdates_local,omitempty"`
+	SkipIfLaterThan *durationpb.Duration `protobuf:"bytes,12,opt,name=skip_if_later_than,json=skipIfLaterThan,proto3" json:"skip_if_later_than,omitempty"`
+	// Occurrences fired and skipped so far (missed during downtime, or later
+	// than skip_if_later_than).
+	FiredCount   int64 `protobuf:"varint,13,opt,name=fired_count,json=firedCount,proto3" json:"fired_count,omitempty"`
+	SkippedCount int64 `protobuf:"varint,14,opt,name=skipped_count,json=skippedCount,proto3" json:"skipped_count,omitempty"`
+	// last_due_at is the due instant of the last occurrence fired or skipped.
+	LastDueAt     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=last_due_at,json=lastDueAt,proto3" json:"last_due_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -177,16 +196,85 @@ func (x *Schedule) GetFiredAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Schedule) GetRrule() string {
+	if x != nil {
+		return x.Rrule
+	}
+	return ""
+}
+
+func (x *Schedule) GetStartLocal() string {
+	if x != nil {
+		return x.StartLocal
+	}
+	return ""
+}
+
+func (x *Schedule) GetExdatesLocal() []string {
+	if x != nil {
+		return x.ExdatesLocal
+	}
+	return nil
+}
+
+func (x *Schedule) GetSkipIfLaterThan() *durationpb.Duration {
+	if x != nil {
+		return x.SkipIfLaterThan
+	}
+	return nil
+}
+
+func (x *Schedule) GetFiredCount() int64 {
+	if x != nil {
+		return x.FiredCount
+	}
+	return 0
+}
+
+func (x *Schedule) GetSkippedCount() int64 {
+	if x != nil {
+		return x.SkippedCount
+	}
+	return 0
+}
+
+func (x *Schedule) GetLastDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastDueAt
+	}
+	return nil
+}
+
+// ScheduleRequest asks for a one-shot schedule (due_at) or a recurring one
+// (rrule, start_local and zone; due_at must then be unset).
 type ScheduleRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ScheduleId    string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
-	TenantId      string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	PostId        string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
-	Revision      int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
-	DueAt         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
-	Zone          string                 `protobuf:"bytes,6,opt,name=zone,proto3" json:"zone,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ScheduleId string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	TenantId   string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	PostId     string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Revision   int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	DueAt      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	// zone is an IANA zone name; required for a recurring schedule, UTC by
+	// default for a one-shot one.
+	Zone string `protobuf:"bytes,6,opt,name=zone,proto3" json:"zone,omitempty"`
+	// rrule is an RFC 5545 RRULE body, e.g. "FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=9;BYMINUTE=30",
+	// ended by COUNT or UNTIL (UTC, "20261231T235959Z") or not at all. It
+	// must fire, and at most once a minute. Local times that do not exist at
+	// a DST change move forward by the gap; those that exist twice are the
+	// first (RFC 5545 section 3.3.5).
+	Rrule string `protobuf:"bytes,7,opt,name=rrule,proto3" json:"rrule,omitempty"`
+	// start_local is the rule's DTSTART as a wall time in zone,
+	// "2026-12-01T09:30:00".
+	StartLocal string `protobuf:"bytes,8,opt,name=start_local,json=startLocal,proto3" json:"start_local,omitempty"`
+	// exdates_local are occurrences to skip, as wall times in zone.
+	ExdatesLocal []string `protobuf:"bytes,9,rep,name=exdates_local,json=exdatesLocal,proto3" json:"exdates_local,omitempty"`
+	// skip_if_later_than: an occurrence that would fire later than this after
+	// its due instant (after downtime) is skipped; unset or 0 fires it late
+	// however late. Of several occurrences missed during downtime only the
+	// latest may fire; older ones are skipped.
+	SkipIfLaterThan *durationpb.Duration `protobuf:"bytes,10,opt,name=skip_if_later_than,json=skipIfLaterThan,proto3" json:"skip_if_later_than,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ScheduleRequest) Reset() {
@@ -259,6 +347,34 @@ func (x *ScheduleRequest) GetZone() string {
 		return x.Zone
 	}
 	return ""
+}
+
+func (x *ScheduleRequest) GetRrule() string {
+	if x != nil {
+		return x.Rrule
+	}
+	return ""
+}
+
+func (x *ScheduleRequest) GetStartLocal() string {
+	if x != nil {
+		return x.StartLocal
+	}
+	return ""
+}
+
+func (x *ScheduleRequest) GetExdatesLocal() []string {
+	if x != nil {
+		return x.ExdatesLocal
+	}
+	return nil
+}
+
+func (x *ScheduleRequest) GetSkipIfLaterThan() *durationpb.Duration {
+	if x != nil {
+		return x.SkipIfLaterThan
+	}
+	return nil
 }
 
 type ScheduleResponse struct {
@@ -501,7 +617,7 @@ var File_herald_trigger_v1_trigger_proto protoreflect.FileDescriptor
 
 const file_herald_trigger_v1_trigger_proto_rawDesc = "" +
 	"\n" +
-	"\x1fherald/trigger/v1/trigger.proto\x12\x11herald.trigger.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x02\n" +
+	"\x1fherald/trigger/v1/trigger.proto\x12\x11herald.trigger.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x04\n" +
 	"\bSchedule\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\x12\x1b\n" +
@@ -511,7 +627,17 @@ const file_herald_trigger_v1_trigger_proto_rawDesc = "" +
 	"\x06due_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12\x12\n" +
 	"\x04zone\x18\x06 \x01(\tR\x04zone\x126\n" +
 	"\x05state\x18\a \x01(\x0e2 .herald.trigger.v1.ScheduleStateR\x05state\x125\n" +
-	"\bfired_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\afiredAt\"\xcb\x01\n" +
+	"\bfired_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\afiredAt\x12\x14\n" +
+	"\x05rrule\x18\t \x01(\tR\x05rrule\x12\x1f\n" +
+	"\vstart_local\x18\n" +
+	" \x01(\tR\n" +
+	"startLocal\x12#\n" +
+	"\rexdates_local\x18\v \x03(\tR\fexdatesLocal\x12F\n" +
+	"\x12skip_if_later_than\x18\f \x01(\v2\x19.google.protobuf.DurationR\x0fskipIfLaterThan\x12\x1f\n" +
+	"\vfired_count\x18\r \x01(\x03R\n" +
+	"firedCount\x12#\n" +
+	"\rskipped_count\x18\x0e \x01(\x03R\fskippedCount\x12:\n" +
+	"\vlast_due_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tlastDueAt\"\xef\x02\n" +
 	"\x0fScheduleRequest\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\x12\x1b\n" +
@@ -519,7 +645,13 @@ const file_herald_trigger_v1_trigger_proto_rawDesc = "" +
 	"\apost_id\x18\x03 \x01(\tR\x06postId\x12\x1a\n" +
 	"\brevision\x18\x04 \x01(\x03R\brevision\x121\n" +
 	"\x06due_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12\x12\n" +
-	"\x04zone\x18\x06 \x01(\tR\x04zone\"K\n" +
+	"\x04zone\x18\x06 \x01(\tR\x04zone\x12\x14\n" +
+	"\x05rrule\x18\a \x01(\tR\x05rrule\x12\x1f\n" +
+	"\vstart_local\x18\b \x01(\tR\n" +
+	"startLocal\x12#\n" +
+	"\rexdates_local\x18\t \x03(\tR\fexdatesLocal\x12F\n" +
+	"\x12skip_if_later_than\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\x0fskipIfLaterThan\"K\n" +
 	"\x10ScheduleResponse\x127\n" +
 	"\bschedule\x18\x01 \x01(\v2\x1b.herald.trigger.v1.ScheduleR\bschedule\"M\n" +
 	"\rCancelRequest\x12\x1b\n" +
@@ -569,26 +701,30 @@ var file_herald_trigger_v1_trigger_proto_goTypes = []any{
 	(*GetScheduleRequest)(nil),    // 6: herald.trigger.v1.GetScheduleRequest
 	(*GetScheduleResponse)(nil),   // 7: herald.trigger.v1.GetScheduleResponse
 	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
 }
 var file_herald_trigger_v1_trigger_proto_depIdxs = []int32{
 	8,  // 0: herald.trigger.v1.Schedule.due_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: herald.trigger.v1.Schedule.state:type_name -> herald.trigger.v1.ScheduleState
 	8,  // 2: herald.trigger.v1.Schedule.fired_at:type_name -> google.protobuf.Timestamp
-	8,  // 3: herald.trigger.v1.ScheduleRequest.due_at:type_name -> google.protobuf.Timestamp
-	1,  // 4: herald.trigger.v1.ScheduleResponse.schedule:type_name -> herald.trigger.v1.Schedule
-	1,  // 5: herald.trigger.v1.CancelResponse.schedule:type_name -> herald.trigger.v1.Schedule
-	1,  // 6: herald.trigger.v1.GetScheduleResponse.schedule:type_name -> herald.trigger.v1.Schedule
-	2,  // 7: herald.trigger.v1.TriggerService.Schedule:input_type -> herald.trigger.v1.ScheduleRequest
-	4,  // 8: herald.trigger.v1.TriggerService.Cancel:input_type -> herald.trigger.v1.CancelRequest
-	6,  // 9: herald.trigger.v1.TriggerService.GetSchedule:input_type -> herald.trigger.v1.GetScheduleRequest
-	3,  // 10: herald.trigger.v1.TriggerService.Schedule:output_type -> herald.trigger.v1.ScheduleResponse
-	5,  // 11: herald.trigger.v1.TriggerService.Cancel:output_type -> herald.trigger.v1.CancelResponse
-	7,  // 12: herald.trigger.v1.TriggerService.GetSchedule:output_type -> herald.trigger.v1.GetScheduleResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	9,  // 3: herald.trigger.v1.Schedule.skip_if_later_than:type_name -> google.protobuf.Duration
+	8,  // 4: herald.trigger.v1.Schedule.last_due_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: herald.trigger.v1.ScheduleRequest.due_at:type_name -> google.protobuf.Timestamp
+	9,  // 6: herald.trigger.v1.ScheduleRequest.skip_if_later_than:type_name -> google.protobuf.Duration
+	1,  // 7: herald.trigger.v1.ScheduleResponse.schedule:type_name -> herald.trigger.v1.Schedule
+	1,  // 8: herald.trigger.v1.CancelResponse.schedule:type_name -> herald.trigger.v1.Schedule
+	1,  // 9: herald.trigger.v1.GetScheduleResponse.schedule:type_name -> herald.trigger.v1.Schedule
+	2,  // 10: herald.trigger.v1.TriggerService.Schedule:input_type -> herald.trigger.v1.ScheduleRequest
+	4,  // 11: herald.trigger.v1.TriggerService.Cancel:input_type -> herald.trigger.v1.CancelRequest
+	6,  // 12: herald.trigger.v1.TriggerService.GetSchedule:input_type -> herald.trigger.v1.GetScheduleRequest
+	3,  // 13: herald.trigger.v1.TriggerService.Schedule:output_type -> herald.trigger.v1.ScheduleResponse
+	5,  // 14: herald.trigger.v1.TriggerService.Cancel:output_type -> herald.trigger.v1.CancelResponse
+	7,  // 15: herald.trigger.v1.TriggerService.GetSchedule:output_type -> herald.trigger.v1.GetScheduleResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_herald_trigger_v1_trigger_proto_init() }
