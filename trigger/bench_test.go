@@ -208,3 +208,7 @@ func benchmarkOneShotBurst(b *testing.B, d store.Dialect) {
 		})
 	}
 }
+
+type fakeSub func()
+
+func (f fakeSub) Close() error { f(); return nil }

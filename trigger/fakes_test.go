@@ -4,59 +4,8 @@ import (
 	"context"
 	"sync"
 
-	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/coord"
 )
-
-// fakeBus is a synchronous in-process bus: Publish hands each message to one
-// subscriber of every group before it returns.
-type fakeBus struct {
-	mu   sync.Mutex
-	subs map[string]map[string]bus.Handler // topic -> group -> handler
-}
-
-func newFakeBus() *fakeBus { return &fakeBus{subs: map[string]map[string]bus.Handler{}} }
-
-func (b *fakeBus) Publish(ctx context.Context, msgs ...*bus.Message) error {
-	for _, m := range msgs {
-		b.mu.Lock()
-		var hs []bus.Handler
-		for _, h := range b.subs[m.Topic] {
-			hs = append(hs, h)
-		}
-		b.mu.Unlock()
-		for _, h := range hs {
-			if err := h(ctx, m); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (b *fakeBus) Subscribe(_ context.Context, topic, group string, h bus.Handler, _ ...bus.SubscribeOption) (bus.Subscription, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.subs[topic] == nil {
-		b.subs[topic] = map[string]bus.Handler{}
-	}
-	b.subs[topic][group] = h
-	return fakeSub(func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		delete(b.subs[topic], group)
-	}), nil
-}
-
-func (b *fakeBus) Features() bus.Features {
-	return bus.Features{Durable: true, PublishWaitsForHandlers: true}
-}
-func (b *fakeBus) Ping(context.Context) error { return nil }
-func (b *fakeBus) Close() error               { return nil }
-
-type fakeSub func()
-
-func (f fakeSub) Close() error { f(); return nil }
 
 // fakeCoord hands out in-process locks with growing fencing tokens. steal
 // and give let a test take locks away from a holder the way an expired

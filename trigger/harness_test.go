@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/bus/mem"
 	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
 	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
 	"github.com/heraldhq/herald/store"
@@ -29,7 +30,7 @@ const waitLimit = 10 * time.Second
 type bundle struct {
 	t     *testing.T
 	db    *store.DB
-	bus   *fakeBus
+	bus   *mem.Bus
 	coord *fakeCoord
 	dues  *dues
 }
@@ -42,7 +43,8 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	b := &bundle{t: t, db: db, bus: newFakeBus(), coord: newFakeCoord(), dues: &dues{}}
+	b := &bundle{t: t, db: db, bus: mem.New(), coord: newFakeCoord(), dues: &dues{}}
+	t.Cleanup(func() { b.bus.Close() })
 	if _, err := b.bus.Subscribe(ctx, bus.TopicPostDue, "test", b.dues.handle); err != nil {
 		t.Fatal(err)
 	}
