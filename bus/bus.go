@@ -136,4 +136,6 @@ const (
 	TopicPostPublished         = "post.published"
 	TopicPostFailed            = "post.failed"
 	TopicAccountNeedsReconnect = "account.needs_reconnect"
+	TopicScheduleMoved         = "schedule.moved"
+	TopicFeedItem              = "feed.item"
 )

@@ -14,6 +14,7 @@ import (
 	notificationv1 "github.com/heraldhq/herald/gen/herald/notification/v1"
 	publisherv1 "github.com/heraldhq/herald/gen/herald/publisher/v1"
 	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
+	"github.com/heraldhq/herald/gen/herald/trigger/v1/triggerv1connect"
 	"github.com/heraldhq/herald/provider"
 )
 
@@ -74,6 +75,8 @@ func (f subFunc) Close() error { return f() }
 // fakeTrigger records schedules; fail makes every call fail as if Trigger
 // were down.
 type fakeTrigger struct {
+	// Queues and feeds are not faked: tests of them use the real service.
+	triggerv1connect.UnimplementedTriggerServiceHandler
 	mu        sync.Mutex
 	schedules map[string]*triggerv1.ScheduleRequest
 	cancelled []string

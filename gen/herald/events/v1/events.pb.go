@@ -33,10 +33,13 @@ type PostDue struct {
 	PostId   string                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
 	// revision of the post's content the schedule was made for; Publisher
 	// publishes only if it is still the current one.
-	Revision      int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
-	ScheduleId    string                 `protobuf:"bytes,4,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
-	DueAt         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
-	FiredAt       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=fired_at,json=firedAt,proto3" json:"fired_at,omitempty"`
+	Revision   int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	ScheduleId string                 `protobuf:"bytes,4,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	DueAt      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	FiredAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=fired_at,json=firedAt,proto3" json:"fired_at,omitempty"`
+	// next_due_at is the schedule's next firing (a recurring rule's next
+	// occurrence, an evergreen post's next slot); unset when there is none.
+	NextDueAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_due_at,json=nextDueAt,proto3" json:"next_due_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -109,6 +112,13 @@ func (x *PostDue) GetDueAt() *timestamppb.Timestamp {
 func (x *PostDue) GetFiredAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.FiredAt
+	}
+	return nil
+}
+
+func (x *PostDue) GetNextDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextDueAt
 	}
 	return nil
 }
@@ -244,8 +254,11 @@ type PostFailed struct {
 	// reason is safe to show to the user.
 	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
 	// kind is one of: bad_content, disconnected, rate_limited, unavailable, unknown.
-	Kind          string                 `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`
-	FailedAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=failed_at,json=failedAt,proto3" json:"failed_at,omitempty"`
+	Kind     string                 `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`
+	FailedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=failed_at,json=failedAt,proto3" json:"failed_at,omitempty"`
+	// due_at is the firing this failure is for (a recurring or evergreen
+	// post fires more than once).
+	DueAt         *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -343,6 +356,13 @@ func (x *PostFailed) GetFailedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *PostFailed) GetDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DueAt
+	}
+	return nil
+}
+
 // AccountNeedsReconnect is emitted by Publisher when a network refused an
 // account's credentials. Topic: account.needs_reconnect
 type AccountNeedsReconnect struct {
@@ -421,11 +441,247 @@ func (x *AccountNeedsReconnect) GetReason() string {
 	return ""
 }
 
+// ScheduleMoved is emitted by Trigger when a schedule's firing changed
+// without its owner asking: a queue's slot table changed, or the queue (or
+// one of its accounts) was paused or released. Topic: schedule.moved
+type ScheduleMoved struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	TenantId   string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	ScheduleId string                 `protobuf:"bytes,2,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	PostId     string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	QueueId    string                 `protobuf:"bytes,4,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// due_at is the new firing instant; held says the schedule does not fire
+	// while its queue is held.
+	DueAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	Held  bool                   `protobuf:"varint,6,opt,name=held,proto3" json:"held,omitempty"`
+	// version of the schedule after the move; a consumer keeps the highest.
+	Version       int64 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleMoved) Reset() {
+	*x = ScheduleMoved{}
+	mi := &file_herald_events_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleMoved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleMoved) ProtoMessage() {}
+
+func (x *ScheduleMoved) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_events_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleMoved.ProtoReflect.Descriptor instead.
+func (*ScheduleMoved) Descriptor() ([]byte, []int) {
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ScheduleMoved) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ScheduleMoved) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
+func (x *ScheduleMoved) GetPostId() string {
+	if x != nil {
+		return x.PostId
+	}
+	return ""
+}
+
+func (x *ScheduleMoved) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *ScheduleMoved) GetDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DueAt
+	}
+	return nil
+}
+
+func (x *ScheduleMoved) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+func (x *ScheduleMoved) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// FeedItem is emitted by Trigger once per new item of a polled RSS/Atom
+// feed. Topic: feed.item
+type FeedItem struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	FeedId      string                 `protobuf:"bytes,3,opt,name=feed_id,json=feedId,proto3" json:"feed_id,omitempty"`
+	// item_key identifies the item within the feed, stably across polls: from
+	// its guid/id, else its link, else its title and date.
+	ItemKey string `protobuf:"bytes,4,opt,name=item_key,json=itemKey,proto3" json:"item_key,omitempty"`
+	Title   string `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"`
+	Link    string `protobuf:"bytes,6,opt,name=link,proto3" json:"link,omitempty"`
+	// summary is the item's description as plain text, at most 2000 bytes.
+	Summary string `protobuf:"bytes,7,opt,name=summary,proto3" json:"summary,omitempty"`
+	Author  string `protobuf:"bytes,8,opt,name=author,proto3" json:"author,omitempty"`
+	// image_url is the item's first image (enclosure or media), if any.
+	ImageUrl      string                 `protobuf:"bytes,9,opt,name=image_url,json=imageUrl,proto3" json:"image_url,omitempty"`
+	Categories    []string               `protobuf:"bytes,10,rep,name=categories,proto3" json:"categories,omitempty"`
+	PublishedAt   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=published_at,json=publishedAt,proto3" json:"published_at,omitempty"`
+	FoundAt       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=found_at,json=foundAt,proto3" json:"found_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedItem) Reset() {
+	*x = FeedItem{}
+	mi := &file_herald_events_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedItem) ProtoMessage() {}
+
+func (x *FeedItem) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_events_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedItem.ProtoReflect.Descriptor instead.
+func (*FeedItem) Descriptor() ([]byte, []int) {
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FeedItem) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *FeedItem) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *FeedItem) GetFeedId() string {
+	if x != nil {
+		return x.FeedId
+	}
+	return ""
+}
+
+func (x *FeedItem) GetItemKey() string {
+	if x != nil {
+		return x.ItemKey
+	}
+	return ""
+}
+
+func (x *FeedItem) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *FeedItem) GetLink() string {
+	if x != nil {
+		return x.Link
+	}
+	return ""
+}
+
+func (x *FeedItem) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *FeedItem) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *FeedItem) GetImageUrl() string {
+	if x != nil {
+		return x.ImageUrl
+	}
+	return ""
+}
+
+func (x *FeedItem) GetCategories() []string {
+	if x != nil {
+		return x.Categories
+	}
+	return nil
+}
+
+func (x *FeedItem) GetPublishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PublishedAt
+	}
+	return nil
+}
+
+func (x *FeedItem) GetFoundAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FoundAt
+	}
+	return nil
+}
+
 var File_herald_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_herald_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1dherald/events/v1/events.proto\x12\x10herald.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x01\n" +
+	"\x1dherald/events/v1/events.proto\x12\x10herald.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x02\n" +
 	"\aPostDue\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
 	"\apost_id\x18\x02 \x01(\tR\x06postId\x12\x1a\n" +
@@ -433,7 +689,8 @@ const file_herald_events_v1_events_proto_rawDesc = "" +
 	"\vschedule_id\x18\x04 \x01(\tR\n" +
 	"scheduleId\x121\n" +
 	"\x06due_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x125\n" +
-	"\bfired_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\afiredAt\"\xeb\x02\n" +
+	"\bfired_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\afiredAt\x12:\n" +
+	"\vnext_due_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tnextDueAt\"\xeb\x02\n" +
 	"\rPostPublished\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
 	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x17\n" +
@@ -447,7 +704,7 @@ const file_herald_events_v1_events_proto_rawDesc = "" +
 	"remote_url\x18\b \x01(\tR\tremoteUrl\x12=\n" +
 	"\fpublished_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt\x121\n" +
 	"\x06due_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\"\x9f\x02\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\"\xd2\x02\n" +
 	"\n" +
 	"PostFailed\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
@@ -459,14 +716,41 @@ const file_herald_events_v1_events_proto_rawDesc = "" +
 	"\anetwork\x18\x06 \x01(\tR\anetwork\x12\x16\n" +
 	"\x06reason\x18\a \x01(\tR\x06reason\x12\x12\n" +
 	"\x04kind\x18\b \x01(\tR\x04kind\x127\n" +
-	"\tfailed_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bfailedAt\"\xa8\x01\n" +
+	"\tfailed_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bfailedAt\x121\n" +
+	"\x06due_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\"\xa8\x01\n" +
 	"\x15AccountNeedsReconnect\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
 	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12\x18\n" +
 	"\anetwork\x18\x04 \x01(\tR\anetwork\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reasonB\xbf\x01\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xe2\x01\n" +
+	"\rScheduleMoved\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1f\n" +
+	"\vschedule_id\x18\x02 \x01(\tR\n" +
+	"scheduleId\x12\x17\n" +
+	"\apost_id\x18\x03 \x01(\tR\x06postId\x12\x19\n" +
+	"\bqueue_id\x18\x04 \x01(\tR\aqueueId\x121\n" +
+	"\x06due_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12\x12\n" +
+	"\x04held\x18\x06 \x01(\bR\x04held\x12\x18\n" +
+	"\aversion\x18\a \x01(\x03R\aversion\"\x8d\x03\n" +
+	"\bFeedItem\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x17\n" +
+	"\afeed_id\x18\x03 \x01(\tR\x06feedId\x12\x19\n" +
+	"\bitem_key\x18\x04 \x01(\tR\aitemKey\x12\x14\n" +
+	"\x05title\x18\x05 \x01(\tR\x05title\x12\x12\n" +
+	"\x04link\x18\x06 \x01(\tR\x04link\x12\x18\n" +
+	"\asummary\x18\a \x01(\tR\asummary\x12\x16\n" +
+	"\x06author\x18\b \x01(\tR\x06author\x12\x1b\n" +
+	"\timage_url\x18\t \x01(\tR\bimageUrl\x12\x1e\n" +
+	"\n" +
+	"categories\x18\n" +
+	" \x03(\tR\n" +
+	"categories\x12=\n" +
+	"\fpublished_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt\x125\n" +
+	"\bfound_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\afoundAtB\xbf\x01\n" +
 	"\x14com.herald.events.v1B\vEventsProtoP\x01Z8github.com/heraldhq/herald/gen/herald/events/v1;eventsv1\xa2\x02\x03HEX\xaa\x02\x10Herald.Events.V1\xca\x02\x10Herald\\Events\\V1\xe2\x02\x1cHerald\\Events\\V1\\GPBMetadata\xea\x02\x12Herald::Events::V1b\x06proto3"
 
 var (
@@ -481,25 +765,32 @@ func file_herald_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_herald_events_v1_events_proto_rawDescData
 }
 
-var file_herald_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_herald_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_herald_events_v1_events_proto_goTypes = []any{
 	(*PostDue)(nil),               // 0: herald.events.v1.PostDue
 	(*PostPublished)(nil),         // 1: herald.events.v1.PostPublished
 	(*PostFailed)(nil),            // 2: herald.events.v1.PostFailed
 	(*AccountNeedsReconnect)(nil), // 3: herald.events.v1.AccountNeedsReconnect
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*ScheduleMoved)(nil),         // 4: herald.events.v1.ScheduleMoved
+	(*FeedItem)(nil),              // 5: herald.events.v1.FeedItem
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_herald_events_v1_events_proto_depIdxs = []int32{
-	4, // 0: herald.events.v1.PostDue.due_at:type_name -> google.protobuf.Timestamp
-	4, // 1: herald.events.v1.PostDue.fired_at:type_name -> google.protobuf.Timestamp
-	4, // 2: herald.events.v1.PostPublished.published_at:type_name -> google.protobuf.Timestamp
-	4, // 3: herald.events.v1.PostPublished.due_at:type_name -> google.protobuf.Timestamp
-	4, // 4: herald.events.v1.PostFailed.failed_at:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6,  // 0: herald.events.v1.PostDue.due_at:type_name -> google.protobuf.Timestamp
+	6,  // 1: herald.events.v1.PostDue.fired_at:type_name -> google.protobuf.Timestamp
+	6,  // 2: herald.events.v1.PostDue.next_due_at:type_name -> google.protobuf.Timestamp
+	6,  // 3: herald.events.v1.PostPublished.published_at:type_name -> google.protobuf.Timestamp
+	6,  // 4: herald.events.v1.PostPublished.due_at:type_name -> google.protobuf.Timestamp
+	6,  // 5: herald.events.v1.PostFailed.failed_at:type_name -> google.protobuf.Timestamp
+	6,  // 6: herald.events.v1.PostFailed.due_at:type_name -> google.protobuf.Timestamp
+	6,  // 7: herald.events.v1.ScheduleMoved.due_at:type_name -> google.protobuf.Timestamp
+	6,  // 8: herald.events.v1.FeedItem.published_at:type_name -> google.protobuf.Timestamp
+	6,  // 9: herald.events.v1.FeedItem.found_at:type_name -> google.protobuf.Timestamp
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_herald_events_v1_events_proto_init() }
@@ -513,7 +804,7 @@ func file_herald_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_events_v1_events_proto_rawDesc), len(file_herald_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -34,6 +34,9 @@ const (
 	// left (its last one fired or was skipped).
 	ScheduleState_SCHEDULE_STATE_FIRED     ScheduleState = 2
 	ScheduleState_SCHEDULE_STATE_CANCELLED ScheduleState = 3
+	// HELD: a queued post whose queue (or one of its accounts) is paused; it
+	// keeps its place in the queue and does not fire.
+	ScheduleState_SCHEDULE_STATE_HELD ScheduleState = 4
 )
 
 // Enum value maps for ScheduleState.
@@ -43,12 +46,14 @@ var (
 		1: "SCHEDULE_STATE_PENDING",
 		2: "SCHEDULE_STATE_FIRED",
 		3: "SCHEDULE_STATE_CANCELLED",
+		4: "SCHEDULE_STATE_HELD",
 	}
 	ScheduleState_value = map[string]int32{
 		"SCHEDULE_STATE_UNSPECIFIED": 0,
 		"SCHEDULE_STATE_PENDING":     1,
 		"SCHEDULE_STATE_FIRED":       2,
 		"SCHEDULE_STATE_CANCELLED":   3,
+		"SCHEDULE_STATE_HELD":        4,
 	}
 )
 
@@ -79,6 +84,57 @@ func (ScheduleState) EnumDescriptor() ([]byte, []int) {
 	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{0}
 }
 
+type FeedHealth int32
+
+const (
+	FeedHealth_FEED_HEALTH_UNSPECIFIED FeedHealth = 0
+	// OK: the last poll succeeded (or none has run yet).
+	FeedHealth_FEED_HEALTH_OK FeedHealth = 1
+	// FAILING: the last polls failed; polling backs off.
+	FeedHealth_FEED_HEALTH_FAILING FeedHealth = 2
+)
+
+// Enum value maps for FeedHealth.
+var (
+	FeedHealth_name = map[int32]string{
+		0: "FEED_HEALTH_UNSPECIFIED",
+		1: "FEED_HEALTH_OK",
+		2: "FEED_HEALTH_FAILING",
+	}
+	FeedHealth_value = map[string]int32{
+		"FEED_HEALTH_UNSPECIFIED": 0,
+		"FEED_HEALTH_OK":          1,
+		"FEED_HEALTH_FAILING":     2,
+	}
+)
+
+func (x FeedHealth) Enum() *FeedHealth {
+	p := new(FeedHealth)
+	*p = x
+	return p
+}
+
+func (x FeedHealth) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FeedHealth) Descriptor() protoreflect.EnumDescriptor {
+	return file_herald_trigger_v1_trigger_proto_enumTypes[1].Descriptor()
+}
+
+func (FeedHealth) Type() protoreflect.EnumType {
+	return &file_herald_trigger_v1_trigger_proto_enumTypes[1]
+}
+
+func (x FeedHealth) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FeedHealth.Descriptor instead.
+func (FeedHealth) EnumDescriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{1}
+}
+
 type Schedule struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ScheduleId string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
@@ -105,7 +161,11 @@ type Schedule struct {
 	FiredCount   int64 `protobuf:"varint,13,opt,name=fired_count,json=firedCount,proto3" json:"fired_count,omitempty"`
 	SkippedCount int64 `protobuf:"varint,14,opt,name=skipped_count,json=skippedCount,proto3" json:"skipped_count,omitempty"`
 	// last_due_at is the due instant of the last occurrence fired or skipped.
-	LastDueAt     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=last_due_at,json=lastDueAt,proto3" json:"last_due_at,omitempty"`
+	LastDueAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=last_due_at,json=lastDueAt,proto3" json:"last_due_at,omitempty"`
+	// queue_id is set for a queued post: due_at is its slot.
+	QueueId string `protobuf:"bytes,16,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// evergreen: the queue recycles the post after it fires (queue_id set).
+	Evergreen     bool `protobuf:"varint,17,opt,name=evergreen,proto3" json:"evergreen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -245,6 +305,20 @@ func (x *Schedule) GetLastDueAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Schedule) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *Schedule) GetEvergreen() bool {
+	if x != nil {
+		return x.Evergreen
+	}
+	return false
+}
+
 // ScheduleRequest asks for a one-shot schedule (due_at) or a recurring one
 // (rrule, start_local and zone; due_at must then be unset).
 type ScheduleRequest struct {
@@ -273,8 +347,15 @@ type ScheduleRequest struct {
 	// however late. Of several occurrences missed during downtime only the
 	// latest may fire; older ones are skipped.
 	SkipIfLaterThan *durationpb.Duration `protobuf:"bytes,10,opt,name=skip_if_later_than,json=skipIfLaterThan,proto3" json:"skip_if_later_than,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// queue_id puts the post in an evergreen queue instead (due_at, rrule
+	// and start_local unset): it takes the queue's next free slot. Asking
+	// again for the same queue keeps the slot (a new revision keeps it too).
+	QueueId string `protobuf:"bytes,11,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// evergreen asks the queue to recycle the post after it fires, under the
+	// queue's recycling policy. Only with queue_id.
+	Evergreen     bool `protobuf:"varint,12,opt,name=evergreen,proto3" json:"evergreen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ScheduleRequest) Reset() {
@@ -375,6 +456,20 @@ func (x *ScheduleRequest) GetSkipIfLaterThan() *durationpb.Duration {
 		return x.SkipIfLaterThan
 	}
 	return nil
+}
+
+func (x *ScheduleRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *ScheduleRequest) GetEvergreen() bool {
+	if x != nil {
+		return x.Evergreen
+	}
+	return false
 }
 
 type ScheduleResponse struct {
@@ -613,11 +708,1576 @@ func (x *GetScheduleResponse) GetSchedule() *Schedule {
 	return nil
 }
 
+// Slot is a weekly posting time: a weekday and a wall time in the queue's
+// zone. A wall time that does not exist on a day (DST gap) moves forward by
+// the gap; one that exists twice is the earlier instant.
+type Slot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// weekday: 1 Monday ... 7 Sunday (ISO 8601).
+	Weekday int32 `protobuf:"varint,1,opt,name=weekday,proto3" json:"weekday,omitempty"`
+	// local_time is "HH:MM", 24-hour.
+	LocalTime     string `protobuf:"bytes,2,opt,name=local_time,json=localTime,proto3" json:"local_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Slot) Reset() {
+	*x = Slot{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Slot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Slot) ProtoMessage() {}
+
+func (x *Slot) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Slot.ProtoReflect.Descriptor instead.
+func (*Slot) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Slot) GetWeekday() int32 {
+	if x != nil {
+		return x.Weekday
+	}
+	return 0
+}
+
+func (x *Slot) GetLocalTime() string {
+	if x != nil {
+		return x.LocalTime
+	}
+	return ""
+}
+
+// Recycling re-queues an evergreen post after it fires.
+type Recycling struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// min_gap is the least time between two posts of the same evergreen post.
+	MinGap *durationpb.Duration `protobuf:"bytes,1,opt,name=min_gap,json=minGap,proto3" json:"min_gap,omitempty"`
+	// max_repeats is how many times an evergreen post goes out again after
+	// its first time (1 to 1000).
+	MaxRepeats    int32 `protobuf:"varint,2,opt,name=max_repeats,json=maxRepeats,proto3" json:"max_repeats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Recycling) Reset() {
+	*x = Recycling{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Recycling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Recycling) ProtoMessage() {}
+
+func (x *Recycling) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Recycling.ProtoReflect.Descriptor instead.
+func (*Recycling) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Recycling) GetMinGap() *durationpb.Duration {
+	if x != nil {
+		return x.MinGap
+	}
+	return nil
+}
+
+func (x *Recycling) GetMaxRepeats() int32 {
+	if x != nil {
+		return x.MaxRepeats
+	}
+	return 0
+}
+
+type Queue struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	QueueId  string                 `protobuf:"bytes,1,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	TenantId string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// workspace_id scopes the queue within the tenant (ListQueues).
+	WorkspaceId string  `protobuf:"bytes,3,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	Name        string  `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Zone        string  `protobuf:"bytes,5,opt,name=zone,proto3" json:"zone,omitempty"`
+	Slots       []*Slot `protobuf:"bytes,6,rep,name=slots,proto3" json:"slots,omitempty"`
+	// account_ids are the accounts the queue posts to (PauseAccount).
+	AccountIds []string `protobuf:"bytes,7,rep,name=account_ids,json=accountIds,proto3" json:"account_ids,omitempty"`
+	// recycling is unset when the queue does not recycle.
+	Recycling *Recycling `protobuf:"bytes,8,opt,name=recycling,proto3" json:"recycling,omitempty"`
+	Paused    bool       `protobuf:"varint,9,opt,name=paused,proto3" json:"paused,omitempty"`
+	// held: the queue's slots do not fire (paused, or an account is).
+	Held bool `protobuf:"varint,10,opt,name=held,proto3" json:"held,omitempty"`
+	// paused_account_ids are the queue's accounts that are paused.
+	PausedAccountIds []string               `protobuf:"bytes,11,rep,name=paused_account_ids,json=pausedAccountIds,proto3" json:"paused_account_ids,omitempty"`
+	CreatedAt        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt        *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Queue) Reset() {
+	*x = Queue{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Queue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Queue) ProtoMessage() {}
+
+func (x *Queue) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Queue.ProtoReflect.Descriptor instead.
+func (*Queue) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Queue) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *Queue) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *Queue) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *Queue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Queue) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *Queue) GetSlots() []*Slot {
+	if x != nil {
+		return x.Slots
+	}
+	return nil
+}
+
+func (x *Queue) GetAccountIds() []string {
+	if x != nil {
+		return x.AccountIds
+	}
+	return nil
+}
+
+func (x *Queue) GetRecycling() *Recycling {
+	if x != nil {
+		return x.Recycling
+	}
+	return nil
+}
+
+func (x *Queue) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Queue) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+func (x *Queue) GetPausedAccountIds() []string {
+	if x != nil {
+		return x.PausedAccountIds
+	}
+	return nil
+}
+
+func (x *Queue) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Queue) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// QueuedPost is a post in a queue, at its slot.
+type QueuedPost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueuedPost) Reset() {
+	*x = QueuedPost{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueuedPost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueuedPost) ProtoMessage() {}
+
+func (x *QueuedPost) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueuedPost.ProtoReflect.Descriptor instead.
+func (*QueuedPost) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *QueuedPost) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+type PutQueueRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	QueueId     string                 `protobuf:"bytes,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,3,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	Name        string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// zone is an IANA zone name; required.
+	Zone string `protobuf:"bytes,5,opt,name=zone,proto3" json:"zone,omitempty"`
+	// slots: at least one, at most 500, no two alike.
+	Slots []*Slot `protobuf:"bytes,6,rep,name=slots,proto3" json:"slots,omitempty"`
+	// account_ids: at least one.
+	AccountIds    []string   `protobuf:"bytes,7,rep,name=account_ids,json=accountIds,proto3" json:"account_ids,omitempty"`
+	Recycling     *Recycling `protobuf:"bytes,8,opt,name=recycling,proto3" json:"recycling,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutQueueRequest) Reset() {
+	*x = PutQueueRequest{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutQueueRequest) ProtoMessage() {}
+
+func (x *PutQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutQueueRequest.ProtoReflect.Descriptor instead.
+func (*PutQueueRequest) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PutQueueRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *PutQueueRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *PutQueueRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *PutQueueRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutQueueRequest) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *PutQueueRequest) GetSlots() []*Slot {
+	if x != nil {
+		return x.Slots
+	}
+	return nil
+}
+
+func (x *PutQueueRequest) GetAccountIds() []string {
+	if x != nil {
+		return x.AccountIds
+	}
+	return nil
+}
+
+func (x *PutQueueRequest) GetRecycling() *Recycling {
+	if x != nil {
+		return x.Recycling
+	}
+	return nil
+}
+
+type PutQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutQueueResponse) Reset() {
+	*x = PutQueueResponse{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutQueueResponse) ProtoMessage() {}
+
+func (x *PutQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutQueueResponse.ProtoReflect.Descriptor instead.
+func (*PutQueueResponse) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PutQueueResponse) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+type GetQueueRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	QueueId  string                 `protobuf:"bytes,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// limit bounds the queued posts returned (0: 100; at most 1000).
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueRequest) Reset() {
+	*x = GetQueueRequest{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueRequest) ProtoMessage() {}
+
+func (x *GetQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueRequest.ProtoReflect.Descriptor instead.
+func (*GetQueueRequest) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetQueueRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *GetQueueRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *GetQueueRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type GetQueueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Queue *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	// posts are the queue's pending and held posts in slot order.
+	Posts []*QueuedPost `protobuf:"bytes,2,rep,name=posts,proto3" json:"posts,omitempty"`
+	// next_slots are the next free slots, after the queued posts (up to 10).
+	NextSlots     []*timestamppb.Timestamp `protobuf:"bytes,3,rep,name=next_slots,json=nextSlots,proto3" json:"next_slots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueResponse) Reset() {
+	*x = GetQueueResponse{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueResponse) ProtoMessage() {}
+
+func (x *GetQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueResponse.ProtoReflect.Descriptor instead.
+func (*GetQueueResponse) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetQueueResponse) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+func (x *GetQueueResponse) GetPosts() []*QueuedPost {
+	if x != nil {
+		return x.Posts
+	}
+	return nil
+}
+
+func (x *GetQueueResponse) GetNextSlots() []*timestamppb.Timestamp {
+	if x != nil {
+		return x.NextSlots
+	}
+	return nil
+}
+
+type ListQueuesRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// workspace_id: only this workspace's queues; empty for all of the tenant's.
+	WorkspaceId   string `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQueuesRequest) Reset() {
+	*x = ListQueuesRequest{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQueuesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQueuesRequest) ProtoMessage() {}
+
+func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
+func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListQueuesRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ListQueuesRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+type ListQueuesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queues        []*Queue               `protobuf:"bytes,1,rep,name=queues,proto3" json:"queues,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQueuesResponse) Reset() {
+	*x = ListQueuesResponse{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQueuesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQueuesResponse) ProtoMessage() {}
+
+func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
+func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListQueuesResponse) GetQueues() []*Queue {
+	if x != nil {
+		return x.Queues
+	}
+	return nil
+}
+
+type DeleteQueueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	QueueId       string                 `protobuf:"bytes,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteQueueRequest) Reset() {
+	*x = DeleteQueueRequest{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteQueueRequest) ProtoMessage() {}
+
+func (x *DeleteQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteQueueRequest.ProtoReflect.Descriptor instead.
+func (*DeleteQueueRequest) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DeleteQueueRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *DeleteQueueRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+type DeleteQueueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cancelled counts the queued posts whose schedules were cancelled.
+	Cancelled     int64 `protobuf:"varint,1,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteQueueResponse) Reset() {
+	*x = DeleteQueueResponse{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteQueueResponse) ProtoMessage() {}
+
+func (x *DeleteQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteQueueResponse.ProtoReflect.Descriptor instead.
+func (*DeleteQueueResponse) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DeleteQueueResponse) GetCancelled() int64 {
+	if x != nil {
+		return x.Cancelled
+	}
+	return 0
+}
+
+type PauseQueueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	QueueId       string                 `protobuf:"bytes,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	Paused        bool                   `protobuf:"varint,3,opt,name=paused,proto3" json:"paused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseQueueRequest) Reset() {
+	*x = PauseQueueRequest{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseQueueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseQueueRequest) ProtoMessage() {}
+
+func (x *PauseQueueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseQueueRequest.ProtoReflect.Descriptor instead.
+func (*PauseQueueRequest) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PauseQueueRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *PauseQueueRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *PauseQueueRequest) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+type PauseQueueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseQueueResponse) Reset() {
+	*x = PauseQueueResponse{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseQueueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseQueueResponse) ProtoMessage() {}
+
+func (x *PauseQueueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseQueueResponse.ProtoReflect.Descriptor instead.
+func (*PauseQueueResponse) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PauseQueueResponse) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+type PauseAccountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Paused        bool                   `protobuf:"varint,3,opt,name=paused,proto3" json:"paused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseAccountRequest) Reset() {
+	*x = PauseAccountRequest{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseAccountRequest) ProtoMessage() {}
+
+func (x *PauseAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseAccountRequest.ProtoReflect.Descriptor instead.
+func (*PauseAccountRequest) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PauseAccountRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *PauseAccountRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *PauseAccountRequest) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+type PauseAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// queues are the queues posting to the account, as they now stand.
+	Queues        []*Queue `protobuf:"bytes,1,rep,name=queues,proto3" json:"queues,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseAccountResponse) Reset() {
+	*x = PauseAccountResponse{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseAccountResponse) ProtoMessage() {}
+
+func (x *PauseAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseAccountResponse.ProtoReflect.Descriptor instead.
+func (*PauseAccountResponse) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PauseAccountResponse) GetQueues() []*Queue {
+	if x != nil {
+		return x.Queues
+	}
+	return nil
+}
+
+type Feed struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FeedId      string                 `protobuf:"bytes,1,opt,name=feed_id,json=feedId,proto3" json:"feed_id,omitempty"`
+	TenantId    string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,3,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	Url         string                 `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	// interval between polls (5 minutes to 1 week).
+	Interval *durationpb.Duration `protobuf:"bytes,5,opt,name=interval,proto3" json:"interval,omitempty"`
+	Paused   bool                 `protobuf:"varint,6,opt,name=paused,proto3" json:"paused,omitempty"`
+	Health   FeedHealth           `protobuf:"varint,7,opt,name=health,proto3,enum=herald.trigger.v1.FeedHealth" json:"health,omitempty"`
+	// last_error is safe to show to the user; empty while healthy.
+	LastError         string                 `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	ConsecutiveErrors int32                  `protobuf:"varint,9,opt,name=consecutive_errors,json=consecutiveErrors,proto3" json:"consecutive_errors,omitempty"`
+	LastPolledAt      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_polled_at,json=lastPolledAt,proto3" json:"last_polled_at,omitempty"`
+	NextPollAt        *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_poll_at,json=nextPollAt,proto3" json:"next_poll_at,omitempty"`
+	// items_seen counts the distinct items found so far; items_emitted those
+	// that became feed.item events.
+	ItemsSeen     int64                  `protobuf:"varint,12,opt,name=items_seen,json=itemsSeen,proto3" json:"items_seen,omitempty"`
+	ItemsEmitted  int64                  `protobuf:"varint,13,opt,name=items_emitted,json=itemsEmitted,proto3" json:"items_emitted,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Feed) Reset() {
+	*x = Feed{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Feed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Feed) ProtoMessage() {}
+
+func (x *Feed) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Feed.ProtoReflect.Descriptor instead.
+func (*Feed) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Feed) GetFeedId() string {
+	if x != nil {
+		return x.FeedId
+	}
+	return ""
+}
+
+func (x *Feed) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *Feed) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *Feed) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Feed) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *Feed) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Feed) GetHealth() FeedHealth {
+	if x != nil {
+		return x.Health
+	}
+	return FeedHealth_FEED_HEALTH_UNSPECIFIED
+}
+
+func (x *Feed) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Feed) GetConsecutiveErrors() int32 {
+	if x != nil {
+		return x.ConsecutiveErrors
+	}
+	return 0
+}
+
+func (x *Feed) GetLastPolledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastPolledAt
+	}
+	return nil
+}
+
+func (x *Feed) GetNextPollAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextPollAt
+	}
+	return nil
+}
+
+func (x *Feed) GetItemsSeen() int64 {
+	if x != nil {
+		return x.ItemsSeen
+	}
+	return 0
+}
+
+func (x *Feed) GetItemsEmitted() int64 {
+	if x != nil {
+		return x.ItemsEmitted
+	}
+	return 0
+}
+
+func (x *Feed) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Feed) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+type PutFeedRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	FeedId      string                 `protobuf:"bytes,2,opt,name=feed_id,json=feedId,proto3" json:"feed_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,3,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	// url: http or https; fetched through the SSRF-safe outbound client.
+	Url string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	// interval: unset for the default (15 minutes).
+	Interval *durationpb.Duration `protobuf:"bytes,5,opt,name=interval,proto3" json:"interval,omitempty"`
+	Paused   bool                 `protobuf:"varint,6,opt,name=paused,proto3" json:"paused,omitempty"`
+	// backfill: how many of the newest items already in the feed at its
+	// first poll become feed.item events (0 to 20); the rest are only marked
+	// seen, so an automation acts on what is published from now on.
+	Backfill      int32 `protobuf:"varint,7,opt,name=backfill,proto3" json:"backfill,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutFeedRequest) Reset() {
+	*x = PutFeedRequest{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutFeedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutFeedRequest) ProtoMessage() {}
+
+func (x *PutFeedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutFeedRequest.ProtoReflect.Descriptor instead.
+func (*PutFeedRequest) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PutFeedRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *PutFeedRequest) GetFeedId() string {
+	if x != nil {
+		return x.FeedId
+	}
+	return ""
+}
+
+func (x *PutFeedRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *PutFeedRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *PutFeedRequest) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *PutFeedRequest) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *PutFeedRequest) GetBackfill() int32 {
+	if x != nil {
+		return x.Backfill
+	}
+	return 0
+}
+
+type PutFeedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Feed          *Feed                  `protobuf:"bytes,1,opt,name=feed,proto3" json:"feed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutFeedResponse) Reset() {
+	*x = PutFeedResponse{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutFeedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutFeedResponse) ProtoMessage() {}
+
+func (x *PutFeedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutFeedResponse.ProtoReflect.Descriptor instead.
+func (*PutFeedResponse) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PutFeedResponse) GetFeed() *Feed {
+	if x != nil {
+		return x.Feed
+	}
+	return nil
+}
+
+type GetFeedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	FeedId        string                 `protobuf:"bytes,2,opt,name=feed_id,json=feedId,proto3" json:"feed_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFeedRequest) Reset() {
+	*x = GetFeedRequest{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFeedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFeedRequest) ProtoMessage() {}
+
+func (x *GetFeedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFeedRequest.ProtoReflect.Descriptor instead.
+func (*GetFeedRequest) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetFeedRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *GetFeedRequest) GetFeedId() string {
+	if x != nil {
+		return x.FeedId
+	}
+	return ""
+}
+
+type GetFeedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Feed          *Feed                  `protobuf:"bytes,1,opt,name=feed,proto3" json:"feed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFeedResponse) Reset() {
+	*x = GetFeedResponse{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFeedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFeedResponse) ProtoMessage() {}
+
+func (x *GetFeedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFeedResponse.ProtoReflect.Descriptor instead.
+func (*GetFeedResponse) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetFeedResponse) GetFeed() *Feed {
+	if x != nil {
+		return x.Feed
+	}
+	return nil
+}
+
+type ListFeedsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFeedsRequest) Reset() {
+	*x = ListFeedsRequest{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFeedsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFeedsRequest) ProtoMessage() {}
+
+func (x *ListFeedsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFeedsRequest.ProtoReflect.Descriptor instead.
+func (*ListFeedsRequest) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListFeedsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ListFeedsRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+type ListFeedsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Feeds         []*Feed                `protobuf:"bytes,1,rep,name=feeds,proto3" json:"feeds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFeedsResponse) Reset() {
+	*x = ListFeedsResponse{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFeedsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFeedsResponse) ProtoMessage() {}
+
+func (x *ListFeedsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFeedsResponse.ProtoReflect.Descriptor instead.
+func (*ListFeedsResponse) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListFeedsResponse) GetFeeds() []*Feed {
+	if x != nil {
+		return x.Feeds
+	}
+	return nil
+}
+
+type DeleteFeedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	FeedId        string                 `protobuf:"bytes,2,opt,name=feed_id,json=feedId,proto3" json:"feed_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFeedRequest) Reset() {
+	*x = DeleteFeedRequest{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFeedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFeedRequest) ProtoMessage() {}
+
+func (x *DeleteFeedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFeedRequest.ProtoReflect.Descriptor instead.
+func (*DeleteFeedRequest) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DeleteFeedRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *DeleteFeedRequest) GetFeedId() string {
+	if x != nil {
+		return x.FeedId
+	}
+	return ""
+}
+
+type DeleteFeedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deleted       bool                   `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFeedResponse) Reset() {
+	*x = DeleteFeedResponse{}
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFeedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFeedResponse) ProtoMessage() {}
+
+func (x *DeleteFeedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_trigger_v1_trigger_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFeedResponse.ProtoReflect.Descriptor instead.
+func (*DeleteFeedResponse) Descriptor() ([]byte, []int) {
+	return file_herald_trigger_v1_trigger_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *DeleteFeedResponse) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
 var File_herald_trigger_v1_trigger_proto protoreflect.FileDescriptor
 
 const file_herald_trigger_v1_trigger_proto_rawDesc = "" +
 	"\n" +
-	"\x1fherald/trigger/v1/trigger.proto\x12\x11herald.trigger.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x04\n" +
+	"\x1fherald/trigger/v1/trigger.proto\x12\x11herald.trigger.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x05\n" +
 	"\bSchedule\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\x12\x1b\n" +
@@ -637,7 +2297,9 @@ const file_herald_trigger_v1_trigger_proto_rawDesc = "" +
 	"\vfired_count\x18\r \x01(\x03R\n" +
 	"firedCount\x12#\n" +
 	"\rskipped_count\x18\x0e \x01(\x03R\fskippedCount\x12:\n" +
-	"\vlast_due_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tlastDueAt\"\xef\x02\n" +
+	"\vlast_due_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tlastDueAt\x12\x19\n" +
+	"\bqueue_id\x18\x10 \x01(\tR\aqueueId\x12\x1c\n" +
+	"\tevergreen\x18\x11 \x01(\bR\tevergreen\"\xa8\x03\n" +
 	"\x0fScheduleRequest\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\x12\x1b\n" +
@@ -651,7 +2313,9 @@ const file_herald_trigger_v1_trigger_proto_rawDesc = "" +
 	"startLocal\x12#\n" +
 	"\rexdates_local\x18\t \x03(\tR\fexdatesLocal\x12F\n" +
 	"\x12skip_if_later_than\x18\n" +
-	" \x01(\v2\x19.google.protobuf.DurationR\x0fskipIfLaterThan\"K\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\x0fskipIfLaterThan\x12\x19\n" +
+	"\bqueue_id\x18\v \x01(\tR\aqueueId\x12\x1c\n" +
+	"\tevergreen\x18\f \x01(\bR\tevergreen\"K\n" +
 	"\x10ScheduleResponse\x127\n" +
 	"\bschedule\x18\x01 \x01(\v2\x1b.herald.trigger.v1.ScheduleR\bschedule\"M\n" +
 	"\rCancelRequest\x12\x1b\n" +
@@ -665,16 +2329,155 @@ const file_herald_trigger_v1_trigger_proto_rawDesc = "" +
 	"\vschedule_id\x18\x02 \x01(\tR\n" +
 	"scheduleId\"N\n" +
 	"\x13GetScheduleResponse\x127\n" +
-	"\bschedule\x18\x01 \x01(\v2\x1b.herald.trigger.v1.ScheduleR\bschedule*\x83\x01\n" +
+	"\bschedule\x18\x01 \x01(\v2\x1b.herald.trigger.v1.ScheduleR\bschedule\"?\n" +
+	"\x04Slot\x12\x18\n" +
+	"\aweekday\x18\x01 \x01(\x05R\aweekday\x12\x1d\n" +
+	"\n" +
+	"local_time\x18\x02 \x01(\tR\tlocalTime\"`\n" +
+	"\tRecycling\x122\n" +
+	"\amin_gap\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06minGap\x12\x1f\n" +
+	"\vmax_repeats\x18\x02 \x01(\x05R\n" +
+	"maxRepeats\"\xe6\x03\n" +
+	"\x05Queue\x12\x19\n" +
+	"\bqueue_id\x18\x01 \x01(\tR\aqueueId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x03 \x01(\tR\vworkspaceId\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x12\n" +
+	"\x04zone\x18\x05 \x01(\tR\x04zone\x12-\n" +
+	"\x05slots\x18\x06 \x03(\v2\x17.herald.trigger.v1.SlotR\x05slots\x12\x1f\n" +
+	"\vaccount_ids\x18\a \x03(\tR\n" +
+	"accountIds\x12:\n" +
+	"\trecycling\x18\b \x01(\v2\x1c.herald.trigger.v1.RecyclingR\trecycling\x12\x16\n" +
+	"\x06paused\x18\t \x01(\bR\x06paused\x12\x12\n" +
+	"\x04held\x18\n" +
+	" \x01(\bR\x04held\x12,\n" +
+	"\x12paused_account_ids\x18\v \x03(\tR\x10pausedAccountIds\x129\n" +
+	"\n" +
+	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"E\n" +
+	"\n" +
+	"QueuedPost\x127\n" +
+	"\bschedule\x18\x01 \x01(\v2\x1b.herald.trigger.v1.ScheduleR\bschedule\"\xa0\x02\n" +
+	"\x0fPutQueueRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x19\n" +
+	"\bqueue_id\x18\x02 \x01(\tR\aqueueId\x12!\n" +
+	"\fworkspace_id\x18\x03 \x01(\tR\vworkspaceId\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x12\n" +
+	"\x04zone\x18\x05 \x01(\tR\x04zone\x12-\n" +
+	"\x05slots\x18\x06 \x03(\v2\x17.herald.trigger.v1.SlotR\x05slots\x12\x1f\n" +
+	"\vaccount_ids\x18\a \x03(\tR\n" +
+	"accountIds\x12:\n" +
+	"\trecycling\x18\b \x01(\v2\x1c.herald.trigger.v1.RecyclingR\trecycling\"B\n" +
+	"\x10PutQueueResponse\x12.\n" +
+	"\x05queue\x18\x01 \x01(\v2\x18.herald.trigger.v1.QueueR\x05queue\"_\n" +
+	"\x0fGetQueueRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x19\n" +
+	"\bqueue_id\x18\x02 \x01(\tR\aqueueId\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xb2\x01\n" +
+	"\x10GetQueueResponse\x12.\n" +
+	"\x05queue\x18\x01 \x01(\v2\x18.herald.trigger.v1.QueueR\x05queue\x123\n" +
+	"\x05posts\x18\x02 \x03(\v2\x1d.herald.trigger.v1.QueuedPostR\x05posts\x129\n" +
+	"\n" +
+	"next_slots\x18\x03 \x03(\v2\x1a.google.protobuf.TimestampR\tnextSlots\"S\n" +
+	"\x11ListQueuesRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\"F\n" +
+	"\x12ListQueuesResponse\x120\n" +
+	"\x06queues\x18\x01 \x03(\v2\x18.herald.trigger.v1.QueueR\x06queues\"L\n" +
+	"\x12DeleteQueueRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x19\n" +
+	"\bqueue_id\x18\x02 \x01(\tR\aqueueId\"3\n" +
+	"\x13DeleteQueueResponse\x12\x1c\n" +
+	"\tcancelled\x18\x01 \x01(\x03R\tcancelled\"c\n" +
+	"\x11PauseQueueRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x19\n" +
+	"\bqueue_id\x18\x02 \x01(\tR\aqueueId\x12\x16\n" +
+	"\x06paused\x18\x03 \x01(\bR\x06paused\"D\n" +
+	"\x12PauseQueueResponse\x12.\n" +
+	"\x05queue\x18\x01 \x01(\v2\x18.herald.trigger.v1.QueueR\x05queue\"i\n" +
+	"\x13PauseAccountRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x16\n" +
+	"\x06paused\x18\x03 \x01(\bR\x06paused\"H\n" +
+	"\x14PauseAccountResponse\x120\n" +
+	"\x06queues\x18\x01 \x03(\v2\x18.herald.trigger.v1.QueueR\x06queues\"\xff\x04\n" +
+	"\x04Feed\x12\x17\n" +
+	"\afeed_id\x18\x01 \x01(\tR\x06feedId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x03 \x01(\tR\vworkspaceId\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x125\n" +
+	"\binterval\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12\x16\n" +
+	"\x06paused\x18\x06 \x01(\bR\x06paused\x125\n" +
+	"\x06health\x18\a \x01(\x0e2\x1d.herald.trigger.v1.FeedHealthR\x06health\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\b \x01(\tR\tlastError\x12-\n" +
+	"\x12consecutive_errors\x18\t \x01(\x05R\x11consecutiveErrors\x12@\n" +
+	"\x0elast_polled_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\flastPolledAt\x12<\n" +
+	"\fnext_poll_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"nextPollAt\x12\x1d\n" +
+	"\n" +
+	"items_seen\x18\f \x01(\x03R\titemsSeen\x12#\n" +
+	"\ritems_emitted\x18\r \x01(\x03R\fitemsEmitted\x129\n" +
+	"\n" +
+	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xe6\x01\n" +
+	"\x0ePutFeedRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\afeed_id\x18\x02 \x01(\tR\x06feedId\x12!\n" +
+	"\fworkspace_id\x18\x03 \x01(\tR\vworkspaceId\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x125\n" +
+	"\binterval\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12\x16\n" +
+	"\x06paused\x18\x06 \x01(\bR\x06paused\x12\x1a\n" +
+	"\bbackfill\x18\a \x01(\x05R\bbackfill\">\n" +
+	"\x0fPutFeedResponse\x12+\n" +
+	"\x04feed\x18\x01 \x01(\v2\x17.herald.trigger.v1.FeedR\x04feed\"F\n" +
+	"\x0eGetFeedRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\afeed_id\x18\x02 \x01(\tR\x06feedId\">\n" +
+	"\x0fGetFeedResponse\x12+\n" +
+	"\x04feed\x18\x01 \x01(\v2\x17.herald.trigger.v1.FeedR\x04feed\"R\n" +
+	"\x10ListFeedsRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\"B\n" +
+	"\x11ListFeedsResponse\x12-\n" +
+	"\x05feeds\x18\x01 \x03(\v2\x17.herald.trigger.v1.FeedR\x05feeds\"I\n" +
+	"\x11DeleteFeedRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\afeed_id\x18\x02 \x01(\tR\x06feedId\".\n" +
+	"\x12DeleteFeedResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted*\x9c\x01\n" +
 	"\rScheduleState\x12\x1e\n" +
 	"\x1aSCHEDULE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SCHEDULE_STATE_PENDING\x10\x01\x12\x18\n" +
 	"\x14SCHEDULE_STATE_FIRED\x10\x02\x12\x1c\n" +
-	"\x18SCHEDULE_STATE_CANCELLED\x10\x032\x92\x02\n" +
+	"\x18SCHEDULE_STATE_CANCELLED\x10\x03\x12\x17\n" +
+	"\x13SCHEDULE_STATE_HELD\x10\x04*V\n" +
+	"\n" +
+	"FeedHealth\x12\x1b\n" +
+	"\x17FEED_HEALTH_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eFEED_HEALTH_OK\x10\x01\x12\x17\n" +
+	"\x13FEED_HEALTH_FAILING\x10\x022\x88\t\n" +
 	"\x0eTriggerService\x12S\n" +
 	"\bSchedule\x12\".herald.trigger.v1.ScheduleRequest\x1a#.herald.trigger.v1.ScheduleResponse\x12M\n" +
 	"\x06Cancel\x12 .herald.trigger.v1.CancelRequest\x1a!.herald.trigger.v1.CancelResponse\x12\\\n" +
-	"\vGetSchedule\x12%.herald.trigger.v1.GetScheduleRequest\x1a&.herald.trigger.v1.GetScheduleResponseB\xc7\x01\n" +
+	"\vGetSchedule\x12%.herald.trigger.v1.GetScheduleRequest\x1a&.herald.trigger.v1.GetScheduleResponse\x12S\n" +
+	"\bPutQueue\x12\".herald.trigger.v1.PutQueueRequest\x1a#.herald.trigger.v1.PutQueueResponse\x12S\n" +
+	"\bGetQueue\x12\".herald.trigger.v1.GetQueueRequest\x1a#.herald.trigger.v1.GetQueueResponse\x12Y\n" +
+	"\n" +
+	"ListQueues\x12$.herald.trigger.v1.ListQueuesRequest\x1a%.herald.trigger.v1.ListQueuesResponse\x12\\\n" +
+	"\vDeleteQueue\x12%.herald.trigger.v1.DeleteQueueRequest\x1a&.herald.trigger.v1.DeleteQueueResponse\x12Y\n" +
+	"\n" +
+	"PauseQueue\x12$.herald.trigger.v1.PauseQueueRequest\x1a%.herald.trigger.v1.PauseQueueResponse\x12_\n" +
+	"\fPauseAccount\x12&.herald.trigger.v1.PauseAccountRequest\x1a'.herald.trigger.v1.PauseAccountResponse\x12P\n" +
+	"\aPutFeed\x12!.herald.trigger.v1.PutFeedRequest\x1a\".herald.trigger.v1.PutFeedResponse\x12P\n" +
+	"\aGetFeed\x12!.herald.trigger.v1.GetFeedRequest\x1a\".herald.trigger.v1.GetFeedResponse\x12V\n" +
+	"\tListFeeds\x12#.herald.trigger.v1.ListFeedsRequest\x1a$.herald.trigger.v1.ListFeedsResponse\x12Y\n" +
+	"\n" +
+	"DeleteFeed\x12$.herald.trigger.v1.DeleteFeedRequest\x1a%.herald.trigger.v1.DeleteFeedResponseB\xc7\x01\n" +
 	"\x15com.herald.trigger.v1B\fTriggerProtoP\x01Z:github.com/heraldhq/herald/gen/herald/trigger/v1;triggerv1\xa2\x02\x03HTX\xaa\x02\x11Herald.Trigger.V1\xca\x02\x11Herald\\Trigger\\V1\xe2\x02\x1dHerald\\Trigger\\V1\\GPBMetadata\xea\x02\x13Herald::Trigger::V1b\x06proto3"
 
 var (
@@ -689,42 +2492,113 @@ func file_herald_trigger_v1_trigger_proto_rawDescGZIP() []byte {
 	return file_herald_trigger_v1_trigger_proto_rawDescData
 }
 
-var file_herald_trigger_v1_trigger_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_herald_trigger_v1_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_herald_trigger_v1_trigger_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_herald_trigger_v1_trigger_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_herald_trigger_v1_trigger_proto_goTypes = []any{
 	(ScheduleState)(0),            // 0: herald.trigger.v1.ScheduleState
-	(*Schedule)(nil),              // 1: herald.trigger.v1.Schedule
-	(*ScheduleRequest)(nil),       // 2: herald.trigger.v1.ScheduleRequest
-	(*ScheduleResponse)(nil),      // 3: herald.trigger.v1.ScheduleResponse
-	(*CancelRequest)(nil),         // 4: herald.trigger.v1.CancelRequest
-	(*CancelResponse)(nil),        // 5: herald.trigger.v1.CancelResponse
-	(*GetScheduleRequest)(nil),    // 6: herald.trigger.v1.GetScheduleRequest
-	(*GetScheduleResponse)(nil),   // 7: herald.trigger.v1.GetScheduleResponse
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
+	(FeedHealth)(0),               // 1: herald.trigger.v1.FeedHealth
+	(*Schedule)(nil),              // 2: herald.trigger.v1.Schedule
+	(*ScheduleRequest)(nil),       // 3: herald.trigger.v1.ScheduleRequest
+	(*ScheduleResponse)(nil),      // 4: herald.trigger.v1.ScheduleResponse
+	(*CancelRequest)(nil),         // 5: herald.trigger.v1.CancelRequest
+	(*CancelResponse)(nil),        // 6: herald.trigger.v1.CancelResponse
+	(*GetScheduleRequest)(nil),    // 7: herald.trigger.v1.GetScheduleRequest
+	(*GetScheduleResponse)(nil),   // 8: herald.trigger.v1.GetScheduleResponse
+	(*Slot)(nil),                  // 9: herald.trigger.v1.Slot
+	(*Recycling)(nil),             // 10: herald.trigger.v1.Recycling
+	(*Queue)(nil),                 // 11: herald.trigger.v1.Queue
+	(*QueuedPost)(nil),            // 12: herald.trigger.v1.QueuedPost
+	(*PutQueueRequest)(nil),       // 13: herald.trigger.v1.PutQueueRequest
+	(*PutQueueResponse)(nil),      // 14: herald.trigger.v1.PutQueueResponse
+	(*GetQueueRequest)(nil),       // 15: herald.trigger.v1.GetQueueRequest
+	(*GetQueueResponse)(nil),      // 16: herald.trigger.v1.GetQueueResponse
+	(*ListQueuesRequest)(nil),     // 17: herald.trigger.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),    // 18: herald.trigger.v1.ListQueuesResponse
+	(*DeleteQueueRequest)(nil),    // 19: herald.trigger.v1.DeleteQueueRequest
+	(*DeleteQueueResponse)(nil),   // 20: herald.trigger.v1.DeleteQueueResponse
+	(*PauseQueueRequest)(nil),     // 21: herald.trigger.v1.PauseQueueRequest
+	(*PauseQueueResponse)(nil),    // 22: herald.trigger.v1.PauseQueueResponse
+	(*PauseAccountRequest)(nil),   // 23: herald.trigger.v1.PauseAccountRequest
+	(*PauseAccountResponse)(nil),  // 24: herald.trigger.v1.PauseAccountResponse
+	(*Feed)(nil),                  // 25: herald.trigger.v1.Feed
+	(*PutFeedRequest)(nil),        // 26: herald.trigger.v1.PutFeedRequest
+	(*PutFeedResponse)(nil),       // 27: herald.trigger.v1.PutFeedResponse
+	(*GetFeedRequest)(nil),        // 28: herald.trigger.v1.GetFeedRequest
+	(*GetFeedResponse)(nil),       // 29: herald.trigger.v1.GetFeedResponse
+	(*ListFeedsRequest)(nil),      // 30: herald.trigger.v1.ListFeedsRequest
+	(*ListFeedsResponse)(nil),     // 31: herald.trigger.v1.ListFeedsResponse
+	(*DeleteFeedRequest)(nil),     // 32: herald.trigger.v1.DeleteFeedRequest
+	(*DeleteFeedResponse)(nil),    // 33: herald.trigger.v1.DeleteFeedResponse
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
 }
 var file_herald_trigger_v1_trigger_proto_depIdxs = []int32{
-	8,  // 0: herald.trigger.v1.Schedule.due_at:type_name -> google.protobuf.Timestamp
+	34, // 0: herald.trigger.v1.Schedule.due_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: herald.trigger.v1.Schedule.state:type_name -> herald.trigger.v1.ScheduleState
-	8,  // 2: herald.trigger.v1.Schedule.fired_at:type_name -> google.protobuf.Timestamp
-	9,  // 3: herald.trigger.v1.Schedule.skip_if_later_than:type_name -> google.protobuf.Duration
-	8,  // 4: herald.trigger.v1.Schedule.last_due_at:type_name -> google.protobuf.Timestamp
-	8,  // 5: herald.trigger.v1.ScheduleRequest.due_at:type_name -> google.protobuf.Timestamp
-	9,  // 6: herald.trigger.v1.ScheduleRequest.skip_if_later_than:type_name -> google.protobuf.Duration
-	1,  // 7: herald.trigger.v1.ScheduleResponse.schedule:type_name -> herald.trigger.v1.Schedule
-	1,  // 8: herald.trigger.v1.CancelResponse.schedule:type_name -> herald.trigger.v1.Schedule
-	1,  // 9: herald.trigger.v1.GetScheduleResponse.schedule:type_name -> herald.trigger.v1.Schedule
-	2,  // 10: herald.trigger.v1.TriggerService.Schedule:input_type -> herald.trigger.v1.ScheduleRequest
-	4,  // 11: herald.trigger.v1.TriggerService.Cancel:input_type -> herald.trigger.v1.CancelRequest
-	6,  // 12: herald.trigger.v1.TriggerService.GetSchedule:input_type -> herald.trigger.v1.GetScheduleRequest
-	3,  // 13: herald.trigger.v1.TriggerService.Schedule:output_type -> herald.trigger.v1.ScheduleResponse
-	5,  // 14: herald.trigger.v1.TriggerService.Cancel:output_type -> herald.trigger.v1.CancelResponse
-	7,  // 15: herald.trigger.v1.TriggerService.GetSchedule:output_type -> herald.trigger.v1.GetScheduleResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	34, // 2: herald.trigger.v1.Schedule.fired_at:type_name -> google.protobuf.Timestamp
+	35, // 3: herald.trigger.v1.Schedule.skip_if_later_than:type_name -> google.protobuf.Duration
+	34, // 4: herald.trigger.v1.Schedule.last_due_at:type_name -> google.protobuf.Timestamp
+	34, // 5: herald.trigger.v1.ScheduleRequest.due_at:type_name -> google.protobuf.Timestamp
+	35, // 6: herald.trigger.v1.ScheduleRequest.skip_if_later_than:type_name -> google.protobuf.Duration
+	2,  // 7: herald.trigger.v1.ScheduleResponse.schedule:type_name -> herald.trigger.v1.Schedule
+	2,  // 8: herald.trigger.v1.CancelResponse.schedule:type_name -> herald.trigger.v1.Schedule
+	2,  // 9: herald.trigger.v1.GetScheduleResponse.schedule:type_name -> herald.trigger.v1.Schedule
+	35, // 10: herald.trigger.v1.Recycling.min_gap:type_name -> google.protobuf.Duration
+	9,  // 11: herald.trigger.v1.Queue.slots:type_name -> herald.trigger.v1.Slot
+	10, // 12: herald.trigger.v1.Queue.recycling:type_name -> herald.trigger.v1.Recycling
+	34, // 13: herald.trigger.v1.Queue.created_at:type_name -> google.protobuf.Timestamp
+	34, // 14: herald.trigger.v1.Queue.updated_at:type_name -> google.protobuf.Timestamp
+	2,  // 15: herald.trigger.v1.QueuedPost.schedule:type_name -> herald.trigger.v1.Schedule
+	9,  // 16: herald.trigger.v1.PutQueueRequest.slots:type_name -> herald.trigger.v1.Slot
+	10, // 17: herald.trigger.v1.PutQueueRequest.recycling:type_name -> herald.trigger.v1.Recycling
+	11, // 18: herald.trigger.v1.PutQueueResponse.queue:type_name -> herald.trigger.v1.Queue
+	11, // 19: herald.trigger.v1.GetQueueResponse.queue:type_name -> herald.trigger.v1.Queue
+	12, // 20: herald.trigger.v1.GetQueueResponse.posts:type_name -> herald.trigger.v1.QueuedPost
+	34, // 21: herald.trigger.v1.GetQueueResponse.next_slots:type_name -> google.protobuf.Timestamp
+	11, // 22: herald.trigger.v1.ListQueuesResponse.queues:type_name -> herald.trigger.v1.Queue
+	11, // 23: herald.trigger.v1.PauseQueueResponse.queue:type_name -> herald.trigger.v1.Queue
+	11, // 24: herald.trigger.v1.PauseAccountResponse.queues:type_name -> herald.trigger.v1.Queue
+	35, // 25: herald.trigger.v1.Feed.interval:type_name -> google.protobuf.Duration
+	1,  // 26: herald.trigger.v1.Feed.health:type_name -> herald.trigger.v1.FeedHealth
+	34, // 27: herald.trigger.v1.Feed.last_polled_at:type_name -> google.protobuf.Timestamp
+	34, // 28: herald.trigger.v1.Feed.next_poll_at:type_name -> google.protobuf.Timestamp
+	34, // 29: herald.trigger.v1.Feed.created_at:type_name -> google.protobuf.Timestamp
+	34, // 30: herald.trigger.v1.Feed.updated_at:type_name -> google.protobuf.Timestamp
+	35, // 31: herald.trigger.v1.PutFeedRequest.interval:type_name -> google.protobuf.Duration
+	25, // 32: herald.trigger.v1.PutFeedResponse.feed:type_name -> herald.trigger.v1.Feed
+	25, // 33: herald.trigger.v1.GetFeedResponse.feed:type_name -> herald.trigger.v1.Feed
+	25, // 34: herald.trigger.v1.ListFeedsResponse.feeds:type_name -> herald.trigger.v1.Feed
+	3,  // 35: herald.trigger.v1.TriggerService.Schedule:input_type -> herald.trigger.v1.ScheduleRequest
+	5,  // 36: herald.trigger.v1.TriggerService.Cancel:input_type -> herald.trigger.v1.CancelRequest
+	7,  // 37: herald.trigger.v1.TriggerService.GetSchedule:input_type -> herald.trigger.v1.GetScheduleRequest
+	13, // 38: herald.trigger.v1.TriggerService.PutQueue:input_type -> herald.trigger.v1.PutQueueRequest
+	15, // 39: herald.trigger.v1.TriggerService.GetQueue:input_type -> herald.trigger.v1.GetQueueRequest
+	17, // 40: herald.trigger.v1.TriggerService.ListQueues:input_type -> herald.trigger.v1.ListQueuesRequest
+	19, // 41: herald.trigger.v1.TriggerService.DeleteQueue:input_type -> herald.trigger.v1.DeleteQueueRequest
+	21, // 42: herald.trigger.v1.TriggerService.PauseQueue:input_type -> herald.trigger.v1.PauseQueueRequest
+	23, // 43: herald.trigger.v1.TriggerService.PauseAccount:input_type -> herald.trigger.v1.PauseAccountRequest
+	26, // 44: herald.trigger.v1.TriggerService.PutFeed:input_type -> herald.trigger.v1.PutFeedRequest
+	28, // 45: herald.trigger.v1.TriggerService.GetFeed:input_type -> herald.trigger.v1.GetFeedRequest
+	30, // 46: herald.trigger.v1.TriggerService.ListFeeds:input_type -> herald.trigger.v1.ListFeedsRequest
+	32, // 47: herald.trigger.v1.TriggerService.DeleteFeed:input_type -> herald.trigger.v1.DeleteFeedRequest
+	4,  // 48: herald.trigger.v1.TriggerService.Schedule:output_type -> herald.trigger.v1.ScheduleResponse
+	6,  // 49: herald.trigger.v1.TriggerService.Cancel:output_type -> herald.trigger.v1.CancelResponse
+	8,  // 50: herald.trigger.v1.TriggerService.GetSchedule:output_type -> herald.trigger.v1.GetScheduleResponse
+	14, // 51: herald.trigger.v1.TriggerService.PutQueue:output_type -> herald.trigger.v1.PutQueueResponse
+	16, // 52: herald.trigger.v1.TriggerService.GetQueue:output_type -> herald.trigger.v1.GetQueueResponse
+	18, // 53: herald.trigger.v1.TriggerService.ListQueues:output_type -> herald.trigger.v1.ListQueuesResponse
+	20, // 54: herald.trigger.v1.TriggerService.DeleteQueue:output_type -> herald.trigger.v1.DeleteQueueResponse
+	22, // 55: herald.trigger.v1.TriggerService.PauseQueue:output_type -> herald.trigger.v1.PauseQueueResponse
+	24, // 56: herald.trigger.v1.TriggerService.PauseAccount:output_type -> herald.trigger.v1.PauseAccountResponse
+	27, // 57: herald.trigger.v1.TriggerService.PutFeed:output_type -> herald.trigger.v1.PutFeedResponse
+	29, // 58: herald.trigger.v1.TriggerService.GetFeed:output_type -> herald.trigger.v1.GetFeedResponse
+	31, // 59: herald.trigger.v1.TriggerService.ListFeeds:output_type -> herald.trigger.v1.ListFeedsResponse
+	33, // 60: herald.trigger.v1.TriggerService.DeleteFeed:output_type -> herald.trigger.v1.DeleteFeedResponse
+	48, // [48:61] is the sub-list for method output_type
+	35, // [35:48] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_herald_trigger_v1_trigger_proto_init() }
@@ -737,8 +2611,8 @@ func file_herald_trigger_v1_trigger_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_trigger_v1_trigger_proto_rawDesc), len(file_herald_trigger_v1_trigger_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   7,
+			NumEnums:      2,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,32 @@ const (
 	// TriggerServiceGetScheduleProcedure is the fully-qualified name of the TriggerService's
 	// GetSchedule RPC.
 	TriggerServiceGetScheduleProcedure = "/herald.trigger.v1.TriggerService/GetSchedule"
+	// TriggerServicePutQueueProcedure is the fully-qualified name of the TriggerService's PutQueue RPC.
+	TriggerServicePutQueueProcedure = "/herald.trigger.v1.TriggerService/PutQueue"
+	// TriggerServiceGetQueueProcedure is the fully-qualified name of the TriggerService's GetQueue RPC.
+	TriggerServiceGetQueueProcedure = "/herald.trigger.v1.TriggerService/GetQueue"
+	// TriggerServiceListQueuesProcedure is the fully-qualified name of the TriggerService's ListQueues
+	// RPC.
+	TriggerServiceListQueuesProcedure = "/herald.trigger.v1.TriggerService/ListQueues"
+	// TriggerServiceDeleteQueueProcedure is the fully-qualified name of the TriggerService's
+	// DeleteQueue RPC.
+	TriggerServiceDeleteQueueProcedure = "/herald.trigger.v1.TriggerService/DeleteQueue"
+	// TriggerServicePauseQueueProcedure is the fully-qualified name of the TriggerService's PauseQueue
+	// RPC.
+	TriggerServicePauseQueueProcedure = "/herald.trigger.v1.TriggerService/PauseQueue"
+	// TriggerServicePauseAccountProcedure is the fully-qualified name of the TriggerService's
+	// PauseAccount RPC.
+	TriggerServicePauseAccountProcedure = "/herald.trigger.v1.TriggerService/PauseAccount"
+	// TriggerServicePutFeedProcedure is the fully-qualified name of the TriggerService's PutFeed RPC.
+	TriggerServicePutFeedProcedure = "/herald.trigger.v1.TriggerService/PutFeed"
+	// TriggerServiceGetFeedProcedure is the fully-qualified name of the TriggerService's GetFeed RPC.
+	TriggerServiceGetFeedProcedure = "/herald.trigger.v1.TriggerService/GetFeed"
+	// TriggerServiceListFeedsProcedure is the fully-qualified name of the TriggerService's ListFeeds
+	// RPC.
+	TriggerServiceListFeedsProcedure = "/herald.trigger.v1.TriggerService/ListFeeds"
+	// TriggerServiceDeleteFeedProcedure is the fully-qualified name of the TriggerService's DeleteFeed
+	// RPC.
+	TriggerServiceDeleteFeedProcedure = "/herald.trigger.v1.TriggerService/DeleteFeed"
 )
 
 // TriggerServiceClient is a client for the herald.trigger.v1.TriggerService service.
@@ -52,6 +78,30 @@ type TriggerServiceClient interface {
 	// already fired or does not exist is not an error; the response says which.
 	Cancel(context.Context, *v1.CancelRequest) (*v1.CancelResponse, error)
 	GetSchedule(context.Context, *v1.GetScheduleRequest) (*v1.GetScheduleResponse, error)
+	// PutQueue creates or replaces an evergreen queue: a weekly table of
+	// posting slots in a zone, the accounts it posts to, and its recycling
+	// policy. Replacing the slot table moves the queued posts onto the new
+	// slots, in their order.
+	PutQueue(context.Context, *v1.PutQueueRequest) (*v1.PutQueueResponse, error)
+	// GetQueue returns a queue and its queued posts in slot order.
+	GetQueue(context.Context, *v1.GetQueueRequest) (*v1.GetQueueResponse, error)
+	ListQueues(context.Context, *v1.ListQueuesRequest) (*v1.ListQueuesResponse, error)
+	// DeleteQueue deletes a queue and cancels the schedules of its posts.
+	DeleteQueue(context.Context, *v1.DeleteQueueRequest) (*v1.DeleteQueueResponse, error)
+	// PauseQueue holds (paused true) or releases a queue's slots. While held,
+	// no slot of the queue fires; on release the queued posts keep their
+	// order and take the next free slots from then on.
+	PauseQueue(context.Context, *v1.PauseQueueRequest) (*v1.PauseQueueResponse, error)
+	// PauseAccount holds or releases the slots of every queue that posts to
+	// the account; a queue stays held while any of its accounts is paused.
+	PauseAccount(context.Context, *v1.PauseAccountRequest) (*v1.PauseAccountResponse, error)
+	// PutFeed creates or replaces an RSS/Atom automation's feed: Trigger
+	// polls it and emits feed.item once per new item.
+	PutFeed(context.Context, *v1.PutFeedRequest) (*v1.PutFeedResponse, error)
+	GetFeed(context.Context, *v1.GetFeedRequest) (*v1.GetFeedResponse, error)
+	ListFeeds(context.Context, *v1.ListFeedsRequest) (*v1.ListFeedsResponse, error)
+	// DeleteFeed stops polling a feed and forgets its items.
+	DeleteFeed(context.Context, *v1.DeleteFeedRequest) (*v1.DeleteFeedResponse, error)
 }
 
 // NewTriggerServiceClient constructs a client for the herald.trigger.v1.TriggerService service. By
@@ -83,14 +133,84 @@ func NewTriggerServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(triggerServiceMethods.ByName("GetSchedule")),
 			connect.WithClientOptions(opts...),
 		),
+		putQueue: connect.NewClient[v1.PutQueueRequest, v1.PutQueueResponse](
+			httpClient,
+			baseURL+TriggerServicePutQueueProcedure,
+			connect.WithSchema(triggerServiceMethods.ByName("PutQueue")),
+			connect.WithClientOptions(opts...),
+		),
+		getQueue: connect.NewClient[v1.GetQueueRequest, v1.GetQueueResponse](
+			httpClient,
+			baseURL+TriggerServiceGetQueueProcedure,
+			connect.WithSchema(triggerServiceMethods.ByName("GetQueue")),
+			connect.WithClientOptions(opts...),
+		),
+		listQueues: connect.NewClient[v1.ListQueuesRequest, v1.ListQueuesResponse](
+			httpClient,
+			baseURL+TriggerServiceListQueuesProcedure,
+			connect.WithSchema(triggerServiceMethods.ByName("ListQueues")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteQueue: connect.NewClient[v1.DeleteQueueRequest, v1.DeleteQueueResponse](
+			httpClient,
+			baseURL+TriggerServiceDeleteQueueProcedure,
+			connect.WithSchema(triggerServiceMethods.ByName("DeleteQueue")),
+			connect.WithClientOptions(opts...),
+		),
+		pauseQueue: connect.NewClient[v1.PauseQueueRequest, v1.PauseQueueResponse](
+			httpClient,
+			baseURL+TriggerServicePauseQueueProcedure,
+			connect.WithSchema(triggerServiceMethods.ByName("PauseQueue")),
+			connect.WithClientOptions(opts...),
+		),
+		pauseAccount: connect.NewClient[v1.PauseAccountRequest, v1.PauseAccountResponse](
+			httpClient,
+			baseURL+TriggerServicePauseAccountProcedure,
+			connect.WithSchema(triggerServiceMethods.ByName("PauseAccount")),
+			connect.WithClientOptions(opts...),
+		),
+		putFeed: connect.NewClient[v1.PutFeedRequest, v1.PutFeedResponse](
+			httpClient,
+			baseURL+TriggerServicePutFeedProcedure,
+			connect.WithSchema(triggerServiceMethods.ByName("PutFeed")),
+			connect.WithClientOptions(opts...),
+		),
+		getFeed: connect.NewClient[v1.GetFeedRequest, v1.GetFeedResponse](
+			httpClient,
+			baseURL+TriggerServiceGetFeedProcedure,
+			connect.WithSchema(triggerServiceMethods.ByName("GetFeed")),
+			connect.WithClientOptions(opts...),
+		),
+		listFeeds: connect.NewClient[v1.ListFeedsRequest, v1.ListFeedsResponse](
+			httpClient,
+			baseURL+TriggerServiceListFeedsProcedure,
+			connect.WithSchema(triggerServiceMethods.ByName("ListFeeds")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteFeed: connect.NewClient[v1.DeleteFeedRequest, v1.DeleteFeedResponse](
+			httpClient,
+			baseURL+TriggerServiceDeleteFeedProcedure,
+			connect.WithSchema(triggerServiceMethods.ByName("DeleteFeed")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // triggerServiceClient implements TriggerServiceClient.
 type triggerServiceClient struct {
-	schedule    *connect.Client[v1.ScheduleRequest, v1.ScheduleResponse]
-	cancel      *connect.Client[v1.CancelRequest, v1.CancelResponse]
-	getSchedule *connect.Client[v1.GetScheduleRequest, v1.GetScheduleResponse]
+	schedule     *connect.Client[v1.ScheduleRequest, v1.ScheduleResponse]
+	cancel       *connect.Client[v1.CancelRequest, v1.CancelResponse]
+	getSchedule  *connect.Client[v1.GetScheduleRequest, v1.GetScheduleResponse]
+	putQueue     *connect.Client[v1.PutQueueRequest, v1.PutQueueResponse]
+	getQueue     *connect.Client[v1.GetQueueRequest, v1.GetQueueResponse]
+	listQueues   *connect.Client[v1.ListQueuesRequest, v1.ListQueuesResponse]
+	deleteQueue  *connect.Client[v1.DeleteQueueRequest, v1.DeleteQueueResponse]
+	pauseQueue   *connect.Client[v1.PauseQueueRequest, v1.PauseQueueResponse]
+	pauseAccount *connect.Client[v1.PauseAccountRequest, v1.PauseAccountResponse]
+	putFeed      *connect.Client[v1.PutFeedRequest, v1.PutFeedResponse]
+	getFeed      *connect.Client[v1.GetFeedRequest, v1.GetFeedResponse]
+	listFeeds    *connect.Client[v1.ListFeedsRequest, v1.ListFeedsResponse]
+	deleteFeed   *connect.Client[v1.DeleteFeedRequest, v1.DeleteFeedResponse]
 }
 
 // Schedule calls herald.trigger.v1.TriggerService.Schedule.
@@ -120,6 +240,96 @@ func (c *triggerServiceClient) GetSchedule(ctx context.Context, req *v1.GetSched
 	return nil, err
 }
 
+// PutQueue calls herald.trigger.v1.TriggerService.PutQueue.
+func (c *triggerServiceClient) PutQueue(ctx context.Context, req *v1.PutQueueRequest) (*v1.PutQueueResponse, error) {
+	response, err := c.putQueue.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetQueue calls herald.trigger.v1.TriggerService.GetQueue.
+func (c *triggerServiceClient) GetQueue(ctx context.Context, req *v1.GetQueueRequest) (*v1.GetQueueResponse, error) {
+	response, err := c.getQueue.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListQueues calls herald.trigger.v1.TriggerService.ListQueues.
+func (c *triggerServiceClient) ListQueues(ctx context.Context, req *v1.ListQueuesRequest) (*v1.ListQueuesResponse, error) {
+	response, err := c.listQueues.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeleteQueue calls herald.trigger.v1.TriggerService.DeleteQueue.
+func (c *triggerServiceClient) DeleteQueue(ctx context.Context, req *v1.DeleteQueueRequest) (*v1.DeleteQueueResponse, error) {
+	response, err := c.deleteQueue.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// PauseQueue calls herald.trigger.v1.TriggerService.PauseQueue.
+func (c *triggerServiceClient) PauseQueue(ctx context.Context, req *v1.PauseQueueRequest) (*v1.PauseQueueResponse, error) {
+	response, err := c.pauseQueue.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// PauseAccount calls herald.trigger.v1.TriggerService.PauseAccount.
+func (c *triggerServiceClient) PauseAccount(ctx context.Context, req *v1.PauseAccountRequest) (*v1.PauseAccountResponse, error) {
+	response, err := c.pauseAccount.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// PutFeed calls herald.trigger.v1.TriggerService.PutFeed.
+func (c *triggerServiceClient) PutFeed(ctx context.Context, req *v1.PutFeedRequest) (*v1.PutFeedResponse, error) {
+	response, err := c.putFeed.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetFeed calls herald.trigger.v1.TriggerService.GetFeed.
+func (c *triggerServiceClient) GetFeed(ctx context.Context, req *v1.GetFeedRequest) (*v1.GetFeedResponse, error) {
+	response, err := c.getFeed.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListFeeds calls herald.trigger.v1.TriggerService.ListFeeds.
+func (c *triggerServiceClient) ListFeeds(ctx context.Context, req *v1.ListFeedsRequest) (*v1.ListFeedsResponse, error) {
+	response, err := c.listFeeds.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeleteFeed calls herald.trigger.v1.TriggerService.DeleteFeed.
+func (c *triggerServiceClient) DeleteFeed(ctx context.Context, req *v1.DeleteFeedRequest) (*v1.DeleteFeedResponse, error) {
+	response, err := c.deleteFeed.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // TriggerServiceHandler is an implementation of the herald.trigger.v1.TriggerService service.
 type TriggerServiceHandler interface {
 	// Schedule creates or replaces the schedule with the caller's schedule_id.
@@ -129,6 +339,30 @@ type TriggerServiceHandler interface {
 	// already fired or does not exist is not an error; the response says which.
 	Cancel(context.Context, *v1.CancelRequest) (*v1.CancelResponse, error)
 	GetSchedule(context.Context, *v1.GetScheduleRequest) (*v1.GetScheduleResponse, error)
+	// PutQueue creates or replaces an evergreen queue: a weekly table of
+	// posting slots in a zone, the accounts it posts to, and its recycling
+	// policy. Replacing the slot table moves the queued posts onto the new
+	// slots, in their order.
+	PutQueue(context.Context, *v1.PutQueueRequest) (*v1.PutQueueResponse, error)
+	// GetQueue returns a queue and its queued posts in slot order.
+	GetQueue(context.Context, *v1.GetQueueRequest) (*v1.GetQueueResponse, error)
+	ListQueues(context.Context, *v1.ListQueuesRequest) (*v1.ListQueuesResponse, error)
+	// DeleteQueue deletes a queue and cancels the schedules of its posts.
+	DeleteQueue(context.Context, *v1.DeleteQueueRequest) (*v1.DeleteQueueResponse, error)
+	// PauseQueue holds (paused true) or releases a queue's slots. While held,
+	// no slot of the queue fires; on release the queued posts keep their
+	// order and take the next free slots from then on.
+	PauseQueue(context.Context, *v1.PauseQueueRequest) (*v1.PauseQueueResponse, error)
+	// PauseAccount holds or releases the slots of every queue that posts to
+	// the account; a queue stays held while any of its accounts is paused.
+	PauseAccount(context.Context, *v1.PauseAccountRequest) (*v1.PauseAccountResponse, error)
+	// PutFeed creates or replaces an RSS/Atom automation's feed: Trigger
+	// polls it and emits feed.item once per new item.
+	PutFeed(context.Context, *v1.PutFeedRequest) (*v1.PutFeedResponse, error)
+	GetFeed(context.Context, *v1.GetFeedRequest) (*v1.GetFeedResponse, error)
+	ListFeeds(context.Context, *v1.ListFeedsRequest) (*v1.ListFeedsResponse, error)
+	// DeleteFeed stops polling a feed and forgets its items.
+	DeleteFeed(context.Context, *v1.DeleteFeedRequest) (*v1.DeleteFeedResponse, error)
 }
 
 // NewTriggerServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -156,6 +390,66 @@ func NewTriggerServiceHandler(svc TriggerServiceHandler, opts ...connect.Handler
 		connect.WithSchema(triggerServiceMethods.ByName("GetSchedule")),
 		connect.WithHandlerOptions(opts...),
 	)
+	triggerServicePutQueueHandler := connect.NewUnaryHandlerSimple(
+		TriggerServicePutQueueProcedure,
+		svc.PutQueue,
+		connect.WithSchema(triggerServiceMethods.ByName("PutQueue")),
+		connect.WithHandlerOptions(opts...),
+	)
+	triggerServiceGetQueueHandler := connect.NewUnaryHandlerSimple(
+		TriggerServiceGetQueueProcedure,
+		svc.GetQueue,
+		connect.WithSchema(triggerServiceMethods.ByName("GetQueue")),
+		connect.WithHandlerOptions(opts...),
+	)
+	triggerServiceListQueuesHandler := connect.NewUnaryHandlerSimple(
+		TriggerServiceListQueuesProcedure,
+		svc.ListQueues,
+		connect.WithSchema(triggerServiceMethods.ByName("ListQueues")),
+		connect.WithHandlerOptions(opts...),
+	)
+	triggerServiceDeleteQueueHandler := connect.NewUnaryHandlerSimple(
+		TriggerServiceDeleteQueueProcedure,
+		svc.DeleteQueue,
+		connect.WithSchema(triggerServiceMethods.ByName("DeleteQueue")),
+		connect.WithHandlerOptions(opts...),
+	)
+	triggerServicePauseQueueHandler := connect.NewUnaryHandlerSimple(
+		TriggerServicePauseQueueProcedure,
+		svc.PauseQueue,
+		connect.WithSchema(triggerServiceMethods.ByName("PauseQueue")),
+		connect.WithHandlerOptions(opts...),
+	)
+	triggerServicePauseAccountHandler := connect.NewUnaryHandlerSimple(
+		TriggerServicePauseAccountProcedure,
+		svc.PauseAccount,
+		connect.WithSchema(triggerServiceMethods.ByName("PauseAccount")),
+		connect.WithHandlerOptions(opts...),
+	)
+	triggerServicePutFeedHandler := connect.NewUnaryHandlerSimple(
+		TriggerServicePutFeedProcedure,
+		svc.PutFeed,
+		connect.WithSchema(triggerServiceMethods.ByName("PutFeed")),
+		connect.WithHandlerOptions(opts...),
+	)
+	triggerServiceGetFeedHandler := connect.NewUnaryHandlerSimple(
+		TriggerServiceGetFeedProcedure,
+		svc.GetFeed,
+		connect.WithSchema(triggerServiceMethods.ByName("GetFeed")),
+		connect.WithHandlerOptions(opts...),
+	)
+	triggerServiceListFeedsHandler := connect.NewUnaryHandlerSimple(
+		TriggerServiceListFeedsProcedure,
+		svc.ListFeeds,
+		connect.WithSchema(triggerServiceMethods.ByName("ListFeeds")),
+		connect.WithHandlerOptions(opts...),
+	)
+	triggerServiceDeleteFeedHandler := connect.NewUnaryHandlerSimple(
+		TriggerServiceDeleteFeedProcedure,
+		svc.DeleteFeed,
+		connect.WithSchema(triggerServiceMethods.ByName("DeleteFeed")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/herald.trigger.v1.TriggerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case TriggerServiceScheduleProcedure:
@@ -164,6 +458,26 @@ func NewTriggerServiceHandler(svc TriggerServiceHandler, opts ...connect.Handler
 			triggerServiceCancelHandler.ServeHTTP(w, r)
 		case TriggerServiceGetScheduleProcedure:
 			triggerServiceGetScheduleHandler.ServeHTTP(w, r)
+		case TriggerServicePutQueueProcedure:
+			triggerServicePutQueueHandler.ServeHTTP(w, r)
+		case TriggerServiceGetQueueProcedure:
+			triggerServiceGetQueueHandler.ServeHTTP(w, r)
+		case TriggerServiceListQueuesProcedure:
+			triggerServiceListQueuesHandler.ServeHTTP(w, r)
+		case TriggerServiceDeleteQueueProcedure:
+			triggerServiceDeleteQueueHandler.ServeHTTP(w, r)
+		case TriggerServicePauseQueueProcedure:
+			triggerServicePauseQueueHandler.ServeHTTP(w, r)
+		case TriggerServicePauseAccountProcedure:
+			triggerServicePauseAccountHandler.ServeHTTP(w, r)
+		case TriggerServicePutFeedProcedure:
+			triggerServicePutFeedHandler.ServeHTTP(w, r)
+		case TriggerServiceGetFeedProcedure:
+			triggerServiceGetFeedHandler.ServeHTTP(w, r)
+		case TriggerServiceListFeedsProcedure:
+			triggerServiceListFeedsHandler.ServeHTTP(w, r)
+		case TriggerServiceDeleteFeedProcedure:
+			triggerServiceDeleteFeedHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -183,4 +497,44 @@ func (UnimplementedTriggerServiceHandler) Cancel(context.Context, *v1.CancelRequ
 
 func (UnimplementedTriggerServiceHandler) GetSchedule(context.Context, *v1.GetScheduleRequest) (*v1.GetScheduleResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.GetSchedule is not implemented"))
+}
+
+func (UnimplementedTriggerServiceHandler) PutQueue(context.Context, *v1.PutQueueRequest) (*v1.PutQueueResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.PutQueue is not implemented"))
+}
+
+func (UnimplementedTriggerServiceHandler) GetQueue(context.Context, *v1.GetQueueRequest) (*v1.GetQueueResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.GetQueue is not implemented"))
+}
+
+func (UnimplementedTriggerServiceHandler) ListQueues(context.Context, *v1.ListQueuesRequest) (*v1.ListQueuesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.ListQueues is not implemented"))
+}
+
+func (UnimplementedTriggerServiceHandler) DeleteQueue(context.Context, *v1.DeleteQueueRequest) (*v1.DeleteQueueResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.DeleteQueue is not implemented"))
+}
+
+func (UnimplementedTriggerServiceHandler) PauseQueue(context.Context, *v1.PauseQueueRequest) (*v1.PauseQueueResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.PauseQueue is not implemented"))
+}
+
+func (UnimplementedTriggerServiceHandler) PauseAccount(context.Context, *v1.PauseAccountRequest) (*v1.PauseAccountResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.PauseAccount is not implemented"))
+}
+
+func (UnimplementedTriggerServiceHandler) PutFeed(context.Context, *v1.PutFeedRequest) (*v1.PutFeedResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.PutFeed is not implemented"))
+}
+
+func (UnimplementedTriggerServiceHandler) GetFeed(context.Context, *v1.GetFeedRequest) (*v1.GetFeedResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.GetFeed is not implemented"))
+}
+
+func (UnimplementedTriggerServiceHandler) ListFeeds(context.Context, *v1.ListFeedsRequest) (*v1.ListFeedsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.ListFeeds is not implemented"))
+}
+
+func (UnimplementedTriggerServiceHandler) DeleteFeed(context.Context, *v1.DeleteFeedRequest) (*v1.DeleteFeedResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.trigger.v1.TriggerService.DeleteFeed is not implemented"))
 }
