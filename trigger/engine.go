@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/heraldhq/herald/bus"
@@ -45,6 +46,9 @@ type engine struct {
 	box   *outbox.Outbox
 	coord coord.Coordinator
 	log   *slog.Logger
+	// clock is the engine's time: due instants are compared with its Now,
+	// and the fire loop sleeps on its timers.
+	clock clockwork.Clock
 	// offset is the first shard this node tries to take, so nodes starting
 	// together do not all reach for the same shards first.
 	offset int
@@ -104,9 +108,9 @@ type cursor struct {
 // memory: a schedule due later is left for a later load.
 func (s *shardState) regionEnd() int64 { return max(s.cursor.due, s.loadingTo) }
 
-func newEngine(cfg Config, db *store.DB, box *outbox.Outbox, c coord.Coordinator, log *slog.Logger) *engine {
+func newEngine(cfg Config, db *store.DB, box *outbox.Outbox, c coord.Coordinator, clock clockwork.Clock, log *slog.Logger) *engine {
 	return &engine{
-		cfg: cfg, db: db, box: box, coord: c, log: log,
+		cfg: cfg, db: db, box: box, coord: c, clock: clock, log: log,
 		offset: shardOf("", cfg.NodeID, cfg.Shards),
 		byKey:  map[string]*entry{},
 		floor:  map[string]int64{},
@@ -169,16 +173,16 @@ func (e *engine) stats() Stats {
 
 // maintain keeps the engine's share of shards and its horizon filled.
 func (e *engine) maintain(ctx context.Context) {
-	tick := time.NewTicker(e.cfg.Poll)
+	tick := e.clock.NewTicker(e.cfg.Poll)
 	defer tick.Stop()
-	since := time.Now()
+	since := e.clock.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-e.more:
 			e.refill(ctx)
-		case <-tick.C:
+		case <-tick.Chan():
 			e.balance(ctx)
 			e.refill(ctx)
 			since = e.pollChanges(ctx, since)
@@ -275,7 +279,7 @@ func (e *engine) share(ctx context.Context) int {
 func (e *engine) acquire(ctx context.Context, n int, lock coord.Lock) bool {
 	_, err := e.db.Exec(ctx, `INSERT INTO trigger_shards (shard, owner, token, claimed_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (shard) DO UPDATE SET owner = excluded.owner, token = excluded.token, claimed_at = excluded.claimed_at`,
-		n, e.cfg.NodeID, lock.Token(), store.ToMicros(time.Now()))
+		n, e.cfg.NodeID, lock.Token(), store.ToMicros(e.clock.Now()))
 	if err != nil {
 		if ctx.Err() == nil {
 			e.log.Warn("trigger: claiming shard", "shard", n, "err", err)
@@ -338,7 +342,7 @@ func (e *engine) drop(st *shardState, level slog.Level, reason string) {
 // plus the horizon that are not in memory yet. A shard is refilled once
 // less than half the horizon is left, so loads are rare and never late.
 func (e *engine) refill(ctx context.Context) {
-	now := time.Now().UnixMicro()
+	now := e.clock.Now().UnixMicro()
 	horizon := e.cfg.Horizon.Microseconds()
 	target := now + horizon
 	type job struct {
@@ -474,7 +478,7 @@ func scanSchedules(rows rowsScanner) ([]schedule, error) {
 // node's horizon (this node's own changes arrive through note at once).
 // It returns the time to look back from next time.
 func (e *engine) pollChanges(ctx context.Context, since time.Time) time.Time {
-	start := time.Now()
+	start := e.clock.Now()
 	e.mu.Lock()
 	e.reads++
 	e.mu.Unlock()
@@ -558,7 +562,7 @@ func (e *engine) noteLocked(r schedule) {
 // fireLoop is the one timer goroutine: it sleeps until the earliest entry
 // is due and fires everything due by then, a batch per transaction.
 func (e *engine) fireLoop(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
+	timer := e.clock.NewTimer(time.Hour)
 	timer.Stop()
 	var backoff time.Duration
 	for {
@@ -585,7 +589,7 @@ func (e *engine) fireLoop(ctx context.Context) {
 			timer.Stop()
 			return
 		case <-e.wake:
-		case <-timer.C:
+		case <-timer.Chan():
 		}
 		timer.Stop()
 	}
@@ -596,7 +600,7 @@ func (e *engine) fireLoop(ctx context.Context) {
 func (e *engine) takeDue() (batch []*entry, wait time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	now := time.Now().UnixMicro()
+	now := e.clock.Now().UnixMicro()
 	for e.timers.Len() > 0 && len(batch) < e.cfg.Batch {
 		if e.timers.Peek().due > now {
 			break
@@ -657,7 +661,7 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 	)
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		fired, stale, fenced, advanced, moved = fired[:0], 0, fenced[:0], advanced[:0], moved[:0]
-		now := time.Now()
+		now := e.clock.Now()
 		nowUS := now.UnixMicro()
 		for _, shard := range shardOrder {
 			group := byShard[shard]

@@ -71,7 +71,7 @@ func (s *Service) validateSchedule(req *triggerv1.ScheduleRequest) (scheduleInpu
 	default:
 		t := ts.AsTime()
 		in.due = micros(t)
-		in.past = t.Before(time.Now().Add(-s.cfg.PastGrace))
+		in.past = t.Before(s.clock.Now().Add(-s.cfg.PastGrace))
 	}
 	if in.zone == "" {
 		in.zone = "UTC"
@@ -124,7 +124,7 @@ func (s *Service) validateRecurrence(v *errs.Fields, req *triggerv1.ScheduleRequ
 		return
 	}
 	in.rec = rec
-	in.setFirstDue(time.Now().Add(-s.cfg.PastGrace))
+	in.setFirstDue(s.clock.Now().Add(-s.cfg.PastGrace))
 }
 
 // setFirstDue sets a recurring input's due instant to its first occurrence
@@ -208,7 +208,7 @@ func (s *Service) Schedule(ctx context.Context, req *triggerv1.ScheduleRequest) 
 		if in.kind == kindRRule && cur.lastDue >= in.due {
 			// A replaced rule never fires again an occurrence the old one
 			// already fired or skipped.
-			floor := time.Now().Add(-s.cfg.PastGrace)
+			floor := s.clock.Now().Add(-s.cfg.PastGrace)
 			if last := store.FromMicros(cur.lastDue); last.After(floor) {
 				floor = last
 			}
@@ -231,7 +231,7 @@ func (s *Service) Schedule(ctx context.Context, req *triggerv1.ScheduleRequest) 
 }
 
 func (s *Service) insert(ctx context.Context, tx *store.Tx, in scheduleInput) (schedule, error) {
-	now := store.ToMicros(time.Now())
+	now := store.ToMicros(s.clock.Now())
 	r := schedule{
 		tenantID: in.tenantID, id: in.scheduleID, postID: in.postID, revision: in.revision,
 		zone: in.zone, due: in.due, shard: shardOf(in.tenantID, in.scheduleID, s.cfg.Shards),
@@ -271,7 +271,7 @@ func (s *Service) replace(ctx context.Context, tx *store.Tx, cur schedule, in sc
 		SET post_id = ?, revision = ?, zone = ?, due_at = ?, state = ?, version = ?, updated_at = ?,
 			kind = ?, rrule = ?, start_local = ?, exdates = ?, skip_late_us = ?, fired_at = ?, lateness_us = ?
 		WHERE tenant_id = ? AND id = ? AND version = ?`,
-		r.postID, r.revision, r.zone, r.due, r.state, r.version, store.ToMicros(time.Now()),
+		r.postID, r.revision, r.zone, r.due, r.state, r.version, store.ToMicros(s.clock.Now()),
 		r.kind, r.rrule, r.startLocal, r.exdates, r.skipLate, r.firedAt, r.lateness,
 		r.tenantID, r.id, cur.version)
 	if err != nil {
@@ -313,7 +313,7 @@ func (s *Service) Cancel(ctx context.Context, req *triggerv1.CancelRequest) (*tr
 		}
 		res, err := tx.Exec(ctx, `UPDATE trigger_schedules SET state = ?, version = ?, updated_at = ?
 			WHERE tenant_id = ? AND id = ? AND version = ? AND state = 'pending'`,
-			stateCancelled, cur.version+1, store.ToMicros(time.Now()), cur.tenantID, cur.id, cur.version)
+			stateCancelled, cur.version+1, store.ToMicros(s.clock.Now()), cur.tenantID, cur.id, cur.version)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -33,6 +34,8 @@ type bundle struct {
 	bus   *mem.Bus
 	coord *fakeCoord
 	dues  *dues
+	// clock is given to every service of the bundle; nil is the real one.
+	clock clockwork.Clock
 }
 
 func setup(t *testing.T) *bundle {
@@ -66,7 +69,7 @@ func (b *bundle) service(start bool, tune func(*Config)) *Service {
 	if tune != nil {
 		tune(&cfg)
 	}
-	s, err := New(cfg, Deps{DB: b.db, Bus: b.bus, Coord: b.coord, Log: testLog(b.t)})
+	s, err := New(cfg, Deps{DB: b.db, Bus: b.bus, Coord: b.coord, Clock: b.clock, Log: testLog(b.t)})
 	if err != nil {
 		b.t.Fatal(err)
 	}

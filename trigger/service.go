@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/coord"
 	"github.com/heraldhq/herald/gen/herald/trigger/v1/triggerv1connect"
@@ -95,6 +97,9 @@ type Deps struct {
 	// Coord hands out shard locks. Nil means this node is alone: it owns
 	// every shard. Two nodes sharing a database must share a coordinator.
 	Coord coord.Coordinator
+	// Clock is the service's time; nil is the real clock. Tests pass a fake
+	// one to move time by hand.
+	Clock clockwork.Clock
 	Log   *slog.Logger
 }
 
@@ -104,6 +109,7 @@ type Service struct {
 	db     *store.DB
 	outbox *outbox.Outbox
 	engine *engine
+	clock  clockwork.Clock
 
 	mu      sync.Mutex
 	started bool
@@ -130,12 +136,17 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if c == nil {
 		c = &soloCoordinator{}
 	}
+	clock := deps.Clock
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
 	box := outbox.New(deps.DB, prefix, deps.Bus, log)
 	return &Service{
 		cfg:    cfg,
 		db:     deps.DB,
 		outbox: box,
-		engine: newEngine(cfg, deps.DB, box, c, log),
+		clock:  clock,
+		engine: newEngine(cfg, deps.DB, box, c, clock, log),
 	}, nil
 }
 
