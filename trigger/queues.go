@@ -699,18 +699,17 @@ func (s *Service) scheduleQueued(ctx context.Context, in scheduleInput) (*trigge
 // --- firing (called by the engine's fire transaction) -------------------------
 
 // lockQueues locks, in (tenant, id) order, the queues of the batch's
-// evergreen posts, whose fires take a slot at the end of their queue. It
-// runs first in the fire transaction, before the shard rows: the fire
-// transaction touches schedule rows of one shard before the next shard's
-// row, so queue locks taken later would come after schedule rows, against
-// the order PauseQueue and enqueues take them in (queue, then schedules).
-// Posts that are not evergreen free their slot and need no queue lock; the
-// guard (pending, version) keeps a held or moved post from firing.
+// queued posts: an evergreen post's fire takes a slot at the end of its
+// queue, and any queued post's row must not be locked before its queue's
+// (a pause or re-plan holding the queue locks its posts' rows in its own
+// order). It runs first in the fire transaction, before the shard rows:
+// the fire transaction touches schedule rows of one shard before the next
+// shard's row, so queue locks taken later would come after schedule rows.
 func lockQueues(ctx context.Context, tx *store.Tx, batch []*entry) error {
 	type ref struct{ tenantID, queueID string }
 	var refs []ref
 	for _, en := range batch {
-		if en.queued != nil && en.queued.evergreen {
+		if en.queued != nil {
 			refs = append(refs, ref{en.tenantID, en.queued.queueID})
 		}
 	}
