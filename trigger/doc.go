@@ -36,6 +36,22 @@
 // takes the later instant of a repeated time, hence the wall-clock
 // evaluation.
 //
+// Evergreen queues: a queue is a weekly table of posting slots in an IANA
+// zone (resolved by the DST rule below; slots that resolve to one instant
+// are one slot), the accounts it posts to and a recycling policy. A queued
+// post is a schedule of kind queue whose due instant is its slot: it takes
+// the queue's first free slot after now, keeps it when asked again, frees
+// it when cancelled, and fires like a one-shot schedule. An evergreen post
+// that fires moves in the same transaction to the first slot after the
+// queue's last taken one and at least min_gap later, until it has gone out
+// again max_repeats times. A queue is held while it or one of its accounts
+// is paused: its posts are held and never fire; released, they keep their
+// order and take the slots from now on; a new slot table re-plans them in
+// order. Each post moved that way gets a schedule.moved event. Queue rows
+// are locked before shard and schedule rows by every transaction that
+// hands out a slot or moves posts, so no two posts share a slot (a unique
+// index refuses it too). See docs/decisions/0011-evergreen-queues.md.
+//
 // Catch-up after downtime: of the occurrences of a recurring schedule that
 // fell due while no engine ran, only the latest fires (late, its lateness
 // stored and visible in post.due as fired_at - due_at); older ones are

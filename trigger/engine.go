@@ -663,6 +663,9 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 		fired, stale, fenced, advanced, moved = fired[:0], 0, fenced[:0], advanced[:0], moved[:0]
 		now := e.clock.Now()
 		nowUS := now.UnixMicro()
+		if err := lockQueues(ctx, tx, batch); err != nil {
+			return err
+		}
 		for _, shard := range shardOrder {
 			group := byShard[shard]
 			res, err := tx.Exec(ctx, `UPDATE trigger_shards SET fenced_at = ? WHERE shard = ? AND owner = ? AND token = ?`,
@@ -676,11 +679,14 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 				fenced = append(fenced, shard)
 				continue
 			}
-			var once, recurring []*entry
+			var once, recurring, queued []*entry
 			for _, en := range group {
-				if en.recur != nil {
+				switch {
+				case en.queued != nil:
+					queued = append(queued, en)
+				case en.recur != nil:
 					recurring = append(recurring, en)
-				} else {
+				default:
 					once = append(once, en)
 				}
 			}
@@ -688,11 +694,16 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 			if err != nil {
 				return err
 			}
-			fire := func(en *entry, due int64) error {
+			// fire writes the post.due of en's occurrence due at due; next
+			// is the schedule's next firing, 0 when there is none.
+			fire := func(en *entry, due, next int64) error {
 				ev := &eventsv1.PostDue{
 					TenantId: en.tenantID, PostId: en.postID, Revision: en.revision, ScheduleId: en.id,
 					DueAt:   timestamppb.New(store.FromMicros(due)),
 					FiredAt: timestamppb.New(store.FromMicros(nowUS)),
+				}
+				if next != 0 {
+					ev.NextDueAt = timestamppb.New(store.FromMicros(next))
 				}
 				if _, err := e.box.Add(ctx, tx, bus.TopicPostDue, ev); err != nil {
 					return err
@@ -706,7 +717,7 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 					continue
 				}
 				moved = append(moved, en)
-				if err := fire(en, en.due); err != nil {
+				if err := fire(en, en.due, 0); err != nil {
 					return err
 				}
 			}
@@ -720,13 +731,34 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 					continue
 				}
 				moved = append(moved, en)
+				var next int64
+				if adv.next.state == statePending {
+					next = adv.next.due
+					advanced = append(advanced, adv.next)
+				}
 				if adv.fired {
-					if err := fire(en, adv.occurrence); err != nil {
+					if err := fire(en, adv.occurrence, next); err != nil {
 						return err
 					}
 				}
-				if adv.next.state == statePending {
-					advanced = append(advanced, adv.next)
+			}
+			for _, en := range queued {
+				after, ok, err := e.fireQueued(ctx, tx, en, now)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					stale++
+					continue
+				}
+				moved = append(moved, en)
+				var next int64
+				if after.state == statePending {
+					next = after.due
+					advanced = append(advanced, after)
+				}
+				if err := fire(en, en.due, next); err != nil {
+					return err
 				}
 			}
 		}
@@ -750,7 +782,8 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 			e.floor[en.key] = max(e.floor[en.key], en.version+1)
 		}
 	}
-	// Recurring schedules come back with their next occurrence.
+	// Recurring schedules come back with their next occurrence, recycled
+	// evergreen posts with their new slot.
 	for _, r := range advanced {
 		e.noteLocked(r)
 	}

@@ -33,6 +33,12 @@ type scheduleInput struct {
 	exdates           []string
 	skipLate          int64
 	rec               *recurrence
+
+	// The queue of a kind queue request (see validateQueued); held is set
+	// once the queue is read, when it holds its posts.
+	queueID   string
+	evergreen bool
+	held      bool
 }
 
 func (s *Service) validateSchedule(req *triggerv1.ScheduleRequest) (scheduleInput, error) {
@@ -50,6 +56,13 @@ func (s *Service) validateSchedule(req *triggerv1.ScheduleRequest) (scheduleInpu
 	checkID(&v, "post_id", in.postID)
 	if in.revision < 0 {
 		v.Add("revision", "must not be negative")
+	}
+	if req.GetQueueId() != "" {
+		validateQueued(&v, req, &in)
+		return in, v.Err()
+	}
+	if req.GetEvergreen() {
+		v.Add("evergreen", "is only for a post in a queue (with queue_id)")
 	}
 	if req.GetRrule() != "" {
 		s.validateRecurrence(&v, req, &in)
@@ -168,6 +181,10 @@ func (r schedule) same(in scheduleInput) bool {
 	if r.postID != in.postID || r.revision != in.revision || r.zone != in.zone || r.kind != in.kind {
 		return false
 	}
+	if in.kind == kindQueue {
+		// A queued post keeps its slot: the slot is not part of the request.
+		return r.queueID == in.queueID && r.evergreen == in.evergreen
+	}
 	if in.kind == kindRRule {
 		return r.rrule == in.rrule && r.startLocal == in.startLocal &&
 			r.exdates == exdatesText(in.exdates) && r.skipLate == in.skipLate
@@ -183,6 +200,9 @@ func (s *Service) Schedule(ctx context.Context, req *triggerv1.ScheduleRequest) 
 	in, err := s.validateSchedule(req)
 	if err != nil {
 		return nil, err
+	}
+	if in.kind == kindQueue {
+		return s.scheduleQueued(ctx, in)
 	}
 	var out schedule
 	changed := false
@@ -237,14 +257,18 @@ func (s *Service) insert(ctx context.Context, tx *store.Tx, in scheduleInput) (s
 		zone: in.zone, due: in.due, shard: shardOf(in.tenantID, in.scheduleID, s.cfg.Shards),
 		state: statePending, version: 1,
 		kind: in.kind, rrule: in.rrule, startLocal: in.startLocal, exdates: exdatesText(in.exdates), skipLate: in.skipLate,
+		queueID: in.queueID, evergreen: in.evergreen,
+	}
+	if in.kind == kindQueue && in.held {
+		r.state = stateHeld
 	}
 	res, err := tx.Exec(ctx, `INSERT INTO trigger_schedules
 		(tenant_id, id, kind, post_id, revision, zone, due_at, shard, state, version, created_at, updated_at,
-		 rrule, start_local, exdates, skip_late_us)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		 rrule, start_local, exdates, skip_late_us, queue_id, evergreen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant_id, id) DO NOTHING`,
 		r.tenantID, r.id, r.kind, r.postID, r.revision, r.zone, r.due, r.shard, r.state, r.version, now, now,
-		r.rrule, r.startLocal, r.exdates, r.skipLate)
+		r.rrule, r.startLocal, r.exdates, r.skipLate, r.queueID, r.evergreen)
 	if err != nil {
 		return r, err
 	}
@@ -262,17 +286,28 @@ func (s *Service) replace(ctx context.Context, tx *store.Tx, cur schedule, in sc
 	r.postID, r.revision, r.zone, r.due = in.postID, in.revision, in.zone, in.due
 	r.state, r.version = statePending, cur.version+1
 	r.kind, r.rrule, r.startLocal, r.exdates, r.skipLate = in.kind, in.rrule, in.startLocal, exdatesText(in.exdates), in.skipLate
+	r.queueID, r.evergreen = in.queueID, in.evergreen
+	if in.kind == kindQueue && in.held {
+		r.state = stateHeld
+	}
 	if in.kind == kindOnce {
 		// A one-shot schedule has not fired while it can be replaced; a
 		// recurring one keeps its history.
 		r.firedAt, r.lateness = 0, 0
 	}
+	if in.kind != cur.kind && (in.kind == kindQueue || cur.kind == kindQueue) {
+		// Counts belong to the kind they were made under: a recurring
+		// rule's occurrences are not an evergreen post's repeats.
+		r.fires, r.skips, r.lastDue = 0, 0, 0
+	}
 	res, err := tx.Exec(ctx, `UPDATE trigger_schedules
 		SET post_id = ?, revision = ?, zone = ?, due_at = ?, state = ?, version = ?, updated_at = ?,
-			kind = ?, rrule = ?, start_local = ?, exdates = ?, skip_late_us = ?, fired_at = ?, lateness_us = ?
+			kind = ?, rrule = ?, start_local = ?, exdates = ?, skip_late_us = ?, fired_at = ?, lateness_us = ?,
+			fired_count = ?, skipped_count = ?, last_due_at = ?, queue_id = ?, evergreen = ?
 		WHERE tenant_id = ? AND id = ? AND version = ?`,
 		r.postID, r.revision, r.zone, r.due, r.state, r.version, store.ToMicros(s.clock.Now()),
 		r.kind, r.rrule, r.startLocal, r.exdates, r.skipLate, r.firedAt, r.lateness,
+		r.fires, r.skips, r.lastDue, r.queueID, r.evergreen,
 		r.tenantID, r.id, cur.version)
 	if err != nil {
 		return r, err
@@ -286,9 +321,9 @@ func (s *Service) replace(ctx context.Context, tx *store.Tx, cur schedule, in sc
 	return r, nil
 }
 
-// Cancel stops a pending schedule from firing. Cancelling one that fired,
-// was cancelled or does not exist (for this tenant) is not an error: the
-// response holds the schedule as it is, or no schedule.
+// Cancel stops a pending (or held) schedule from firing. Cancelling one
+// that fired, was cancelled or does not exist (for this tenant) is not an
+// error: the response holds the schedule as it is, or no schedule.
 func (s *Service) Cancel(ctx context.Context, req *triggerv1.CancelRequest) (*triggerv1.CancelResponse, error) {
 	if err := checkRef(req.GetTenantId(), req.GetScheduleId()); err != nil {
 		return nil, err
@@ -308,11 +343,12 @@ func (s *Service) Cancel(ctx context.Context, req *triggerv1.CancelRequest) (*tr
 			return err
 		}
 		found, out = true, cur
-		if cur.state != statePending {
+		if cur.state != statePending && cur.state != stateHeld {
 			return nil
 		}
+		// A queued post's slot is free once the row leaves pending and held.
 		res, err := tx.Exec(ctx, `UPDATE trigger_schedules SET state = ?, version = ?, updated_at = ?
-			WHERE tenant_id = ? AND id = ? AND version = ? AND state = 'pending'`,
+			WHERE tenant_id = ? AND id = ? AND version = ? AND state IN ('pending', 'held')`,
 			stateCancelled, cur.version+1, store.ToMicros(s.clock.Now()), cur.tenantID, cur.id, cur.version)
 		if err != nil {
 			return err

@@ -70,6 +70,10 @@ func TestRecurringFiresEachOccurrenceOnTime(t *testing.T) {
 		if fired := d.ev.GetFiredAt().AsTime(); fired.Before(want) {
 			t.Errorf("occurrence %d fired at %v, before its due instant %v", i, fired, want)
 		}
+		// post.due carries the next occurrence, none after the last.
+		if next := d.ev.GetNextDueAt(); i < 2 && !next.AsTime().Equal(want.Add(time.Second)) || i == 2 && next != nil {
+			t.Errorf("occurrence %d: next_due_at %v, want the next occurrence (none after the last)", i, next)
+		}
 	}
 	sch := mustGet(t, s, tenant, "r1")
 	if sch.GetState() != triggerv1.ScheduleState_SCHEDULE_STATE_FIRED || sch.GetFiredCount() != 3 || sch.GetSkippedCount() != 0 ||

@@ -17,12 +17,16 @@ const (
 	statePending   = "pending"
 	stateFired     = "fired"
 	stateCancelled = "cancelled"
+	// stateHeld is a queued post whose queue is held; it does not fire.
+	stateHeld = "held"
 )
 
 // Kinds of schedule as stored.
 const (
 	kindOnce  = "once"
 	kindRRule = "rrule"
+	// kindQueue is a post in an evergreen queue: due_at is its slot.
+	kindQueue = "queue"
 )
 
 // schedule is one row of trigger_schedules.
@@ -48,17 +52,21 @@ type schedule struct {
 	fires, skips               int64
 	// lastDue is the due instant of the last occurrence fired or skipped.
 	lastDue int64
+
+	// The queue of a kind queue schedule, and whether it recycles the post.
+	queueID   string
+	evergreen bool
 }
 
 const scheduleColumns = `tenant_id, id, post_id, revision, zone, due_at, shard, state, version, fired_at, lateness_us,
-	kind, rrule, start_local, exdates, skip_late_us, fired_count, skipped_count, last_due_at`
+	kind, rrule, start_local, exdates, skip_late_us, fired_count, skipped_count, last_due_at, queue_id, evergreen`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanSchedule(sc scanner) (schedule, error) {
 	var r schedule
 	err := sc.Scan(&r.tenantID, &r.id, &r.postID, &r.revision, &r.zone, &r.due, &r.shard, &r.state, &r.version, &r.firedAt, &r.lateness,
-		&r.kind, &r.rrule, &r.startLocal, &r.exdates, &r.skipLate, &r.fires, &r.skips, &r.lastDue)
+		&r.kind, &r.rrule, &r.startLocal, &r.exdates, &r.skipLate, &r.fires, &r.skips, &r.lastDue, &r.queueID, &r.evergreen)
 	return r, err
 }
 
@@ -99,6 +107,12 @@ func (r schedule) proto() *triggerv1.Schedule {
 			out.LastDueAt = timestamppb.New(store.FromMicros(r.lastDue))
 		}
 	}
+	if r.kind == kindQueue {
+		out.QueueId, out.Evergreen, out.FiredCount = r.queueID, r.evergreen, r.fires
+		if r.lastDue != 0 {
+			out.LastDueAt = timestamppb.New(store.FromMicros(r.lastDue))
+		}
+	}
 	switch r.state {
 	case statePending:
 		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_PENDING
@@ -106,6 +120,8 @@ func (r schedule) proto() *triggerv1.Schedule {
 		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_FIRED
 	case stateCancelled:
 		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_CANCELLED
+	case stateHeld:
+		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_HELD
 	}
 	// A one-shot schedule has fired_at once fired; a recurring one once its
 	// first occurrence fired, whatever its state.

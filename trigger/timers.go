@@ -21,6 +21,8 @@ type entry struct {
 	index int
 	// recur is the rule of a recurring schedule, nil for a one-shot one.
 	recur *recurSpec
+	// queued is set for a post in a queue.
+	queued *queuedSpec
 }
 
 // recurSpec is a recurring schedule's rule as stored; it is compiled when
@@ -30,6 +32,14 @@ type recurSpec struct {
 	skipLate                         int64
 }
 
+// queuedSpec is what firing a queued post needs: whether its queue
+// recycles it, and how often it went out already.
+type queuedSpec struct {
+	queueID   string
+	evergreen bool
+	fires     int64
+}
+
 func newEntry(r schedule) *entry {
 	en := &entry{
 		key: r.key(), tenantID: r.tenantID, id: r.id, postID: r.postID,
@@ -37,6 +47,9 @@ func newEntry(r schedule) *entry {
 	}
 	if r.kind == kindRRule {
 		en.recur = &recurSpec{rrule: r.rrule, zone: r.zone, startLocal: r.startLocal, exdates: r.exdates, skipLate: r.skipLate}
+	}
+	if r.kind == kindQueue {
+		en.queued = &queuedSpec{queueID: r.queueID, evergreen: r.evergreen, fires: r.fires}
 	}
 	return en
 }
