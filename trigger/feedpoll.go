@@ -57,8 +57,15 @@ type feedPoller struct {
 	inflight map[string]context.CancelFunc
 	// hold keeps a feed whose commit failed from being fetched again at once.
 	hold map[string]time.Time
-	// Counters for Stats.
-	polls, notModified, failed, items int64
+	// settled holds the feeds whose poll ended, or that were changed, since
+	// the running dispatch began: the row it read may predate that, so it
+	// leaves them to the next dispatch rather than fetch them twice.
+	settled map[string]bool
+	// dispatching serialises dispatches, so settled means "since this
+	// dispatch began".
+	dispatching sync.Mutex
+	// Counters for Stats; rounds counts the looks for due feeds.
+	polls, notModified, failed, items, rounds int64
 
 	wake chan struct{}
 	wg   sync.WaitGroup
@@ -70,6 +77,7 @@ func newFeedPoller(e *engine, client *http.Client) *feedPoller {
 		parser:   gofeed.NewParser,
 		inflight: map[string]context.CancelFunc{},
 		hold:     map[string]time.Time{},
+		settled:  map[string]bool{},
 		wake:     make(chan struct{}, 1),
 	}
 }
@@ -91,6 +99,7 @@ func (p *feedPoller) changed(key string) {
 		cancel()
 	}
 	delete(p.hold, key)
+	p.settled[key] = true
 	p.mu.Unlock()
 	p.kick()
 }
@@ -118,6 +127,16 @@ func (p *feedPoller) run(ctx context.Context) {
 // the concurrency bound allows. A poll that ends kicks the poller, so
 // feeds left waiting for a free slot start then.
 func (p *feedPoller) dispatch(ctx context.Context) {
+	p.dispatching.Lock()
+	defer p.dispatching.Unlock()
+	p.mu.Lock()
+	clear(p.settled)
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.rounds++
+		p.mu.Unlock()
+	}()
 	owned := p.e.ownedShards()
 	if len(owned) == 0 || ctx.Err() != nil {
 		return
@@ -171,7 +190,7 @@ func (p *feedPoller) start(ctx context.Context, due []feed, owned map[int]int64,
 			return
 		}
 		key := f.key()
-		if p.inflight[key] != nil || !p.hold[key].IsZero() {
+		if p.inflight[key] != nil || !p.hold[key].IsZero() || p.settled[key] {
 			continue
 		}
 		token, ok := owned[f.shard]
@@ -185,6 +204,7 @@ func (p *feedPoller) start(ctx context.Context, due []feed, owned map[int]int64,
 			defer func() {
 				p.mu.Lock()
 				delete(p.inflight, key)
+				p.settled[key] = true
 				p.mu.Unlock()
 				cancel()
 				p.kick()
@@ -558,12 +578,14 @@ type FeedStats struct {
 	// Polls counts polls committed; NotModified those answered 304, Failed
 	// those that failed. Items counts feed.item events written.
 	Polls, NotModified, Failed, Items int64
-	// InFlight is how many polls run now.
+	// InFlight is how many polls run now; Rounds how many times the poller
+	// looked for due feeds.
 	InFlight int
+	Rounds   int64
 }
 
 func (p *feedPoller) stats() FeedStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return FeedStats{Polls: p.polls, NotModified: p.notModified, Failed: p.failed, Items: p.items, InFlight: len(p.inflight)}
+	return FeedStats{Polls: p.polls, NotModified: p.notModified, Failed: p.failed, Items: p.items, InFlight: len(p.inflight), Rounds: p.rounds}
 }
