@@ -895,3 +895,22 @@ func TestPlainTextSummary(t *testing.T) {
 		t.Errorf("truncated to %d bytes, splitting a character or over the limit", len(got))
 	}
 }
+
+func TestFeedThatDoesNotAnswerTimesOut(t *testing.T) {
+	t.Parallel()
+	r := setupFeeds(t)
+	s := r.service(true, func(c *Config) { c.FeedTimeout = 200 * time.Millisecond })
+	srv := newFeedServer(t, rssDoc(items(1, 2)))
+	hold := make(chan struct{})
+	srv.hold = hold
+	t.Cleanup(func() { close(hold) }) // before the server closes: it waits for its handlers
+	putFeed(t, s, feedReq("slow", srv.URL(), 20))
+	r.pollNow(s)
+	f := getFeed(t, s, "slow")
+	if f.GetLastError() != "the feed did not answer within 200ms" || f.GetConsecutiveErrors() != 1 {
+		t.Errorf("last_error %q, errors %d; want the timeout, once", f.GetLastError(), f.GetConsecutiveErrors())
+	}
+	if n := len(r.items.of("slow")); n != 0 {
+		t.Errorf("emitted %d items", n)
+	}
+}
