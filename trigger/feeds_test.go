@@ -611,26 +611,41 @@ func TestFeedPollOfAStaleOwnerIsFenced(t *testing.T) {
 
 func TestFeedPauseAndDeleteTakeEffectAtOnce(t *testing.T) {
 	t.Parallel()
-	for _, action := range []string{"pause", "delete"} {
-		t.Run(action, func(t *testing.T) {
+	// A change made through the polling node cancels its poll in flight; a
+	// change made through another node (an API instance that does not own
+	// the shard) leaves it running, and the version guard throws its
+	// result away.
+	for _, tc := range []struct {
+		action    string
+		elsewhere bool
+	}{{"pause", false}, {"pause", true}, {"delete", false}, {"delete", true}} {
+		name := tc.action
+		if tc.elsewhere {
+			name += " through another node"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			r := setupFeeds(t)
 			s := r.service(true, nil)
+			api := s
+			if tc.elsewhere {
+				api = r.service(false, nil)
+			}
 			srv := newFeedServer(t, rssDoc(items(1, 2)))
 			hold := make(chan struct{})
 			srv.hold, srv.arrived = hold, make(chan struct{}, 4)
-			putFeed(t, s, feedReq("blog", srv.URL(), 20))
+			putFeed(t, api, feedReq("blog", srv.URL(), 20))
 			s.engine.feeds.dispatch(s.engine.ctx)
 			<-srv.arrived // a poll is in flight
 
-			if action == "pause" {
+			if tc.action == "pause" {
 				req := feedReq("blog", srv.URL(), 20)
 				req.Paused = true
-				if f := putFeed(t, s, req); !f.GetPaused() {
+				if f := putFeed(t, api, req); !f.GetPaused() {
 					t.Fatal("feed not paused")
 				}
 			} else {
-				res, err := s.DeleteFeed(context.Background(), &triggerv1.DeleteFeedRequest{TenantId: tenant, FeedId: "blog"})
+				res, err := api.DeleteFeed(context.Background(), &triggerv1.DeleteFeedRequest{TenantId: tenant, FeedId: "blog"})
 				if err != nil || !res.GetDeleted() {
 					t.Fatalf("DeleteFeed = %v, %v", res, err)
 				}
@@ -642,19 +657,22 @@ func TestFeedPauseAndDeleteTakeEffectAtOnce(t *testing.T) {
 			r.pollNow(s)
 			r.advance(time.Hour, s)
 			if n := len(r.items.of("blog")); n != 0 {
-				t.Fatalf("emitted %d items after the %s", n, action)
+				t.Fatalf("emitted %d items after the %s", n, tc.action)
 			}
 			var rows int
 			if err := r.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM trigger_feed_items WHERE tenant_id = ? AND feed_id = ?`,
 				tenant, "blog").Scan(&rows); err != nil || rows != 0 {
-				t.Fatalf("%d items recorded after the %s (%v)", rows, action, err)
+				t.Fatalf("%d items recorded after the %s (%v)", rows, tc.action, err)
 			}
 			if n, _ := srv.counts(); n != 1 {
 				t.Fatalf("fetched %d times, want only the request that was in flight", n)
 			}
-			if action == "pause" {
+			if tc.action == "pause" {
+				if f := getFeed(t, api, "blog"); f.GetLastPolledAt() != nil {
+					t.Errorf("the poll in flight was recorded: %v", f)
+				}
 				// Resumed, it is polled at once, as a feed never polled.
-				putFeed(t, s, feedReq("blog", srv.URL(), 20))
+				putFeed(t, api, feedReq("blog", srv.URL(), 20))
 				r.pollNow(s)
 				wantKeys(t, r.items.keys("blog"), 1, 2)
 			}
