@@ -932,3 +932,23 @@ func TestFeedThatDoesNotAnswerTimesOut(t *testing.T) {
 		t.Errorf("emitted %d items", n)
 	}
 }
+
+func TestFeedHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	r := setupFeeds(t)
+	s := r.service(true, nil)
+	srv := newFeedServer(t, rssDoc(items(1, 2)))
+	srv.Server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "7200")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	putFeed(t, s, feedReq("busy", srv.URL(), 20))
+	r.pollNow(s)
+	f := getFeed(t, s, "busy")
+	if wait := f.GetNextPollAt().AsTime().Sub(f.GetLastPolledAt().AsTime()); wait < 2*time.Hour {
+		t.Errorf("after a 503 with Retry-After 7200 the feed waits %v, want at least 2h", wait)
+	}
+	if f.GetLastError() != "the feed's server answered HTTP 503 Service Unavailable" {
+		t.Errorf("last_error = %q", f.GetLastError())
+	}
+}
