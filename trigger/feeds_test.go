@@ -952,3 +952,49 @@ func TestFeedHonoursRetryAfter(t *testing.T) {
 		t.Errorf("last_error = %q", f.GetLastError())
 	}
 }
+
+func TestFeedSurgeOfNewItemsIsCapped(t *testing.T) {
+	t.Parallel()
+	r := setupFeeds(t)
+	s := r.service(true, func(c *Config) { c.FeedMaxNewItems = 3 })
+	srv := newFeedServer(t, rssDoc(items(1, 2)))
+	putFeed(t, s, feedReq("blog", srv.URL(), 0))
+	r.pollNow(s)
+	// Eight new items at once: the newest three are acted on, the rest only
+	// marked seen, and none of them comes back later.
+	srv.set(rssDoc(items(1, 10)))
+	r.advance(15*time.Minute, s)
+	wantKeys(t, r.items.keys("blog"), 8, 9, 10)
+	srv.set(rssDoc(items(1, 11)))
+	r.advance(15*time.Minute, s)
+	wantKeys(t, r.items.keys("blog"), 8, 9, 10, 11)
+	if f := getFeed(t, s, "blog"); f.GetItemsSeen() != 11 || f.GetItemsEmitted() != 4 {
+		t.Errorf("seen %d, emitted %d, want 11 and 4", f.GetItemsSeen(), f.GetItemsEmitted())
+	}
+}
+
+func TestFeedNewURLIsPolledAsAFirstPoll(t *testing.T) {
+	t.Parallel()
+	r := setupFeeds(t)
+	s := r.service(true, nil)
+	old := newFeedServer(t, rssDoc(items(1, 3)))
+	putFeed(t, s, feedReq("blog", old.URL(), 20))
+	r.pollNow(s)
+	wantKeys(t, r.items.keys("blog"), 1, 2, 3)
+
+	// The blog moved: its new address serves the old items and a backlog.
+	moved := newFeedServer(t, rssDoc(append(items(10, 15), items(1, 3)...)))
+	f := putFeed(t, s, feedReq("blog", moved.URL(), 2))
+	if f.GetUrl() != moved.URL() || !f.GetNextPollAt().AsTime().Equal(r.clock.Now()) {
+		t.Fatalf("after a new URL: %v, want it polled now", f)
+	}
+	r.pollNow(s)
+	// Items seen under the old address stay seen; of the rest, the backfill.
+	wantKeys(t, r.items.keys("blog"), 1, 2, 3, 14, 15)
+	moved.mu.Lock()
+	first := moved.gotINM[0]
+	moved.mu.Unlock()
+	if first != "" {
+		t.Errorf("the new address was sent If-None-Match %q, the old address's validator", first)
+	}
+}
