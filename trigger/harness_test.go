@@ -24,8 +24,9 @@ import (
 // TestMain runs every test twice: on SQLite, then on PostgreSQL.
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-// waitLimit is how long a test waits for something asynchronous.
-const waitLimit = 10 * time.Second
+// waitLimit is how long a test waits for something asynchronous: long, as
+// it bounds only a failing test, and a loaded machine runs slowly.
+const waitLimit = 30 * time.Second
 
 // bundle is what a test's services share: one database, one bus, one
 // coordinator, and the post.due events that reached the bus.

@@ -92,11 +92,27 @@ func TestRecurringEachOccurrenceOnceWithTwoEngines(t *testing.T) {
 	waitBalanced(t, one, two)
 
 	const n, count = 40, 3
-	_, startLocal := wholeSecondIn(t, 500*time.Millisecond)
+	// Room to schedule all n before the first occurrence, even on a loaded
+	// machine: a rule whose occurrences are all past is refused.
+	_, startLocal := wholeSecondIn(t, 3*time.Second)
 	for i := range n {
 		mustSchedule(t, []*Service{one, two}[i%2], recurReq(sid(i), "FREQ=SECONDLY;COUNT=3", startLocal))
 	}
-	eventually(t, "every occurrence fired", func() bool { return one.Stats().Fired+two.Stats().Fired >= n*count })
+	// On a loaded machine an engine may fall a second behind, and then the
+	// older of two overdue occurrences is skipped by design: so every
+	// occurrence is either fired or skipped, and none twice.
+	fired := int64(0)
+	eventually(t, "every occurrence fired or skipped", func() bool {
+		fired = 0
+		for i := range n {
+			sch := mustGet(t, one, tenant, sid(i))
+			if sch.GetFiredCount()+sch.GetSkippedCount() != count {
+				return false
+			}
+			fired += sch.GetFiredCount()
+		}
+		return true
+	})
 	b.drain(one, two)
 	type occurrence struct {
 		id  string
@@ -106,16 +122,19 @@ func TestRecurringEachOccurrenceOnceWithTwoEngines(t *testing.T) {
 	for _, d := range b.dues.all() {
 		seen[occurrence{d.ev.GetScheduleId(), d.ev.GetDueAt().AsTime()}]++
 	}
-	if len(seen) != n*count {
-		t.Errorf("%d distinct occurrences fired, want %d", len(seen), n*count)
+	if int64(len(seen)) != fired {
+		t.Errorf("%d distinct occurrences fired, the store counts %d", len(seen), fired)
+	}
+	if fired < n {
+		t.Errorf("only %d of %d occurrences fired: at least each schedule's last must", fired, n*count)
 	}
 	for o, k := range seen {
 		if k != 1 {
 			t.Errorf("%s at %v fired %d times, want once", o.id, o.due, k)
 		}
 	}
-	if s1, s2 := one.Stats(), two.Stats(); s1.Fired+s2.Fired != n*count {
-		t.Errorf("fired %d and %d, want %d in all", s1.Fired, s2.Fired, n*count)
+	if s1, s2 := one.Stats(), two.Stats(); s1.Fired+s2.Fired != fired {
+		t.Errorf("engines fired %d and %d, the store counts %d in all", s1.Fired, s2.Fired, fired)
 	}
 }
 
