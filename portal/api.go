@@ -62,6 +62,7 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/posts/{id}", s.authed(json, s.apiGetPost))
 	mux.Handle("PATCH /api/v1/posts/{id}", s.authed(json, s.apiUpdatePost))
 	mux.Handle("DELETE /api/v1/posts/{id}", s.authed(json, s.apiDeletePost))
+	mux.Handle("GET /api/v1/posts/{id}/firings", s.authed(json, s.apiListFirings))
 
 	mux.Handle("GET /api/v1/notifications", s.authed(json, s.apiListNotifications))
 	mux.Handle("POST /api/v1/notifications/read", s.authed(json, s.apiMarkRead))

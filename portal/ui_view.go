@@ -95,6 +95,16 @@ var fieldLabels = map[string][2]string{
 	"file":         {"File", ""},
 	"description":  {"Description", ""},
 	"role":         {"Role", ""},
+	"when":         {"When", ""},
+	"repeat_rrule": {"The repeat rule", ""},
+	"repeat_days":  {"Days", ""},
+	"repeat_count": {"Number of times", ""},
+	"repeat_until": {"Last day", ""},
+	// An exception names one of the skipped dates.
+	"repeat_skip_dates": {"Skipped dates", "One of the skipped dates"},
+	"repeat_skip_late":  {"Late limit", ""},
+	"queue_id":          {"Queue", ""},
+	"evergreen":         {"Evergreen", ""},
 }
 
 // fail records a refused form: field problems go beside the inputs named in
@@ -243,6 +253,8 @@ func loadZones() []zoneGroup {
 
 func statusLabel(status string) string {
 	switch status {
+	case PostDraft:
+		return "Draft"
 	case PostScheduled:
 		return "Scheduled"
 	case PostPublishing:
