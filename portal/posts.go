@@ -83,9 +83,9 @@ type Post struct {
 	// first (GetPost only).
 	Firings []Firing
 
-	CreatedBy   string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	CreatedBy string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Target is a post's outcome on one account.

@@ -35,10 +35,10 @@ func TestRecurringPostValidation(t *testing.T) {
 		return m
 	}
 	tests := []struct {
-		name   string
-		body   map[string]any
-		field  string
-		says   string
+		name  string
+		body  map[string]any
+		field string
+		says  string
 	}{
 		{"malformed rule", body(map[string]any{"rrule": "FREQ=FORTNIGHTLY", "start_local": start}), "repeat.rrule", ""},
 		{"more than once a minute", body(map[string]any{"rrule": "FREQ=SECONDLY;INTERVAL=10", "start_local": start}), "repeat.rrule", ""},
@@ -112,7 +112,9 @@ func TestRecurringPostFiresPerOccurrence(t *testing.T) {
 			Revision: 1, AccountId: a.account, Network: "mastodon", RemoteId: remote, RemoteUrl: "https://social.example/@ada/" + remote,
 			DueAt: timestamppb.New(at)}))
 	}
-	get := func() map[string]any { return a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/posts/"+id, nil)).json(t) }
+	get := func() map[string]any {
+		return a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/posts/"+id, nil)).json(t)
+	}
 	jobTargets := func() int {
 		res, err := b.svc.GetPublishJob(ctx, &portalv1.GetPublishJobRequest{TenantId: a.id, PostId: id, Revision: 1})
 		if err != nil {
