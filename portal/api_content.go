@@ -243,7 +243,7 @@ func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Princ
 	return writeJSON(w, http.StatusCreated, postView(post))
 }
 
-// GET /api/v1/workspaces/{id}/posts?limit=N -> {posts: [...]}
+// GET /api/v1/workspaces/{id}/posts?limit=N&status=S -> {posts: [...]}
 func (s *Service) apiListPosts(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	limit := 0
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -253,7 +253,7 @@ func (s *Service) apiListPosts(w http.ResponseWriter, r *http.Request, p *Princi
 		}
 		limit = n
 	}
-	list, err := s.ListPosts(r.Context(), p, r.PathValue("id"), limit)
+	list, err := s.ListPostsByStatus(r.Context(), p, r.PathValue("id"), r.URL.Query().Get("status"), limit)
 	if err != nil {
 		return err
 	}

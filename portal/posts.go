@@ -559,7 +559,17 @@ func (s *Service) GetPost(ctx context.Context, p *Principal, postID string) (Pos
 
 // ListPosts lists a workspace's posts, latest scheduled first, at most limit
 // (1 to 500; 0 means 100).
+// Drafts come first.
 func (s *Service) ListPosts(ctx context.Context, p *Principal, workspaceID string, limit int) ([]Post, error) {
+	return s.ListPostsByStatus(ctx, p, workspaceID, "", limit)
+}
+
+// postStatuses are the stored statuses a list can be narrowed to.
+var postStatuses = []string{PostDraft, PostScheduled, PostPublished, PostFailed, PostPartiallyFailed}
+
+// ListPostsByStatus is ListPosts narrowed to one stored status ("" for
+// all).
+func (s *Service) ListPostsByStatus(ctx context.Context, p *Principal, workspaceID, status string, limit int) ([]Post, error) {
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actReadPosts); err != nil {
 		return nil, err
 	}
@@ -569,8 +579,21 @@ func (s *Service) ListPosts(ctx context.Context, p *Principal, workspaceID strin
 	case limit < 0 || limit > 500:
 		return nil, errs.Fields{"limit": "must be between 1 and 500"}.Err()
 	}
-	rows, err := s.db.Query(ctx, `SELECT `+postColumns+` FROM portal_posts WHERE agency_id = ? AND workspace_id = ?
-		ORDER BY scheduled_at DESC, id DESC LIMIT ?`, p.AgencyID, workspaceID, limit)
+	q := `SELECT ` + postColumns + ` FROM portal_posts WHERE agency_id = ? AND workspace_id = ?`
+	args := []any{p.AgencyID, workspaceID}
+	if status != "" {
+		known := false
+		for _, st := range postStatuses {
+			known = known || st == status
+		}
+		if !known {
+			return nil, errs.Fields{"status": "must be one of " + strings.Join(postStatuses, ", ")}.Err()
+		}
+		q += ` AND status = ?`
+		args = append(args, status)
+	}
+	rows, err := s.db.Query(ctx, q+` ORDER BY CASE WHEN status = ? THEN 0 ELSE 1 END, scheduled_at DESC, id DESC LIMIT ?`,
+		append(args, PostDraft, limit)...)
 	if err != nil {
 		return nil, err
 	}
@@ -730,10 +753,16 @@ func (s *Service) DeletePost(ctx context.Context, p *Principal, postID string) e
 	if _, err := s.authorize(ctx, s.db, p, post.WorkspaceID, actWritePosts); err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.TriggerTimeout)
-	defer cancel()
-	if _, err := s.trigger.Cancel(cctx, &triggerv1.CancelRequest{TenantId: p.AgencyID, ScheduleId: postID}); err != nil {
-		return errs.Wrap(err, errs.Unavailable, "scheduling is unavailable right now; the post was not deleted, try again shortly")
+	if post.Kind == KindDraft {
+		// A draft is not publishable even should an old schedule fire, so
+		// the cancel may fail without keeping the draft.
+		s.cancelSchedule(ctx, p.AgencyID, postID)
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.TriggerTimeout)
+		defer cancel()
+		if _, err := s.trigger.Cancel(cctx, &triggerv1.CancelRequest{TenantId: p.AgencyID, ScheduleId: postID}); err != nil {
+			return errs.Wrap(err, errs.Unavailable, "scheduling is unavailable right now; the post was not deleted, try again shortly")
+		}
 	}
 	_, err = s.db.Exec(ctx, `DELETE FROM portal_posts WHERE agency_id = ? AND id = ?`, p.AgencyID, postID)
 	return err

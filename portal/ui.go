@@ -147,6 +147,8 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("POST /workspaces/{id}/posts", u.signedIn(form, u.createPost))
 	mux.Handle("GET /workspaces/{id}/posts/{post}", u.signedIn(form, u.postLink))
 	mux.Handle("POST /workspaces/{id}/posts/{post}/delete", u.signedIn(form, u.deletePost))
+	mux.Handle("GET /workspaces/{id}/posts/{post}/edit", u.signedIn(form, u.editPost))
+	mux.Handle("POST /workspaces/{id}/posts/{post}", u.signedIn(form, u.updatePost))
 	mux.Handle("POST /workspaces/{id}/accounts", u.signedIn(form, u.connectAccount))
 	mux.Handle("POST /workspaces/{id}/accounts/oauth", u.signedIn(form, u.startOAuth))
 	mux.Handle("GET /workspaces/{id}/accounts/{account}", u.signedIn(form, u.accountLink))

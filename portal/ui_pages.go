@@ -259,8 +259,8 @@ type workspacePageView struct {
 	MaxUploadBytes int64
 	// SuggestedTime pre-fills the composer: the next full hour, local.
 	SuggestedTime string
-	// Weekdays are the repeat choice's days.
-	Weekdays []struct{ Code, Label string }
+	// ComposeWhen is the composer's schedule choice.
+	ComposeWhen whenView
 
 	Compose, Connect, Upload, Invite *form
 }
@@ -395,7 +395,6 @@ func (u *webUI) workspacePage(w http.ResponseWriter, r *http.Request, p *Princip
 		CanTeam: ws.Role.can(actTeam), CanViewTeam: ws.Role.can(actViewTeam),
 		Roles:          []Role{RoleManager, RoleClientApprover, RoleOwner},
 		MaxUploadBytes: u.s.cfg.MaxUploadBytes,
-		Weekdays:       weekdays,
 		SuggestedTime:  now.Truncate(time.Hour).Add(time.Hour).Format("2006-01-02T15:04"),
 		Compose:        forms.compose, Connect: forms.connect, Upload: forms.upload, Invite: forms.invite,
 	}
@@ -417,6 +416,7 @@ func (u *webUI) workspacePage(w http.ResponseWriter, r *http.Request, p *Princip
 		return err
 	}
 	v.Posts = u.postsView(p, ws, posts, v.Accounts)
+	v.ComposeWhen = u.whenView(ctx, p, ws, forms.compose, now, "schedule", true)
 	if v.CanViewTeam {
 		if v.Members, err = u.s.ListMembers(ctx, p, id); err != nil {
 			return err

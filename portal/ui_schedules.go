@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -156,5 +157,160 @@ func (s *Service) attachFirings(ctx context.Context, agencyID string, posts []Po
 		}
 		posts[i].Firings = f
 	}
+	return nil
+}
+
+// whenView is what the "when-fields" template shows: the schedule choices
+// of the composer or the edit page.
+type whenView struct {
+	Form *form
+	// Zone and Offset are the workspace's; SuggestedTime pre-fills the
+	// time of a fresh form.
+	Zone, Offset, SuggestedTime string
+	Weekdays                    []struct{ Code, Label string }
+	// Default is the choice of a fresh form; AllowNow offers "Publish now".
+	Default  string
+	AllowNow bool
+	Queues   []Queue
+}
+
+func (u *webUI) whenView(ctx context.Context, p *Principal, ws Workspace, f *form, now time.Time, def string, allowNow bool) whenView {
+	v := whenView{Form: f, Zone: ws.Timezone, Offset: utcOffset(now), SuggestedTime: now.Truncate(time.Hour).Add(time.Hour).Format("2006-01-02T15:04"),
+		Weekdays: weekdays, Default: def, AllowNow: allowNow}
+	v.Queues = u.queueChoices(ctx, p, ws)
+	return v
+}
+
+// Queue is filled in by the queue feature.
+type Queue struct{ ID, Name string }
+
+// queueChoices are the queues the composer offers (none until queues exist).
+func (u *webUI) queueChoices(context.Context, *Principal, Workspace) []Queue { return nil }
+
+type postEditView struct {
+	chrome
+	WS   Workspace
+	Post Post
+	Form *form
+	When whenView
+}
+
+// postForm is the edit page's form filled from the post as it stands.
+func postForm(post Post) *form {
+	v := url.Values{"text": {post.Text}}
+	switch post.Kind {
+	case KindDraft:
+		v.Set("when", "draft")
+	case KindRecurring:
+		v.Set("when", "repeat")
+		v.Set("repeat_freq", "custom")
+		v.Set("repeat_rrule", post.RRule)
+		v.Set("scheduled_at", wallOf(post.StartLocal))
+		var days []string
+		for _, x := range post.Exceptions {
+			days = append(days, x[:min(len(x), 10)])
+		}
+		v.Set("repeat_skip_dates", strings.Join(days, ", "))
+		if post.SkipLate > 0 {
+			v.Set("repeat_skip_late", post.SkipLate.String())
+		}
+	case KindQueue:
+		v.Set("when", "queue")
+		v.Set("queue_id", post.QueueID)
+		if post.Evergreen {
+			v.Set("evergreen", "on")
+		}
+	default:
+		v.Set("when", "schedule")
+		v.Set("scheduled_at", post.LocalTime)
+	}
+	// A fresh form, not a refused one: no errors, and Sent is false.
+	return &form{Values: v, Errors: map[string]string{}}
+}
+
+func (u *webUI) editPage(w http.ResponseWriter, r *http.Request, p *Principal, post Post, f *form, status int) error {
+	ctx := r.Context()
+	ws, err := u.s.GetWorkspace(ctx, p, post.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	loc, err := time.LoadLocation(ws.Timezone)
+	if err != nil {
+		return err
+	}
+	v := postEditView{WS: ws, Post: post, Form: f}
+	v.When = u.whenView(ctx, p, ws, f, time.Now().In(loc), "schedule", true)
+	v.chrome = u.chrome(w, r, p, "Edit post", "workspace")
+	v.Current = ws.ID
+	u.render(w, r, status, "post_edit", v)
+	return nil
+}
+
+// GET /workspaces/{id}/posts/{post}/edit
+func (u *webUI) editPost(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	post, err := u.s.GetPost(r.Context(), p, r.PathValue("post"))
+	if err != nil {
+		return err
+	}
+	if post.WorkspaceID != r.PathValue("id") {
+		return errs.E(errs.NotFound, "post not found")
+	}
+	return u.editPage(w, r, p, post, postForm(post), http.StatusOK)
+}
+
+// POST /workspaces/{id}/posts/{post} : saves an edit, and schedules a
+// draft when a schedule is chosen.
+func (u *webUI) updatePost(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	ctx := r.Context()
+	post, err := u.s.GetPost(ctx, p, r.PathValue("post"))
+	if err != nil {
+		return err
+	}
+	if post.WorkspaceID != r.PathValue("id") {
+		return errs.E(errs.NotFound, "post not found")
+	}
+	ws, err := u.s.GetWorkspace(ctx, p, post.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	loc, err := time.LoadLocation(ws.Timezone)
+	if err != nil {
+		return err
+	}
+	var formErrs errs.Fields
+	when := formWhen(r, &formErrs, loc)
+	text := r.PostFormValue("text")
+	up := PostUpdate{Text: &text, ScheduledAt: when.ScheduledAt, PublishNow: when.PublishNow, Repeat: when.Repeat,
+		QueueID: when.QueueID, Evergreen: when.Evergreen, Draft: when.Draft}
+	if post.Kind == KindDraft && when.Draft {
+		up.Draft = false // stays a draft: only the text changes
+	}
+	var saved Post
+	err = formErrs.Err()
+	if err == nil {
+		saved, err = u.s.UpdatePost(ctx, p, post.ID, up)
+	}
+	if err != nil {
+		f := newForm(r)
+		if err := f.fail(renameFields(err, formScheduleFields), composerInputs...); err != nil {
+			return err
+		}
+		return u.editPage(w, r, p, post, f, refusedStatus(w, err))
+	}
+	msg := "Saved."
+	switch saved.Kind {
+	case KindDraft:
+		msg = "Draft saved."
+	case KindRecurring:
+		msg = "Saved: " + describeRepeat(saved.RRule) + ", next on " + wallLabel(saved.LocalTime) + " (" + saved.Zone + ")."
+	case KindQueue:
+		msg = "Saved in the queue."
+	default:
+		if saved.LocalTime != "" {
+			msg = "Saved: scheduled for " + wallLabel(saved.LocalTime) + " (" + saved.Zone + ")."
+		}
+	}
+	u.setFlash(w, flash{Kind: "success", Message: msg})
+	redirect(w, r, workspacePath(ws.ID)+"#post-"+url.PathEscape(saved.ID))
 	return nil
 }
