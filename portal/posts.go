@@ -325,6 +325,13 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 	if err != nil {
 		return Post{}, fmt.Errorf("portal: workspace %s zone %q: %w", ws.ID, ws.Timezone, err)
 	}
+	if in.QueueID != "" && len(in.AccountIDs) == 0 {
+		// A post added to a queue goes, unless told otherwise, to the
+		// accounts the queue posts to.
+		if q, err := s.workspaceQueue(ctx, p.AgencyID, workspaceID, in.QueueID); err == nil {
+			in.AccountIDs = q.GetAccountIds()
+		}
+	}
 	var v errs.Fields
 	checkText(&v, in.Text)
 	accounts := s.checkAccounts(ctx, &v, p.AgencyID, workspaceID, in.AccountIDs)

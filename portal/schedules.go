@@ -201,12 +201,6 @@ func planRepeat(v *errs.Fields, r RepeatInput, ws Workspace) (plan, bool) {
 	return pl, len(*v) == before
 }
 
-// planQueue is filled in by the queue feature; until then queues are refused.
-func (s *Service) planQueue(_ context.Context, v *errs.Fields, _ string, _ Workspace, _ string, _ bool) (plan, bool) {
-	v.Add("queue_id", "queues are not available")
-	return plan{}, false
-}
-
 // scheduleRequest is what Trigger is asked for a post's current revision.
 func scheduleRequest(agencyID string, p Post) *triggerv1.ScheduleRequest {
 	req := &triggerv1.ScheduleRequest{ScheduleId: p.ID, TenantId: agencyID, PostId: p.ID, Revision: p.Revision}

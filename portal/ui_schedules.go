@@ -181,11 +181,19 @@ func (u *webUI) whenView(ctx context.Context, p *Principal, ws Workspace, f *for
 	return v
 }
 
-// Queue is filled in by the queue feature.
-type Queue struct{ ID, Name string }
-
-// queueChoices are the queues the composer offers (none until queues exist).
-func (u *webUI) queueChoices(context.Context, *Principal, Workspace) []Queue { return nil }
+// queueChoices are the queues the composer offers; none when Trigger cannot
+// say (the page still works without them).
+func (u *webUI) queueChoices(ctx context.Context, p *Principal, ws Workspace) []Queue {
+	if !ws.Role.can(actWritePosts) {
+		return nil
+	}
+	qs, err := u.s.ListQueues(ctx, p, ws.ID)
+	if err != nil {
+		u.s.log.Warn("listing queues for the composer", "workspace_id", ws.ID, "err", err)
+		return nil
+	}
+	return qs
+}
 
 type postEditView struct {
 	chrome
