@@ -105,6 +105,10 @@ var fieldLabels = map[string][2]string{
 	"repeat_skip_late":  {"Late limit", ""},
 	"queue_id":          {"Queue", ""},
 	"evergreen":         {"Evergreen", ""},
+	"slots":             {"Weekly slots", "One of the slots"},
+	"zone":              {"Time zone", ""},
+	"min_gap_days":      {"The gap", ""},
+	"max_repeats":       {"Repeats", ""},
 }
 
 // fail records a refused form: field problems go beside the inputs named in
