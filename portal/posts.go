@@ -351,17 +351,7 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 	now := time.Now().UTC()
 	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
 	pl.apply(&post)
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO portal_posts (id, agency_id, workspace_id, text, revision, status, scheduled_at, local_time, zone,
-				schedule_synced, created_by, created_at, updated_at, kind, rrule, start_local, exdates, skip_late_s, queue_id, evergreen)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			post.ID, p.AgencyID, workspaceID, post.Text, post.Revision, post.Status, toMicrosOrZero(post.ScheduledAt), post.LocalTime,
-			post.Zone, post.Kind == KindDraft, post.CreatedBy, store.ToMicros(now), store.ToMicros(now),
-			post.Kind, post.RRule, post.StartLocal, joinLines(post.Exceptions), int64(post.SkipLate/time.Second), post.QueueID, post.Evergreen); err != nil {
-			return err
-		}
-		return insertTargets(ctx, tx, p.AgencyID, post.ID, accounts, media, now)
-	})
+	err = s.db.Tx(ctx, func(tx *store.Tx) error { return insertPost(ctx, tx, p.AgencyID, post, accounts, media) })
 	if err != nil {
 		return Post{}, err
 	}
@@ -385,6 +375,20 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 	}
 	s.markSynced(ctx, p.AgencyID, post, sch)
 	return s.GetPost(ctx, p, post.ID)
+}
+
+// insertPost writes a new post with its targets and media, unsynced
+// unless it is a draft.
+func insertPost(ctx context.Context, tx *store.Tx, agencyID string, post Post, accounts []targetAccount, media []Media) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO portal_posts (id, agency_id, workspace_id, text, revision, status, scheduled_at, local_time, zone,
+			schedule_synced, created_by, created_at, updated_at, kind, rrule, start_local, exdates, skip_late_s, queue_id, evergreen)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		post.ID, agencyID, post.WorkspaceID, post.Text, post.Revision, post.Status, toMicrosOrZero(post.ScheduledAt), post.LocalTime,
+		post.Zone, post.Kind == KindDraft, post.CreatedBy, store.ToMicros(post.CreatedAt), store.ToMicros(post.UpdatedAt),
+		post.Kind, post.RRule, post.StartLocal, joinLines(post.Exceptions), int64(post.SkipLate/time.Second), post.QueueID, post.Evergreen); err != nil {
+		return err
+	}
+	return insertTargets(ctx, tx, agencyID, post.ID, accounts, media, post.CreatedAt)
 }
 
 // insertTargets writes a post's target accounts (pending) and media.

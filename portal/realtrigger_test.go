@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"testing"
 
+	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
 	"github.com/heraldhq/herald/trigger"
 )
 
@@ -13,7 +14,35 @@ import (
 // the real thing, not a fake's idea of it.
 func setupRealTrigger(t *testing.T) (*bundle, *trigger.Service) {
 	t.Helper()
+	b, ts, _ := setupRealTriggerFeeds(t)
+	return b, ts
+}
+
+// withFakeFeeds is the real Trigger with fake feeds, while Trigger's own
+// are being written.
+type withFakeFeeds struct {
+	*trigger.Service
+	*fakeFeeds
+}
+
+func (w withFakeFeeds) PutFeed(ctx context.Context, r *triggerv1.PutFeedRequest) (*triggerv1.PutFeedResponse, error) {
+	return w.fakeFeeds.PutFeed(ctx, r)
+}
+func (w withFakeFeeds) GetFeed(ctx context.Context, r *triggerv1.GetFeedRequest) (*triggerv1.GetFeedResponse, error) {
+	return w.fakeFeeds.GetFeed(ctx, r)
+}
+func (w withFakeFeeds) ListFeeds(ctx context.Context, r *triggerv1.ListFeedsRequest) (*triggerv1.ListFeedsResponse, error) {
+	return w.fakeFeeds.ListFeeds(ctx, r)
+}
+func (w withFakeFeeds) DeleteFeed(ctx context.Context, r *triggerv1.DeleteFeedRequest) (*triggerv1.DeleteFeedResponse, error) {
+	return w.fakeFeeds.DeleteFeed(ctx, r)
+}
+
+// setupRealTriggerFeeds is setupRealTrigger whose feeds are faked.
+func setupRealTriggerFeeds(t *testing.T) (*bundle, *trigger.Service, *fakeFeeds) {
+	t.Helper()
 	var ts *trigger.Service
+	feeds := newFakeFeeds()
 	b := setupWith(t, func(d *Deps) {
 		var err error
 		ts, err = trigger.New(trigger.DefaultConfig(), trigger.Deps{DB: d.DB, Bus: d.Bus, Log: slog.New(slog.DiscardHandler)})
@@ -28,7 +57,7 @@ func setupRealTrigger(t *testing.T) (*bundle, *trigger.Service) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { ts.Close() })
-		d.Trigger = ts
+		d.Trigger = withFakeFeeds{ts, feeds}
 	})
-	return b, ts
+	return b, ts, feeds
 }
