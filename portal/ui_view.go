@@ -109,6 +109,11 @@ var fieldLabels = map[string][2]string{
 	"zone":              {"Time zone", ""},
 	"min_gap_days":      {"The gap", ""},
 	"max_repeats":       {"Repeats", ""},
+	"feed_url":          {"Feed address", ""},
+	"interval":          {"Check every", ""},
+	"backfill":          {"Latest items", ""},
+	"template":          {"The template", ""},
+	"action":            {"For each new item", ""},
 }
 
 // fail records a refused form: field problems go beside the inputs named in
