@@ -117,3 +117,33 @@ func TestRecurringPostFiresEachOccurrence(t *testing.T) {
 		t.Fatalf("the network holds %d posts, want one per occurrence", n)
 	}
 }
+
+// TestScheduleRefusalsOverTheWire: Trigger's refusals keep their fields
+// when Portal reaches it over gRPC or Connect, so the user still learns
+// which input is wrong; a queue's are the same.
+func TestScheduleRefusalsOverTheWire(t *testing.T) {
+	t.Parallel()
+	for _, transport := range []string{config.TransportGRPC, config.TransportConnect} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			h := startHerald(t, transport)
+			c, wsID, acctID := agencyWithAccount(t, h, "wire"+transport)
+			res := c.call(http.MethodPost, "/api/v1/workspaces/"+wsID+"/posts", obj{"text": "x", "account_ids": []string{acctID},
+				"repeat": obj{"rrule": "FREQ=MINUTELY;BYSECOND=0,30", "start_local": "2030-01-01T09:00"}}, http.StatusUnprocessableEntity)
+			if !strings.Contains(str(res, "error", "fields", "repeat.rrule"), "once a minute") {
+				t.Errorf("refused rule: %v", res)
+			}
+			q := c.call(http.MethodPost, "/api/v1/workspaces/"+wsID+"/queues", obj{"name": "Q", "account_ids": []string{acctID},
+				"slots": []obj{{"weekday": 1, "time": "09:00"}}}, http.StatusCreated)
+			res = c.call(http.MethodPost, "/api/v1/workspaces/"+wsID+"/posts", obj{"text": "x", "queue_id": str(q, "id"), "evergreen": true}, http.StatusUnprocessableEntity)
+			if str(res, "error", "fields", "evergreen") == "" {
+				t.Errorf("evergreen in a queue that does not recycle: %v", res)
+			}
+			ok := c.call(http.MethodPost, "/api/v1/workspaces/"+wsID+"/posts", obj{"text": "weekly", "account_ids": []string{acctID},
+				"repeat": obj{"rrule": "FREQ=WEEKLY;BYDAY=MO", "start_local": "2030-01-07T09:00"}}, http.StatusCreated)
+			if str(ok, "scheduled_at_utc") != "2030-01-07T09:00:00Z" {
+				t.Errorf("recurring post over %s = %v", transport, ok)
+			}
+		})
+	}
+}
