@@ -136,10 +136,32 @@ func parseTemplate(text string) (*template.Template, error) {
 	return template.New("post").Funcs(templateFuncs).Option("missingkey=error").Parse(text)
 }
 
+// maxRenderBytes bounds a template's output while it runs: nested
+// templates could otherwise double it at every level.
+const maxRenderBytes = 4 * maxTextBytes
+
+var errRenderTooLong = errors.New("the post is longer than any network takes")
+
+// cappedBuffer refuses writes past its limit.
+type cappedBuffer struct {
+	bytes.Buffer
+	limit int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if c.Len()+len(p) > c.limit {
+		return 0, errRenderTooLong
+	}
+	return c.Buffer.Write(p)
+}
+
 // render runs a template over an item; the text is trimmed.
 func render(t *template.Template, ev *eventsv1.FeedItem) (string, error) {
-	var b bytes.Buffer
-	if err := t.Execute(&b, feedItemData(ev)); err != nil {
+	b := &cappedBuffer{limit: maxRenderBytes}
+	if err := t.Execute(b, feedItemData(ev)); err != nil {
+		if errors.Is(err, errRenderTooLong) {
+			return "", errRenderTooLong
+		}
 		return "", err
 	}
 	return strings.TrimSpace(b.String()), nil

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -34,6 +35,15 @@ func TestAutomationValidation(t *testing.T) {
 		{"always too long", "template", "limit is 500", valid(func(m map[string]any) { m["template"] = strings.Repeat("x", 501) + "{{.title}}" })},
 		{"empty output", "template", "empty", valid(func(m map[string]any) { m["template"] = "{{if false}}x{{end}}" })},
 		{"no template", "template", "required", valid(func(m map[string]any) { m["template"] = " " })},
+		{"output that doubles at every level", "template", "longer than any network", valid(func(m map[string]any) {
+			var b strings.Builder
+			b.WriteString(`{{define "t0"}}{{.title}}{{end}}`)
+			for i := 1; i < 40; i++ {
+				fmt.Fprintf(&b, `{{define "t%d"}}{{template "t%d" .}}{{template "t%d" .}}{{end}}`, i, i-1, i-1)
+			}
+			b.WriteString(`{{template "t39" .}}`)
+			m["template"] = b.String()
+		})},
 		{"not a web feed", "feed_url", "http", valid(func(m map[string]any) { m["feed_url"] = "ftp://blog.example/feed" })},
 		{"unknown action", "action", "draft", valid(func(m map[string]any) { m["action"] = "tweet" })},
 		{"queue without one", "queue_id", "", valid(func(m map[string]any) { m["action"] = "queue" })},
