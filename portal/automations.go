@@ -619,8 +619,7 @@ func (s *Service) onFeedItem(ctx context.Context, m *bus.Message) error {
 		// The queue went away or changed: the post is kept as a draft for
 		// someone to place.
 		s.log.Warn("automation: the queue refused a post; keeping it as a draft", "automation_id", a.ID, "post_id", post.ID, "err", err)
-		if _, err := s.db.Exec(ctx, `UPDATE portal_posts SET kind = ?, status = ?, queue_id = '', evergreen = ?, schedule_synced = ?
-			WHERE agency_id = ? AND id = ? AND revision = ?`, KindDraft, PostDraft, false, true, tenant, post.ID, post.Revision); err != nil {
+		if err := s.keepAsDraft(ctx, tenant, post.ID, post.Revision); err != nil {
 			return fmt.Errorf("portal: keeping an automation's post as a draft: %w", err)
 		}
 		_, _ = s.db.Exec(ctx, `UPDATE portal_automation_items SET outcome = ?, error = ? WHERE automation_id = ? AND item_key = ?`,
@@ -659,4 +658,15 @@ func truncateBytes(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// keepAsDraft turns a queued post Trigger refuses (its queue is gone) into a
+// draft, so that what was written waits for someone rather than being lost
+// or re-sent forever.
+func (s *Service) keepAsDraft(ctx context.Context, agencyID, postID string, revision int64) error {
+	_, err := s.db.Exec(context.WithoutCancel(ctx), `UPDATE portal_posts SET kind = ?, status = ?, queue_id = '', evergreen = ?, held = ?,
+			scheduled_at = 0, local_time = '', schedule_synced = ?, updated_at = ?
+		WHERE agency_id = ? AND id = ? AND revision = ? AND kind = ?`,
+		KindDraft, PostDraft, false, false, true, store.ToMicros(time.Now()), agencyID, postID, revision, KindQueue)
+	return err
 }

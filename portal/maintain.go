@@ -69,6 +69,14 @@ func (s *Service) resync(ctx context.Context, cutoff time.Time) int {
 		}
 		sch, err := s.schedule(ctx, p.agency, p.post)
 		if err != nil {
+			if p.post.Kind == KindQueue && triggerRefusal(err, KindQueue) != nil {
+				// Its queue is gone: sending it again cannot help.
+				s.log.Warn("resync: the queue refuses a post; keeping it as a draft", "post_id", p.post.ID, "err", err)
+				if derr := s.keepAsDraft(ctx, p.agency, p.post.ID, p.post.Revision); derr != nil {
+					s.log.Warn("resync: keeping a post as a draft", "post_id", p.post.ID, "err", derr)
+				}
+				continue
+			}
 			s.log.Warn("resync: trigger still refuses", "post_id", p.post.ID, "err", err)
 			continue
 		}

@@ -193,3 +193,39 @@ func TestScheduleMovedIsIdempotent(t *testing.T) {
 		t.Fatalf("foreign move applied: %v", got)
 	}
 }
+
+func TestResyncQueuedPosts(t *testing.T) {
+	t.Parallel()
+	b, ts := setupRealTrigger(t)
+	a := b.firstAgency(t)
+	ctx := context.Background()
+	mk := func(name string) string {
+		return a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/queues", map[string]any{
+			"name": name, "account_ids": []string{a.account}, "slots": []map[string]any{{"weekday": 3, "time": "08:00"}}})).json(t)["id"].(string)
+	}
+	kept, gone := mk("kept"), mk("gone")
+	p1 := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{"text": "one", "queue_id": kept})).json(t)["id"].(string)
+	p2 := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{"text": "two", "queue_id": gone})).json(t)["id"].(string)
+	// As if Trigger's answers were lost: both unsynced; one queue is then
+	// deleted behind Portal's back.
+	if _, err := b.db.Exec(ctx, `UPDATE portal_posts SET schedule_synced = ?, scheduled_at = 0, local_time = ''`, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.DeleteQueue(ctx, &triggerv1.DeleteQueueRequest{TenantId: a.id, QueueId: gone}); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.svc.resync(ctx, time.Now().Add(time.Minute)); n != 1 {
+		t.Fatalf("resynced %d posts, want 1", n)
+	}
+	got := a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/posts/"+p1, nil)).json(t)
+	sch, _ := ts.GetSchedule(ctx, &triggerv1.GetScheduleRequest{TenantId: a.id, ScheduleId: p1})
+	if got["kind"] != KindQueue || got["scheduled_at_utc"] != sch.GetSchedule().GetDueAt().AsTime().Format(time.RFC3339) {
+		t.Fatalf("resynced post = %v, trigger %v", got, sch.GetSchedule())
+	}
+	if got := a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/posts/"+p2, nil)).json(t); got["status"] != PostDraft || got["text"] != "two" {
+		t.Fatalf("post of a vanished queue = %v", got)
+	}
+	if n := b.svc.resync(ctx, time.Now().Add(time.Minute)); n != 0 {
+		t.Fatalf("resynced %d posts again", n)
+	}
+}
