@@ -82,4 +82,11 @@ func TestBrowserRepeatsAndQueues(t *testing.T) {
 		t.Fatalf("flash = %q", got)
 	}
 	b.shot("queued")
+
+	// The automations page offers the queue as an action.
+	b.open(ws+"/automations", "#automation-form")
+	if b.count(`#automation-form select[name=queue_id] option`) != 2 {
+		t.Error("the automation form does not offer the queue")
+	}
+	b.shot("automations")
 }
