@@ -200,7 +200,7 @@ func (n *Node) build(ctx context.Context) error {
 
 	if runs(config.Trigger) {
 		tc := trigger.DefaultConfig()
-		n.Trigger, err = trigger.New(tc, trigger.Deps{DB: n.db(config.Trigger), Bus: n.gate, Coord: n.Coord, Log: n.log.With("service", config.Trigger)})
+		n.Trigger, err = trigger.New(tc, trigger.Deps{DB: n.db(config.Trigger), Bus: n.gate, Coord: n.Coord, Outbound: out, Log: n.log.With("service", config.Trigger)})
 		if err != nil {
 			return fmt.Errorf("trigger: %w", err)
 		}

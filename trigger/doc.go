@@ -59,8 +59,18 @@
 // not three times. The latest is skipped too when it is later than the
 // schedule's skip_if_later_than (0: fire however late).
 //
+// RSS/Atom feeds: a feed belongs to a shard like a schedule, and the node
+// holding the shard polls it at its next_poll_at, at most FeedPolls at a
+// time, through the SSRF-safe outbound client (Deps.Outbound), with
+// conditional requests, a timeout, a body limit and exponential backoff on
+// errors. A poll commits in one transaction, fenced like a fire and guarded
+// by the feed's version: the feed's poll state, its new items marked seen
+// (trigger_feed_items) and their feed.item events, so no item is acted on
+// twice. A feed's first poll emits only its newest backfill items. See
+// docs/decisions/0010-feed-polling.md.
+//
 // This package must never fire a schedule before its due instant, never
 // publish to the bus directly (events go through the outbox), never read or
-// write another service's tables, and never import another service's
-// package.
+// write another service's tables, never import another service's
+// package, and never fetch a feed with any client but the outbound one.
 package trigger

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -78,6 +79,9 @@ type engine struct {
 	// schedules within the horizon that were not loaded.
 	more chan struct{}
 
+	// feeds polls the RSS/Atom feeds of the owned shards.
+	feeds *feedPoller
+
 	ctx        context.Context
 	wg         sync.WaitGroup
 	deregister func()
@@ -108,8 +112,8 @@ type cursor struct {
 // memory: a schedule due later is left for a later load.
 func (s *shardState) regionEnd() int64 { return max(s.cursor.due, s.loadingTo) }
 
-func newEngine(cfg Config, db *store.DB, box *outbox.Outbox, c coord.Coordinator, clock clockwork.Clock, log *slog.Logger) *engine {
-	return &engine{
+func newEngine(cfg Config, db *store.DB, box *outbox.Outbox, c coord.Coordinator, clock clockwork.Clock, log *slog.Logger, client *http.Client) *engine {
+	e := &engine{
 		cfg: cfg, db: db, box: box, coord: c, clock: clock, log: log,
 		offset: shardOf("", cfg.NodeID, cfg.Shards),
 		byKey:  map[string]*entry{},
@@ -118,6 +122,8 @@ func newEngine(cfg Config, db *store.DB, box *outbox.Outbox, c coord.Coordinator
 		wake:   make(chan struct{}, 1),
 		more:   make(chan struct{}, 1),
 	}
+	e.feeds = newFeedPoller(e, client)
+	return e
 }
 
 func (e *engine) start(ctx context.Context) error {
@@ -129,6 +135,7 @@ func (e *engine) start(ctx context.Context) error {
 	e.refill(ctx)
 	e.wg.Go(func() { e.fireLoop(ctx) })
 	e.wg.Go(func() { e.maintain(ctx) })
+	e.wg.Go(func() { e.feeds.run(ctx) })
 	return nil
 }
 
@@ -168,7 +175,31 @@ func (e *engine) stats() Stats {
 	}
 	e.mu.Unlock()
 	s.Lateness = e.lat.summary()
+	s.Feeds = e.feeds.stats()
 	return s
+}
+
+// ownedShards returns the shards this node owns now, with their fencing
+// tokens.
+func (e *engine) ownedShards() map[int]int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[int]int64, len(e.shards))
+	for n, st := range e.shards {
+		out[n] = st.token
+	}
+	return out
+}
+
+// dropFenced gives up a shard that a commit found claimed by a newer
+// holder, if this node still holds it under the token the commit used.
+func (e *engine) dropFenced(n int, token int64) {
+	e.mu.Lock()
+	st := e.shards[n]
+	e.mu.Unlock()
+	if st != nil && st.token == token {
+		e.drop(st, slog.LevelWarn, "a newer holder claimed it")
+	}
 }
 
 // maintain keeps the engine's share of shards and its horizon filled.
@@ -291,6 +322,7 @@ func (e *engine) acquire(ctx context.Context, n int, lock coord.Lock) bool {
 	e.mu.Lock()
 	e.shards[n] = st
 	e.mu.Unlock()
+	e.feeds.kick()
 	e.wg.Go(func() {
 		select {
 		case <-lock.Lost():

@@ -243,7 +243,7 @@ func TestSharesAddUpToEveryShard(t *testing.T) {
 		for i := range nodes {
 			cfg := DefaultConfig()
 			cfg.NodeID = sid(i)
-			e := newEngine(cfg, nil, nil, c, clockwork.NewRealClock(), testLog(t))
+			e := newEngine(cfg, nil, nil, c, clockwork.NewRealClock(), testLog(t), nil)
 			if err := e.register(ctx); err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,8 @@ type bundle struct {
 	dues  *dues
 	// clock is given to every service of the bundle; nil is the real one.
 	clock clockwork.Clock
+	// outbound fetches feeds; nil is the safe default (no loopback).
+	outbound *http.Client
 }
 
 func setup(t *testing.T) *bundle {
@@ -69,7 +72,7 @@ func (b *bundle) service(start bool, tune func(*Config)) *Service {
 	if tune != nil {
 		tune(&cfg)
 	}
-	s, err := New(cfg, Deps{DB: b.db, Bus: b.bus, Coord: b.coord, Clock: b.clock, Log: testLog(b.t)})
+	s, err := New(cfg, Deps{DB: b.db, Bus: b.bus, Coord: b.coord, Clock: b.clock, Outbound: b.outbound, Log: testLog(b.t)})
 	if err != nil {
 		b.t.Fatal(err)
 	}

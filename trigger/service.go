@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/coord"
 	"github.com/heraldhq/herald/gen/herald/trigger/v1/triggerv1connect"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/outbound"
 	"github.com/heraldhq/herald/outbox"
 	"github.com/heraldhq/herald/store"
 )
@@ -49,6 +51,24 @@ type Config struct {
 	// request latency) before Schedule refuses it.
 	PastGrace time.Duration
 
+	// FeedPolls bounds the feed polls one node runs at once.
+	FeedPolls int
+	// FeedTimeout bounds one poll's request, body included.
+	FeedTimeout time.Duration
+	// FeedMaxBytes is the largest feed document read; a larger one fails
+	// the poll.
+	FeedMaxBytes int64
+	// FeedMaxNewItems caps the feed.item events of one poll after the
+	// first: a feed that suddenly shows hundreds of new items (a site
+	// rebuilt, a feed replaced) does not flood the automations. The newest
+	// are acted on; the rest are only marked seen.
+	FeedMaxNewItems int
+	// FeedForgetAfter is how long an item absent from its feed is
+	// remembered; FeedKeepAbsent caps how many absent items a feed keeps
+	// (the oldest go first). Items still in the feed are never forgotten.
+	FeedForgetAfter time.Duration
+	FeedKeepAbsent  int
+
 	// allowSecondly lets recurring rules fire more than once a minute, so
 	// tests can watch a rule fire several times in seconds. Herald itself
 	// never sets it: no post should go out more than once a minute.
@@ -64,6 +84,13 @@ func DefaultConfig() Config {
 		Batch:       512,
 		MaxInMemory: 200_000,
 		PastGrace:   5 * time.Second,
+
+		FeedPolls:       16,
+		FeedTimeout:     20 * time.Second,
+		FeedMaxBytes:    5 << 20,
+		FeedMaxNewItems: 50,
+		FeedForgetAfter: 30 * 24 * time.Hour,
+		FeedKeepAbsent:  2000,
 	}
 }
 
@@ -87,6 +114,21 @@ func (c Config) validate() error {
 	if c.PastGrace < 0 {
 		problems = append(problems, errors.New("past grace must not be negative"))
 	}
+	if c.FeedPolls < 1 {
+		problems = append(problems, errors.New("feed polls must be at least 1"))
+	}
+	if c.FeedTimeout <= 0 {
+		problems = append(problems, errors.New("feed timeout must be positive"))
+	}
+	if c.FeedMaxBytes < 1024 {
+		problems = append(problems, errors.New("feed max bytes must be at least 1024"))
+	}
+	if c.FeedMaxNewItems < 1 {
+		problems = append(problems, errors.New("feed max new items must be at least 1"))
+	}
+	if c.FeedForgetAfter < time.Hour || c.FeedKeepAbsent < 0 {
+		problems = append(problems, errors.New("feed forget after must be at least 1h and feed keep absent not negative"))
+	}
 	return errors.Join(problems...)
 }
 
@@ -100,7 +142,11 @@ type Deps struct {
 	// Clock is the service's time; nil is the real clock. Tests pass a fake
 	// one to move time by hand.
 	Clock clockwork.Clock
-	Log   *slog.Logger
+	// Outbound fetches feed URLs. It must be a client made by
+	// outbound.NewClient, which checks every address it dials; nil is one
+	// with the safe policy (public addresses only).
+	Outbound *http.Client
+	Log      *slog.Logger
 }
 
 // Service is the Trigger service: its handlers and its firing engine.
@@ -140,13 +186,17 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if clock == nil {
 		clock = clockwork.NewRealClock()
 	}
+	client := deps.Outbound
+	if client == nil {
+		client = outbound.NewClient(outbound.Policy{})
+	}
 	box := outbox.New(deps.DB, prefix, deps.Bus, log)
 	return &Service{
 		cfg:    cfg,
 		db:     deps.DB,
 		outbox: box,
 		clock:  clock,
-		engine: newEngine(cfg, deps.DB, box, c, clock, log),
+		engine: newEngine(cfg, deps.DB, box, c, clock, log, client),
 	}, nil
 }
 

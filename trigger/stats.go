@@ -25,6 +25,8 @@ type Stats struct {
 	OwnedShards int
 	// Lateness is fired_at - due_at of recent fires.
 	Lateness Lateness
+	// Feeds is what the feed poller did.
+	Feeds FeedStats
 }
 
 // Lateness summarises fired_at - due_at. P50 and P99 are over the most
