@@ -3,7 +3,9 @@ package portal
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -221,5 +223,57 @@ func TestAutomationQueue(t *testing.T) {
 	}
 	if p := a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/posts/"+orphan["post_id"].(string), nil)).json(t); p["status"] != PostDraft {
 		t.Fatalf("orphan post = %v", p)
+	}
+}
+
+// TestAutomationWithTriggerFeeds runs an automation on Trigger's own feed
+// polling: the feed's existing items (backfill) become drafts once, and
+// Trigger's refusal of an address comes back on feed_url.
+func TestAutomationWithTriggerFeeds(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/rss+xml")
+		io.WriteString(w, `<?xml version="1.0"?><rss version="2.0"><channel><title>Bistro blog</title>
+<item><guid>post-2</guid><title>Winter menu</title><link>https://bistro.example/winter</link><category>food</category></item>
+<item><guid>post-1</guid><title>We are open</title><link>https://bistro.example/open</link></item>
+<item><guid>post-0</guid><title>Old news</title><link>https://bistro.example/old</link></item>
+</channel></rss>`)
+	}))
+	t.Cleanup(srv.Close)
+	b, _, _ := setupTrigger(t, nil)
+	a := b.firstAgency(t)
+	path := "/api/v1/workspaces/" + a.workspace + "/automations"
+
+	res := a.owner.do("POST", path, map[string]any{"name": "Blog", "feed_url": "https://user:secret@bistro.example/feed",
+		"template": "{{.title}}", "account_ids": []string{a.account}, "action": "draft"})
+	if res.Status != http.StatusUnprocessableEntity || res.errorFields(t)["feed_url"] == nil {
+		t.Fatalf("an address Trigger refuses: %d %s", res.Status, res.Body)
+	}
+	if n := b.count(t, "portal_automations"); n != 0 {
+		t.Fatalf("%d automations kept", n)
+	}
+
+	auto := a.owner.must(http.StatusCreated, a.owner.do("POST", path, map[string]any{"name": "Blog", "feed_url": srv.URL + "/feed.xml",
+		"backfill": 2, "template": "{{.title}} {{hashtags .categories}} {{.link}}", "account_ids": []string{a.account}, "action": "draft"})).json(t)
+	aid := auto["id"].(string)
+	drafts := func() []any {
+		return a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/workspaces/"+a.workspace+"/posts?status=draft", nil)).json(t)["posts"].([]any)
+	}
+	waitFor(t, "the feed's two newest items to become drafts", func() bool { return len(drafts()) == 2 })
+	texts := map[string]bool{}
+	for _, d := range drafts() {
+		texts[d.(map[string]any)["text"].(string)] = true
+	}
+	if !texts["Winter menu #food https://bistro.example/winter"] || !texts["We are open  https://bistro.example/open"] {
+		t.Fatalf("drafts = %v", texts)
+	}
+	got := a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/automations/"+aid, nil)).json(t)
+	feed, _ := got["feed"].(map[string]any)
+	if feed == nil || feed["health"] != "ok" || feed["items_seen"] != float64(3) || len(got["items"].([]any)) != 2 {
+		t.Fatalf("automation = %v", got)
+	}
+	a.owner.must(http.StatusNoContent, a.owner.do("DELETE", "/api/v1/automations/"+aid, nil))
+	if len(drafts()) != 2 {
+		t.Fatal("deleting the automation took its drafts")
 	}
 }

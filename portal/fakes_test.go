@@ -77,7 +77,8 @@ func (f subFunc) Close() error { return f() }
 // were down.
 type fakeTrigger struct {
 	// Queues are not faked: tests of them use the real service. Feeds are,
-	// until Trigger implements them.
+	// so tests can deliver items by hand (TestAutomationWithTriggerFeeds
+	// uses the real ones).
 	triggerv1connect.UnimplementedTriggerServiceHandler
 	*fakeFeeds
 	mu        sync.Mutex

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
+	"github.com/heraldhq/herald/outbound"
 	"github.com/heraldhq/herald/trigger"
 )
 
@@ -38,14 +39,23 @@ func (w withFakeFeeds) DeleteFeed(ctx context.Context, r *triggerv1.DeleteFeedRe
 	return w.fakeFeeds.DeleteFeed(ctx, r)
 }
 
-// setupRealTriggerFeeds is setupRealTrigger whose feeds are faked.
+// setupRealTriggerFeeds is setupRealTrigger whose feeds are faked, so a
+// test can deliver feed items by hand.
 func setupRealTriggerFeeds(t *testing.T) (*bundle, *trigger.Service, *fakeFeeds) {
 	t.Helper()
+	return setupTrigger(t, newFakeFeeds())
+}
+
+// setupTrigger runs the real Trigger in-process; feeds nil keeps its own
+// feeds too, fetching through an outbound client that may reach loopback
+// (the tests' feed servers).
+func setupTrigger(t *testing.T, feeds *fakeFeeds) (*bundle, *trigger.Service, *fakeFeeds) {
+	t.Helper()
 	var ts *trigger.Service
-	feeds := newFakeFeeds()
 	b := setupWith(t, func(d *Deps) {
 		var err error
-		ts, err = trigger.New(trigger.DefaultConfig(), trigger.Deps{DB: d.DB, Bus: d.Bus, Log: slog.New(slog.DiscardHandler)})
+		ts, err = trigger.New(trigger.DefaultConfig(), trigger.Deps{DB: d.DB, Bus: d.Bus, Log: slog.New(slog.DiscardHandler),
+			Outbound: outbound.NewClient(outbound.Policy{AllowLoopback: true})})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +67,10 @@ func setupRealTriggerFeeds(t *testing.T) (*bundle, *trigger.Service, *fakeFeeds)
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { ts.Close() })
-		d.Trigger = withFakeFeeds{ts, feeds}
+		d.Trigger = ts
+		if feeds != nil {
+			d.Trigger = withFakeFeeds{ts, feeds}
+		}
 	})
 	return b, ts, feeds
 }
