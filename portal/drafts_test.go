@@ -102,6 +102,13 @@ func TestUIDrafts(t *testing.T) {
 	}
 
 	edit := c.must(http.StatusOK, c.get(path+"/posts/"+id+"/edit"))
+	if !strings.Contains(edit.Body, `name="account_ids" value="`+a.account+`" checked`) {
+		t.Error("the edit page does not show the draft's account as chosen")
+	}
+	// Unticking every account is refused beside them.
+	res = c.must(http.StatusUnprocessableEntity, c.post(path+"/posts/"+id, url.Values{"csrf_token": {token}, "text": {"Half an idea"},
+		"when": {"draft"}, "accounts_shown": {"1"}}))
+	wantText(t, res.Body, "Choose at least one account.")
 	if !strings.Contains(edit.Body, ">Half an idea</textarea>") || !strings.Contains(edit.Body, `value="draft" checked`) {
 		t.Fatalf("edit page:\n%s", excerpt(edit.Body))
 	}
@@ -114,7 +121,7 @@ func TestUIDrafts(t *testing.T) {
 	}
 	at := future()
 	c.must(http.StatusSeeOther, c.post(path+"/posts/"+id, url.Values{"csrf_token": {token}, "text": {"A whole idea"},
-		"when": {"schedule"}, "scheduled_at": {at}}), path+"#post-"+id)
+		"when": {"schedule"}, "scheduled_at": {at}, "accounts_shown": {"1"}, "account_ids": {a.account}}), path+"#post-"+id)
 	if sch := b.trigger.schedule(id); sch == nil || sch.GetRevision() != 2 {
 		t.Fatalf("trigger holds %v", sch)
 	}

@@ -197,15 +197,16 @@ func (u *webUI) queueChoices(ctx context.Context, p *Principal, ws Workspace) []
 
 type postEditView struct {
 	chrome
-	WS   Workspace
-	Post Post
-	Form *form
-	When whenView
+	WS       Workspace
+	Post     Post
+	Form     *form
+	When     whenView
+	Accounts []Account
 }
 
 // postForm is the edit page's form filled from the post as it stands.
 func postForm(post Post) *form {
-	v := url.Values{"text": {post.Text}}
+	v := url.Values{"text": {post.Text}, "account_ids": post.AccountIDs}
 	switch post.Kind {
 	case KindDraft:
 		v.Set("when", "draft")
@@ -247,6 +248,11 @@ func (u *webUI) editPage(w http.ResponseWriter, r *http.Request, p *Principal, p
 		return err
 	}
 	v := postEditView{WS: ws, Post: post, Form: f}
+	if ws.Role.can(actAccounts) {
+		if v.Accounts, err = u.s.ListAccounts(ctx, p, ws.ID); err != nil {
+			return err
+		}
+	}
 	v.When = u.whenView(ctx, p, ws, f, time.Now().In(loc), "schedule", true)
 	v.chrome = u.chrome(w, r, p, "Edit post", "workspace")
 	v.Current = ws.ID
@@ -293,6 +299,17 @@ func (u *webUI) updatePost(w http.ResponseWriter, r *http.Request, p *Principal)
 	if post.Kind == KindDraft && when.Draft {
 		up.Draft = false // stays a draft: only the text changes
 	}
+	if r.PostFormValue("accounts_shown") != "" {
+		// Sent only when the choice changed: a post that went out keeps
+		// its accounts, and saying so again is no change.
+		ids := r.PostForm["account_ids"]
+		if ids == nil {
+			ids = []string{}
+		}
+		if !sameSet(ids, post.AccountIDs) {
+			up.AccountIDs = ids
+		}
+	}
 	var saved Post
 	err = formErrs.Err()
 	if err == nil {
@@ -321,4 +338,22 @@ func (u *webUI) updatePost(w http.ResponseWriter, r *http.Request, p *Principal)
 	u.setFlash(w, flash{Kind: "success", Message: msg})
 	redirect(w, r, workspacePath(ws.ID)+"#post-"+url.PathEscape(saved.ID))
 	return nil
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, x := range a {
+		seen[x]++
+	}
+	for _, x := range b {
+		if seen[x] == 0 {
+			return false
+		}
+		seen[x]--
+	}
+	return true
 }
