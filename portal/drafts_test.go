@@ -7,8 +7,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/heraldhq/herald/errs"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
+	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
 )
 
 func TestDraftLifecycle(t *testing.T) {
@@ -131,5 +134,45 @@ func TestUIDrafts(t *testing.T) {
 	// Another workspace's path does not reach the post.
 	if res := c.get("/workspaces/ws_other/posts/" + id + "/edit"); res.Status == http.StatusOK {
 		t.Fatalf("edit page under another workspace: %d", res.Status)
+	}
+}
+
+// TestDraftScheduledEveryWay: a draft becomes a recurring post, a draft
+// again, then a queued one, each time as Trigger holds it.
+func TestDraftScheduledEveryWay(t *testing.T) {
+	t.Parallel()
+	b, ts := setupRealTrigger(t)
+	a := b.firstAgency(t)
+	ctx := context.Background()
+	id := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{
+		"text": "Idea", "account_ids": []string{a.account}, "draft": true})).json(t)["id"].(string)
+	schedule := func() *triggerv1.Schedule {
+		res, err := ts.GetSchedule(ctx, &triggerv1.GetScheduleRequest{TenantId: a.id, ScheduleId: id})
+		if errs.Is(err, errs.NotFound) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetSchedule()
+	}
+	if s := schedule(); s != nil {
+		t.Fatalf("a draft has a schedule: %v", s)
+	}
+	got := a.owner.must(http.StatusOK, a.owner.do("PATCH", "/api/v1/posts/"+id, map[string]any{
+		"repeat": map[string]any{"rrule": "FREQ=MONTHLY;COUNT=3", "start_local": tomorrowAt("12:00")}})).json(t)
+	if s := schedule(); got["kind"] != KindRecurring || s.GetRrule() != "FREQ=MONTHLY;COUNT=3" || s.GetRevision() != 2 {
+		t.Fatalf("as recurring: %v, trigger %v", got, s)
+	}
+	got = a.owner.must(http.StatusOK, a.owner.do("PATCH", "/api/v1/posts/"+id, map[string]any{"draft": true})).json(t)
+	if s := schedule(); got["status"] != PostDraft || s.GetState() != triggerv1.ScheduleState_SCHEDULE_STATE_CANCELLED {
+		t.Fatalf("back to a draft: %v, trigger %v", got, s)
+	}
+	q := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/queues", map[string]any{
+		"name": "Q", "account_ids": []string{a.account}, "slots": []map[string]any{{"weekday": 4, "time": "16:00"}}})).json(t)["id"].(string)
+	got = a.owner.must(http.StatusOK, a.owner.do("PATCH", "/api/v1/posts/"+id, map[string]any{"queue_id": q})).json(t)
+	if s := schedule(); got["kind"] != KindQueue || s.GetQueueId() != q || s.GetState() != triggerv1.ScheduleState_SCHEDULE_STATE_PENDING ||
+		got["scheduled_at_utc"] != s.GetDueAt().AsTime().Format(time.RFC3339) {
+		t.Fatalf("queued: %v, trigger %v", got, s)
 	}
 }
