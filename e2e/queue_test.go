@@ -1,11 +1,17 @@
 package e2e_test
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/store"
+	"github.com/heraldhq/herald/store/storetest"
 )
 
 // TestQueueFlow: through the real binary, a queue with a slot in the next
@@ -67,5 +73,72 @@ func TestQueueFlow(t *testing.T) {
 	}
 	if n := h.statusesOf("queued", text); n != 1 {
 		t.Fatalf("the network holds %d posts, want 1", n)
+	}
+}
+
+// TestSchedulesOnDistributedStacks: the events Portal now follows
+// (schedule.moved, feed.item) cross real brokers: a queue's pause and new
+// slot table reach the post's shown time, and a feed's item becomes a draft.
+func TestSchedulesOnDistributedStacks(t *testing.T) {
+	t.Parallel()
+	stacks := map[string]func(t *testing.T, unique string) []string{
+		"postgres+nats+etcd": func(t *testing.T, unique string) []string {
+			return []string{
+				"HERALD_STORE__URL=" + storetest.URLFor(t, store.Postgres),
+				"HERALD_BUS__URL=nats://" + addr(t, "HERALD_TEST_NATS_ADDR", "127.0.0.1:4222") + "?stream=" + strings.ToUpper(unique) + "&prefix=" + unique,
+				"HERALD_COORD__URL=etcd://" + addr(t, "HERALD_TEST_ETCD_ADDR", "127.0.0.1:2379") + "/" + unique,
+			}
+		},
+		"postgres+rabbitmq+etcd": func(t *testing.T, unique string) []string {
+			return []string{
+				"HERALD_STORE__URL=" + storetest.URLFor(t, store.Postgres),
+				"HERALD_BUS__URL=" + rabbitURL(t, unique),
+				"HERALD_COORD__URL=etcd://" + addr(t, "HERALD_TEST_ETCD_ADDR", "127.0.0.1:2379") + "/" + unique,
+			}
+		},
+		"postgres+activemq+zookeeper": func(t *testing.T, unique string) []string {
+			return []string{
+				"HERALD_STORE__URL=" + storetest.URLFor(t, store.Postgres),
+				"HERALD_BUS__URL=stomp://" + addr(t, "HERALD_TEST_STOMP_ADDR", "127.0.0.1:61613") + "?prefix=" + unique + ".",
+				"HERALD_COORD__URL=zk://" + addr(t, "HERALD_TEST_ZOOKEEPER_ADDR", "127.0.0.1:2181") + "/" + unique,
+			}
+		},
+	}
+	feed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/rss+xml")
+		io.WriteString(w, `<?xml version="1.0"?><rss version="2.0"><channel><title>B</title>
+<item><guid>n1</guid><title>News</title><link>https://b.example/n1</link></item></channel></rss>`)
+	}))
+	t.Cleanup(feed.Close)
+	for name, settings := range stacks {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			unique := strings.ReplaceAll(id.New("hq"), "_", "")
+			h := startHerald(t, config.TransportLocal, settings(t, unique)...)
+			c, wsID, acctID := agencyWithAccount(t, h, "stack"+unique[len(unique)-6:])
+			q := c.call(http.MethodPost, "/api/v1/workspaces/"+wsID+"/queues", obj{"name": "Q", "zone": "UTC", "account_ids": []string{acctID},
+				"slots": []obj{{"weekday": 1, "time": "09:00"}}}, http.StatusCreated)
+			qid := str(q, "id")
+			post := c.call(http.MethodPost, "/api/v1/workspaces/"+wsID+"/posts", obj{"text": "queued", "queue_id": qid}, http.StatusCreated)
+			pid := str(post, "id")
+			c.call(http.MethodPost, "/api/v1/queues/"+qid+"/pause", obj{"paused": true}, http.StatusOK)
+			eventually(t, "the post to show as held", func() bool {
+				return c.call(http.MethodGet, "/api/v1/posts/"+pid, nil, http.StatusOK)["held"] == true
+			})
+			c.call(http.MethodPut, "/api/v1/queues/"+qid, obj{"name": "Q", "zone": "UTC", "account_ids": []string{acctID},
+				"slots": []obj{{"weekday": 5, "time": "17:45"}}}, http.StatusOK)
+			eventually(t, "the post's time to follow the new slot", func() bool {
+				at := str(c.call(http.MethodGet, "/api/v1/posts/"+pid, nil, http.StatusOK), "scheduled_at_utc")
+				ts, err := time.Parse(time.RFC3339, at)
+				return err == nil && ts.Weekday() == time.Friday && ts.Format("15:04") == "17:45"
+			})
+
+			c.call(http.MethodPost, "/api/v1/workspaces/"+wsID+"/automations", obj{"name": "B", "feed_url": feed.URL + "/rss",
+				"backfill": 1, "template": "{{.title}} {{.link}}", "account_ids": []string{acctID}, "action": "draft"}, http.StatusCreated)
+			eventually(t, "the feed's item to become a draft", func() bool {
+				d := items(c.call(http.MethodGet, "/api/v1/workspaces/"+wsID+"/posts?status=draft", nil, http.StatusOK), "posts")
+				return len(d) == 1 && str(d[0], "text") == "News https://b.example/n1"
+			})
+		})
 	}
 }
