@@ -62,6 +62,22 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/posts/{id}", s.authed(json, s.apiGetPost))
 	mux.Handle("PATCH /api/v1/posts/{id}", s.authed(json, s.apiUpdatePost))
 	mux.Handle("DELETE /api/v1/posts/{id}", s.authed(json, s.apiDeletePost))
+	mux.Handle("GET /api/v1/posts/{id}/firings", s.authed(json, s.apiListFirings))
+
+	mux.Handle("POST /api/v1/workspaces/{id}/queues", s.authed(json, s.apiCreateQueue))
+	mux.Handle("GET /api/v1/workspaces/{id}/queues", s.authed(json, s.apiListQueues))
+	mux.Handle("GET /api/v1/queues/{id}", s.authed(json, s.apiGetQueue))
+	mux.Handle("PUT /api/v1/queues/{id}", s.authed(json, s.apiUpdateQueue))
+	mux.Handle("DELETE /api/v1/queues/{id}", s.authed(json, s.apiDeleteQueue))
+	mux.Handle("POST /api/v1/queues/{id}/pause", s.authed(json, s.apiPauseQueue))
+	mux.Handle("POST /api/v1/accounts/{id}/pause", s.authed(json, s.apiPauseAccount))
+
+	mux.Handle("POST /api/v1/workspaces/{id}/automations", s.authed(json, s.apiCreateAutomation))
+	mux.Handle("GET /api/v1/workspaces/{id}/automations", s.authed(json, s.apiListAutomations))
+	mux.Handle("GET /api/v1/automations/{id}", s.authed(json, s.apiGetAutomation))
+	mux.Handle("PUT /api/v1/automations/{id}", s.authed(json, s.apiUpdateAutomation))
+	mux.Handle("POST /api/v1/automations/{id}/pause", s.authed(json, s.apiPauseAutomation))
+	mux.Handle("DELETE /api/v1/automations/{id}", s.authed(json, s.apiDeleteAutomation))
 
 	mux.Handle("GET /api/v1/notifications", s.authed(json, s.apiListNotifications))
 	mux.Handle("POST /api/v1/notifications/read", s.authed(json, s.apiMarkRead))

@@ -199,30 +199,51 @@ func (s *Service) apiMediaContent(w http.ResponseWriter, r *http.Request, p *Pri
 	return nil
 }
 
+// repeatRequest is a recurring schedule in a request.
+type repeatRequest struct {
+	RRule           string   `json:"rrule"`
+	Zone            string   `json:"zone"`
+	StartLocal      string   `json:"start_local"`
+	Exceptions      []string `json:"exceptions"`
+	SkipIfLaterThan string   `json:"skip_if_later_than"`
+}
+
+func (r *repeatRequest) input() *RepeatInput {
+	if r == nil {
+		return nil
+	}
+	return &RepeatInput{RRule: r.RRule, Zone: r.Zone, StartLocal: r.StartLocal, Exceptions: r.Exceptions, SkipIfLaterThan: r.SkipIfLaterThan}
+}
+
 type postRequest struct {
-	Text        string   `json:"text"`
-	AccountIDs  []string `json:"account_ids"`
-	MediaIDs    []string `json:"media_ids"`
-	ScheduledAt string   `json:"scheduled_at"`
-	PublishNow  bool     `json:"publish_now"`
+	Text        string         `json:"text"`
+	AccountIDs  []string       `json:"account_ids"`
+	MediaIDs    []string       `json:"media_ids"`
+	ScheduledAt string         `json:"scheduled_at"`
+	PublishNow  bool           `json:"publish_now"`
+	Repeat      *repeatRequest `json:"repeat"`
+	QueueID     string         `json:"queue_id"`
+	Evergreen   bool           `json:"evergreen"`
+	Draft       bool           `json:"draft"`
 }
 
 // POST /api/v1/workspaces/{id}/posts {text, account_ids, media_ids,
-// scheduled_at | publish_now} -> 201 post
+// scheduled_at | publish_now | repeat | queue_id (+ evergreen) | draft} -> 201 post
 func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var req postRequest
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
 	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, AccountIDs: req.AccountIDs,
-		MediaIDs: req.MediaIDs, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow})
+		MediaIDs: req.MediaIDs, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(),
+		QueueID: req.QueueID, Evergreen: req.Evergreen, Draft: req.Draft})
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, postView(post))
 }
 
-// GET /api/v1/workspaces/{id}/posts?limit=N -> {posts: [...]}
+// GET /api/v1/workspaces/{id}/posts?limit=N&status=S -> {posts: [...]}
 func (s *Service) apiListPosts(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	limit := 0
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -232,7 +253,7 @@ func (s *Service) apiListPosts(w http.ResponseWriter, r *http.Request, p *Princi
 		}
 		limit = n
 	}
-	list, err := s.ListPosts(r.Context(), p, r.PathValue("id"), limit)
+	list, err := s.ListPostsByStatus(r.Context(), p, r.PathValue("id"), r.URL.Query().Get("status"), limit)
 	if err != nil {
 		return err
 	}
@@ -253,22 +274,47 @@ func (s *Service) apiGetPost(w http.ResponseWriter, r *http.Request, p *Principa
 }
 
 type patchPostRequest struct {
-	Text        *string `json:"text"`
-	ScheduledAt *string `json:"scheduled_at"`
-	PublishNow  bool    `json:"publish_now"`
+	Text        *string        `json:"text"`
+	AccountIDs  []string       `json:"account_ids"`
+	ScheduledAt *string        `json:"scheduled_at"`
+	PublishNow  bool           `json:"publish_now"`
+	Repeat      *repeatRequest `json:"repeat"`
+	QueueID     *string        `json:"queue_id"`
+	Evergreen   bool           `json:"evergreen"`
+	Draft       bool           `json:"draft"`
 }
 
-// PATCH /api/v1/posts/{id} {text?, scheduled_at? | publish_now?} -> post
+// PATCH /api/v1/posts/{id} {text?, account_ids?, scheduled_at? | publish_now?
+// | repeat? | queue_id? (+ evergreen) | draft?} -> post
 func (s *Service) apiUpdatePost(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var req patchPostRequest
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	post, err := s.UpdatePost(r.Context(), p, r.PathValue("id"), PostUpdate{Text: req.Text, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow})
+	post, err := s.UpdatePost(r.Context(), p, r.PathValue("id"), PostUpdate{Text: req.Text, AccountIDs: req.AccountIDs,
+		ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(), QueueID: req.QueueID,
+		Evergreen: req.Evergreen, Draft: req.Draft})
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, postView(post))
+}
+
+// GET /api/v1/posts/{id}/firings?limit=N -> {firings: [...]}
+func (s *Service) apiListFirings(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return errs.Fields{"limit": "must be a whole number from 1 to 500"}.Err()
+		}
+		limit = n
+	}
+	list, err := s.ListFirings(r.Context(), p, r.PathValue("id"), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"firings": firingsView(list)})
 }
 
 // DELETE /api/v1/posts/{id} -> 204

@@ -286,26 +286,94 @@ type postJSON struct {
 	Text        string `json:"text"`
 	Revision    int64  `json:"revision"`
 	Status      string `json:"status"`
-	// ScheduledAt is the wall time in Zone, as given; ScheduledAtUTC the
-	// instant it resolved to.
+	// Kind: once, recurring, queue or draft.
+	Kind string `json:"kind"`
+	// ScheduledAt is the wall time in Zone, as given (for a recurring or
+	// queued post: its next firing); ScheduledAtUTC the instant it
+	// resolved to. Both are empty for a draft and for a queued post
+	// Trigger has not placed yet.
 	ScheduledAt    string       `json:"scheduled_at"`
 	Zone           string       `json:"zone"`
 	ScheduledAtUTC string       `json:"scheduled_at_utc"`
+	Repeat         *repeatJSON  `json:"repeat,omitempty"`
+	QueueID        string       `json:"queue_id,omitempty"`
+	Evergreen      bool         `json:"evergreen,omitempty"`
+	Held           bool         `json:"held,omitempty"`
+	FiredCount     int64        `json:"fired_count,omitempty"`
+	Finished       bool         `json:"finished,omitempty"`
 	AccountIDs     []string     `json:"account_ids"`
 	MediaIDs       []string     `json:"media_ids"`
 	Targets        []targetJSON `json:"targets"`
+	Firings        []firingJSON `json:"firings,omitempty"`
 	CreatedBy      string       `json:"created_by"`
 	CreatedAt      string       `json:"created_at"`
 	UpdatedAt      string       `json:"updated_at"`
 }
 
+type repeatJSON struct {
+	RRule           string   `json:"rrule"`
+	Zone            string   `json:"zone"`
+	StartLocal      string   `json:"start_local"`
+	Exceptions      []string `json:"exceptions"`
+	SkipIfLaterThan string   `json:"skip_if_later_than,omitempty"`
+	Description     string   `json:"description"`
+}
+
+type firingJSON struct {
+	DueAt   string       `json:"due_at"`
+	Targets []targetJSON `json:"targets"`
+}
+
+func targetView(t Target) targetJSON {
+	return targetJSON{AccountID: t.AccountID, Network: t.Network, Status: t.Status,
+		RemoteID: t.RemoteID, RemoteURL: t.RemoteURL, Error: t.Error, UpdatedAt: ts(t.UpdatedAt)}
+}
+
+func firingsView(fs []Firing) []firingJSON {
+	out := make([]firingJSON, 0, len(fs))
+	for _, f := range fs {
+		fj := firingJSON{DueAt: ts(f.DueAt), Targets: make([]targetJSON, 0, len(f.Targets))}
+		for _, t := range f.Targets {
+			fj.Targets = append(fj.Targets, targetView(t))
+		}
+		out = append(out, fj)
+	}
+	return out
+}
+
+// wallOf shows a stored wall time as given ("2026-12-01T09:30").
+func wallOf(stored string) string {
+	if t, err := time.Parse(triggerWallFmt, stored); err == nil {
+		return formatWall(t)
+	}
+	return stored
+}
+
 func postView(p Post) postJSON {
-	out := postJSON{ID: p.ID, WorkspaceID: p.WorkspaceID, Text: p.Text, Revision: p.Revision, Status: p.Status,
-		ScheduledAt: p.LocalTime, Zone: p.Zone, ScheduledAtUTC: ts(p.ScheduledAt), AccountIDs: p.AccountIDs, MediaIDs: p.MediaIDs,
+	out := postJSON{ID: p.ID, WorkspaceID: p.WorkspaceID, Text: p.Text, Revision: p.Revision, Status: p.Status, Kind: p.Kind,
+		ScheduledAt: p.LocalTime, Zone: p.Zone, AccountIDs: p.AccountIDs, MediaIDs: p.MediaIDs,
+		QueueID: p.QueueID, Evergreen: p.Evergreen, Held: p.Held, FiredCount: p.FiredCount, Finished: p.Finished,
 		Targets: make([]targetJSON, 0, len(p.Targets)), CreatedBy: p.CreatedBy, CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt)}
+	if !p.ScheduledAt.IsZero() {
+		out.ScheduledAtUTC = ts(p.ScheduledAt)
+	} else {
+		out.ScheduledAt = ""
+	}
+	if p.Kind == KindRecurring {
+		r := &repeatJSON{RRule: p.RRule, Zone: p.Zone, StartLocal: wallOf(p.StartLocal), Exceptions: []string{}, Description: describeRepeat(p.RRule)}
+		for _, x := range p.Exceptions {
+			r.Exceptions = append(r.Exceptions, wallOf(x))
+		}
+		if p.SkipLate > 0 {
+			r.SkipIfLaterThan = p.SkipLate.String()
+		}
+		out.Repeat = r
+	}
 	for _, t := range p.Targets {
-		out.Targets = append(out.Targets, targetJSON{AccountID: t.AccountID, Network: t.Network, Status: t.Status,
-			RemoteID: t.RemoteID, RemoteURL: t.RemoteURL, Error: t.Error, UpdatedAt: ts(t.UpdatedAt)})
+		out.Targets = append(out.Targets, targetView(t))
+	}
+	if p.Firings != nil {
+		out.Firings = firingsView(p.Firings)
 	}
 	return out
 }

@@ -35,6 +35,18 @@ func (s *Service) apply(ctx context.Context, m *bus.Message, ev proto.Message, f
 func (s *Service) onPostPublished(ctx context.Context, m *bus.Message) error {
 	ev := &eventsv1.PostPublished{}
 	return s.apply(ctx, m, ev, func(tx *store.Tx) error {
+		kind, last, err := repeatingPost(ctx, tx, ev.GetTenantId(), ev.GetPostId())
+		if err != nil {
+			return err
+		}
+		if repeating(kind) {
+			due := last
+			if ev.GetDueAt() != nil {
+				due = ev.GetDueAt().AsTime()
+			}
+			return recordFiringOutcome(ctx, tx, ev.GetTenantId(), ev.GetPostId(), ev.GetAccountId(), due,
+				Target{Status: TargetPublished, RemoteID: ev.GetRemoteId(), RemoteURL: ev.GetRemoteUrl()})
+		}
 		if _, err := tx.Exec(ctx, `UPDATE portal_post_targets SET status = ?, remote_id = ?, remote_url = ?, error = '', updated_at = ?
 			WHERE agency_id = ? AND post_id = ? AND account_id = ?`,
 			TargetPublished, ev.GetRemoteId(), ev.GetRemoteUrl(), store.ToMicros(time.Now()),
@@ -54,6 +66,22 @@ func (s *Service) onPostFailed(ctx context.Context, m *bus.Message) error {
 		reason := ev.GetReason()
 		if reason == "" {
 			reason = "the post could not be published"
+		}
+		kind, last, err := repeatingPost(ctx, tx, ev.GetTenantId(), ev.GetPostId())
+		if err != nil {
+			return err
+		}
+		if repeating(kind) {
+			var rev int64
+			if err := tx.QueryRow(ctx, `SELECT revision FROM portal_posts WHERE agency_id = ? AND id = ?`, ev.GetTenantId(), ev.GetPostId()).Scan(&rev); err != nil || rev != ev.GetRevision() {
+				return err
+			}
+			due := last
+			if ev.GetDueAt() != nil {
+				due = ev.GetDueAt().AsTime()
+			}
+			return recordFiringOutcome(ctx, tx, ev.GetTenantId(), ev.GetPostId(), ev.GetAccountId(), due,
+				Target{Status: TargetFailed, Error: reason})
 		}
 		if _, err := tx.Exec(ctx, `UPDATE portal_post_targets SET status = ?, error = ?, updated_at = ?
 			WHERE agency_id = ? AND post_id = ? AND account_id = ? AND status <> ?

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald/bus"
@@ -75,8 +76,11 @@ func (f subFunc) Close() error { return f() }
 // fakeTrigger records schedules; fail makes every call fail as if Trigger
 // were down.
 type fakeTrigger struct {
-	// Queues and feeds are not faked: tests of them use the real service.
+	// Queues are not faked: tests of them use the real service. Feeds are,
+	// so tests can deliver items by hand (TestAutomationWithTriggerFeeds
+	// uses the real ones).
 	triggerv1connect.UnimplementedTriggerServiceHandler
+	*fakeFeeds
 	mu        sync.Mutex
 	schedules map[string]*triggerv1.ScheduleRequest
 	cancelled []string
@@ -85,7 +89,111 @@ type fakeTrigger struct {
 }
 
 func newFakeTrigger() *fakeTrigger {
-	return &fakeTrigger{schedules: map[string]*triggerv1.ScheduleRequest{}}
+	return &fakeTrigger{schedules: map[string]*triggerv1.ScheduleRequest{}, fakeFeeds: newFakeFeeds()}
+}
+
+// fakeFeeds keeps feeds as Trigger's contract says: a url of http or
+// https, an interval from 5 minutes to a week (15 minutes when unset), a
+// backfill of 0 to 20. refuse, when set, is returned by PutFeed instead (as
+// Trigger refusing a URL it would not fetch).
+type fakeFeeds struct {
+	mu     sync.Mutex
+	feeds  map[string]*triggerv1.PutFeedRequest
+	refuse error
+	down   bool
+}
+
+func newFakeFeeds() *fakeFeeds { return &fakeFeeds{feeds: map[string]*triggerv1.PutFeedRequest{}} }
+
+func (f *fakeFeeds) PutFeed(_ context.Context, req *triggerv1.PutFeedRequest) (*triggerv1.PutFeedResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errors.New("connection refused")
+	}
+	if f.refuse != nil {
+		return nil, f.refuse
+	}
+	var v errs.Fields
+	if u, err := url.Parse(req.GetUrl()); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		v.Add("url", "must be an http or https URL")
+	}
+	if d := req.GetInterval(); d != nil && (d.AsDuration() < 5*time.Minute || d.AsDuration() > 7*24*time.Hour) {
+		v.Add("interval", "must be from 5m to 168h")
+	}
+	if req.GetBackfill() < 0 || req.GetBackfill() > 20 {
+		v.Add("backfill", "must be from 0 to 20")
+	}
+	if req.GetTenantId() == "" || req.GetFeedId() == "" || req.GetWorkspaceId() == "" {
+		v.Add("feed_id", "tenant_id, feed_id and workspace_id are required")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	f.feeds[req.GetFeedId()] = req
+	return &triggerv1.PutFeedResponse{Feed: f.feedLocked(req)}, nil
+}
+
+func (f *fakeFeeds) feedLocked(req *triggerv1.PutFeedRequest) *triggerv1.Feed {
+	return &triggerv1.Feed{FeedId: req.GetFeedId(), TenantId: req.GetTenantId(), WorkspaceId: req.GetWorkspaceId(), Url: req.GetUrl(),
+		Interval: req.GetInterval(), Paused: req.GetPaused(), Health: triggerv1.FeedHealth_FEED_HEALTH_OK}
+}
+
+func (f *fakeFeeds) GetFeed(_ context.Context, req *triggerv1.GetFeedRequest) (*triggerv1.GetFeedResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errors.New("connection refused")
+	}
+	fr, ok := f.feeds[req.GetFeedId()]
+	if !ok || fr.GetTenantId() != req.GetTenantId() {
+		return nil, errs.E(errs.NotFound, "feed not found")
+	}
+	return &triggerv1.GetFeedResponse{Feed: f.feedLocked(fr)}, nil
+}
+
+func (f *fakeFeeds) ListFeeds(_ context.Context, req *triggerv1.ListFeedsRequest) (*triggerv1.ListFeedsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res := &triggerv1.ListFeedsResponse{}
+	for _, fr := range f.feeds {
+		if fr.GetTenantId() == req.GetTenantId() && (req.GetWorkspaceId() == "" || fr.GetWorkspaceId() == req.GetWorkspaceId()) {
+			res.Feeds = append(res.Feeds, f.feedLocked(fr))
+		}
+	}
+	return res, nil
+}
+
+func (f *fakeFeeds) DeleteFeed(_ context.Context, req *triggerv1.DeleteFeedRequest) (*triggerv1.DeleteFeedResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errors.New("connection refused")
+	}
+	fr, ok := f.feeds[req.GetFeedId()]
+	if ok && fr.GetTenantId() == req.GetTenantId() {
+		delete(f.feeds, req.GetFeedId())
+	}
+	return &triggerv1.DeleteFeedResponse{Deleted: ok}, nil
+}
+
+func (f *fakeTrigger) PutFeed(ctx context.Context, r *triggerv1.PutFeedRequest) (*triggerv1.PutFeedResponse, error) {
+	return f.fakeFeeds.PutFeed(ctx, r)
+}
+func (f *fakeTrigger) GetFeed(ctx context.Context, r *triggerv1.GetFeedRequest) (*triggerv1.GetFeedResponse, error) {
+	return f.fakeFeeds.GetFeed(ctx, r)
+}
+func (f *fakeTrigger) ListFeeds(ctx context.Context, r *triggerv1.ListFeedsRequest) (*triggerv1.ListFeedsResponse, error) {
+	return f.fakeFeeds.ListFeeds(ctx, r)
+}
+func (f *fakeTrigger) DeleteFeed(ctx context.Context, r *triggerv1.DeleteFeedRequest) (*triggerv1.DeleteFeedResponse, error) {
+	return f.fakeFeeds.DeleteFeed(ctx, r)
+}
+
+func (f *fakeFeeds) feed(id string) *triggerv1.PutFeedRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.feeds[id]
 }
 
 func (f *fakeTrigger) setFail(err error) { f.mu.Lock(); f.fail = err; f.mu.Unlock() }

@@ -39,11 +39,10 @@ func (s *Service) maintain(ctx context.Context) {
 // what Trigger already has is harmless.
 func (s *Service) resync(ctx context.Context, cutoff time.Time) int {
 	type pending struct {
-		agency, id, zone string
-		revision         int64
-		at               int64
+		agency string
+		post   Post
 	}
-	rows, err := s.db.Query(ctx, `SELECT agency_id, id, revision, scheduled_at, zone FROM portal_posts
+	rows, err := s.db.Query(ctx, `SELECT agency_id, `+postColumns+` FROM portal_posts
 		WHERE schedule_synced = ? AND status = ? AND updated_at < ? ORDER BY updated_at LIMIT 500`,
 		false, PostScheduled, store.ToMicros(cutoff))
 	if err != nil {
@@ -54,12 +53,13 @@ func (s *Service) resync(ctx context.Context, cutoff time.Time) int {
 	}
 	var todo []pending
 	for rows.Next() {
-		var p pending
-		if err := rows.Scan(&p.agency, &p.id, &p.revision, &p.at, &p.zone); err != nil {
+		var agency string
+		post, err := scanPost(prefixScanner{rows, &agency})
+		if err != nil {
 			s.log.Warn("resync: reading post", "err", err)
 			break
 		}
-		todo = append(todo, p)
+		todo = append(todo, pending{agency, post})
 	}
 	rows.Close()
 	done := 0
@@ -67,15 +67,32 @@ func (s *Service) resync(ctx context.Context, cutoff time.Time) int {
 		if ctx.Err() != nil {
 			return done
 		}
-		if err := s.schedule(ctx, p.agency, p.id, p.revision, store.FromMicros(p.at), p.zone); err != nil {
-			s.log.Warn("resync: trigger still refuses", "post_id", p.id, "err", err)
+		sch, err := s.schedule(ctx, p.agency, p.post)
+		if err != nil {
+			if p.post.Kind == KindQueue && triggerRefusal(err, KindQueue) != nil {
+				// Its queue is gone: sending it again cannot help.
+				s.log.Warn("resync: the queue refuses a post; keeping it as a draft", "post_id", p.post.ID, "err", err)
+				if derr := s.keepAsDraft(ctx, p.agency, p.post.ID, p.post.Revision); derr != nil {
+					s.log.Warn("resync: keeping a post as a draft", "post_id", p.post.ID, "err", derr)
+				}
+				continue
+			}
+			s.log.Warn("resync: trigger still refuses", "post_id", p.post.ID, "err", err)
 			continue
 		}
-		s.markSynced(ctx, p.agency, p.id, p.revision)
+		s.markSynced(ctx, p.agency, p.post, sch)
 		done++
 	}
 	return done
 }
+
+// prefixScanner scans one leading column into first, the rest as asked.
+type prefixScanner struct {
+	sc    interface{ Scan(...any) error }
+	first any
+}
+
+func (p prefixScanner) Scan(dest ...any) error { return p.sc.Scan(append([]any{p.first}, dest...)...) }
 
 func (s *Service) purge(ctx context.Context) {
 	now := store.ToMicros(time.Now())

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/heraldhq/herald/errs"
 	publisherv1 "github.com/heraldhq/herald/gen/herald/publisher/v1"
 	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
@@ -23,6 +21,8 @@ import (
 // as published, failed or partially_failed when every target has an
 // outcome.
 const (
+	// PostDraft: saved without a schedule; it goes nowhere until scheduled.
+	PostDraft           = "draft"
 	PostScheduled       = "scheduled"
 	PostPublishing      = "publishing"
 	PostPublished       = "published"
@@ -61,9 +61,31 @@ type Post struct {
 	AccountIDs  []string
 	MediaIDs    []string
 	Targets     []Target
-	CreatedBy   string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+
+	// Kind is one of the Kind* constants. For a recurring or queued post
+	// ScheduledAt is its next firing (zero while a queued post waits for
+	// Trigger to name its slot).
+	Kind string
+	// The recurrence of a recurring post, in Zone.
+	RRule      string
+	StartLocal string
+	Exceptions []string
+	SkipLate   time.Duration
+	// The queue of a queued post; Held while the queue holds its slots.
+	QueueID   string
+	Evergreen bool
+	Held      bool
+	// Finished: a recurring or queued post's last firing has come.
+	Finished   bool
+	LastDueAt  time.Time
+	FiredCount int64
+	// Firings are the latest firings of a recurring or queued post, newest
+	// first (GetPost only).
+	Firings []Firing
+
+	CreatedBy string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Target is a post's outcome on one account.
@@ -78,21 +100,59 @@ type Target struct {
 	UpdatedAt time.Time
 }
 
+// Firing is one firing of a recurring or queued post: its outcome on each
+// target account.
+type Firing struct {
+	DueAt   time.Time
+	Targets []Target
+}
+
 // PostInput creates a post. Exactly one of ScheduledAt (a wall time in the
-// workspace's zone, "2026-12-01T09:30") and PublishNow is given.
+// workspace's zone, "2026-12-01T09:30"), PublishNow, Repeat, QueueID and
+// Draft is given.
 type PostInput struct {
 	Text        string
 	AccountIDs  []string
 	MediaIDs    []string
 	ScheduledAt string
 	PublishNow  bool
+	Repeat      *RepeatInput
+	// QueueID adds the post to a queue; Evergreen asks the queue to
+	// recycle it.
+	QueueID   string
+	Evergreen bool
+	// Draft saves the post without a schedule.
+	Draft bool
 }
 
-// PostUpdate edits a scheduled post; nil fields stay as they are.
+func (in PostInput) when() When {
+	w := When{PublishNow: in.PublishNow, Repeat: in.Repeat, Evergreen: in.Evergreen, Draft: in.Draft}
+	if in.ScheduledAt != "" {
+		w.ScheduledAt = &in.ScheduledAt
+	}
+	if in.QueueID != "" {
+		w.QueueID = &in.QueueID
+	}
+	return w
+}
+
+// PostUpdate edits a scheduled post or a draft; nil fields stay as they
+// are. Giving any part of When replaces how the post is scheduled.
 type PostUpdate struct {
 	Text        *string
+	AccountIDs  []string
 	ScheduledAt *string
 	PublishNow  bool
+	Repeat      *RepeatInput
+	QueueID     *string
+	Evergreen   bool
+	// Draft takes the post off its schedule, back to a draft.
+	Draft bool
+}
+
+func (up PostUpdate) when() When {
+	return When{ScheduledAt: up.ScheduledAt, PublishNow: up.PublishNow, Repeat: up.Repeat, QueueID: up.QueueID,
+		Evergreen: up.Evergreen, Draft: up.Draft}
 }
 
 // checkText validates a post's text.
@@ -253,8 +313,9 @@ func (s *Service) validateContent(ctx context.Context, v *errs.Fields, text stri
 }
 
 // CreatePost validates a post, stores it and schedules it with Trigger. If
-// Trigger cannot take it, the post is not kept and the error is
-// Unavailable.
+// Trigger refuses the schedule (a bad rule, an unknown queue) the error
+// names the input's fields; if it cannot be reached the error is
+// Unavailable. Either way the post is not kept. A draft is only stored.
 func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID string, in PostInput) (Post, error) {
 	ws, err := s.authorize(ctx, s.db, p, workspaceID, actWritePosts)
 	if err != nil {
@@ -264,15 +325,18 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 	if err != nil {
 		return Post{}, fmt.Errorf("portal: workspace %s zone %q: %w", ws.ID, ws.Timezone, err)
 	}
+	if in.QueueID != "" && len(in.AccountIDs) == 0 {
+		// A post added to a queue goes, unless told otherwise, to the
+		// accounts the queue posts to.
+		if q, err := s.workspaceQueue(ctx, p.AgencyID, workspaceID, in.QueueID); err == nil {
+			in.AccountIDs = q.GetAccountIds()
+		}
+	}
 	var v errs.Fields
 	checkText(&v, in.Text)
 	accounts := s.checkAccounts(ctx, &v, p.AgencyID, workspaceID, in.AccountIDs)
 	media := s.checkMedia(ctx, &v, p.AgencyID, workspaceID, in.MediaIDs)
-	var sched *string
-	if in.ScheduledAt != "" {
-		sched = &in.ScheduledAt
-	}
-	at, _ := scheduleTime(&v, sched, in.PublishNow, loc, time.Now())
+	pl, _ := s.planWhen(ctx, &v, p.AgencyID, ws, in.when(), loc, time.Now())
 	// Publisher is asked only about content that is otherwise sound: its
 	// answers about an unknown account's network would be noise.
 	if len(v) == 0 {
@@ -285,33 +349,18 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 	}
 
 	now := time.Now().UTC()
-	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Revision: 1, Status: PostScheduled,
-		ScheduledAt: at.UTC(), LocalTime: formatWall(at), Zone: ws.Timezone, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO portal_posts (id, agency_id, workspace_id, text, revision, status, scheduled_at, local_time, zone,
-				schedule_synced, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			post.ID, p.AgencyID, workspaceID, post.Text, post.Revision, post.Status, store.ToMicros(post.ScheduledAt), post.LocalTime,
-			post.Zone, false, post.CreatedBy, store.ToMicros(now), store.ToMicros(now)); err != nil {
-			return err
-		}
-		for _, a := range accounts {
-			if _, err := tx.Exec(ctx, `INSERT INTO portal_post_targets (post_id, account_id, agency_id, network, status, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?)`, post.ID, a.id, p.AgencyID, a.network, TargetPending, store.ToMicros(now)); err != nil {
-				return err
-			}
-		}
-		for i, m := range media {
-			if _, err := tx.Exec(ctx, `INSERT INTO portal_post_media (post_id, position, media_id) VALUES (?, ?, ?)`, post.ID, i, m.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
+	pl.apply(&post)
+	err = s.db.Tx(ctx, func(tx *store.Tx) error { return insertPost(ctx, tx, p.AgencyID, post, accounts, media) })
 	if err != nil {
 		return Post{}, err
 	}
+	if post.Kind == KindDraft {
+		return s.GetPost(ctx, p, post.ID)
+	}
 
-	if err := s.schedule(ctx, p.AgencyID, post.ID, post.Revision, post.ScheduledAt, post.Zone); err != nil {
+	sch, err := s.schedule(ctx, p.AgencyID, post)
+	if err != nil {
 		s.log.Warn("trigger refused a new post; removing it", "post_id", post.ID, "err", err)
 		// The post was committed first because Trigger may fire at once and
 		// Publisher then asks for it. Now it goes, and in case Trigger did
@@ -322,20 +371,68 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 			s.log.Error("removing a post Trigger did not schedule", "post_id", post.ID, "err", derr)
 		}
 		s.cancelSchedule(bg, p.AgencyID, post.ID)
-		return Post{}, errs.Wrap(err, errs.Unavailable, "scheduling is unavailable right now; the post was not saved, try again shortly")
+		return Post{}, describeTriggerError(err, post.Kind, "scheduling is unavailable right now; the post was not saved, try again shortly")
 	}
-	s.markSynced(ctx, p.AgencyID, post.ID, post.Revision)
+	s.markSynced(ctx, p.AgencyID, post, sch)
 	return s.GetPost(ctx, p, post.ID)
 }
 
-// schedule asks Trigger to fire the post's revision at due.
-func (s *Service) schedule(ctx context.Context, agencyID, postID string, revision int64, due time.Time, zone string) error {
+// insertPost writes a new post with its targets and media, unsynced
+// unless it is a draft.
+func insertPost(ctx context.Context, tx *store.Tx, agencyID string, post Post, accounts []targetAccount, media []Media) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO portal_posts (id, agency_id, workspace_id, text, revision, status, scheduled_at, local_time, zone,
+			schedule_synced, created_by, created_at, updated_at, kind, rrule, start_local, exdates, skip_late_s, queue_id, evergreen)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		post.ID, agencyID, post.WorkspaceID, post.Text, post.Revision, post.Status, toMicrosOrZero(post.ScheduledAt), post.LocalTime,
+		post.Zone, post.Kind == KindDraft, post.CreatedBy, store.ToMicros(post.CreatedAt), store.ToMicros(post.UpdatedAt),
+		post.Kind, post.RRule, post.StartLocal, joinLines(post.Exceptions), int64(post.SkipLate/time.Second), post.QueueID, post.Evergreen); err != nil {
+		return err
+	}
+	return insertTargets(ctx, tx, agencyID, post.ID, accounts, media, post.CreatedAt)
+}
+
+// insertTargets writes a post's target accounts (pending) and media.
+func insertTargets(ctx context.Context, tx *store.Tx, agencyID, postID string, accounts []targetAccount, media []Media, now time.Time) error {
+	for _, a := range accounts {
+		if _, err := tx.Exec(ctx, `INSERT INTO portal_post_targets (post_id, account_id, agency_id, network, status, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, postID, a.id, agencyID, a.network, TargetPending, store.ToMicros(now)); err != nil {
+			return err
+		}
+	}
+	for i, m := range media {
+		if _, err := tx.Exec(ctx, `INSERT INTO portal_post_media (post_id, position, media_id) VALUES (?, ?, ?)`, postID, i, m.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// toMicrosOrZero stores the zero time as 0 (a draft, a queued post before
+// its slot is known).
+func toMicrosOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return store.ToMicros(t)
+}
+
+func fromMicrosOrZero(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return store.FromMicros(us)
+}
+
+// schedule asks Trigger to fire the post's current revision as its kind
+// says.
+func (s *Service) schedule(ctx context.Context, agencyID string, p Post) (*triggerv1.Schedule, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.TriggerTimeout)
 	defer cancel()
-	_, err := s.trigger.Schedule(ctx, &triggerv1.ScheduleRequest{
-		ScheduleId: postID, TenantId: agencyID, PostId: postID, Revision: revision, DueAt: timestamppb.New(due), Zone: zone,
-	})
-	return err
+	res, err := s.trigger.Schedule(ctx, scheduleRequest(agencyID, p))
+	if err != nil {
+		return nil, err
+	}
+	return res.GetSchedule(), nil
 }
 
 func (s *Service) cancelSchedule(ctx context.Context, agencyID, postID string) {
@@ -346,32 +443,44 @@ func (s *Service) cancelSchedule(ctx context.Context, agencyID, postID string) {
 	}
 }
 
-// markSynced records that Trigger holds the schedule of this revision. A
+// markSynced records that Trigger holds the schedule of this revision and,
+// for a recurring or queued post, the next firing Trigger gave it. A
 // failure only means the resync loop sends it again.
-func (s *Service) markSynced(ctx context.Context, agencyID, postID string, revision int64) {
-	if _, err := s.db.Exec(context.WithoutCancel(ctx), `UPDATE portal_posts SET schedule_synced = ? WHERE agency_id = ? AND id = ? AND revision = ?`,
-		true, agencyID, postID, revision); err != nil {
-		s.log.Warn("marking schedule synced", "post_id", postID, "err", err)
+func (s *Service) markSynced(ctx context.Context, agencyID string, p Post, sch *triggerv1.Schedule) {
+	q := `UPDATE portal_posts SET schedule_synced = ? WHERE agency_id = ? AND id = ? AND revision = ?`
+	args := []any{true, agencyID, p.ID, p.Revision}
+	if at, local, zone, ok := nextFromSchedule(p, sch); ok {
+		q = `UPDATE portal_posts SET schedule_synced = ?, scheduled_at = ?, local_time = ?, zone = ?, held = ?
+			WHERE agency_id = ? AND id = ? AND revision = ?`
+		args = []any{true, store.ToMicros(at), local, zone, sch.GetState() == triggerv1.ScheduleState_SCHEDULE_STATE_HELD,
+			agencyID, p.ID, p.Revision}
+	}
+	if _, err := s.db.Exec(context.WithoutCancel(ctx), q, args...); err != nil {
+		s.log.Warn("marking schedule synced", "post_id", p.ID, "err", err)
 	}
 }
 
-const postColumns = `id, workspace_id, text, revision, status, scheduled_at, local_time, zone, created_by, created_at, updated_at`
+const postColumns = `id, workspace_id, text, revision, status, scheduled_at, local_time, zone, created_by, created_at, updated_at,
+	kind, rrule, start_local, exdates, skip_late_s, queue_id, evergreen, held, finished, last_due_at, fired_count`
 
 func scanPost(sc interface{ Scan(...any) error }) (Post, error) {
 	var p Post
-	var at, c, u int64
-	err := sc.Scan(&p.ID, &p.WorkspaceID, &p.Text, &p.Revision, &p.Status, &at, &p.LocalTime, &p.Zone, &p.CreatedBy, &c, &u)
-	p.ScheduledAt, p.CreatedAt, p.UpdatedAt = store.FromMicros(at), store.FromMicros(c), store.FromMicros(u)
+	var at, c, u, skip, last int64
+	var exdates string
+	err := sc.Scan(&p.ID, &p.WorkspaceID, &p.Text, &p.Revision, &p.Status, &at, &p.LocalTime, &p.Zone, &p.CreatedBy, &c, &u,
+		&p.Kind, &p.RRule, &p.StartLocal, &exdates, &skip, &p.QueueID, &p.Evergreen, &p.Held, &p.Finished, &last, &p.FiredCount)
+	p.ScheduledAt, p.CreatedAt, p.UpdatedAt = fromMicrosOrZero(at), store.FromMicros(c), store.FromMicros(u)
+	p.Exceptions, p.SkipLate, p.LastDueAt = splitLines(exdates), time.Duration(skip)*time.Second, fromMicrosOrZero(last)
 	return p, err
 }
 
 // shownStatus is the status a reader sees: a scheduled post whose time has
-// come is being published.
-func shownStatus(stored string, at, now time.Time) string {
-	if stored == PostScheduled && !at.After(now) {
+// come is being published. A held or unplaced queued post waits.
+func shownStatus(p Post, now time.Time) string {
+	if p.Status == PostScheduled && !p.ScheduledAt.IsZero() && !p.Held && !p.ScheduledAt.After(now) {
 		return PostPublishing
 	}
-	return stored
+	return p.Status
 }
 
 // loadPost reads a post of the agency without access checks.
@@ -450,13 +559,28 @@ func (s *Service) GetPost(ctx context.Context, p *Principal, postID string) (Pos
 	if err := s.fillPosts(ctx, s.db, p.AgencyID, posts); err != nil {
 		return Post{}, err
 	}
-	posts[0].Status = shownStatus(posts[0].Status, posts[0].ScheduledAt, time.Now())
+	posts[0].Status = shownStatus(posts[0], time.Now())
+	if repeating(posts[0].Kind) {
+		if posts[0].Firings, err = s.firings(ctx, s.db, p.AgencyID, postID, shownFirings); err != nil {
+			return Post{}, err
+		}
+	}
 	return posts[0], nil
 }
 
 // ListPosts lists a workspace's posts, latest scheduled first, at most limit
 // (1 to 500; 0 means 100).
+// Drafts come first.
 func (s *Service) ListPosts(ctx context.Context, p *Principal, workspaceID string, limit int) ([]Post, error) {
+	return s.ListPostsByStatus(ctx, p, workspaceID, "", limit)
+}
+
+// postStatuses are the stored statuses a list can be narrowed to.
+var postStatuses = []string{PostDraft, PostScheduled, PostPublished, PostFailed, PostPartiallyFailed}
+
+// ListPostsByStatus is ListPosts narrowed to one stored status ("" for
+// all).
+func (s *Service) ListPostsByStatus(ctx context.Context, p *Principal, workspaceID, status string, limit int) ([]Post, error) {
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actReadPosts); err != nil {
 		return nil, err
 	}
@@ -466,8 +590,21 @@ func (s *Service) ListPosts(ctx context.Context, p *Principal, workspaceID strin
 	case limit < 0 || limit > 500:
 		return nil, errs.Fields{"limit": "must be between 1 and 500"}.Err()
 	}
-	rows, err := s.db.Query(ctx, `SELECT `+postColumns+` FROM portal_posts WHERE agency_id = ? AND workspace_id = ?
-		ORDER BY scheduled_at DESC, id DESC LIMIT ?`, p.AgencyID, workspaceID, limit)
+	q := `SELECT ` + postColumns + ` FROM portal_posts WHERE agency_id = ? AND workspace_id = ?`
+	args := []any{p.AgencyID, workspaceID}
+	if status != "" {
+		known := false
+		for _, st := range postStatuses {
+			known = known || st == status
+		}
+		if !known {
+			return nil, errs.Fields{"status": "must be one of " + strings.Join(postStatuses, ", ")}.Err()
+		}
+		q += ` AND status = ?`
+		args = append(args, status)
+	}
+	rows, err := s.db.Query(ctx, q+` ORDER BY CASE WHEN status = ? THEN 0 ELSE 1 END, scheduled_at DESC, id DESC LIMIT ?`,
+		append(args, PostDraft, limit)...)
 	if err != nil {
 		return nil, err
 	}
@@ -489,17 +626,17 @@ func (s *Service) ListPosts(ctx context.Context, p *Principal, workspaceID strin
 	}
 	now := time.Now()
 	for i := range posts {
-		posts[i].Status = shownStatus(posts[i].Status, posts[i].ScheduledAt, now)
+		posts[i].Status = shownStatus(posts[i], now)
 	}
 	return posts, nil
 }
 
-var errNotEditable = errs.E(errs.Conflict, "only a scheduled post whose time has not come yet can be changed")
+var errNotEditable = errs.E(errs.Conflict, "only a draft, or a scheduled post whose time has not come yet, can be changed")
 
-// UpdatePost edits a post's text or time while it is scheduled and not yet
-// due. Every edit makes a new revision and schedules it again with Trigger;
-// if Trigger cannot take it, the post is left as it was and the error is
-// Unavailable.
+// UpdatePost edits a post's text, accounts or schedule while it is a draft
+// or scheduled and not yet due. Every edit makes a new revision and, unless
+// the post is (or becomes) a draft, schedules it again with Trigger; if
+// Trigger refuses or cannot take it, the post is left as it was.
 func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, up PostUpdate) (Post, error) {
 	old, err := s.GetPost(ctx, p, postID)
 	if err != nil {
@@ -509,11 +646,12 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 	if err != nil {
 		return Post{}, err
 	}
-	if old.Status != PostScheduled {
+	if (old.Status != PostScheduled && old.Status != PostDraft) || old.Finished {
 		return Post{}, errNotEditable
 	}
-	if up.Text == nil && up.ScheduledAt == nil && !up.PublishNow {
-		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, scheduled_at or publish_now")
+	w := up.when()
+	if up.Text == nil && up.AccountIDs == nil && !w.given() {
+		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, account_ids or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
 	}
 	loc, err := time.LoadLocation(ws.Timezone)
 	if err != nil {
@@ -525,16 +663,23 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 		checkText(&v, *up.Text)
 		next.Text = *up.Text
 	}
-	if up.ScheduledAt != nil || up.PublishNow {
-		if at, ok := scheduleTime(&v, up.ScheduledAt, up.PublishNow, loc, time.Now()); ok {
-			next.ScheduledAt, next.LocalTime, next.Zone = at.UTC(), formatWall(at), ws.Timezone
+	accounts := make([]targetAccount, 0, len(old.Targets))
+	for _, t := range old.Targets {
+		accounts = append(accounts, targetAccount{id: t.AccountID, network: t.Network})
+	}
+	if up.AccountIDs != nil {
+		if repeating(old.Kind) && old.FiredCount > 0 {
+			v.Add("account_ids", "cannot change once the post has gone out; make a new post instead")
+		} else {
+			accounts = s.checkAccounts(ctx, &v, p.AgencyID, old.WorkspaceID, up.AccountIDs)
 		}
 	}
-	if len(v) == 0 && up.Text != nil {
-		accounts := make([]targetAccount, 0, len(old.Targets))
-		for _, t := range old.Targets {
-			accounts = append(accounts, targetAccount{id: t.AccountID, network: t.Network})
+	if w.given() {
+		if pl, ok := s.planWhen(ctx, &v, p.AgencyID, ws, w, loc, time.Now()); ok {
+			pl.apply(&next)
 		}
+	}
+	if len(v) == 0 && (up.Text != nil || up.AccountIDs != nil) {
 		media := s.checkMedia(ctx, &v, p.AgencyID, old.WorkspaceID, old.MediaIDs)
 		if err := s.validateContent(ctx, &v, next.Text, accounts, media); err != nil {
 			return Post{}, err
@@ -545,33 +690,66 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 	}
 
 	next.Revision = old.Revision + 1
-	write := func(ctx context.Context, from, to Post) error {
-		res, err := s.db.Exec(ctx, `UPDATE portal_posts SET text = ?, revision = ?, scheduled_at = ?, local_time = ?, zone = ?,
-				schedule_synced = ?, updated_at = ?
-			WHERE agency_id = ? AND id = ? AND revision = ? AND status = ?`,
-			to.Text, to.Revision, store.ToMicros(to.ScheduledAt), to.LocalTime, to.Zone, false, store.ToMicros(time.Now()),
-			p.AgencyID, postID, from.Revision, PostScheduled)
-		if err != nil {
-			return err
+	stored := func(p Post) string {
+		if p.Kind == KindDraft {
+			return PostDraft
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return errs.E(errs.Conflict, "the post changed meanwhile; reload it and try again")
-		}
-		return nil
+		return PostScheduled
 	}
-	if err := write(ctx, old, next); err != nil {
+	write := func(ctx context.Context, from, to Post, targets []targetAccount) error {
+		return s.db.Tx(ctx, func(tx *store.Tx) error {
+			res, err := tx.Exec(ctx, `UPDATE portal_posts SET text = ?, revision = ?, status = ?, scheduled_at = ?, local_time = ?, zone = ?,
+					kind = ?, rrule = ?, start_local = ?, exdates = ?, skip_late_s = ?, queue_id = ?, evergreen = ?, held = ?,
+					schedule_synced = ?, updated_at = ?
+				WHERE agency_id = ? AND id = ? AND revision = ? AND status = ?`,
+				to.Text, to.Revision, stored(to), toMicrosOrZero(to.ScheduledAt), to.LocalTime, to.Zone,
+				to.Kind, to.RRule, to.StartLocal, joinLines(to.Exceptions), int64(to.SkipLate/time.Second), to.QueueID, to.Evergreen, to.Held,
+				to.Kind == KindDraft, store.ToMicros(time.Now()),
+				p.AgencyID, postID, from.Revision, stored(from))
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return errs.E(errs.Conflict, "the post changed meanwhile; reload it and try again")
+			}
+			if targets == nil {
+				return nil
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM portal_post_targets WHERE agency_id = ? AND post_id = ?`, p.AgencyID, postID); err != nil {
+				return err
+			}
+			return insertTargets(ctx, tx, p.AgencyID, postID, targets, nil, time.Now())
+		})
+	}
+	var newTargets, oldTargets []targetAccount
+	if up.AccountIDs != nil {
+		newTargets = accounts
+		for _, t := range old.Targets {
+			oldTargets = append(oldTargets, targetAccount{id: t.AccountID, network: t.Network})
+		}
+	}
+	if err := write(ctx, old, next, newTargets); err != nil {
 		return Post{}, err
 	}
-	if err := s.schedule(ctx, p.AgencyID, postID, next.Revision, next.ScheduledAt, next.Zone); err != nil {
+	if next.Kind == KindDraft {
+		if old.Kind != KindDraft {
+			// Off the schedule: a failed cancel leaves a firing that finds
+			// the post a draft, which is not publishable.
+			s.cancelSchedule(ctx, p.AgencyID, postID)
+		}
+		return s.GetPost(ctx, p, postID)
+	}
+	sch, err := s.schedule(ctx, p.AgencyID, next)
+	if err != nil {
 		s.log.Warn("trigger refused an edited post; restoring it", "post_id", postID, "err", err)
 		// The old content comes back, still unsynced: if Trigger did take
 		// the new revision, the resync loop gives it the old one again.
-		if rerr := write(context.WithoutCancel(ctx), next, old); rerr != nil {
+		if rerr := write(context.WithoutCancel(ctx), next, old, oldTargets); rerr != nil {
 			s.log.Error("restoring a post Trigger did not reschedule", "post_id", postID, "err", rerr)
 		}
-		return Post{}, errs.Wrap(err, errs.Unavailable, "scheduling is unavailable right now; the post was not changed, try again shortly")
+		return Post{}, describeTriggerError(err, next.Kind, "scheduling is unavailable right now; the post was not changed, try again shortly")
 	}
-	s.markSynced(ctx, p.AgencyID, postID, next.Revision)
+	s.markSynced(ctx, p.AgencyID, next, sch)
 	return s.GetPost(ctx, p, postID)
 }
 
@@ -586,10 +764,16 @@ func (s *Service) DeletePost(ctx context.Context, p *Principal, postID string) e
 	if _, err := s.authorize(ctx, s.db, p, post.WorkspaceID, actWritePosts); err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.TriggerTimeout)
-	defer cancel()
-	if _, err := s.trigger.Cancel(cctx, &triggerv1.CancelRequest{TenantId: p.AgencyID, ScheduleId: postID}); err != nil {
-		return errs.Wrap(err, errs.Unavailable, "scheduling is unavailable right now; the post was not deleted, try again shortly")
+	if post.Kind == KindDraft {
+		// A draft is not publishable even should an old schedule fire, so
+		// the cancel may fail without keeping the draft.
+		s.cancelSchedule(ctx, p.AgencyID, postID)
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.TriggerTimeout)
+		defer cancel()
+		if _, err := s.trigger.Cancel(cctx, &triggerv1.CancelRequest{TenantId: p.AgencyID, ScheduleId: postID}); err != nil {
+			return errs.Wrap(err, errs.Unavailable, "scheduling is unavailable right now; the post was not deleted, try again shortly")
+		}
 	}
 	_, err = s.db.Exec(ctx, `DELETE FROM portal_posts WHERE agency_id = ? AND id = ?`, p.AgencyID, postID)
 	return err
@@ -597,9 +781,22 @@ func (s *Service) DeletePost(ctx context.Context, p *Principal, postID string) e
 
 // recomputePostStatus settles a post's status from its targets: scheduled
 // while any is pending, then published, failed or partially_failed.
+//
+// A recurring or queued post stays scheduled until its last firing came
+// (finished); its targets then hold that firing's outcomes.
 func recomputePostStatus(ctx context.Context, tx *store.Tx, agencyID, postID string) error {
+	var kind, stored string
+	var finished bool
+	err := tx.QueryRow(ctx, `SELECT kind, status, finished FROM portal_posts WHERE agency_id = ? AND id = ?`, agencyID, postID).
+		Scan(&kind, &stored, &finished)
+	if errors.Is(err, store.ErrNoRows) || stored == PostDraft || (repeating(kind) && !finished) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	var pending, published, failed int
-	err := tx.QueryRow(ctx, `SELECT
+	err = tx.QueryRow(ctx, `SELECT
 			COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0)

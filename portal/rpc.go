@@ -65,10 +65,20 @@ func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJob
 	}
 
 	// Only targets still pending: one already published or failed is
-	// settled, and an account removed since is no target any more.
-	rows, err = s.db.Query(ctx, `SELECT a.id, a.workspace_id, a.network, a.instance_url, a.remote_id, a.handle, a.token_sealed
+	// settled, and an account removed since is no target any more. A
+	// recurring or queued post publishes to every target at each firing:
+	// the request does not say which firing it is for, and Publisher's
+	// idempotency key (which holds the due instant) keeps a redelivered
+	// firing from going out twice.
+	q := `SELECT a.id, a.workspace_id, a.network, a.instance_url, a.remote_id, a.handle, a.token_sealed
 		FROM portal_post_targets t JOIN portal_accounts a ON a.id = t.account_id AND a.agency_id = t.agency_id
-		WHERE t.agency_id = ? AND t.post_id = ? AND t.status = ? ORDER BY a.id`, tenant, post.ID, TargetPending)
+		WHERE t.agency_id = ? AND t.post_id = ?`
+	args := []any{tenant, post.ID}
+	if !repeating(post.Kind) {
+		q += ` AND t.status = ?`
+		args = append(args, TargetPending)
+	}
+	rows, err = s.db.Query(ctx, q+` ORDER BY a.id`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -190,6 +190,9 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	for topic, h := range map[string]bus.Handler{
+		bus.TopicPostDue:               s.onPostDue,
+		bus.TopicScheduleMoved:         s.onScheduleMoved,
+		bus.TopicFeedItem:              s.onFeedItem,
 		bus.TopicPostPublished:         s.onPostPublished,
 		bus.TopicPostFailed:            s.onPostFailed,
 		bus.TopicAccountNeedsReconnect: s.onAccountNeedsReconnect,

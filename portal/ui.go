@@ -97,6 +97,7 @@ var uiFuncs = template.FuncMap{
 		return t.UTC().Format("2 Jan 2006, 15:04 UTC")
 	},
 	"wall":         wallLabel,
+	"wallOfTime":   formatWall,
 	"account":      accountName,
 	"accountShort": accountShort,
 	"field":        newInputView,
@@ -147,6 +148,21 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("POST /workspaces/{id}/posts", u.signedIn(form, u.createPost))
 	mux.Handle("GET /workspaces/{id}/posts/{post}", u.signedIn(form, u.postLink))
 	mux.Handle("POST /workspaces/{id}/posts/{post}/delete", u.signedIn(form, u.deletePost))
+	mux.Handle("GET /workspaces/{id}/posts/{post}/edit", u.signedIn(form, u.editPost))
+	mux.Handle("POST /workspaces/{id}/posts/{post}", u.signedIn(form, u.updatePost))
+	mux.Handle("GET /workspaces/{id}/queues", u.signedIn(form, u.queues))
+	mux.Handle("POST /workspaces/{id}/queues", u.signedIn(form, u.createQueue))
+	mux.Handle("GET /workspaces/{id}/queues/{queue}", u.signedIn(form, u.queue))
+	mux.Handle("POST /workspaces/{id}/queues/{queue}", u.signedIn(form, u.updateQueue))
+	mux.Handle("POST /workspaces/{id}/queues/{queue}/pause", u.signedIn(form, u.pauseQueue))
+	mux.Handle("POST /workspaces/{id}/queues/{queue}/delete", u.signedIn(form, u.deleteQueue))
+	mux.Handle("POST /workspaces/{id}/accounts/{account}/pause", u.signedIn(form, u.pauseAccount))
+	mux.Handle("GET /workspaces/{id}/automations", u.signedIn(form, u.automations))
+	mux.Handle("POST /workspaces/{id}/automations", u.signedIn(form, u.createAutomation))
+	mux.Handle("GET /workspaces/{id}/automations/{auto}", u.signedIn(form, u.automation))
+	mux.Handle("POST /workspaces/{id}/automations/{auto}", u.signedIn(form, u.updateAutomation))
+	mux.Handle("POST /workspaces/{id}/automations/{auto}/pause", u.signedIn(form, u.pauseAutomation))
+	mux.Handle("POST /workspaces/{id}/automations/{auto}/delete", u.signedIn(form, u.deleteAutomation))
 	mux.Handle("POST /workspaces/{id}/accounts", u.signedIn(form, u.connectAccount))
 	mux.Handle("POST /workspaces/{id}/accounts/oauth", u.signedIn(form, u.startOAuth))
 	mux.Handle("GET /workspaces/{id}/accounts/{account}", u.signedIn(form, u.accountLink))

@@ -259,6 +259,8 @@ type workspacePageView struct {
 	MaxUploadBytes int64
 	// SuggestedTime pre-fills the composer: the next full hour, local.
 	SuggestedTime string
+	// ComposeWhen is the composer's schedule choice.
+	ComposeWhen whenView
 
 	Compose, Connect, Upload, Invite *form
 }
@@ -277,6 +279,16 @@ type postsView struct {
 
 type postItem struct {
 	Post
+	Targets []targetItem
+	// Repeat describes a recurring post's rule for people.
+	Repeat  string
+	Firings []firingItem
+}
+
+// firingItem is one firing of a recurring or queued post.
+type firingItem struct {
+	DueAt   time.Time
+	Local   string
 	Targets []targetItem
 }
 
@@ -300,12 +312,29 @@ func (u *webUI) postsView(p *Principal, ws Workspace, posts []Post, accounts []A
 	v := postsView{WorkspaceID: ws.ID, CanWrite: ws.Role.can(actWritePosts), CSRF: p.CSRFToken}
 	for _, post := range posts {
 		item := postItem{Post: post}
-		for _, t := range post.Targets {
+		target := func(t Target) targetItem {
 			ti := targetItem{Target: t, Account: networkLabel(t.Network)}
 			if a, ok := byID[t.AccountID]; ok {
 				ti.Account, ti.ProfileURL = accountName(a), a.ProfileURL
 			}
-			item.Targets = append(item.Targets, ti)
+			return ti
+		}
+		for _, t := range post.Targets {
+			item.Targets = append(item.Targets, target(t))
+		}
+		if post.Kind == KindRecurring {
+			item.Repeat = describeRepeat(post.RRule)
+		}
+		loc, err := time.LoadLocation(post.Zone)
+		if err != nil {
+			loc = time.UTC
+		}
+		for _, f := range post.Firings {
+			fi := firingItem{DueAt: f.DueAt, Local: formatWall(f.DueAt.In(loc))}
+			for _, t := range f.Targets {
+				fi.Targets = append(fi.Targets, target(t))
+			}
+			item.Firings = append(item.Firings, fi)
 		}
 		if post.Status == PostPublishing || (post.Status == PostScheduled && post.ScheduledAt.Before(now.Add(liveWindow))) {
 			v.Live = true
@@ -343,8 +372,12 @@ type workspaceForms struct {
 	compose, connect, upload, invite *form
 }
 
-// pagePosts is how many posts the workspace page lists.
-const pagePosts = 50
+// pagePosts is how many posts the workspace page lists, pageFirings how
+// many firings of each recurring or queued post.
+const (
+	pagePosts   = 50
+	pageFirings = 5
+)
 
 func (u *webUI) workspacePage(w http.ResponseWriter, r *http.Request, p *Principal, id string, forms workspaceForms, status int) error {
 	ctx := r.Context()
@@ -379,7 +412,11 @@ func (u *webUI) workspacePage(w http.ResponseWriter, r *http.Request, p *Princip
 	if err != nil {
 		return err
 	}
+	if err := u.s.attachFirings(ctx, p.AgencyID, posts, pageFirings); err != nil {
+		return err
+	}
 	v.Posts = u.postsView(p, ws, posts, v.Accounts)
+	v.ComposeWhen = u.whenView(ctx, p, ws, forms.compose, now, "schedule", true)
 	if v.CanViewTeam {
 		if v.Members, err = u.s.ListMembers(ctx, p, id); err != nil {
 			return err
@@ -439,6 +476,9 @@ func (u *webUI) postsFragment(w http.ResponseWriter, r *http.Request, p *Princip
 	if err != nil {
 		return err
 	}
+	if err := u.s.attachFirings(ctx, p.AgencyID, posts, pageFirings); err != nil {
+		return err
+	}
 	u.render(w, r, http.StatusOK, "posts_fragment", u.postsView(p, ws, posts, accounts))
 	return nil
 }
@@ -467,32 +507,64 @@ func (u *webUI) accountLink(w http.ResponseWriter, r *http.Request, p *Principal
 // POST /workspaces/{id}/posts
 func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	id := r.PathValue("id")
-	in := PostInput{Text: r.PostFormValue("text"), AccountIDs: r.PostForm["account_ids"], MediaIDs: r.PostForm["media_ids"]}
-	if r.PostFormValue("when") == "now" {
-		in.PublishNow = true
-	} else {
-		in.ScheduledAt = strings.TrimSpace(r.PostFormValue("scheduled_at"))
+	ws, err := u.s.GetWorkspace(r.Context(), p, id)
+	if err != nil {
+		return err
 	}
-	post, err := u.s.CreatePost(r.Context(), p, id, in)
+	loc, err := time.LoadLocation(ws.Timezone)
+	if err != nil {
+		return err
+	}
+	var formErrs errs.Fields
+	when := formWhen(r, &formErrs, loc)
+	in := PostInput{Text: r.PostFormValue("text"), AccountIDs: r.PostForm["account_ids"], MediaIDs: r.PostForm["media_ids"],
+		PublishNow: when.PublishNow, Repeat: when.Repeat, Evergreen: when.Evergreen, Draft: when.Draft}
+	if when.ScheduledAt != nil {
+		in.ScheduledAt = *when.ScheduledAt
+	}
+	if when.QueueID != nil {
+		in.QueueID = *when.QueueID
+	}
+	var post Post
+	err = formErrs.Err()
+	if err == nil {
+		post, err = u.s.CreatePost(r.Context(), p, id, in)
+	}
 	if err != nil {
 		f := newForm(r)
-		if err := f.fail(err, "text", "account_ids", "media_ids", "scheduled_at"); err != nil {
+		if err := f.fail(renameFields(err, formScheduleFields), composerInputs...); err != nil {
 			return err
 		}
-		if in.ScheduledAt == "" && !in.PublishNow && f.Errors["scheduled_at"] != "" {
+		if in.ScheduledAt == "" && when.ScheduledAt != nil && f.Errors["scheduled_at"] != "" {
 			// The domain's wording names the API's field; say it in the form's terms.
 			f.Errors["scheduled_at"] = "Choose a date and time, or Publish now."
 		}
 		return u.workspacePage(w, r, p, id, workspaceForms{compose: f}, refusedStatus(w, err))
 	}
-	msg := "Your post is being published now."
-	if !in.PublishNow {
+	var msg string
+	switch {
+	case in.PublishNow:
+		msg = "Your post is being published now."
+	case post.Kind == KindDraft:
+		msg = "Draft saved. Schedule it when it is ready."
+	case post.Kind == KindRecurring:
+		msg = describeRepeat(post.RRule) + ", first on " + wallLabel(post.LocalTime) + " (" + post.Zone + ")."
+	case post.Kind == KindQueue:
+		msg = "Added to the queue."
+		if post.LocalTime != "" {
+			msg = "Added to the queue: it goes out " + wallLabel(post.LocalTime) + " (" + post.Zone + ")."
+		}
+	default:
 		msg = "Post scheduled for " + wallLabel(post.LocalTime) + " (" + post.Zone + ")."
 	}
 	u.setFlash(w, flash{Kind: "success", Message: msg})
 	redirect(w, r, workspacePath(id)+"#post-"+url.PathEscape(post.ID))
 	return nil
 }
+
+// composerInputs are the composer's inputs field errors can sit beside.
+var composerInputs = []string{"text", "account_ids", "media_ids", "scheduled_at", "when", "repeat_rrule", "repeat_days",
+	"repeat_count", "repeat_until", "repeat_skip_dates", "repeat_skip_late", "queue_id", "evergreen"}
 
 // POST /workspaces/{id}/posts/{post}/delete
 func (u *webUI) deletePost(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -95,6 +95,25 @@ var fieldLabels = map[string][2]string{
 	"file":         {"File", ""},
 	"description":  {"Description", ""},
 	"role":         {"Role", ""},
+	"when":         {"When", ""},
+	"repeat_rrule": {"The repeat rule", ""},
+	"repeat_days":  {"Days", ""},
+	"repeat_count": {"Number of times", ""},
+	"repeat_until": {"Last day", ""},
+	// An exception names one of the skipped dates.
+	"repeat_skip_dates": {"Skipped dates", "One of the skipped dates"},
+	"repeat_skip_late":  {"Late limit", ""},
+	"queue_id":          {"Queue", ""},
+	"evergreen":         {"Evergreen", ""},
+	"slots":             {"Weekly slots", "One of the slots"},
+	"zone":              {"Time zone", ""},
+	"min_gap_days":      {"The gap", ""},
+	"max_repeats":       {"Repeats", ""},
+	"feed_url":          {"Feed address", ""},
+	"interval":          {"Check every", ""},
+	"backfill":          {"Latest items", ""},
+	"template":          {"The template", ""},
+	"action":            {"For each new item", ""},
 }
 
 // fail records a refused form: field problems go beside the inputs named in
@@ -243,6 +262,8 @@ func loadZones() []zoneGroup {
 
 func statusLabel(status string) string {
 	switch status {
+	case PostDraft:
+		return "Draft"
 	case PostScheduled:
 		return "Scheduled"
 	case PostPublishing:

@@ -65,15 +65,23 @@
     if (!form) return;
     var at = $('input[name=scheduled_at]', form);
     var button = $('button[type=submit]', form);
+    var labels = { now: 'Publish now', draft: 'Save draft', queue: 'Add to queue', repeat: 'Schedule repeats' };
     function update() {
-      var now = $('input[name=when][value=now]', form);
-      var on = !!(now && now.checked);
+      var chosen = $('input[name=when]:checked', form);
+      var when = chosen ? chosen.value : 'schedule';
+      var noTime = when === 'now' || when === 'draft' || when === 'queue';
       if (at) {
-        at.disabled = on;
+        at.disabled = noTime;
         var box = at.closest('.schedule-field');
-        if (box) box.classList.toggle('is-disabled', on);
+        if (box) box.classList.toggle('is-disabled', noTime);
       }
-      if (button) button.textContent = on ? 'Publish now' : 'Schedule post';
+      // Each choice's own inputs show only while it is chosen.
+      var extra = { repeat: '#compose-repeat', queue: '#compose-queue' };
+      Object.keys(extra).forEach(function (k) {
+        var el = $(extra[k], form);
+        if (el) el.hidden = when !== k;
+      });
+      if (button) button.textContent = labels[when] || 'Schedule post';
     }
     form.addEventListener('change', function (e) { if (e.target.name === 'when') update(); });
     update();
