@@ -144,7 +144,7 @@ func (h *heraldNode) enqueue(ctx context.Context, sp spec) error {
 		req := &triggerv1.ScheduleRequest{
 			TenantId: heraldTenant, ScheduleId: heraldID(i), PostId: "post_" + heraldID(i), Revision: 1, Zone: "UTC",
 		}
-		if sp.Occurrences > 1 {
+		if sp.Period > 0 {
 			if sp.Period != time.Minute {
 				return errors.New("herald: recurring runs fire every minute")
 			}

@@ -71,7 +71,7 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.recurWin, "recur-window", 10*time.Second, "the recurring schedules' first firings are spread over this window, to the second")
 	fs.StringVar(&o.env.pg, "pg", envOr("HERALD_TEST_POSTGRES_URL", defaultPG), "PostgreSQL server (a schema per run is created and dropped)")
 	fs.StringVar(&o.env.redis, "redis", envOr("HERALD_TEST_REDIS_ADDR", "127.0.0.1:6379"), "Redis server address")
-	fs.IntVar(&o.env.redisDB, "redis-db", 13, "Redis database index, flushed before and after each asynq run")
+	fs.IntVar(&o.env.redisDB, "redis-db", 11, "Redis database index, flushed before and after each asynq run")
 	fs.DurationVar(&o.env.lead, "lead", 0, "time given to enqueue before the first due instant (0: 5s + 300µs a job)")
 	fs.DurationVar(&o.env.drain, "drain", 2*time.Minute, "how long after the last due instant a run may still fire")
 	fs.DurationVar(&o.env.settle, "settle", time.Second, "how long to listen for duplicates once every job ran")

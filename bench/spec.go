@@ -30,8 +30,9 @@ type spec struct {
 	N      int           `json:"n"`
 	First  time.Time     `json:"first"`
 	Window time.Duration `json:"window"`
-	// Occurrences is how many times each job fires, Period apart: 1 for a
-	// one-shot job.
+	// Occurrences is how many times each job fires, Period apart. A zero
+	// Period makes one-shot jobs (Occurrences 1); a Period makes recurring
+	// schedules (Herald: an RRULE), even of one occurrence.
 	Occurrences int           `json:"occurrences"`
 	Period      time.Duration `json:"period"`
 	// WholeSeconds rounds due instants down to the second (recurring rules
@@ -78,7 +79,7 @@ func (s spec) occurrence(i int, due time.Time) int {
 		return -1
 	}
 	k := int((d + time.Microsecond) / s.Period)
-	if k < 0 || k >= s.Occurrences || (d - time.Duration(k)*s.Period).Abs() >= time.Microsecond {
+	if k < 0 || k >= s.Occurrences || (d-time.Duration(k)*s.Period).Abs() >= time.Microsecond {
 		return -1
 	}
 	return k
