@@ -72,7 +72,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.env.pg, "pg", envOr("HERALD_TEST_POSTGRES_URL", defaultPG), "PostgreSQL server (a schema per run is created and dropped)")
 	fs.StringVar(&o.env.redis, "redis", envOr("HERALD_TEST_REDIS_ADDR", "127.0.0.1:6379"), "Redis server address")
 	fs.IntVar(&o.env.redisDB, "redis-db", 11, "Redis database index, flushed before and after each asynq run")
-	fs.DurationVar(&o.env.lead, "lead", 0, "time given to enqueue before the first due instant (0: 5s + 300µs a job)")
+	fs.DurationVar(&o.env.lead, "lead", 0, "time given to enqueue before the first due instant (0: 5s + 500µs a job, doubled when enqueueing overruns it)")
 	fs.DurationVar(&o.env.drain, "drain", 2*time.Minute, "how long after the last due instant a run may still fire")
 	fs.DurationVar(&o.env.settle, "settle", time.Second, "how long to listen for duplicates once every job ran")
 	fs.IntVar(&o.env.workers, "workers", 100, "River's and asynq's concurrent handlers")
@@ -184,7 +184,9 @@ func runMain(args []string, out io.Writer) error {
 			for _, name := range o.systems {
 				sys := systems[name]
 				fmt.Fprintf(os.Stderr, "bench: %s: %s, backlog %s\n", wl.title, name, count(run.backlog))
-				r := o.env.run(ctx, sys, run.sp, run.backlog)
+				r := o.env.runRetrying(ctx, sys, run.sp, run.backlog, func(msg string) {
+					fmt.Fprintf(os.Stderr, "bench: %s: %s\n", name, msg)
+				})
 				if r.err != nil {
 					fmt.Fprintf(os.Stderr, "bench: %s: %v\n", name, r.err)
 				}

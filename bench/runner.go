@@ -97,14 +97,37 @@ func (e *runEnv) leadFor(n int) time.Duration {
 	if e.lead > 0 {
 		return e.lead
 	}
-	// Enqueueing through one system's API, one job at a time for some,
-	// with margin on a shared machine.
-	return 5*time.Second + time.Duration(n)*300*time.Microsecond
+	// Enqueueing through one system's API, one job at a time for some
+	// (Herald's Schedule commits each: ~3,000 a second on PostgreSQL on a
+	// busy 2-core machine), with margin.
+	return 5*time.Second + time.Duration(n)*500*time.Microsecond
 }
 
 // run prepares a fresh store for the system, starts its child, lets it
 // enqueue and fire the spec's jobs, and collects what fired.
 func (e *runEnv) run(ctx context.Context, sys system, sp spec, backlog int) result {
+	return e.runLead(ctx, sys, sp, backlog, e.leadFor(sp.N))
+}
+
+// errLead is a run whose enqueueing overran its lead.
+var errLead = errors.New("enqueueing took longer than the lead")
+
+// runRetrying is run, tried again with twice the lead (up to twice) when
+// enqueueing overran it: a busy machine slows enqueueing, and a run whose
+// jobs fell due while still being enqueued measures nothing.
+func (e *runEnv) runRetrying(ctx context.Context, sys system, sp spec, backlog int, note func(string)) result {
+	lead := e.leadFor(sp.N)
+	for try := 0; ; try++ {
+		r := e.runLead(ctx, sys, sp, backlog, lead)
+		if !errors.Is(r.err, errLead) || try == 2 || e.lead > 0 {
+			return r
+		}
+		lead *= 2
+		note(fmt.Sprintf("%v; again with a lead of %v", r.err, lead))
+	}
+}
+
+func (e *runEnv) runLead(ctx context.Context, sys system, sp spec, backlog int, lead time.Duration) result {
 	res := result{system: sys.name, backlog: backlog}
 	sp.System, sp.Workers, sp.Callers = sys.name, e.workers, e.callers
 	cleanup, err := sys.prepare(ctx, e, &sp, backlog)
@@ -114,7 +137,7 @@ func (e *runEnv) run(ctx context.Context, sys system, sp spec, backlog int) resu
 	}
 	defer cleanup()
 	// The due instants are fixed only now, once the backlog is stored.
-	sp.First = time.Now().Add(e.leadFor(sp.N))
+	sp.First = time.Now().Add(lead)
 	if sp.WholeSeconds {
 		sp.First = sp.First.Truncate(time.Second).Add(time.Second)
 	}
@@ -168,7 +191,7 @@ func (e *runEnv) run(ctx context.Context, sys system, sp spec, backlog int) resu
 		case st.err != nil:
 			res.err = st.err
 		case st.enqueuedAt.IsZero() && now.After(sp.First), st.enqueuedAt.After(sp.First):
-			res.err = fmt.Errorf("enqueueing %d jobs took longer than the lead %v: raise -lead", sp.N, e.leadFor(sp.N))
+			res.err = fmt.Errorf("%w %v (%d jobs): raise -lead", errLead, lead, sp.N)
 		case st.distinct >= sp.expected():
 			if complete.IsZero() {
 				complete = now
