@@ -66,6 +66,10 @@ type runEnv struct {
 	settle  time.Duration
 	workers int
 	callers int
+
+	// slow multiplies the lead of a system whose enqueueing overran it
+	// (runRetrying is called one run at a time).
+	slow map[string]int
 }
 
 // firing is one run of a job as the child saw it.
@@ -116,13 +120,19 @@ var errLead = errors.New("enqueueing took longer than the lead")
 // enqueueing overran it: a busy machine slows enqueueing, and a run whose
 // jobs fell due while still being enqueued measures nothing.
 func (e *runEnv) runRetrying(ctx context.Context, sys system, sp spec, backlog int, note func(string)) result {
-	lead := e.leadFor(sp.N)
+	if e.slow == nil {
+		e.slow = map[string]int{}
+	}
+	factor := max(e.slow[sys.name], 1)
+	lead := e.leadFor(sp.N) * time.Duration(factor)
 	for try := 0; ; try++ {
 		r := e.runLead(ctx, sys, sp, backlog, lead)
 		if !errors.Is(r.err, errLead) || try == 2 || e.lead > 0 {
 			return r
 		}
-		lead *= 2
+		lead, factor = lead*2, factor*2
+		// Later runs of this system start with the lead that was needed.
+		e.slow[sys.name] = factor
 		note(fmt.Sprintf("%v; again with a lead of %v", r.err, lead))
 	}
 }
