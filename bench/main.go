@@ -13,9 +13,11 @@
 // early when that is negative. Each system runs in a child process (this
 // binary, re-executed), on a fresh PostgreSQL schema or a flushed Redis
 // database, so its resident memory can be read. See
-// docs/decisions/0014-scheduler-bench.md for how each is tuned.
+// docs/decisions/0014-scheduler-bench.md for how each is tuned. The
+// systems' own warnings show with -v (HERALD_BENCH_QUIET=1 drops them).
 //
-//	cd bench && go run . -n 100000 -backlog 0,1000000
+//	cd bench && go run . -n 100000 -backlog 0,1000000 -recur-minutes 3
+//	cd bench && go run . -backlog 0,1000000,10000000 -recur-minutes 10   # the full scale
 package main
 
 import (
