@@ -20,6 +20,7 @@ test: test-infra
 	$(GO) vet $(PKGS)
 	env $$(scripts/test-infra.sh env) $(GO) test -race -count=1 -timeout 12m $(PKGS)
 	env $$(scripts/test-infra.sh env) HERALD_TEST_RESTARTS=1 $(GO) test -race -count=1 -p 1 -timeout 10m -run Restart $(PKGS)
+	cd bench && $(GO) vet ./... && env $$(../scripts/test-infra.sh env) $(GO) test -race -count=1 ./...
 
 test-infra:
 	scripts/test-infra.sh
