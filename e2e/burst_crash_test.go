@@ -827,4 +827,3 @@ func checkBurstOutcome(t *testing.T, db *store.DB, statuses []simnet.Status, pos
 		bad.add("Portal targets", "%d of %d posts have their target in Portal", shown, len(posts))
 	}
 }
-
