@@ -31,7 +31,7 @@ const (
 	burstPosts     = 20000
 	burstCalibrate = 500
 	burstWindow    = 10 * time.Second
-	burstCreators  = 8
+	burstCreators  = 16
 	// burstPatience bounds each wait of the scenario (creation excepted).
 	burstPatience = 3 * time.Minute
 )
@@ -441,10 +441,11 @@ func createBurst(t *testing.T, c *client, ws, acct string) ([]burstPost, time.Du
 // creation.
 type burstWindowPlan struct {
 	mu    sync.Mutex
-	opens time.Time // the window's first second
-	rate  float64   // posts per second, as last measured
-	since time.Time // when the measure began
-	count int       // posts created since then
+	opens time.Time   // the window's first second
+	rate  float64     // posts per second, as last measured
+	since time.Time   // when the measure began
+	count int         // posts created since then
+	marks []time.Time // when each 250th of them was
 	moved int
 }
 
@@ -457,18 +458,25 @@ func (w *burstWindowPlan) project(left int) {
 	}
 }
 
-// done counts a post created, left being how many calls remain; every few
-// hundred it measures the rate again, over all posts created since the
-// window was first placed (a short stall must not throw the window far
-// out), and projects.
+// done counts a post created, left being how many calls remain; every 250
+// it measures the rate again and projects. The rate is the lower of the
+// average since the window was first placed and that of the last 1,000
+// posts: a machine getting busier is seen soon, one short stall does not
+// throw the window far out.
 func (w *burstWindowPlan) done(left int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.count++
-	if w.count%250 == 0 {
-		w.rate = float64(w.count) / time.Since(w.since).Seconds()
-		w.project(left)
+	if w.count%250 != 0 {
+		return
 	}
+	now := time.Now()
+	w.marks = append(w.marks, now)
+	w.rate = float64(w.count) / now.Sub(w.since).Seconds()
+	if n := len(w.marks); n > 4 {
+		w.rate = min(w.rate, 1000/now.Sub(w.marks[n-5]).Seconds())
+	}
+	w.project(left)
 }
 
 // due returns post i's time: its second of the window, or a little later
