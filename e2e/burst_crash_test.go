@@ -25,8 +25,9 @@ import (
 )
 
 // The burst: burstPosts one-shot posts due over burstWindow, which opens
-// once they are all created (through the REST API: 4 s to 20 s per 10,000,
-// depending on how busy the machine is; see createBurst).
+// once they are all created (through the REST API: from under 10 s to over
+// a minute per 10,000 on 2 cores, depending on the store and on how busy the
+// machine is; see createBurst).
 const (
 	burstPosts     = 20000
 	burstCalibrate = 500
