@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/errs"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
@@ -278,6 +280,12 @@ func TestGetPublishJob(t *testing.T) {
 	}
 	if ok, _ := b.blob.Exists(ctx, job.GetMedia()[0].GetBlobKey()); !ok {
 		t.Fatal("blob key names no object")
+	}
+
+	// A one-shot post has one firing: naming it changes nothing.
+	res, err = b.svc.GetPublishJob(ctx, &portalv1.GetPublishJobRequest{TenantId: a.id, PostId: id, Revision: 1, DueAt: timestamppb.Now()})
+	if err != nil || !res.GetPublishable() || len(res.GetJob().GetTargets()) != 1 {
+		t.Fatalf("one-shot job with a due_at = %v, %v", res, err)
 	}
 
 	notPublishable := []struct {

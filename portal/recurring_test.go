@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/errs"
 	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
 	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
@@ -230,5 +231,115 @@ func TestRecurringPostEdit(t *testing.T) {
 	sch, _ = ts.GetSchedule(ctx, &triggerv1.GetScheduleRequest{TenantId: a.id, ScheduleId: id})
 	if sch.GetSchedule().GetState() != triggerv1.ScheduleState_SCHEDULE_STATE_CANCELLED {
 		t.Fatalf("deleted post's schedule: %v", sch.GetSchedule())
+	}
+}
+
+// TestRecurringPostJobPerFiring asks for publish jobs the way Publisher
+// does, naming the firing: a firing whose outcome is recorded offers no
+// target again, the next one does, and an outcome names the firing it is
+// recorded against even when a later one has fired since.
+func TestRecurringPostJobPerFiring(t *testing.T) {
+	t.Parallel()
+	b, ts := setupRealTrigger(t)
+	a := b.firstAgency(t)
+	ctx := context.Background()
+	created := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{
+		"text": "Daily special", "account_ids": []string{a.account},
+		"repeat": map[string]any{"rrule": "FREQ=DAILY;COUNT=3", "start_local": tomorrowAt("09:30")}})).json(t)
+	id := created["id"].(string)
+	sch, err := ts.GetSchedule(ctx, &triggerv1.GetScheduleRequest{TenantId: a.id, ScheduleId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := sch.GetSchedule().GetDueAt().AsTime()
+	second, third := first.Add(24*time.Hour), first.Add(48*time.Hour)
+
+	due := func(evID string, at time.Time, next *time.Time) {
+		ev := &eventsv1.PostDue{TenantId: a.id, PostId: id, Revision: 1, ScheduleId: id, DueAt: timestamppb.New(at), FiredAt: timestamppb.New(at)}
+		if next != nil {
+			ev.NextDueAt = timestamppb.New(*next)
+		}
+		b.publish(t, evID, bus.TopicPostDue, mustMarshal(t, ev))
+	}
+	job := func(at *time.Time) *portalv1.GetPublishJobResponse {
+		t.Helper()
+		req := &portalv1.GetPublishJobRequest{TenantId: a.id, PostId: id, Revision: 1}
+		if at != nil {
+			req.DueAt = timestamppb.New(*at)
+		}
+		res, err := b.svc.GetPublishJob(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	offers := func(what string, at *time.Time, want int) {
+		t.Helper()
+		res := job(at)
+		if n := len(res.GetJob().GetTargets()); n != want || res.GetPublishable() != (want > 0) {
+			t.Fatalf("%s: %d targets, publishable %v (%q), want %d", what, n, res.GetPublishable(), res.GetReason(), want)
+		}
+	}
+
+	// Publisher may ask before Portal hears of post.due: the firing is
+	// not settled, so its target is offered.
+	offers("the first firing before its post.due", &first, 1)
+	due("due1", first, &second)
+	offers("the first firing", &first, 1)
+	b.publish(t, "pub1", bus.TopicPostPublished, mustMarshal(t, &eventsv1.PostPublished{TenantId: a.id, WorkspaceId: a.workspace, PostId: id,
+		Revision: 1, AccountId: a.account, Network: "mastodon", RemoteId: "101", DueAt: timestamppb.New(first)}))
+	// post.due for the first firing delivered again once it was
+	// published: nothing to publish.
+	offers("the first firing once published", &first, 0)
+	if r := job(&first).GetReason(); !strings.Contains(r, "firing") {
+		t.Errorf("reason = %q, want it to name the firing", r)
+	}
+	offers("the second firing", &second, 1)
+	// Without a due instant (an older Publisher) every target is offered.
+	offers("no firing named", nil, 1)
+
+	// The second firing fails, but Publisher's report comes after the
+	// third fired: it is the second firing's, not the latest's.
+	due("due2", second, &third)
+	due("due3", third, nil)
+	b.publish(t, "fail2", bus.TopicPostFailed, mustMarshal(t, &eventsv1.PostFailed{TenantId: a.id, WorkspaceId: a.workspace, PostId: id,
+		Revision: 1, AccountId: a.account, Network: "mastodon", Reason: "Server on fire", Kind: "unavailable", DueAt: timestamppb.New(second)}))
+	offers("the second firing once failed", &second, 0)
+	offers("the third firing", &third, 1)
+
+	got := a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/posts/"+id, nil)).json(t)
+	if got["status"] != PostScheduled {
+		t.Fatalf("with the last firing pending the post is %v", got["status"])
+	}
+	if tg := got["targets"].([]any)[0].(map[string]any); tg["status"] != TargetPending {
+		t.Fatalf("the target shows the latest firing, pending, not %v", tg)
+	}
+	firings := got["firings"].([]any)
+	wantStatus := []string{TargetPending, TargetFailed, TargetPublished}
+	wantDue := []time.Time{third, second, first}
+	if len(firings) != len(wantStatus) {
+		t.Fatalf("firings = %v", firings)
+	}
+	for i, f := range firings {
+		fm := f.(map[string]any)
+		tg := fm["targets"].([]any)[0].(map[string]any)
+		if fm["due_at"] != wantDue[i].UTC().Format(time.RFC3339) || tg["status"] != wantStatus[i] {
+			t.Fatalf("firing %d = %v, want %s at %s", i, fm, wantStatus[i], wantDue[i])
+		}
+	}
+
+	b.publish(t, "pub3", bus.TopicPostPublished, mustMarshal(t, &eventsv1.PostPublished{TenantId: a.id, WorkspaceId: a.workspace, PostId: id,
+		Revision: 1, AccountId: a.account, Network: "mastodon", RemoteId: "103", DueAt: timestamppb.New(third)}))
+	got = a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/posts/"+id, nil)).json(t)
+	if got["status"] != PostPublished || got["finished"] != true {
+		t.Fatalf("after the last firing published: %v", got)
+	}
+	offers("the finished post's last firing", &third, 0)
+
+	if _, err := b.svc.GetPublishJob(ctx, &portalv1.GetPublishJobRequest{TenantId: a.id, PostId: id, Revision: 1,
+		DueAt: &timestamppb.Timestamp{Seconds: 1, Nanos: -1}}); !errs.Is(err, errs.Invalid) {
+		t.Errorf("an invalid due_at: %v", err)
+	} else if e, _ := errs.As(err); e.Fields["due_at"] == "" {
+		t.Errorf("an invalid due_at is not named: %v", err)
 	}
 }

@@ -14,7 +14,9 @@ import (
 // post, account tokens included. It is for Publisher only and must never be
 // exposed on the public API. The job is publishable while the post is
 // scheduled (some target still pending) and revision is its current one;
-// otherwise the response says why and carries no job.
+// otherwise the response says why and carries no job. For a recurring or
+// queued post, due_at names the firing and only its unsettled targets are
+// returned.
 func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJobRequest) (*portalv1.GetPublishJobResponse, error) {
 	var v errs.Fields
 	if req.GetTenantId() == "" {
@@ -25,6 +27,9 @@ func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJob
 	}
 	if req.GetRevision() < 1 {
 		v.Add("revision", "must be at least 1")
+	}
+	if req.DueAt != nil && req.GetDueAt().CheckValid() != nil {
+		v.Add("due_at", "is not a valid instant")
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -66,17 +71,25 @@ func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJob
 
 	// Only targets still pending: one already published or failed is
 	// settled, and an account removed since is no target any more. A
-	// recurring or queued post publishes to every target at each firing:
-	// the request does not say which firing it is for, and Publisher's
-	// idempotency key (which holds the due instant) keeps a redelivered
-	// firing from going out twice.
+	// recurring or queued post publishes to every target at each firing,
+	// so what is settled is per firing: with the firing's due instant,
+	// the targets whose outcome for it is recorded are left out (a
+	// redelivered post.due after its publish finds none); without one,
+	// every target is offered and Publisher's idempotency key (which holds
+	// the due instant) keeps a redelivered firing from going out twice.
 	q := `SELECT a.id, a.workspace_id, a.network, a.instance_url, a.remote_id, a.handle, a.token_sealed
 		FROM portal_post_targets t JOIN portal_accounts a ON a.id = t.account_id AND a.agency_id = t.agency_id
 		WHERE t.agency_id = ? AND t.post_id = ?`
 	args := []any{tenant, post.ID}
-	if !repeating(post.Kind) {
+	switch {
+	case !repeating(post.Kind):
 		q += ` AND t.status = ?`
 		args = append(args, TargetPending)
+	case req.GetDueAt() != nil:
+		q += ` AND NOT EXISTS (SELECT 1 FROM portal_post_firings f
+			WHERE f.agency_id = t.agency_id AND f.post_id = t.post_id AND f.account_id = t.account_id
+			AND f.due_at = ? AND f.status <> ?)`
+		args = append(args, store.ToMicros(req.GetDueAt().AsTime()), TargetPending)
 	}
 	rows, err = s.db.Query(ctx, q+` ORDER BY a.id`, args...)
 	if err != nil {
@@ -101,6 +114,9 @@ func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJob
 		return nil, err
 	}
 	if len(job.Targets) == 0 {
+		if repeating(post.Kind) && req.GetDueAt() != nil {
+			return &portalv1.GetPublishJobResponse{Reason: "this firing of the post has no pending target"}, nil
+		}
 		return &portalv1.GetPublishJobResponse{Reason: "the post has no pending target"}, nil
 	}
 	return &portalv1.GetPublishJobResponse{Job: job, Publishable: true}, nil

@@ -59,6 +59,7 @@ func (s *Service) handlePostDue(ctx context.Context, m *bus.Message) error {
 
 	res, err := s.portal.GetPublishJob(ctx, &portalv1.GetPublishJobRequest{
 		TenantId: due.GetTenantId(), PostId: due.GetPostId(), Revision: due.GetRevision(),
+		DueAt: due.GetDueAt(),
 	})
 	switch {
 	case errs.Is(err, errs.NotFound):

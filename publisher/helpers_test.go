@@ -340,6 +340,26 @@ type fakePortal struct {
 	jobs  map[string]*portalv1.GetPublishJobResponse
 	err   error
 	calls int
+	reqs  []*portalv1.GetPublishJobRequest
+	// settled holds the firings' targets whose outcome Portal recorded
+	// (firingTarget keys): like Portal, a request naming that firing is
+	// not offered them again.
+	settled map[string]bool
+}
+
+func firingTarget(tenant, post string, revision int64, dueAt time.Time, account string) string {
+	return fmt.Sprintf("%s@%d/%s", jobID(tenant, post, revision), store.ToMicros(dueAt), account)
+}
+
+// settle records, as Portal does on post.published or post.failed, that
+// the firing at dueAt has an outcome for account.
+func (p *fakePortal) settle(j *portalv1.PublishJob, dueAt time.Time, account string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.settled == nil {
+		p.settled = map[string]bool{}
+	}
+	p.settled[firingTarget(j.GetTenantId(), j.GetPostId(), j.GetRevision(), dueAt, account)] = true
 }
 
 func newFakePortal() *fakePortal {
@@ -379,6 +399,7 @@ func (p *fakePortal) GetPublishJob(_ context.Context, req *portalv1.GetPublishJo
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
+	p.reqs = append(p.reqs, proto.Clone(req).(*portalv1.GetPublishJobRequest))
 	if p.err != nil {
 		return nil, p.err
 	}
@@ -386,7 +407,27 @@ func (p *fakePortal) GetPublishJob(_ context.Context, req *portalv1.GetPublishJo
 	if !ok {
 		return nil, errs.E(errs.NotFound, "post not found")
 	}
-	return proto.Clone(res).(*portalv1.GetPublishJobResponse), nil
+	res = proto.Clone(res).(*portalv1.GetPublishJobResponse)
+	if req.GetDueAt() != nil && res.GetJob() != nil {
+		var left []*portalv1.Target
+		for _, t := range res.GetJob().GetTargets() {
+			if !p.settled[firingTarget(req.GetTenantId(), req.GetPostId(), req.GetRevision(), req.GetDueAt().AsTime(), t.GetAccountId())] {
+				left = append(left, t)
+			}
+		}
+		if len(left) == 0 {
+			return &portalv1.GetPublishJobResponse{Reason: "this firing of the post has no pending target"}, nil
+		}
+		res.Job.Targets = left
+	}
+	return res, nil
+}
+
+// Requests returns the GetPublishJob requests received so far.
+func (p *fakePortal) Requests() []*portalv1.GetPublishJobRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*portalv1.GetPublishJobRequest(nil), p.reqs...)
 }
 
 func (p *fakePortal) ListRecipients(context.Context, *portalv1.ListRecipientsRequest) (*portalv1.ListRecipientsResponse, error) {

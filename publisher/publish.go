@@ -257,7 +257,7 @@ func (s *Service) emitFailure(ctx context.Context, tx *store.Tx, a attempt, out 
 	_, err := s.outbox.Add(ctx, tx, bus.TopicPostFailed, &eventsv1.PostFailed{
 		TenantId: a.TenantID, WorkspaceId: a.WorkspaceID, PostId: a.PostID, Revision: a.Revision,
 		AccountId: a.AccountID, Network: a.Network, Reason: out.reason, Kind: out.kind,
-		FailedAt: timestamppb.New(now),
+		FailedAt: timestamppb.New(now), DueAt: timestampOrNil(a.DueAt),
 	})
 	if err != nil || !out.reconnect {
 		return err

@@ -182,6 +182,76 @@ func TestUnknownOutcomeIsSettledWithTheSameKey(t *testing.T) {
 	}
 }
 
+// TestEachFiringPublishesOnce follows a recurring post as Portal serves
+// it: each firing is asked for by its due instant, a firing whose outcome
+// Portal recorded offers nothing when its post.due comes again, and the
+// next firing of the same revision publishes once more.
+func TestEachFiringPublishesOnce(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, setupOptions{})
+	j := job("agency_a", id.New("post"), 1, "daily special", "acct_1", "acct_2")
+	tb.portal.set(j, true)
+	first := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
+	second := first.Add(24 * time.Hour)
+
+	// settleAll records in the fake Portal what the post.published events
+	// so far report, as Portal's consumer would.
+	settleAll := func() {
+		for _, ev := range tb.events.Published() {
+			tb.portal.settle(j, ev.GetDueAt().AsTime(), ev.GetAccountId())
+		}
+	}
+
+	tb.mustDue(t, j, first)
+	eventually(t, "the first firing's post.published", func() bool { return len(tb.events.Published()) == 2 })
+	tb.drained(t)
+	settleAll()
+
+	// The first firing's post.due again, under another event id (Trigger
+	// re-fired it): Portal has nothing left for that firing.
+	asked := len(tb.portal.Requests())
+	tb.mustDue(t, j, first)
+	tb.drained(t)
+	reqs := tb.portal.Requests()
+	if len(reqs) != asked+1 || !reqs[len(reqs)-1].GetDueAt().AsTime().Equal(first) {
+		t.Fatalf("the redelivered firing asked Portal %v", reqs[asked:])
+	}
+	if got := len(tb.net.Calls()); got != 2 {
+		t.Fatalf("network calls after the redelivery = %d, want 2", got)
+	}
+	if got := len(tb.attempts(t, "agency_a", j.GetPostId())); got != 2 {
+		t.Fatalf("attempts after the redelivery = %d, want 2", got)
+	}
+
+	tb.mustDue(t, j, second)
+	eventually(t, "the second firing's post.published", func() bool { return len(tb.events.Published()) == 4 })
+	tb.drained(t)
+
+	perFiring := map[string]int{}
+	for _, ev := range tb.events.Published() {
+		perFiring[ev.GetAccountId()+" "+ev.GetDueAt().AsTime().Format(time.RFC3339)]++
+	}
+	for _, acct := range []string{"acct_1", "acct_2"} {
+		for _, at := range []time.Time{first, second} {
+			if k := acct + " " + at.Format(time.RFC3339); perFiring[k] != 1 {
+				t.Errorf("%s published %d times, want once (all: %v)", k, perFiring[k], perFiring)
+			}
+		}
+	}
+	keys := map[string]bool{}
+	for _, c := range tb.net.Calls() {
+		keys[c.Key] = true
+	}
+	if len(tb.net.Calls()) != 4 || len(keys) != 4 {
+		t.Errorf("network calls = %d with %d keys, want 4 and 4", len(tb.net.Calls()), len(keys))
+	}
+	for _, r := range tb.portal.Requests() {
+		if r.GetDueAt() == nil {
+			t.Errorf("a GetPublishJob request without due_at: %v", r)
+		}
+	}
+}
+
 func TestFinalFailures(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -229,7 +299,8 @@ func TestFinalFailures(t *testing.T) {
 			j := job("agency_a", id.New("post"), 1, "hi", "acct_1")
 			tb.portal.set(j, true)
 			tb.net.script("acct_1", tt.steps...)
-			tb.mustDue(t, j, time.Now())
+			dueAt := time.Now().UTC().Truncate(time.Microsecond)
+			tb.mustDue(t, j, dueAt)
 
 			eventually(t, "post.failed", func() bool { return len(tb.events.Failed()) == 1 })
 			tb.drained(t)
@@ -242,6 +313,17 @@ func TestFinalFailures(t *testing.T) {
 			if ev.GetKind() != tt.wantKind || ev.GetReason() != tt.wantReason || ev.GetAccountId() != "acct_1" ||
 				ev.GetPostId() != j.GetPostId() || ev.GetWorkspaceId() != "ws_agency_a" {
 				t.Errorf("post.failed = %v, want kind %q reason %q", ev, tt.wantKind, tt.wantReason)
+			}
+			// The failure names its firing, so that Portal records it
+			// against that one and not the post's latest.
+			if !ev.GetDueAt().AsTime().Equal(dueAt) {
+				t.Errorf("post.failed due_at = %v, want %v", ev.GetDueAt(), dueAt)
+			}
+			// Every question to Portal, the retries' too, names the firing.
+			for i, r := range tb.portal.Requests() {
+				if !r.GetDueAt().AsTime().Equal(dueAt) {
+					t.Errorf("GetPublishJob request %d due_at = %v, want %v", i, r.GetDueAt(), dueAt)
+				}
 			}
 			if got := len(tb.net.Calls()); got != tt.wantCalls {
 				t.Errorf("network calls = %d, want %d", got, tt.wantCalls)

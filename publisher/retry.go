@@ -47,16 +47,17 @@ func (s *Service) retryLoop(ctx context.Context) {
 	}
 }
 
-// jobKey names one post revision, i.e. one PublishJob.
+// jobKey names one firing of a post revision, i.e. one PublishJob.
 type jobKey struct {
 	tenantID string
 	postID   string
 	revision int64
+	dueAt    int64 // microseconds; 0 when the post.due had none
 }
 
 // retryDue starts a try for every due attempt not already being tried by
-// this node, one goroutine per post revision (counted in wg), and returns
-// how many attempts it started and whether the batch was full.
+// this node, one goroutine per firing of a post revision (counted in wg),
+// and returns how many attempts it started and whether the batch was full.
 func (s *Service) retryDue(ctx context.Context, wg *sync.WaitGroup) (int, bool, error) {
 	rows, err := s.db.Query(ctx, `SELECT `+attemptColumns+` FROM publisher_attempts
 		WHERE state IN `+pendingStates+` AND next_try_at <= ?
@@ -76,7 +77,7 @@ func (s *Service) retryDue(ctx context.Context, wg *sync.WaitGroup) (int, bool, 
 			return 0, false, err
 		}
 		total++
-		k := jobKey{a.TenantID, a.PostID, a.Revision}
+		k := jobKey{a.TenantID, a.PostID, a.Revision, store.ToMicros(a.DueAt)}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -117,6 +118,7 @@ func (s *Service) retryDue(ctx context.Context, wg *sync.WaitGroup) (int, bool, 
 func (s *Service) retryJob(ctx context.Context, k jobKey, attempts []attempt) {
 	res, err := s.portal.GetPublishJob(ctx, &portalv1.GetPublishJobRequest{
 		TenantId: k.tenantID, PostId: k.postID, Revision: k.revision,
+		DueAt: timestampOrNil(store.FromMicros(k.dueAt)),
 	})
 	switch {
 	case errs.Is(err, errs.NotFound):

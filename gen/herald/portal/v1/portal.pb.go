@@ -13,6 +13,7 @@ package portalv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -26,10 +27,15 @@ const (
 )
 
 type GetPublishJobRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	PostId        string                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
-	Revision      int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	PostId   string                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Revision int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// due_at is the firing the job is for (post.due's due_at). For a
+	// recurring or queued post only the targets without an outcome for that
+	// firing are returned; unset, every target is. A one-shot post returns
+	// its pending targets either way.
+	DueAt         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -83,6 +89,13 @@ func (x *GetPublishJobRequest) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *GetPublishJobRequest) GetDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DueAt
+	}
+	return nil
 }
 
 type MediaRef struct {
@@ -561,11 +574,12 @@ var File_herald_portal_v1_portal_proto protoreflect.FileDescriptor
 
 const file_herald_portal_v1_portal_proto_rawDesc = "" +
 	"\n" +
-	"\x1dherald/portal/v1/portal.proto\x12\x10herald.portal.v1\"h\n" +
+	"\x1dherald/portal/v1/portal.proto\x12\x10herald.portal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x01\n" +
 	"\x14GetPublishJobRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
 	"\apost_id\x18\x02 \x01(\tR\x06postId\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x03R\brevision\"\xa0\x01\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x121\n" +
+	"\x06due_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\"\xa0\x01\n" +
 	"\bMediaRef\x12\x19\n" +
 	"\bblob_key\x18\x01 \x01(\tR\ablobKey\x12\x1b\n" +
 	"\tmime_type\x18\x02 \x01(\tR\bmimeType\x12\x1d\n" +
@@ -632,21 +646,23 @@ var file_herald_portal_v1_portal_proto_goTypes = []any{
 	(*ListRecipientsRequest)(nil),  // 5: herald.portal.v1.ListRecipientsRequest
 	(*Recipient)(nil),              // 6: herald.portal.v1.Recipient
 	(*ListRecipientsResponse)(nil), // 7: herald.portal.v1.ListRecipientsResponse
+	(*timestamppb.Timestamp)(nil),  // 8: google.protobuf.Timestamp
 }
 var file_herald_portal_v1_portal_proto_depIdxs = []int32{
-	1, // 0: herald.portal.v1.PublishJob.media:type_name -> herald.portal.v1.MediaRef
-	2, // 1: herald.portal.v1.PublishJob.targets:type_name -> herald.portal.v1.Target
-	3, // 2: herald.portal.v1.GetPublishJobResponse.job:type_name -> herald.portal.v1.PublishJob
-	6, // 3: herald.portal.v1.ListRecipientsResponse.recipients:type_name -> herald.portal.v1.Recipient
-	0, // 4: herald.portal.v1.PortalService.GetPublishJob:input_type -> herald.portal.v1.GetPublishJobRequest
-	5, // 5: herald.portal.v1.PortalService.ListRecipients:input_type -> herald.portal.v1.ListRecipientsRequest
-	4, // 6: herald.portal.v1.PortalService.GetPublishJob:output_type -> herald.portal.v1.GetPublishJobResponse
-	7, // 7: herald.portal.v1.PortalService.ListRecipients:output_type -> herald.portal.v1.ListRecipientsResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8, // 0: herald.portal.v1.GetPublishJobRequest.due_at:type_name -> google.protobuf.Timestamp
+	1, // 1: herald.portal.v1.PublishJob.media:type_name -> herald.portal.v1.MediaRef
+	2, // 2: herald.portal.v1.PublishJob.targets:type_name -> herald.portal.v1.Target
+	3, // 3: herald.portal.v1.GetPublishJobResponse.job:type_name -> herald.portal.v1.PublishJob
+	6, // 4: herald.portal.v1.ListRecipientsResponse.recipients:type_name -> herald.portal.v1.Recipient
+	0, // 5: herald.portal.v1.PortalService.GetPublishJob:input_type -> herald.portal.v1.GetPublishJobRequest
+	5, // 6: herald.portal.v1.PortalService.ListRecipients:input_type -> herald.portal.v1.ListRecipientsRequest
+	4, // 7: herald.portal.v1.PortalService.GetPublishJob:output_type -> herald.portal.v1.GetPublishJobResponse
+	7, // 8: herald.portal.v1.PortalService.ListRecipients:output_type -> herald.portal.v1.ListRecipientsResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_herald_portal_v1_portal_proto_init() }
