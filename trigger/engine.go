@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/heraldhq/herald/bus"
@@ -661,6 +662,8 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 	)
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		fired, stale, fenced, advanced, moved = fired[:0], 0, fenced[:0], advanced[:0], moved[:0]
+		// The post.due events of the whole batch are written together.
+		var events []proto.Message
 		now := e.clock.Now()
 		nowUS := now.UnixMicro()
 		if err := lockQueues(ctx, tx, batch); err != nil {
@@ -705,9 +708,7 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 				if next != 0 {
 					ev.NextDueAt = timestamppb.New(store.FromMicros(next))
 				}
-				if _, err := e.box.Add(ctx, tx, bus.TopicPostDue, ev); err != nil {
-					return err
-				}
+				events = append(events, ev)
 				fired = append(fired, firing{en: en, lateness: time.Duration(nowUS-due) * time.Microsecond})
 				return nil
 			}
@@ -762,7 +763,11 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 				}
 			}
 		}
-		return nil
+		if len(events) == 0 {
+			return nil
+		}
+		_, err := e.box.AddBatch(ctx, tx, bus.TopicPostDue, events)
+		return err
 	})
 	if err != nil {
 		return err
