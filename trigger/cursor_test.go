@@ -1,11 +1,16 @@
 package trigger
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
 )
 
 // randomRule builds an RRULE body from r: every frequency a schedule may
@@ -201,4 +206,80 @@ func BenchmarkAdvanceRecurring(b *testing.B) {
 			res.catchUpFrom(n.at, n.at)
 		}
 	})
+}
+
+// TestEngineKeepsTheRuleCursor fires a twice-weekly rule that started six
+// years before the (fake) clock, across a DST change, and checks after each
+// fire that the row's cursor names the pending occurrence exactly as the
+// rule expanded from its start does (wall time and place in the rule, which
+// COUNT counts); and that a cursor left from another version of the row is
+// not used: the next fire expands the rule from its start and is right.
+func TestEngineKeepsTheRuleCursor(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	now := time.Date(2026, 3, 24, 0, 0, 0, 0, time.UTC)
+	clock := clockwork.NewFakeClockAt(now)
+	b.clock = clock
+	s := b.service(true, nil)
+	const tenant, rule, zone, start = "t_cursor", "FREQ=WEEKLY;BYDAY=MO,TH;BYHOUR=9;COUNT=700", "Europe/Paris", "2020-01-06T09:00:00"
+	mustSchedule(t, s, &triggerv1.ScheduleRequest{
+		TenantId: tenant, ScheduleId: "r1", PostId: "post_r1", Revision: 1, Zone: zone, Rrule: rule, StartLocal: start,
+	})
+	rec, err := compileRecurrence(rule, zone, start, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []occurrence
+	for o := range rec.occurrences() {
+		if o.at.After(now) {
+			want = append(want, o)
+			if len(want) == 5 {
+				break
+			}
+		}
+	}
+	ctx := context.Background()
+	row := func() schedule {
+		t.Helper()
+		r, err := loadSchedule(ctx, b.db, tenant, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for i, o := range want[:4] {
+		if i == 2 {
+			// A cursor of another version, pointing at a wrong place, read
+			// by a new engine: it must be ignored.
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.db.Exec(ctx, `UPDATE trigger_schedules SET cursor_local = '2020-01-09T09:00:00', cursor_index = 5,
+				cursor_version = version - 1 WHERE tenant_id = ? AND id = ?`, tenant, "r1"); err != nil {
+				t.Fatal(err)
+			}
+			s = b.service(true, nil)
+		}
+		clock.Advance(o.at.Sub(clock.Now()))
+		// The clock goes on by a poll at a time, so an engine that made
+		// its ticker after the jump loads the occurrence too.
+		eventually(t, fmt.Sprintf("occurrence %d to fire", i), func() bool {
+			if len(b.dues.of(tenant, "r1")) == i+1 {
+				return true
+			}
+			clock.Advance(testConfig().Poll)
+			return false
+		})
+		got := b.dues.of(tenant, "r1")[i].ev
+		if !got.GetDueAt().AsTime().Equal(o.at) || !got.GetNextDueAt().AsTime().Equal(want[i+1].at) {
+			t.Fatalf("fire %d: due %v next %v, want due %v next %v", i, got.GetDueAt().AsTime(), got.GetNextDueAt().AsTime(), o.at, want[i+1].at)
+		}
+		eventually(t, fmt.Sprintf("the row to move past occurrence %d", i), func() bool { return row().due == micros(want[i+1].at) })
+		r := row()
+		next := want[i+1]
+		if c := r.ruleCursor(); c == nil || !c.wall.Equal(next.wall) || c.index != next.index {
+			t.Errorf("after fire %d: cursor %q #%d at version %d of %d, want %s #%d at the row's version",
+				i, r.cursorLocal, r.cursorIndex, r.cursorVersion, r.version, next.wall.Format(localLayout), next.index)
+		}
+	}
 }
