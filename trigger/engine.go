@@ -906,24 +906,58 @@ func scanKeys(rows rowsScanner, into map[string]bool) error {
 // markFired marks the one-shot schedules fired and returns the keys that
 // were: those still pending at the version the entries were made from.
 // Each row records the fencing token of its own shard.
+//
+// The statement differs by dialect: PostgreSQL joins the rows to a VALUES
+// list (UPDATE ... FROM), which SQLite runs slowly (seconds for a thousand
+// rows of a large table); SQLite takes them as IN (VALUES ...), the token
+// picked by shard.
 func (e *engine) markFired(ctx context.Context, tx *store.Tx, group []*entry, nowUS int64) (map[string]bool, error) {
 	done := make(map[string]bool, len(group))
 	for chunk := range slices.Chunk(group, fireChunk) {
-		// The casts give PostgreSQL the column types of a VALUES list made
-		// only of parameters.
-		q := valuesQuery(`UPDATE trigger_schedules
-			SET state = 'fired', fired_at = ?, lateness_us = ? - trigger_schedules.due_at, fire_token = v.column4,
-				version = trigger_schedules.version + 1, updated_at = ?
-			FROM`, "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))", len(chunk),
-			`WHERE trigger_schedules.tenant_id = v.column1 AND trigger_schedules.id = v.column2 AND trigger_schedules.version = v.column3
-				AND trigger_schedules.state = 'pending' AND trigger_schedules.due_at <= ?
-			RETURNING trigger_schedules.tenant_id, trigger_schedules.id`)
-		args := make([]any, 0, 4+4*len(chunk))
-		args = append(args, nowUS, nowUS, nowUS)
-		for _, en := range chunk {
-			args = append(args, en.tenantID, en.id, en.version, en.token)
+		var q string
+		var args []any
+		if e.db.Dialect() == store.Postgres {
+			// The casts give PostgreSQL the column types of a VALUES list
+			// made only of parameters.
+			q = valuesQuery(`UPDATE trigger_schedules
+				SET state = 'fired', fired_at = ?, lateness_us = ? - trigger_schedules.due_at, fire_token = v.column4,
+					version = trigger_schedules.version + 1, updated_at = ?
+				FROM`, "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))", len(chunk),
+				`WHERE trigger_schedules.tenant_id = v.column1 AND trigger_schedules.id = v.column2 AND trigger_schedules.version = v.column3
+					AND trigger_schedules.state = 'pending' AND trigger_schedules.due_at <= ?
+				RETURNING trigger_schedules.tenant_id, trigger_schedules.id`)
+			args = make([]any, 0, 4+4*len(chunk))
+			args = append(args, nowUS, nowUS, nowUS)
+			for _, en := range chunk {
+				args = append(args, en.tenantID, en.id, en.version, en.token)
+			}
+			args = append(args, nowUS)
+		} else {
+			tokens := map[int]int64{}
+			for _, en := range chunk {
+				tokens[en.shard] = en.token
+			}
+			var b strings.Builder
+			b.WriteString(`UPDATE trigger_schedules SET state = 'fired', fired_at = ?, lateness_us = ? - due_at, fire_token = CASE shard`)
+			args = make([]any, 0, 5+2*len(tokens)+3*len(chunk))
+			args = append(args, nowUS, nowUS)
+			for _, shard := range slices.Sorted(maps.Keys(tokens)) {
+				b.WriteString(" WHEN ? THEN ?")
+				args = append(args, shard, tokens[shard])
+			}
+			b.WriteString(` ELSE fire_token END, version = version + 1, updated_at = ?
+				WHERE state = 'pending' AND due_at <= ? AND (tenant_id, id, version) IN (VALUES `)
+			args = append(args, nowUS, nowUS)
+			for i, en := range chunk {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(?, ?, ?)")
+				args = append(args, en.tenantID, en.id, en.version)
+			}
+			b.WriteString(`) RETURNING tenant_id, id`)
+			q = b.String()
 		}
-		args = append(args, nowUS)
 		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("marking schedules fired: %w", err)
@@ -1018,11 +1052,40 @@ func (e *engine) advance(ctx context.Context, tx *store.Tx, group []*entry, now 
 		changes = append(changes, c)
 	}
 	done := map[string]bool{}
-	for chunk := range slices.Chunk(changes, advanceChunk) {
-		// Per row: the guard (tenant, id, version), then the new due_at,
-		// state, skipped occurrences, last_due_at (0: unchanged), whether
-		// the occurrence fired, the fencing token and the new cursor.
-		q := valuesQuery(`UPDATE trigger_schedules SET
+	if e.db.Dialect() != store.Postgres {
+		// SQLite: one statement per schedule (see markFired); in process,
+		// a statement costs no round trip.
+		for _, c := range changes {
+			en := group[c.i]
+			set := `due_at = ?, state = ?, skipped_count = skipped_count + ?, cursor_local = ?, cursor_index = ?,
+				cursor_version = version + 1, version = version + 1, updated_at = ?`
+			args := []any{c.r.due, c.r.state, out[c.i].skipped, c.cursorLocal, c.cursorIndex, nowUS}
+			if c.lastDue != 0 {
+				set += `, last_due_at = ?`
+				args = append(args, c.lastDue)
+			}
+			if c.fired == 1 {
+				set += `, fired_count = fired_count + 1, fired_at = ?, lateness_us = ?, fire_token = ?`
+				args = append(args, nowUS, nowUS-c.lastDue, c.tok)
+			}
+			args = append(args, en.tenantID, en.id, en.version, nowUS)
+			res, err := tx.Exec(ctx, `UPDATE trigger_schedules SET `+set+`
+				WHERE tenant_id = ? AND id = ? AND version = ? AND state = 'pending' AND due_at <= ?`, args...)
+			if err != nil {
+				return nil, fmt.Errorf("advancing recurring schedule: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return nil, err
+			} else if n == 1 {
+				done[en.key] = true
+			}
+		}
+	} else {
+		for chunk := range slices.Chunk(changes, advanceChunk) {
+			// Per row: the guard (tenant, id, version), then the new due_at,
+			// state, skipped occurrences, last_due_at (0: unchanged), whether
+			// the occurrence fired, the fencing token and the new cursor.
+			q := valuesQuery(`UPDATE trigger_schedules SET
 				due_at = v.column4, state = v.column5, skipped_count = trigger_schedules.skipped_count + v.column6,
 				last_due_at = CASE WHEN v.column7 <> 0 THEN v.column7 ELSE trigger_schedules.last_due_at END,
 				fired_count = trigger_schedules.fired_count + v.column8,
@@ -1033,23 +1096,24 @@ func (e *engine) advance(ctx context.Context, tx *store.Tx, group []*entry, now 
 				version = trigger_schedules.version + 1, updated_at = ?
 			FROM`, `(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT),
 				CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT))`, len(chunk),
-			`WHERE trigger_schedules.tenant_id = v.column1 AND trigger_schedules.id = v.column2 AND trigger_schedules.version = v.column3
+				`WHERE trigger_schedules.tenant_id = v.column1 AND trigger_schedules.id = v.column2 AND trigger_schedules.version = v.column3
 				AND trigger_schedules.state = 'pending' AND trigger_schedules.due_at <= ?
 			RETURNING trigger_schedules.tenant_id, trigger_schedules.id`)
-		args := make([]any, 0, 4+11*len(chunk))
-		args = append(args, nowUS, nowUS, nowUS)
-		for _, c := range chunk {
-			en := group[c.i]
-			args = append(args, en.tenantID, en.id, en.version, c.r.due, c.r.state, out[c.i].skipped,
-				c.lastDue, c.fired, c.tok, c.cursorLocal, c.cursorIndex)
-		}
-		args = append(args, nowUS)
-		rows, err := tx.Query(ctx, q, args...)
-		if err != nil {
-			return nil, fmt.Errorf("advancing recurring schedules: %w", err)
-		}
-		if err := scanKeys(rows, done); err != nil {
-			return nil, err
+			args := make([]any, 0, 4+11*len(chunk))
+			args = append(args, nowUS, nowUS, nowUS)
+			for _, c := range chunk {
+				en := group[c.i]
+				args = append(args, en.tenantID, en.id, en.version, c.r.due, c.r.state, out[c.i].skipped,
+					c.lastDue, c.fired, c.tok, c.cursorLocal, c.cursorIndex)
+			}
+			args = append(args, nowUS)
+			rows, err := tx.Query(ctx, q, args...)
+			if err != nil {
+				return nil, fmt.Errorf("advancing recurring schedules: %w", err)
+			}
+			if err := scanKeys(rows, done); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, c := range changes {
