@@ -565,25 +565,45 @@ func (e *engine) noteLocked(r schedule) {
 // --- firing -----------------------------------------------------------------
 
 // fireLoop is the one timer goroutine: it sleeps until the earliest entry
-// is due and fires everything due by then, a batch per transaction.
+// is due and fires everything due by then. A large backlog of due entries
+// is split by shard into up to FireParallel batches fired in concurrent
+// transactions: they touch disjoint shard and schedule rows, so they do not
+// wait on each other (on SQLite, which takes one writer at a time, they
+// simply queue).
 func (e *engine) fireLoop(ctx context.Context) {
 	timer := e.clock.NewTimer(time.Hour)
 	timer.Stop()
 	var backoff time.Duration
 	for {
-		batch, wait := e.takeDue()
-		if len(batch) > 0 {
-			err := e.fire(ctx, batch)
-			if err == nil {
+		due, wait := e.takeDue(e.cfg.Batch * e.cfg.FireParallel)
+		if len(due) > 0 {
+			batches := splitByShard(due, e.cfg.Batch, e.cfg.FireParallel)
+			errs := make([]error, len(batches))
+			if len(batches) == 1 {
+				errs[0] = e.fire(ctx, batches[0])
+			} else {
+				var wg sync.WaitGroup
+				for i, b := range batches {
+					wg.Go(func() { errs[i] = e.fire(ctx, b) })
+				}
+				wg.Wait()
+			}
+			var failed error
+			for i, err := range errs {
+				if err != nil {
+					e.requeue(batches[i])
+					failed = err
+				}
+			}
+			if failed == nil {
 				backoff = 0
 				continue
 			}
-			e.requeue(batch)
 			if ctx.Err() != nil {
 				return
 			}
 			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
-			e.log.Warn("trigger: firing schedules failed, retrying", "count", len(batch), "retry_in", backoff, "err", err)
+			e.log.Warn("trigger: firing schedules failed, retrying", "count", len(due), "retry_in", backoff, "err", failed)
 			wait = backoff
 		}
 		if wait > 0 {
@@ -600,13 +620,27 @@ func (e *engine) fireLoop(ctx context.Context) {
 	}
 }
 
-// takeDue pops the entries due now, up to a batch, or says how long until
+// splitByShard cuts due entries into at most parts batches, every shard's
+// entries in one of them; it makes one batch when there are at most size
+// entries (the common case: what came due since the last fire).
+func splitByShard(due []*entry, size, parts int) [][]*entry {
+	if len(due) <= size || parts <= 1 {
+		return [][]*entry{due}
+	}
+	out := make([][]*entry, parts)
+	for _, en := range due {
+		out[en.shard%parts] = append(out[en.shard%parts], en)
+	}
+	return slices.DeleteFunc(out, func(b []*entry) bool { return len(b) == 0 })
+}
+
+// takeDue pops the entries due now, up to limit, or says how long until
 // the earliest is due (0 when there is none).
-func (e *engine) takeDue() (batch []*entry, wait time.Duration) {
+func (e *engine) takeDue(limit int) (batch []*entry, wait time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.clock.Now().UnixMicro()
-	for e.timers.Len() > 0 && len(batch) < e.cfg.Batch {
+	for e.timers.Len() > 0 && len(batch) < limit {
 		if e.timers.Peek().due > now {
 			break
 		}

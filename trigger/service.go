@@ -42,6 +42,9 @@ type Config struct {
 	Poll time.Duration
 	// Batch is the most schedules fired in one transaction.
 	Batch int
+	// FireParallel is how many fire transactions may run at once when more
+	// than a batch is due (each on its own shards).
+	FireParallel int
 	// MaxInMemory caps the schedules held in memory, so a huge backlog after
 	// downtime is paged in as it fires instead of loaded at once.
 	MaxInMemory int
@@ -58,12 +61,13 @@ type Config struct {
 // DefaultConfig returns the configuration Herald runs with by default.
 func DefaultConfig() Config {
 	return Config{
-		Shards:      64,
-		Horizon:     time.Minute,
-		Poll:        500 * time.Millisecond,
-		Batch:       512,
-		MaxInMemory: 200_000,
-		PastGrace:   5 * time.Second,
+		Shards:       64,
+		Horizon:      time.Minute,
+		Poll:         500 * time.Millisecond,
+		Batch:        512,
+		FireParallel: 4,
+		MaxInMemory:  200_000,
+		PastGrace:    5 * time.Second,
 	}
 }
 
@@ -80,6 +84,9 @@ func (c Config) validate() error {
 	}
 	if c.Batch < 1 {
 		problems = append(problems, errors.New("batch must be at least 1"))
+	}
+	if c.FireParallel < 1 {
+		problems = append(problems, errors.New("fire parallel must be at least 1"))
 	}
 	if c.MaxInMemory < c.Batch {
 		problems = append(problems, errors.New("max in memory must be at least the batch size"))
