@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,27 +104,65 @@ func (o *Outbox) FirstDelivery(ctx context.Context, tx *store.Tx, eventID string
 // Add writes ev to the outbox within tx and returns the event id. The relay
 // is woken when tx commits.
 func (o *Outbox) Add(ctx context.Context, tx *store.Tx, topic string, ev proto.Message) (string, error) {
+	ids, err := o.AddBatch(ctx, tx, topic, []proto.Message{ev})
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// insertChunk is the most events one INSERT writes (four parameters each;
+// SQLite allows 32766 in one statement).
+const insertChunk = 1000
+
+// AddBatch writes evs, all of one topic, to the outbox within tx, with as
+// few statements as it can, and returns their event ids in order. The relay
+// is woken when tx commits.
+func (o *Outbox) AddBatch(ctx context.Context, tx *store.Tx, topic string, evs []proto.Message) ([]string, error) {
 	var bad errs.Fields
 	if topic == "" {
 		bad.Add("topic", "must not be empty")
 	}
-	if ev == nil {
+	if len(evs) == 0 {
 		bad.Add("event", "must not be nil")
 	}
+	for i, ev := range evs {
+		if ev == nil {
+			if len(evs) == 1 {
+				bad.Add("event", "must not be nil")
+			} else {
+				bad.Add(fmt.Sprintf("events[%d]", i), "must not be nil")
+			}
+		}
+	}
 	if err := bad.Err(); err != nil {
-		return "", err
+		return nil, err
 	}
-	payload, err := proto.Marshal(ev)
-	if err != nil {
-		return "", fmt.Errorf("outbox: encoding %s: %w", topic, err)
-	}
-	eid := id.New("evt")
-	if _, err := tx.Exec(ctx, `INSERT INTO `+o.table+` (seq_id, topic, payload, created_at) VALUES (?, ?, ?, ?)`,
-		eid, topic, payload, store.ToMicros(time.Now())); err != nil {
-		return "", fmt.Errorf("outbox: writing %s: %w", topic, err)
+	ids := make([]string, 0, len(evs))
+	now := store.ToMicros(time.Now())
+	for chunk := range slices.Chunk(evs, insertChunk) {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO ` + o.table + ` (seq_id, topic, payload, created_at) VALUES `)
+		args := make([]any, 0, 4*len(chunk))
+		for i, ev := range chunk {
+			payload, err := proto.Marshal(ev)
+			if err != nil {
+				return nil, fmt.Errorf("outbox: encoding %s: %w", topic, err)
+			}
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?)")
+			eid := id.New("evt")
+			ids = append(ids, eid)
+			args = append(args, eid, topic, payload, now)
+		}
+		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+			return nil, fmt.Errorf("outbox: writing %s: %w", topic, err)
+		}
 	}
 	tx.AfterCommit(o.Wake)
-	return eid, nil
+	return ids, nil
 }
 
 // Wake makes the relay look for new rows now.
@@ -147,7 +187,14 @@ type row struct {
 	attempts int
 }
 
-// Run relays events until ctx is cancelled.
+// publishChunk is the most events one Publish call carries; the rows of a
+// chunk the bus accepted are deleted with one statement.
+const publishChunk = 64
+
+// Run relays events until ctx is cancelled. Events that have not failed yet
+// go to the bus in chunks, one Publish call and one DELETE per chunk; an
+// event whose publish failed is retried alone, so one event the bus keeps
+// refusing never holds others back.
 func (o *Outbox) Run(ctx context.Context) {
 	var (
 		mu       sync.Mutex
@@ -162,6 +209,27 @@ func (o *Outbox) Run(ctx context.Context) {
 	defer wg.Wait()
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
+	dispatch := func(rs []row) bool {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			o.relay(ctx, rs)
+			mu.Lock()
+			for _, r := range rs {
+				delete(inFlight, r.id)
+				relayed[r.id] = true
+			}
+			mu.Unlock()
+			o.Wake()
+		}()
+		return true
+	}
 	for {
 		mu.Lock()
 		clear(relayed)
@@ -171,6 +239,7 @@ func (o *Outbox) Run(ctx context.Context) {
 			o.log.Warn("outbox: reading", "table", o.table, "err", err)
 		}
 		dispatched := 0
+		var chunk []row
 		for _, r := range rows {
 			mu.Lock()
 			busy := inFlight[r.id] || relayed[r.id]
@@ -181,23 +250,23 @@ func (o *Outbox) Run(ctx context.Context) {
 			if busy {
 				continue
 			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
 			dispatched++
-			wg.Add(1)
-			go func(r row) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				o.relay(ctx, r)
-				mu.Lock()
-				delete(inFlight, r.id)
-				relayed[r.id] = true
-				mu.Unlock()
-				o.Wake()
-			}(r)
+			if r.attempts > 0 {
+				if !dispatch([]row{r}) {
+					return
+				}
+				continue
+			}
+			chunk = append(chunk, r)
+			if len(chunk) == publishChunk {
+				if !dispatch(chunk) {
+					return
+				}
+				chunk = nil
+			}
+		}
+		if len(chunk) > 0 && !dispatch(chunk) {
+			return
 		}
 		// A full batch means more rows may be waiting: go again at once.
 		if dispatched > 0 && len(rows) == o.Batch {
@@ -230,14 +299,21 @@ func (o *Outbox) due(ctx context.Context) ([]row, error) {
 	return out, rs.Err()
 }
 
-func (o *Outbox) relay(ctx context.Context, r row) {
+// relay publishes rs in one call, then deletes them, or, if the bus
+// refused, puts each off by its own backoff.
+func (o *Outbox) relay(ctx context.Context, rs []row) {
+	msgs := make([]*bus.Message, len(rs))
+	for i, r := range rs {
+		msgs[i] = &bus.Message{ID: r.id, Topic: r.topic, Payload: r.payload}
+	}
 	pctx, cancel := context.WithTimeout(ctx, o.PublishTimeout)
-	err := o.bus.Publish(pctx, &bus.Message{ID: r.id, Topic: r.topic, Payload: r.payload})
+	err := o.bus.Publish(pctx, msgs...)
 	cancel()
 	if err == nil {
-		if _, err := o.db.Exec(context.WithoutCancel(ctx), `DELETE FROM `+o.table+` WHERE seq_id = ?`, r.id); err != nil {
-			// It stays and is published again: consumers deduplicate.
-			o.log.Warn("outbox: deleting relayed event", "id", r.id, "err", err)
+		q, args := inList(`DELETE FROM `+o.table+` WHERE seq_id IN `, rs)
+		if _, err := o.db.Exec(context.WithoutCancel(ctx), q, args...); err != nil {
+			// They stay and are published again: consumers deduplicate.
+			o.log.Warn("outbox: deleting relayed events", "count", len(rs), "first", rs[0].id, "err", err)
 		}
 		return
 	}
@@ -248,10 +324,29 @@ func (o *Outbox) relay(ctx context.Context, r row) {
 	if errors.Is(err, bus.ErrClosed) { // shutting down: expected, kept for next time
 		level = slog.LevelDebug
 	}
-	backoff := min(time.Duration(1<<min(r.attempts, 8))*100*time.Millisecond, time.Minute)
-	o.log.Log(ctx, level, "outbox: publish failed, will retry", "topic", r.topic, "id", r.id, "attempt", r.attempts+1, "retry_in", backoff, "err", err)
-	if _, err := o.db.Exec(context.WithoutCancel(ctx), `UPDATE `+o.table+` SET attempts = attempts + 1, next_at = ? WHERE seq_id = ?`,
-		store.ToMicros(time.Now().Add(backoff)), r.id); err != nil {
-		o.log.Warn("outbox: recording retry", "id", r.id, "err", err)
+	for _, r := range rs {
+		backoff := min(time.Duration(1<<min(r.attempts, 8))*100*time.Millisecond, time.Minute)
+		o.log.Log(ctx, level, "outbox: publish failed, will retry", "topic", r.topic, "id", r.id, "attempt", r.attempts+1, "retry_in", backoff, "err", err)
+		if _, err := o.db.Exec(context.WithoutCancel(ctx), `UPDATE `+o.table+` SET attempts = attempts + 1, next_at = ? WHERE seq_id = ?`,
+			store.ToMicros(time.Now().Add(backoff)), r.id); err != nil {
+			o.log.Warn("outbox: recording retry", "id", r.id, "err", err)
+		}
 	}
+}
+
+// inList appends "(?, ?, ...)" holding the rows' ids to q.
+func inList(q string, rs []row) (string, []any) {
+	var b strings.Builder
+	b.WriteString(q)
+	b.WriteString("(")
+	args := make([]any, len(rs))
+	for i, r := range rs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("?")
+		args[i] = r.id
+	}
+	b.WriteString(")")
+	return b.String(), args
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -485,4 +486,118 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Events written together in one transaction, more than one INSERT and
+// more than one Publish call hold, each reach the bus exactly once, with
+// their own content, under the ids AddBatch returned in order.
+func TestBatchDeliveredExactlyOnce(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, url string) {
+		const n = 2500
+		tb := setup(t, url, nil)
+		evs := make([]proto.Message, n)
+		for i := range evs {
+			evs[i] = wrapperspb.String(fmt.Sprint("event ", i))
+		}
+		var eids []string
+		err := tb.db.Tx(t.Context(), func(tx *store.Tx) error {
+			var err error
+			eids, err = tb.ob.AddBatch(t.Context(), tx, topic, evs)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("AddBatch: %v", err)
+		}
+		if len(eids) != n {
+			t.Fatalf("AddBatch returned %d ids, want %d", len(eids), n)
+		}
+		stop := tb.run(t)
+		eventually(t, "every event to be delivered", func() bool {
+			count, _ := tb.rec.snapshot()
+			return len(count) == n
+		})
+		eventually(t, "the outbox to be empty", func() bool { return tb.pending(t) == 0 })
+		stop()
+		_, total := tb.rec.snapshot()
+		if total != n {
+			t.Errorf("%d deliveries of %d events, want each exactly once", total, n)
+		}
+		for i, eid := range eids {
+			if text, _ := tb.rec.got(eid); text != fmt.Sprint("event ", i) {
+				t.Errorf("event %s carried %q, want %q", eid, text, fmt.Sprint("event ", i))
+			}
+		}
+	})
+}
+
+// A nil event in a batch is refused by its position, and nothing of the
+// batch is written even when the transaction commits.
+func TestBatchRefusesNilEvent(t *testing.T) {
+	t.Parallel()
+	tb := setup(t, "sqlite://:memory:", nil)
+	var addErr error
+	err := tb.db.Tx(t.Context(), func(tx *store.Tx) error {
+		_, addErr = tb.ob.AddBatch(t.Context(), tx, topic, []proto.Message{wrapperspb.String("a"), nil})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addErr == nil || !strings.Contains(addErr.Error(), "events[1]") {
+		t.Errorf("AddBatch with a nil second event: %v, want an error naming events[1]", addErr)
+	}
+	if n := tb.pending(t); n != 0 {
+		t.Errorf("%d events stored, want none", n)
+	}
+}
+
+// refusing is a bus that refuses every Publish carrying one event, as a
+// broker refusing a malformed message would.
+type refusing struct {
+	bus.Bus
+	bad string
+}
+
+func (r *refusing) Publish(ctx context.Context, msgs ...*bus.Message) error {
+	for _, m := range msgs {
+		if m.ID == r.bad {
+			return errors.New("refusing: message rejected")
+		}
+	}
+	return r.Bus.Publish(ctx, msgs...)
+}
+
+// An event the bus keeps refusing, published in one chunk with others,
+// does not hold them back: after the failed chunk each is retried alone.
+func TestRefusedEventDoesNotHoldItsChunk(t *testing.T) {
+	t.Parallel()
+	var rb *refusing
+	tb := setup(t, "sqlite://:memory:", func(b bus.Bus) bus.Bus {
+		rb = &refusing{Bus: b}
+		return rb
+	})
+	tb.ob.Poll = 10 * time.Millisecond
+	evs := make([]proto.Message, 10)
+	for i := range evs {
+		evs[i] = wrapperspb.String(fmt.Sprint(i))
+	}
+	var eids []string
+	if err := tb.db.Tx(t.Context(), func(tx *store.Tx) error {
+		var err error
+		eids, err = tb.ob.AddBatch(t.Context(), tx, topic, evs)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rb.bad = eids[3]
+	tb.run(t)
+	eventually(t, "every other event to be delivered", func() bool {
+		count, _ := tb.rec.snapshot()
+		return len(count) == len(eids)-1
+	})
+	if _, n := tb.rec.got(eids[3]); n != 0 {
+		t.Errorf("the refused event was delivered %d times", n)
+	}
+	eventually(t, "only the refused event to be left in the outbox", func() bool { return tb.pending(t) == 1 })
 }

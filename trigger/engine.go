@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/heraldhq/herald/bus"
@@ -34,9 +36,12 @@ const changeSkew = 2 * time.Second
 // loadPage is the most rows one query reads when filling the horizon.
 const loadPage = 1000
 
-// fireChunk is the most schedules named in one UPDATE (SQLite allows 32766
-// parameters; three per schedule).
-const fireChunk = 256
+// fireChunk and advanceChunk are the most schedules named in one UPDATE
+// (SQLite allows 32766 parameters; four and eleven per schedule).
+const (
+	fireChunk    = 1000
+	advanceChunk = 500
+)
 
 func shardLockName(n int) string { return fmt.Sprintf("trigger/shard/%d", n) }
 
@@ -592,25 +597,45 @@ func (e *engine) noteLocked(r schedule) {
 // --- firing -----------------------------------------------------------------
 
 // fireLoop is the one timer goroutine: it sleeps until the earliest entry
-// is due and fires everything due by then, a batch per transaction.
+// is due and fires everything due by then. A large backlog of due entries
+// is split by shard into up to FireParallel batches fired in concurrent
+// transactions: they touch disjoint shard and schedule rows, so they do not
+// wait on each other (on SQLite, which takes one writer at a time, they
+// simply queue).
 func (e *engine) fireLoop(ctx context.Context) {
 	timer := e.clock.NewTimer(time.Hour)
 	timer.Stop()
 	var backoff time.Duration
 	for {
-		batch, wait := e.takeDue()
-		if len(batch) > 0 {
-			err := e.fire(ctx, batch)
-			if err == nil {
+		due, wait := e.takeDue(e.cfg.Batch * e.cfg.FireParallel)
+		if len(due) > 0 {
+			batches := splitByShard(due, e.cfg.Batch, e.cfg.FireParallel)
+			errs := make([]error, len(batches))
+			if len(batches) == 1 {
+				errs[0] = e.fire(ctx, batches[0])
+			} else {
+				var wg sync.WaitGroup
+				for i, b := range batches {
+					wg.Go(func() { errs[i] = e.fire(ctx, b) })
+				}
+				wg.Wait()
+			}
+			var failed error
+			for i, err := range errs {
+				if err != nil {
+					e.requeue(batches[i])
+					failed = err
+				}
+			}
+			if failed == nil {
 				backoff = 0
 				continue
 			}
-			e.requeue(batch)
 			if ctx.Err() != nil {
 				return
 			}
 			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
-			e.log.Warn("trigger: firing schedules failed, retrying", "count", len(batch), "retry_in", backoff, "err", err)
+			e.log.Warn("trigger: firing schedules failed, retrying", "count", len(due), "retry_in", backoff, "err", failed)
 			wait = backoff
 		}
 		if wait > 0 {
@@ -627,13 +652,27 @@ func (e *engine) fireLoop(ctx context.Context) {
 	}
 }
 
-// takeDue pops the entries due now, up to a batch, or says how long until
+// splitByShard cuts due entries into at most parts batches, every shard's
+// entries in one of them; it makes one batch when there are at most size
+// entries (the common case: what came due since the last fire).
+func splitByShard(due []*entry, size, parts int) [][]*entry {
+	if len(due) <= size || parts <= 1 {
+		return [][]*entry{due}
+	}
+	out := make([][]*entry, parts)
+	for _, en := range due {
+		out[en.shard%parts] = append(out[en.shard%parts], en)
+	}
+	return slices.DeleteFunc(out, func(b []*entry) bool { return len(b) == 0 })
+}
+
+// takeDue pops the entries due now, up to limit, or says how long until
 // the earliest is due (0 when there is none).
-func (e *engine) takeDue() (batch []*entry, wait time.Duration) {
+func (e *engine) takeDue(limit int) (batch []*entry, wait time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.clock.Now().UnixMicro()
-	for e.timers.Len() > 0 && len(batch) < e.cfg.Batch {
+	for e.timers.Len() > 0 && len(batch) < limit {
 		if e.timers.Peek().due > now {
 			break
 		}
@@ -664,20 +703,19 @@ func (e *engine) requeue(batch []*entry) {
 }
 
 // fire marks a batch fired and writes their post.due events, in one
-// transaction. Per shard, it first checks this node still holds the shard
-// under the token it took the entries with; per schedule, the UPDATE fires
-// only the version the entry was made from, only if still pending and due.
+// transaction, with a handful of statements whatever the batch's size:
+// one fences every shard of the batch (this node must still hold it under
+// the token it took the entries with), one per chunk marks the one-shot
+// schedules fired, one per chunk advances the recurring ones, one per
+// chunk writes the events. Per schedule, each statement changes only the
+// version the entry was made from, only if still pending and due.
 func (e *engine) fire(ctx context.Context, batch []*entry) error {
-	byShard := map[int][]*entry{}
-	var shardOrder []int
+	// The token each shard's entries were taken with: takeDue gives all the
+	// entries of one shard in a batch the same.
+	tokens := map[int]int64{}
 	for _, en := range batch {
-		if _, ok := byShard[en.shard]; !ok {
-			shardOrder = append(shardOrder, en.shard)
-		}
-		byShard[en.shard] = append(byShard[en.shard], en)
+		tokens[en.shard] = en.token
 	}
-	// A fixed order of shard rows keeps two transactions from deadlocking.
-	slices.Sort(shardOrder)
 
 	type firing struct {
 		en       *entry
@@ -693,113 +731,114 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 	)
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		fired, stale, fenced, advanced, moved = fired[:0], 0, fenced[:0], advanced[:0], moved[:0]
+		// The post.due events of the whole batch are written together.
+		var events []proto.Message
 		now := e.clock.Now()
 		nowUS := now.UnixMicro()
 		if err := lockQueues(ctx, tx, batch); err != nil {
 			return err
 		}
-		for _, shard := range shardOrder {
-			group := byShard[shard]
-			res, err := tx.Exec(ctx, `UPDATE trigger_shards SET fenced_at = ? WHERE shard = ? AND owner = ? AND token = ?`,
-				nowUS, shard, e.cfg.NodeID, group[0].token)
-			if err != nil {
-				return fmt.Errorf("fencing shard %d: %w", shard, err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 0 {
+		held, err := e.fence(ctx, tx, tokens, nowUS)
+		if err != nil {
+			return err
+		}
+		for shard := range tokens {
+			if !held[shard] {
 				fenced = append(fenced, shard)
-				continue
-			}
-			var once, recurring, queued []*entry
-			for _, en := range group {
-				switch {
-				case en.queued != nil:
-					queued = append(queued, en)
-				case en.recur != nil:
-					recurring = append(recurring, en)
-				default:
-					once = append(once, en)
-				}
-			}
-			done, err := e.markFired(ctx, tx, once, nowUS)
-			if err != nil {
-				return err
-			}
-			// fire writes the post.due of en's occurrence due at due; next
-			// is the schedule's next firing, 0 when there is none.
-			fire := func(en *entry, due, next int64) error {
-				ev := &eventsv1.PostDue{
-					TenantId: en.tenantID, PostId: en.postID, Revision: en.revision, ScheduleId: en.id,
-					DueAt:   timestamppb.New(store.FromMicros(due)),
-					FiredAt: timestamppb.New(store.FromMicros(nowUS)),
-				}
-				if next != 0 {
-					ev.NextDueAt = timestamppb.New(store.FromMicros(next))
-				}
-				if _, err := e.box.Add(ctx, tx, bus.TopicPostDue, ev); err != nil {
-					return err
-				}
-				fired = append(fired, firing{en: en, lateness: time.Duration(nowUS-due) * time.Microsecond})
-				return nil
-			}
-			for _, en := range once {
-				if !done[en.key] {
-					stale++
-					continue
-				}
-				moved = append(moved, en)
-				if err := fire(en, en.due, 0); err != nil {
-					return err
-				}
-			}
-			for _, en := range recurring {
-				adv, err := e.advance(ctx, tx, en, now)
-				if err != nil {
-					return err
-				}
-				if !adv.ok {
-					stale++
-					continue
-				}
-				moved = append(moved, en)
-				var next int64
-				if adv.next.state == statePending {
-					next = adv.next.due
-					advanced = append(advanced, adv.next)
-				}
-				if adv.fired {
-					if err := fire(en, adv.occurrence, next); err != nil {
-						return err
-					}
-				}
-			}
-			for _, en := range queued {
-				after, ok, err := e.fireQueued(ctx, tx, en, now)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					stale++
-					continue
-				}
-				moved = append(moved, en)
-				var next int64
-				if after.state == statePending {
-					next = after.due
-					advanced = append(advanced, after)
-				}
-				if err := fire(en, en.due, next); err != nil {
-					return err
-				}
 			}
 		}
-		return nil
+		var once, recurring, queued []*entry
+		for _, en := range batch {
+			switch {
+			case !held[en.shard]:
+			case en.queued != nil:
+				queued = append(queued, en)
+			case en.recur != nil:
+				recurring = append(recurring, en)
+			default:
+				once = append(once, en)
+			}
+		}
+		// fire writes the post.due of en's occurrence due at due; next
+		// is the schedule's next firing, 0 when there is none.
+		fire := func(en *entry, due, next int64) {
+			ev := &eventsv1.PostDue{
+				TenantId: en.tenantID, PostId: en.postID, Revision: en.revision, ScheduleId: en.id,
+				DueAt:   timestamppb.New(store.FromMicros(due)),
+				FiredAt: timestamppb.New(store.FromMicros(nowUS)),
+			}
+			if next != 0 {
+				ev.NextDueAt = timestamppb.New(store.FromMicros(next))
+			}
+			events = append(events, ev)
+			fired = append(fired, firing{en: en, lateness: time.Duration(nowUS-due) * time.Microsecond})
+		}
+
+		done, err := e.markFired(ctx, tx, once, nowUS)
+		if err != nil {
+			return err
+		}
+		for _, en := range once {
+			if !done[en.key] {
+				stale++
+				continue
+			}
+			moved = append(moved, en)
+			fire(en, en.due, 0)
+		}
+
+		advs, err := e.advance(ctx, tx, recurring, now)
+		if err != nil {
+			return err
+		}
+		for i, en := range recurring {
+			adv := advs[i]
+			if !adv.ok {
+				stale++
+				continue
+			}
+			moved = append(moved, en)
+			var next int64
+			if adv.next.state == statePending {
+				next = adv.next.due
+				advanced = append(advanced, adv.next)
+			}
+			if adv.fired {
+				fire(en, adv.occurrence, next)
+			}
+		}
+
+		for _, en := range queued {
+			after, ok, err := e.fireQueued(ctx, tx, en, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				stale++
+				continue
+			}
+			moved = append(moved, en)
+			var next int64
+			if after.state == statePending {
+				next = after.due
+				advanced = append(advanced, after)
+			}
+			fire(en, en.due, next)
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		_, err = e.box.AddBatch(ctx, tx, bus.TopicPostDue, events)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 
+	byShard := map[int]int{}
+	for _, en := range batch {
+		byShard[en.shard]++
+	}
 	e.mu.Lock()
 	for _, en := range batch {
 		if e.byKey[en.key] == en {
@@ -822,7 +861,7 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 	e.fired += int64(len(fired))
 	e.stale += stale
 	for _, shard := range fenced {
-		e.fenced += int64(len(byShard[shard]))
+		e.fenced += int64(byShard[shard])
 	}
 	incomplete := false
 	for _, st := range e.shards {
@@ -830,7 +869,7 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 	}
 	var lost []*shardState
 	for _, shard := range fenced {
-		if st := e.shards[shard]; st != nil && st.token == byShard[shard][0].token {
+		if st := e.shards[shard]; st != nil && st.token == tokens[shard] {
 			lost = append(lost, st)
 		}
 	}
@@ -856,46 +895,140 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 	return nil
 }
 
-// markFired marks the group's schedules fired and returns the keys that
+// fence checks, in tx, that this node still holds each shard under the
+// token given, and returns the shards it does. The UPDATE takes the shard
+// rows' locks, so a newer holder's claim waits for this transaction, and
+// once it committed, this node's fires of the shard find the new owner and
+// fire nothing.
+func (e *engine) fence(ctx context.Context, tx *store.Tx, tokens map[int]int64, nowUS int64) (map[int]bool, error) {
+	shards := slices.Sorted(maps.Keys(tokens))
+	var q strings.Builder
+	q.WriteString(`UPDATE trigger_shards SET fenced_at = ? FROM (VALUES `)
+	args := make([]any, 0, 2+2*len(shards))
+	args = append(args, nowUS)
+	for i, shard := range shards {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(CAST(? AS INTEGER), CAST(? AS BIGINT))")
+		args = append(args, shard, tokens[shard])
+	}
+	q.WriteString(`) AS v WHERE trigger_shards.shard = v.column1 AND trigger_shards.token = v.column2 AND trigger_shards.owner = ?
+		RETURNING trigger_shards.shard`)
+	args = append(args, e.cfg.NodeID)
+	rows, err := tx.Query(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("fencing shards: %w", err)
+	}
+	held := make(map[int]bool, len(shards))
+	for rows.Next() {
+		var shard int
+		if err := rows.Scan(&shard); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		held[shard] = true
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return held, rows.Err()
+}
+
+// valuesQuery builds "head (VALUES (row), ...) AS v tail" for n rows of
+// the given placeholder row.
+func valuesQuery(head, row string, n int, tail string) string {
+	var q strings.Builder
+	q.Grow(len(head) + len(tail) + n*(len(row)+2) + 16)
+	q.WriteString(head)
+	q.WriteString(" (VALUES ")
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(row)
+	}
+	q.WriteString(") AS v ")
+	q.WriteString(tail)
+	return q.String()
+}
+
+// scanKeys reads the (tenant_id, id) rows a RETURNING gives back.
+func scanKeys(rows rowsScanner, into map[string]bool) error {
+	for rows.Next() {
+		var tenantID, id string
+		if err := rows.Scan(&tenantID, &id); err != nil {
+			rows.Close()
+			return err
+		}
+		into[scheduleKey(tenantID, id)] = true
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+// markFired marks the one-shot schedules fired and returns the keys that
 // were: those still pending at the version the entries were made from.
+// Each row records the fencing token of its own shard.
+//
+// The statement differs by dialect: PostgreSQL joins the rows to a VALUES
+// list (UPDATE ... FROM), which SQLite runs slowly (seconds for a thousand
+// rows of a large table); SQLite takes them as IN (VALUES ...), the token
+// picked by shard.
 func (e *engine) markFired(ctx context.Context, tx *store.Tx, group []*entry, nowUS int64) (map[string]bool, error) {
 	done := make(map[string]bool, len(group))
-	if len(group) == 0 {
-		return done, nil
-	}
 	for chunk := range slices.Chunk(group, fireChunk) {
-		var q strings.Builder
-		q.WriteString(`UPDATE trigger_schedules
-			SET state = 'fired', fired_at = ?, lateness_us = ? - due_at, fire_token = ?, version = version + 1, updated_at = ?
-			WHERE state = 'pending' AND due_at <= ? AND (tenant_id, id, version) IN (VALUES `)
-		args := make([]any, 0, 5+3*len(chunk))
-		args = append(args, nowUS, nowUS, chunk[0].token, nowUS, nowUS)
-		for i, en := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			// The cast gives PostgreSQL the column type of a VALUES list
+		var q string
+		var args []any
+		if e.db.Dialect() == store.Postgres {
+			// The casts give PostgreSQL the column types of a VALUES list
 			// made only of parameters.
-			q.WriteString("(?, ?, CAST(? AS BIGINT))")
-			args = append(args, en.tenantID, en.id, en.version)
+			q = valuesQuery(`UPDATE trigger_schedules
+				SET state = 'fired', fired_at = ?, lateness_us = ? - trigger_schedules.due_at, fire_token = v.column4,
+					version = trigger_schedules.version + 1, updated_at = ?
+				FROM`, "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))", len(chunk),
+				`WHERE trigger_schedules.tenant_id = v.column1 AND trigger_schedules.id = v.column2 AND trigger_schedules.version = v.column3
+					AND trigger_schedules.state = 'pending' AND trigger_schedules.due_at <= ?
+				RETURNING trigger_schedules.tenant_id, trigger_schedules.id`)
+			args = make([]any, 0, 4+4*len(chunk))
+			args = append(args, nowUS, nowUS, nowUS)
+			for _, en := range chunk {
+				args = append(args, en.tenantID, en.id, en.version, en.token)
+			}
+			args = append(args, nowUS)
+		} else {
+			tokens := map[int]int64{}
+			for _, en := range chunk {
+				tokens[en.shard] = en.token
+			}
+			var b strings.Builder
+			b.WriteString(`UPDATE trigger_schedules SET state = 'fired', fired_at = ?, lateness_us = ? - due_at, fire_token = CASE shard`)
+			args = make([]any, 0, 5+2*len(tokens)+3*len(chunk))
+			args = append(args, nowUS, nowUS)
+			for _, shard := range slices.Sorted(maps.Keys(tokens)) {
+				b.WriteString(" WHEN ? THEN ?")
+				args = append(args, shard, tokens[shard])
+			}
+			b.WriteString(` ELSE fire_token END, version = version + 1, updated_at = ?
+				WHERE state = 'pending' AND due_at <= ? AND (tenant_id, id, version) IN (VALUES `)
+			args = append(args, nowUS, nowUS)
+			for i, en := range chunk {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(?, ?, ?)")
+				args = append(args, en.tenantID, en.id, en.version)
+			}
+			b.WriteString(`) RETURNING tenant_id, id`)
+			q = b.String()
 		}
-		q.WriteString(`) RETURNING tenant_id, id`)
-		rows, err := tx.Query(ctx, q.String(), args...)
+		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("marking schedules fired: %w", err)
 		}
-		for rows.Next() {
-			var tenantID, id string
-			if err := rows.Scan(&tenantID, &id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			done[scheduleKey(tenantID, id)] = true
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-		if err := rows.Err(); err != nil {
+		if err := scanKeys(rows, done); err != nil {
 			return nil, err
 		}
 	}
@@ -913,70 +1046,153 @@ type advanced struct {
 	// next is the schedule as it now stands: pending at its next
 	// occurrence, or fired (finished) when the rule has ended.
 	next schedule
+	// skipped counts the occurrences skipped.
+	skipped int64
 }
 
-// advance fires the due occurrence of a recurring schedule and moves the row
-// to its next occurrence, in tx, guarded like markFired (pending, at the
-// entry's version, due), so an occurrence fires once across engines and
+// advance fires the due occurrence of each recurring schedule and moves its
+// row to its next occurrence, in tx, guarded like markFired (pending, at
+// the entry's version, due), so an occurrence fires once across engines and
 // stale entries. Catch-up rule: of the occurrences due by now, only the
 // latest may fire; older ones (missed during downtime) are skipped, and the
 // latest is skipped too when it is later than the schedule's threshold.
-func (e *engine) advance(ctx context.Context, tx *store.Tx, en *entry, now time.Time) (advanced, error) {
-	sp := en.recur
-	rec, err := compileRecurrence(sp.rrule, sp.zone, sp.startLocal, parseExdates(sp.exdates), e.cfg.allowSecondly)
-	if err != nil {
-		// Stored rules were checked when scheduled; one that no longer
-		// compiles (a library upgrade) stays pending for an operator.
-		e.log.Error("trigger: stored recurring rule does not compile", "tenant", en.tenantID, "schedule", en.id, "err", err)
-		return advanced{}, nil
+//
+// The next occurrence is computed from the schedule's rule cursor (where
+// the last fire left it), not by expanding the rule from its start, and
+// the row keeps the new cursor, so advancing costs the same after years of
+// firings as after one.
+func (e *engine) advance(ctx context.Context, tx *store.Tx, group []*entry, now time.Time) ([]advanced, error) {
+	out := make([]advanced, len(group))
+	if len(group) == 0 {
+		return out, nil
 	}
 	nowUS := now.UnixMicro()
-	latest, missed, next := rec.catchUp(store.FromMicros(en.due), now)
-	out := advanced{}
-	skipped := missed
-	if !latest.IsZero() {
-		out.occurrence = micros(latest)
-		if sp.skipLate == 0 || nowUS-out.occurrence <= sp.skipLate {
-			out.fired = true
+	type change struct {
+		i                   int
+		r                   schedule
+		cursorLocal         string
+		cursorIndex         int64
+		lastDue, fired, tok int64
+	}
+	changes := make([]change, 0, len(group))
+	for i, en := range group {
+		sp := en.recur
+		rec, err := compileRecurrence(sp.rrule, sp.zone, sp.startLocal, parseExdates(sp.exdates), e.cfg.allowSecondly)
+		if err == nil && sp.cursor != nil {
+			rec, err = rec.resume(*sp.cursor)
+		}
+		if err != nil {
+			// Stored rules were checked when scheduled; one that no longer
+			// compiles (a library upgrade) stays pending for an operator.
+			e.log.Error("trigger: stored recurring rule does not compile", "tenant", en.tenantID, "schedule", en.id, "err", err)
+			continue
+		}
+		latest, missed, next := rec.catchUpFrom(store.FromMicros(en.due), now)
+		adv := advanced{skipped: missed}
+		if !latest.IsZero() {
+			adv.occurrence = micros(latest)
+			if sp.skipLate == 0 || nowUS-adv.occurrence <= sp.skipLate {
+				adv.fired = true
+			} else {
+				adv.skipped++
+			}
+		}
+		r := schedule{
+			tenantID: en.tenantID, id: en.id, postID: en.postID, revision: en.revision, zone: sp.zone,
+			shard: en.shard, state: statePending, version: en.version + 1, due: en.due,
+			kind: kindRRule, rrule: sp.rrule, startLocal: sp.startLocal, exdates: sp.exdates, skipLate: sp.skipLate,
+			cursorVersion: en.version + 1,
+		}
+		if next.at.IsZero() {
+			r.state = stateFired
 		} else {
-			skipped++
+			r.due = micros(next.at)
+			r.cursorLocal, r.cursorIndex = next.wall.Format(localLayout), next.index
+		}
+		adv.next = r
+		out[i] = adv
+		c := change{i: i, r: r, cursorLocal: r.cursorLocal, cursorIndex: r.cursorIndex, lastDue: adv.occurrence, tok: en.token}
+		if adv.fired {
+			c.fired = 1
+		}
+		changes = append(changes, c)
+	}
+	done := map[string]bool{}
+	if e.db.Dialect() != store.Postgres {
+		// SQLite: one statement per schedule (see markFired); in process,
+		// a statement costs no round trip.
+		for _, c := range changes {
+			en := group[c.i]
+			set := `due_at = ?, state = ?, skipped_count = skipped_count + ?, cursor_local = ?, cursor_index = ?,
+				cursor_version = version + 1, version = version + 1, updated_at = ?`
+			args := []any{c.r.due, c.r.state, out[c.i].skipped, c.cursorLocal, c.cursorIndex, nowUS}
+			if c.lastDue != 0 {
+				set += `, last_due_at = ?`
+				args = append(args, c.lastDue)
+			}
+			if c.fired == 1 {
+				set += `, fired_count = fired_count + 1, fired_at = ?, lateness_us = ?, fire_token = ?`
+				args = append(args, nowUS, nowUS-c.lastDue, c.tok)
+			}
+			args = append(args, en.tenantID, en.id, en.version, nowUS)
+			res, err := tx.Exec(ctx, `UPDATE trigger_schedules SET `+set+`
+				WHERE tenant_id = ? AND id = ? AND version = ? AND state = 'pending' AND due_at <= ?`, args...)
+			if err != nil {
+				return nil, fmt.Errorf("advancing recurring schedule: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return nil, err
+			} else if n == 1 {
+				done[en.key] = true
+			}
+		}
+	} else {
+		for chunk := range slices.Chunk(changes, advanceChunk) {
+			// Per row: the guard (tenant, id, version), then the new due_at,
+			// state, skipped occurrences, last_due_at (0: unchanged), whether
+			// the occurrence fired, the fencing token and the new cursor.
+			q := valuesQuery(`UPDATE trigger_schedules SET
+				due_at = v.column4, state = v.column5, skipped_count = trigger_schedules.skipped_count + v.column6,
+				last_due_at = CASE WHEN v.column7 <> 0 THEN v.column7 ELSE trigger_schedules.last_due_at END,
+				fired_count = trigger_schedules.fired_count + v.column8,
+				fired_at = CASE WHEN v.column8 = 1 THEN ? ELSE trigger_schedules.fired_at END,
+				lateness_us = CASE WHEN v.column8 = 1 THEN ? - v.column7 ELSE trigger_schedules.lateness_us END,
+				fire_token = CASE WHEN v.column8 = 1 THEN v.column9 ELSE trigger_schedules.fire_token END,
+				cursor_local = v.column10, cursor_index = v.column11, cursor_version = trigger_schedules.version + 1,
+				version = trigger_schedules.version + 1, updated_at = ?
+			FROM`, `(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT),
+				CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT))`, len(chunk),
+				`WHERE trigger_schedules.tenant_id = v.column1 AND trigger_schedules.id = v.column2 AND trigger_schedules.version = v.column3
+				AND trigger_schedules.state = 'pending' AND trigger_schedules.due_at <= ?
+			RETURNING trigger_schedules.tenant_id, trigger_schedules.id`)
+			args := make([]any, 0, 4+11*len(chunk))
+			args = append(args, nowUS, nowUS, nowUS)
+			for _, c := range chunk {
+				en := group[c.i]
+				args = append(args, en.tenantID, en.id, en.version, c.r.due, c.r.state, out[c.i].skipped,
+					c.lastDue, c.fired, c.tok, c.cursorLocal, c.cursorIndex)
+			}
+			args = append(args, nowUS)
+			rows, err := tx.Query(ctx, q, args...)
+			if err != nil {
+				return nil, fmt.Errorf("advancing recurring schedules: %w", err)
+			}
+			if err := scanKeys(rows, done); err != nil {
+				return nil, err
+			}
 		}
 	}
-	r := schedule{
-		tenantID: en.tenantID, id: en.id, postID: en.postID, revision: en.revision, zone: sp.zone,
-		shard: en.shard, state: statePending, version: en.version + 1, due: en.due,
-		kind: kindRRule, rrule: sp.rrule, startLocal: sp.startLocal, exdates: sp.exdates, skipLate: sp.skipLate,
+	for _, c := range changes {
+		en := group[c.i]
+		if !done[en.key] {
+			out[c.i] = advanced{}
+			continue
+		}
+		out[c.i].ok = true
+		if s := out[c.i].skipped; s > 0 {
+			e.log.Info("trigger: skipped late occurrences", "tenant", en.tenantID, "schedule", en.id,
+				"skipped", s, "fired_latest", out[c.i].fired)
+		}
 	}
-	if next.IsZero() {
-		r.state = stateFired
-	} else {
-		r.due = micros(next)
-	}
-	set := `due_at = ?, state = ?, skipped_count = skipped_count + ?, version = version + 1, updated_at = ?`
-	args := []any{r.due, r.state, skipped, nowUS}
-	if out.occurrence != 0 {
-		set += `, last_due_at = ?`
-		args = append(args, out.occurrence)
-	}
-	if out.fired {
-		set += `, fired_count = fired_count + 1, fired_at = ?, lateness_us = ?, fire_token = ?`
-		args = append(args, nowUS, nowUS-out.occurrence, en.token)
-	}
-	args = append(args, en.tenantID, en.id, en.version, nowUS)
-	res, err := tx.Exec(ctx, `UPDATE trigger_schedules SET `+set+`
-		WHERE tenant_id = ? AND id = ? AND version = ? AND state = 'pending' AND due_at <= ?`, args...)
-	if err != nil {
-		return advanced{}, fmt.Errorf("advancing recurring schedule: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return advanced{}, err
-	} else if n == 0 {
-		return advanced{}, nil
-	}
-	if skipped > 0 {
-		e.log.Info("trigger: skipped late occurrences", "tenant", en.tenantID, "schedule", en.id,
-			"skipped", skipped, "fired_latest", out.fired)
-	}
-	out.ok, out.next = true, r
 	return out, nil
 }

@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/jonboulle/clockwork"
@@ -214,6 +215,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"tiny horizon", func(c *Config, _ *Deps) { c.Horizon = time.Millisecond }},
 		{"poll beyond half the horizon", func(c *Config, _ *Deps) { c.Poll = c.Horizon }},
 		{"no batch", func(c *Config, _ *Deps) { c.Batch = 0 }},
+		{"no fire transaction", func(c *Config, _ *Deps) { c.FireParallel = 0 }},
 		{"memory below a batch", func(c *Config, _ *Deps) { c.MaxInMemory = c.Batch - 1 }},
 		{"negative grace", func(c *Config, _ *Deps) { c.PastGrace = -time.Second }},
 		{"no database", func(_ *Config, d *Deps) { d.DB = nil }},
@@ -292,5 +294,64 @@ func TestReadInFlightDuringFireDoesNotBringItBack(t *testing.T) {
 	e.mu.Unlock()
 	if st := s.Stats(); st.InMemory != 0 {
 		t.Fatalf("stats after a stale read = %+v, want nothing in memory", st)
+	}
+}
+
+// TestParallelFiresOfABacklog fires a backlog many batches long, split by
+// shard into concurrent transactions (tiny batches make it so), with two
+// engines sharing the shards: every one-shot schedule fires once, every
+// occurrence of a recurring one once, none early.
+func TestParallelFiresOfABacklog(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	start := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	clock := clockwork.NewFakeClockAt(start)
+	b.clock = clock
+	tune := func(c *Config) { c.Batch, c.FireParallel = 8, 4 }
+	one, two := b.service(true, tune), b.service(true, tune)
+	eventually(t, "shards shared between engines", func() bool {
+		clock.Advance(testConfig().Poll)
+		n1, n2 := one.Stats().OwnedShards, two.Stats().OwnedShards
+		return n1 > 0 && n2 > 0 && n1+n2 == one.cfg.Shards
+	})
+	due := clock.Now().Add(time.Second).Truncate(time.Second).Add(time.Second)
+	const once, recurring = 400, 40
+	for i := range once {
+		mustSchedule(t, []*Service{one, two}[i%2], scheduleReq(tenant, sid(i), due))
+	}
+	for i := range recurring {
+		mustSchedule(t, []*Service{one, two}[i%2], &triggerv1.ScheduleRequest{
+			TenantId: tenant, ScheduleId: fmt.Sprintf("rec_%02d", i), PostId: "post_rec", Revision: 1,
+			Zone: "UTC", Rrule: "FREQ=MINUTELY;COUNT=2", StartLocal: due.Format(localLayout),
+		})
+	}
+	clock.Advance(due.Sub(clock.Now()))
+	eventually(t, "the backlog to fire", func() bool { return one.Stats().Fired+two.Stats().Fired >= once+recurring })
+	clock.Advance(time.Minute)
+	eventually(t, "the second occurrences to fire", func() bool {
+		if one.Stats().Fired+two.Stats().Fired >= once+2*recurring {
+			return true
+		}
+		clock.Advance(testConfig().Poll)
+		return false
+	})
+	b.drain(one, two)
+	seen := map[string]int{}
+	for _, d := range b.dues.all() {
+		seen[d.ev.GetScheduleId()+"@"+d.ev.GetDueAt().AsTime().String()]++
+		if d.ev.GetFiredAt().AsTime().Before(d.ev.GetDueAt().AsTime()) {
+			t.Errorf("%s fired at %v, before due %v", d.ev.GetScheduleId(), d.ev.GetFiredAt().AsTime(), d.ev.GetDueAt().AsTime())
+		}
+	}
+	if len(seen) != once+2*recurring {
+		t.Errorf("%d distinct firings, want %d", len(seen), once+2*recurring)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s fired %d times, want once", k, n)
+		}
+	}
+	if s1, s2 := one.Stats(), two.Stats(); s1.Fired+s2.Fired != once+2*recurring {
+		t.Errorf("fired %d and %d, want %d in all", s1.Fired, s2.Fired, once+2*recurring)
 	}
 }

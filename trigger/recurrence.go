@@ -3,8 +3,10 @@ package trigger
 import (
 	"fmt"
 	"iter"
+	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/teambition/rrule-go"
@@ -28,6 +30,32 @@ type recurrence struct {
 	// until is the last instant an occurrence may have, when the rule's
 	// UNTIL was given in UTC; zero otherwise.
 	until time.Time
+	// opt is the rule's options with every default rrule-go would take
+	// from the start written out, so the rule can start again from any of
+	// its occurrences (resume) and mean the same.
+	opt rrule.ROption
+	// base is the place, in the rule's own sequence, of the rule's first
+	// occurrence: 0, or the cursor's index once resumed.
+	base int64
+	// skip: occurrences before this place are not yielded (a rule resumed
+	// by expanding it from its start).
+	skip int64
+}
+
+// ruleCursor is where a schedule stands in its rule: the wall time (a
+// floating time in UTC) of its pending occurrence and that occurrence's
+// place in the rule's own sequence (counting exdates and dropped wall
+// times, as COUNT does). A fire resumes the rule from it instead of
+// expanding the rule from its start again.
+type ruleCursor struct {
+	wall  time.Time
+	index int64
+}
+
+// occurrence is one occurrence a schedule fires at.
+type occurrence struct {
+	at time.Time
+	ruleCursor
 }
 
 // recurrenceError names what is wrong with a recurrence and the request
@@ -45,7 +73,7 @@ func badRule(format string, args ...any) error {
 // compileRecurrence checks and compiles a recurrence. secondly allows rules
 // that fire more than once a minute (tests only).
 func compileRecurrence(body, zone, startLocal string, exdates []string, secondly bool) (*recurrence, error) {
-	loc, err := time.LoadLocation(zone)
+	loc, err := loadZone(zone)
 	if err != nil || zone == "" || zone == "Local" {
 		return nil, &recurrenceError{field: "zone", msg: "must be an IANA zone name such as Europe/Paris"}
 	}
@@ -110,10 +138,28 @@ func compileRecurrence(body, zone, startLocal string, exdates []string, secondly
 		return nil, badRule("is not a valid RFC 5545 RRULE: %v", err)
 	}
 	rec.rule = rule
+	rec.opt = explicitDefaults(*opt)
 	if _, ok := first(rec.after(time.Time{})); !ok {
 		return nil, badRule("never fires (check COUNT, UNTIL, the BY parts and exdates_local against start_local)")
 	}
 	return rec, nil
+}
+
+// zones caches loaded zones: every fire of a recurring schedule compiles
+// its rule, and reading a zone from the embedded database each time costs
+// more than the rest of the fire's work in memory.
+var zones sync.Map // name -> *time.Location
+
+func loadZone(name string) (*time.Location, error) {
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	zones.Store(name, loc)
+	return loc, nil
 }
 
 // floating returns t's wall clock as the same wall clock in UTC.
@@ -123,16 +169,103 @@ func floating(t time.Time) time.Time {
 	return time.Date(y, mo, d, h, mi, s, t.Nanosecond(), time.UTC)
 }
 
+// explicitDefaults writes out the parts rrule-go fills in from the start
+// when a rule leaves them out (the day of a monthly rule, the weekday of a
+// weekly one, the time of day of a daily one...), as rrule-go itself does.
+// A rule resumed from a later start must keep the original start's.
+func explicitDefaults(opt rrule.ROption) rrule.ROption {
+	start := opt.Dtstart
+	if len(opt.Byweekno) == 0 && len(opt.Byyearday) == 0 && len(opt.Bymonthday) == 0 &&
+		len(opt.Byweekday) == 0 && len(opt.Byeaster) == 0 {
+		switch opt.Freq {
+		case rrule.YEARLY:
+			if len(opt.Bymonth) == 0 {
+				opt.Bymonth = []int{int(start.Month())}
+			}
+			opt.Bymonthday = []int{start.Day()}
+		case rrule.MONTHLY:
+			opt.Bymonthday = []int{start.Day()}
+		case rrule.WEEKLY:
+			opt.Byweekday = []rrule.Weekday{goWeekday[start.Weekday()]}
+		}
+	}
+	if len(opt.Byhour) == 0 && opt.Freq < rrule.HOURLY {
+		opt.Byhour = []int{start.Hour()}
+	}
+	if len(opt.Byminute) == 0 && opt.Freq < rrule.MINUTELY {
+		opt.Byminute = []int{start.Minute()}
+	}
+	if len(opt.Bysecond) == 0 && opt.Freq < rrule.SECONDLY {
+		opt.Bysecond = []int{start.Second()}
+	}
+	if opt.Until.IsZero() {
+		// rrule-go ends an open rule about 292 years after its start.
+		opt.Until = start.Add(time.Duration(math.MaxInt64))
+	}
+	return opt
+}
+
+var goWeekday = [...]rrule.Weekday{
+	time.Sunday: rrule.SU, time.Monday: rrule.MO, time.Tuesday: rrule.TU, time.Wednesday: rrule.WE,
+	time.Thursday: rrule.TH, time.Friday: rrule.FR, time.Saturday: rrule.SA,
+}
+
+// resume returns the rule as seen from c, one of its occurrences: its
+// occurrences are c's and those after it, exactly as expanding the rule
+// from its start gives them (a property test checks it), at the cost of
+// the occurrences from c on only. Each period of the rule (year, month,
+// week, day... of INTERVAL) that holds an occurrence is one of the rule's
+// periods, so starting at c keeps the periods in phase; COUNT is cut by the
+// occurrences before c.
+//
+// BYSETPOS is the exception: rrule-go picks set positions of a weekly rule
+// among the days of the start's week from the start on, so a rule with
+// BYSETPOS is always expanded from its start.
+func (r *recurrence) resume(c ruleCursor) (*recurrence, error) {
+	if len(r.opt.Bysetpos) > 0 {
+		out := *r
+		out.skip = c.index
+		return &out, nil
+	}
+	opt := r.opt
+	opt.Dtstart = c.wall
+	if opt.Count > 0 {
+		left := int64(opt.Count) - c.index
+		if left < 1 {
+			return nil, fmt.Errorf("cursor at occurrence %d of a rule of %d", c.index, opt.Count)
+		}
+		opt.Count = int(left)
+	}
+	rule, err := rrule.NewRRule(opt)
+	if err != nil {
+		return nil, err
+	}
+	out := *r
+	out.rule, out.opt, out.base = rule, opt, c.index
+	return &out, nil
+}
+
 // after yields, in order, the instants of the occurrences later than from.
-// The instants a schedule fires at strictly increase: an occurrence whose
-// instant is not later than an earlier occurrence's (a wall time in a DST
-// gap moved forward past the next wall time, with rules more frequent than
-// the gap) is dropped.
 func (r *recurrence) after(from time.Time) iter.Seq[time.Time] {
 	return func(yield func(time.Time) bool) {
+		for o := range r.occurrences() {
+			if o.at.After(from) && !yield(o.at) {
+				return
+			}
+		}
+	}
+}
+
+// occurrences yields, in order, the occurrences of the rule. The instants
+// a schedule fires at strictly increase: an occurrence whose instant is not
+// later than an earlier occurrence's (a wall time in a DST gap moved
+// forward past the next wall time, with rules more frequent than the gap)
+// is dropped.
+func (r *recurrence) occurrences() iter.Seq[occurrence] {
+	return func(yield func(occurrence) bool) {
 		next := r.rule.Iterator()
 		var prev time.Time
-		for {
+		for index := r.base; ; index++ {
 			wall, ok := next()
 			if !ok {
 				return
@@ -148,7 +281,10 @@ func (r *recurrence) after(from time.Time) iter.Seq[time.Time] {
 				continue
 			}
 			prev = at
-			if at.After(from) && !yield(at) {
+			if index < r.skip {
+				continue
+			}
+			if !yield(occurrence{at: at, ruleCursor: ruleCursor{wall: wall, index: index}}) {
 				return
 			}
 		}
@@ -168,16 +304,26 @@ func first(seq iter.Seq[time.Time]) (time.Time, bool) {
 // that fires), missed how many due occurrences before it are skipped, next
 // the first occurrence after now (zero when the rule has ended).
 func (r *recurrence) catchUp(due, now time.Time) (latest time.Time, missed int64, next time.Time) {
-	for at := range r.after(due.Add(-time.Nanosecond)) {
-		if at.After(now) {
-			return latest, missed, at
+	latest, missed, n := r.catchUpFrom(due, now)
+	return latest, missed, n.at
+}
+
+// catchUpFrom is catchUp returning the next occurrence whole, so the
+// schedule can keep it as its cursor (zero when the rule has ended).
+func (r *recurrence) catchUpFrom(due, now time.Time) (latest time.Time, missed int64, next occurrence) {
+	for o := range r.occurrences() {
+		if o.at.Before(due) {
+			continue
+		}
+		if o.at.After(now) {
+			return latest, missed, o
 		}
 		if !latest.IsZero() {
 			missed++
 		}
-		latest = at
+		latest = o.at
 	}
-	return latest, missed, time.Time{}
+	return latest, missed, occurrence{}
 }
 
 // resolveLocal turns a wall-clock time in loc (given as a floating time in

@@ -56,17 +56,24 @@ type schedule struct {
 	// The queue of a kind queue schedule, and whether it recycles the post.
 	queueID   string
 	evergreen bool
+
+	// The rule cursor of a kind rrule schedule; it holds only while
+	// cursorVersion is version (see migration 00005).
+	cursorLocal                string
+	cursorIndex, cursorVersion int64
 }
 
 const scheduleColumns = `tenant_id, id, post_id, revision, zone, due_at, shard, state, version, fired_at, lateness_us,
-	kind, rrule, start_local, exdates, skip_late_us, fired_count, skipped_count, last_due_at, queue_id, evergreen`
+	kind, rrule, start_local, exdates, skip_late_us, fired_count, skipped_count, last_due_at, queue_id, evergreen,
+	cursor_local, cursor_index, cursor_version`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanSchedule(sc scanner) (schedule, error) {
 	var r schedule
 	err := sc.Scan(&r.tenantID, &r.id, &r.postID, &r.revision, &r.zone, &r.due, &r.shard, &r.state, &r.version, &r.firedAt, &r.lateness,
-		&r.kind, &r.rrule, &r.startLocal, &r.exdates, &r.skipLate, &r.fires, &r.skips, &r.lastDue, &r.queueID, &r.evergreen)
+		&r.kind, &r.rrule, &r.startLocal, &r.exdates, &r.skipLate, &r.fires, &r.skips, &r.lastDue, &r.queueID, &r.evergreen,
+		&r.cursorLocal, &r.cursorIndex, &r.cursorVersion)
 	return r, err
 }
 
@@ -74,6 +81,18 @@ func scanSchedule(sc scanner) (schedule, error) {
 // none (which is also the answer for another tenant's id).
 func loadSchedule(ctx context.Context, q store.Querier, tenantID, scheduleID string) (schedule, error) {
 	return scanSchedule(q.QueryRow(ctx, `SELECT `+scheduleColumns+` FROM trigger_schedules WHERE tenant_id = ? AND id = ?`, tenantID, scheduleID))
+}
+
+// ruleCursor returns the schedule's rule cursor, if it holds.
+func (r schedule) ruleCursor() *ruleCursor {
+	if r.kind != kindRRule || r.cursorLocal == "" || r.cursorVersion != r.version {
+		return nil
+	}
+	wall, err := time.ParseInLocation(localLayout, r.cursorLocal, time.UTC)
+	if err != nil {
+		return nil
+	}
+	return &ruleCursor{wall: wall, index: r.cursorIndex}
 }
 
 // key identifies a schedule across tenants in memory.

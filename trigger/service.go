@@ -44,6 +44,9 @@ type Config struct {
 	Poll time.Duration
 	// Batch is the most schedules fired in one transaction.
 	Batch int
+	// FireParallel is how many fire transactions may run at once when more
+	// than a batch is due (each on its own shards).
+	FireParallel int
 	// MaxInMemory caps the schedules held in memory, so a huge backlog after
 	// downtime is paged in as it fires instead of loaded at once.
 	MaxInMemory int
@@ -78,12 +81,13 @@ type Config struct {
 // DefaultConfig returns the configuration Herald runs with by default.
 func DefaultConfig() Config {
 	return Config{
-		Shards:      64,
-		Horizon:     time.Minute,
-		Poll:        500 * time.Millisecond,
-		Batch:       512,
-		MaxInMemory: 200_000,
-		PastGrace:   5 * time.Second,
+		Shards:       64,
+		Horizon:      time.Minute,
+		Poll:         500 * time.Millisecond,
+		Batch:        512,
+		FireParallel: 4,
+		MaxInMemory:  200_000,
+		PastGrace:    5 * time.Second,
 
 		FeedPolls:       16,
 		FeedTimeout:     20 * time.Second,
@@ -107,6 +111,9 @@ func (c Config) validate() error {
 	}
 	if c.Batch < 1 {
 		problems = append(problems, errors.New("batch must be at least 1"))
+	}
+	if c.FireParallel < 1 {
+		problems = append(problems, errors.New("fire parallel must be at least 1"))
 	}
 	if c.MaxInMemory < c.Batch {
 		problems = append(problems, errors.New("max in memory must be at least the batch size"))

@@ -30,6 +30,9 @@ type entry struct {
 type recurSpec struct {
 	rrule, zone, startLocal, exdates string
 	skipLate                         int64
+	// cursor is where the schedule stands in its rule; nil when the rule
+	// must be expanded from its start.
+	cursor *ruleCursor
 }
 
 // queuedSpec is what firing a queued post needs: whether its queue
@@ -46,7 +49,7 @@ func newEntry(r schedule) *entry {
 		revision: r.revision, due: r.due, shard: r.shard, version: r.version, index: -1,
 	}
 	if r.kind == kindRRule {
-		en.recur = &recurSpec{rrule: r.rrule, zone: r.zone, startLocal: r.startLocal, exdates: r.exdates, skipLate: r.skipLate}
+		en.recur = &recurSpec{rrule: r.rrule, zone: r.zone, startLocal: r.startLocal, exdates: r.exdates, skipLate: r.skipLate, cursor: r.ruleCursor()}
 	}
 	if r.kind == kindQueue {
 		en.queued = &queuedSpec{queueID: r.queueID, evergreen: r.evergreen, fires: r.fires}
