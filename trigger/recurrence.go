@@ -122,6 +122,12 @@ func compileRecurrence(body, zone, startLocal string, exdates []string, secondly
 	if opt.Freq == rrule.SECONDLY && !secondly {
 		return nil, badRule("fires more than once a minute (FREQ=SECONDLY); use MINUTELY or coarser")
 	}
+	if len(opt.Bysetpos) > 0 && opt.Freq > rrule.DAILY {
+		// BYSETPOS picks among each period's occurrences; with periods of a
+		// minute or an hour a rule whose position never exists is searched
+		// period by period for centuries before it is known to never fire.
+		return nil, badRule("BYSETPOS is supported with FREQ=DAILY or coarser only")
+	}
 	if opt.Count > 0 && !opt.Until.IsZero() {
 		return nil, badRule("must not have both COUNT and UNTIL")
 	}

@@ -302,6 +302,8 @@ func TestRecurringValidation(t *testing.T) {
 		{"SECONDLY", func(r *triggerv1.ScheduleRequest) { r.Rrule = "FREQ=SECONDLY" }, []string{"rrule"}},
 		{"SECONDLY with an interval", func(r *triggerv1.ScheduleRequest) { r.Rrule = "FREQ=SECONDLY;INTERVAL=60" }, []string{"rrule"}},
 		{"twice a minute", func(r *triggerv1.ScheduleRequest) { r.Rrule = "FREQ=MINUTELY;BYSECOND=0,30" }, []string{"rrule"}},
+		{"BYSETPOS on minutes", func(r *triggerv1.ScheduleRequest) { r.Rrule = "FREQ=MINUTELY;BYDAY=FR;BYSETPOS=2" }, []string{"rrule"}},
+		{"BYSETPOS on hours", func(r *triggerv1.ScheduleRequest) { r.Rrule = "FREQ=HOURLY;BYSETPOS=-1" }, []string{"rrule"}},
 		{"COUNT and UNTIL", func(r *triggerv1.ScheduleRequest) { r.Rrule = "FREQ=DAILY;COUNT=2;UNTIL=20311201T000000Z" }, []string{"rrule"}},
 		{"zone unknown", func(r *triggerv1.ScheduleRequest) { r.Zone = "Mars/Olympus_Mons" }, []string{"zone"}},
 		{"zone missing", func(r *triggerv1.ScheduleRequest) { r.Zone = "" }, []string{"zone"}},
