@@ -84,7 +84,7 @@ func DefaultConfig() Config {
 		Shards:       64,
 		Horizon:      time.Minute,
 		Poll:         500 * time.Millisecond,
-		Batch:        512,
+		Batch:        1024,
 		FireParallel: 4,
 		MaxInMemory:  200_000,
 		PastGrace:    5 * time.Second,
