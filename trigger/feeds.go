@@ -266,21 +266,7 @@ func (s *Service) GetFeed(ctx context.Context, req *triggerv1.GetFeedRequest) (*
 
 // ListFeeds returns a tenant's feeds (of one workspace when asked), by id.
 func (s *Service) ListFeeds(ctx context.Context, req *triggerv1.ListFeedsRequest) (*triggerv1.ListFeedsResponse, error) {
-	var v errs.Fields
-	checkID(&v, "tenant_id", req.GetTenantId())
-	if len(req.GetWorkspaceId()) > maxIDLen {
-		v.Add("workspace_id", "must be at most %d bytes", maxIDLen)
-	}
-	if err := v.Err(); err != nil {
-		return nil, err
-	}
-	q := `SELECT ` + feedColumns + ` FROM trigger_feeds WHERE tenant_id = ?`
-	args := []any{req.GetTenantId()}
-	if ws := req.GetWorkspaceId(); ws != "" {
-		q += ` AND workspace_id = ?`
-		args = append(args, ws)
-	}
-	rows, err := s.db.Query(ctx, q+` ORDER BY id`, args...)
+	rows, err := s.listTenantRows(ctx, req, feedColumns, "trigger_feeds")
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"iter"
@@ -936,21 +937,7 @@ func (s *Service) GetQueue(ctx context.Context, req *triggerv1.GetQueueRequest) 
 
 // ListQueues returns a tenant's queues (of one workspace when asked), by id.
 func (s *Service) ListQueues(ctx context.Context, req *triggerv1.ListQueuesRequest) (*triggerv1.ListQueuesResponse, error) {
-	var v errs.Fields
-	checkID(&v, "tenant_id", req.GetTenantId())
-	if len(req.GetWorkspaceId()) > maxIDLen {
-		v.Add("workspace_id", "must be at most %d bytes", maxIDLen)
-	}
-	if err := v.Err(); err != nil {
-		return nil, err
-	}
-	q := `SELECT ` + queueColumns + ` FROM trigger_queues WHERE tenant_id = ?`
-	args := []any{req.GetTenantId()}
-	if ws := req.GetWorkspaceId(); ws != "" {
-		q += ` AND workspace_id = ?`
-		args = append(args, ws)
-	}
-	rows, err := s.db.Query(ctx, q+` ORDER BY id`, args...)
+	rows, err := s.listTenantRows(ctx, req, queueColumns, "trigger_queues")
 	if err != nil {
 		return nil, err
 	}
@@ -1132,4 +1119,31 @@ func (s *Service) PauseAccount(ctx context.Context, req *triggerv1.PauseAccountR
 		res.Queues = append(res.Queues, q.proto())
 	}
 	return res, nil
+}
+
+// workspaceScoped is a list request: a tenant's rows, of one workspace when
+// it names one.
+type workspaceScoped interface {
+	GetTenantId() string
+	GetWorkspaceId() string
+}
+
+// listTenantRows checks a list request and queries table's columns for its
+// tenant (and workspace), by id.
+func (s *Service) listTenantRows(ctx context.Context, req workspaceScoped, columns, table string) (*sql.Rows, error) {
+	var v errs.Fields
+	checkID(&v, "tenant_id", req.GetTenantId())
+	if len(req.GetWorkspaceId()) > maxIDLen {
+		v.Add("workspace_id", "must be at most %d bytes", maxIDLen)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + columns + ` FROM ` + table + ` WHERE tenant_id = ?`
+	args := []any{req.GetTenantId()}
+	if ws := req.GetWorkspaceId(); ws != "" {
+		q += ` AND workspace_id = ?`
+		args = append(args, ws)
+	}
+	return s.db.Query(ctx, q+` ORDER BY id`, args...)
 }
