@@ -16,11 +16,35 @@ import (
 
 // Account is a connected social account as a provider needs it.
 type Account struct {
-	ID          string
-	Network     string
+	ID      string
+	Network string
+	// InstanceURL is the account's server where the network has several
+	// (a Mastodon instance, a Bluesky PDS) and the API's base URL where a
+	// deployment overrides it (simnet in tests); empty means the network's
+	// public API.
 	InstanceURL string
 	AccessToken string
 	Handle      string
+	// RemoteID is the network's id for what Herald posts as: a Bluesky DID,
+	// a Facebook page id, an Instagram business account id, a LinkedIn
+	// member or organisation URN, a Telegram chat id.
+	RemoteID string
+	// RefreshToken and ExpiresAt are the credentials' renewal, for networks
+	// whose access tokens expire (zero ExpiresAt: never, or unknown).
+	RefreshToken string
+	ExpiresAt    time.Time
+	// Secret is a credential that is neither an access nor a refresh token:
+	// a signed webhook's signing secret.
+	Secret string
+}
+
+// Credentials are what a connect flow or a refresh yields.
+type Credentials struct {
+	AccessToken string
+	// RefreshToken is empty when the network did not issue a new one: the
+	// stored one stays (a refresh never erases a refresh token).
+	RefreshToken string
+	ExpiresAt    time.Time
 }
 
 // Media is one attachment. Open is called for each upload.
@@ -39,12 +63,23 @@ type Post struct {
 	// IdempotencyKey is the same for every try of one publish attempt, so the
 	// network can recognise a repeat and not post twice.
 	IdempotencyKey string
+	// ReplyTo, when set, makes this post a reply to (a thread's next part)
+	// or, with AsComment, a comment on an earlier post of the same account.
+	// Root is the thread's first post (networks that need both, as Bluesky
+	// does); nil means ReplyTo is the root.
+	ReplyTo   *Result
+	Root      *Result
+	AsComment bool
 }
 
 // Result is where the network put the post.
 type Result struct {
 	RemoteID  string
 	RemoteURL string
+	// Ref is the provider's own reference to the post, opaque to Herald and
+	// stored with the attempt: what it needs to reply to, look up or delete
+	// the post later (a Bluesky strong ref, "at-uri cid").
+	Ref string
 }
 
 // Profile is what a network says about an account's owner.
@@ -55,12 +90,27 @@ type Profile struct {
 	URL         string
 }
 
-// Limits are a network's content limits.
+// Limits are a network's content limits and capabilities. Text length is
+// counted the network's way by the provider's Validate (graphemes for
+// Bluesky, weighted characters for X); MaxTextChars is in that unit.
 type Limits struct {
 	MaxTextChars  int
 	MaxMedia      int
 	MaxImageBytes int64
 	ImageTypes    []string
+	// MaxVideoBytes and VideoTypes: zero and empty when videos are not
+	// supported.
+	MaxVideoBytes int64
+	VideoTypes    []string
+	// MaxAltTextChars is the longest media description; 0 when the network
+	// takes none.
+	MaxAltTextChars int
+	// MediaRequired: a post without media is refused (Instagram).
+	MediaRequired bool
+	// Threads: a post may reply to the account's previous post, so a thread
+	// publishes part by part. FirstComment: a comment can follow the post.
+	Threads      bool
+	FirstComment bool
 }
 
 // Violation is one problem with content.
@@ -82,6 +132,32 @@ type Provider interface {
 	VerifyCredentials(ctx context.Context, acct Account) (Profile, error)
 }
 
+// Looker is implemented by a provider that can find a post it published
+// by the attempt's idempotency key, to settle an unknown outcome without a
+// blind retry (the key is carried in the post where the network has no
+// idempotency of its own, or the record key is derived from it).
+type Looker interface {
+	// Lookup returns the post published for acct under key; found is false
+	// when the network has none. Errors are *Error.
+	Lookup(ctx context.Context, acct Account, key string) (res Result, found bool, err error)
+}
+
+// Deleter is implemented by a provider that can delete a published post.
+type Deleter interface {
+	Delete(ctx context.Context, acct Account, res Result) error
+}
+
+// Refresher is implemented by a provider whose access tokens expire.
+// Publisher calls it once per account however many publishes need it.
+type Refresher interface {
+	// NeedsRefresh reports whether acct's credentials should be renewed
+	// before a call at now.
+	NeedsRefresh(acct Account, now time.Time) bool
+	// Refresh renews acct's credentials. A Disconnected error means the
+	// refresh token itself was refused.
+	Refresh(ctx context.Context, acct Account) (Credentials, error)
+}
+
 // Kind says what to do about a failed call.
 type Kind string
 
@@ -95,6 +171,9 @@ const (
 	BadContent Kind = "bad_content"
 	// Disconnected: the token was refused; the account must be reconnected.
 	Disconnected Kind = "disconnected"
+	// Expired: the access token has expired but may be renewed with the
+	// refresh token (Refresher); the call had no effect.
+	Expired Kind = "expired"
 	// Unknown: the request may or may not have taken effect (timeout, reset
 	// after sending). Settle it with the idempotency key, never blindly.
 	Unknown Kind = "unknown"
