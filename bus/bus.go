@@ -137,5 +137,6 @@ const (
 	TopicPostFailed            = "post.failed"
 	TopicAccountNeedsReconnect = "account.needs_reconnect"
 	TopicScheduleMoved         = "schedule.moved"
+	TopicScheduleSkipped       = "schedule.skipped"
 	TopicFeedItem              = "feed.item"
 )

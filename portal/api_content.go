@@ -225,10 +225,14 @@ type postRequest struct {
 	QueueID     string         `json:"queue_id"`
 	Evergreen   bool           `json:"evergreen"`
 	Draft       bool           `json:"draft"`
+	// SkipIfLaterThan ("2h", with scheduled_at): after an outage the post
+	// is skipped rather than published later than this.
+	SkipIfLaterThan string `json:"skip_if_later_than"`
 }
 
 // POST /api/v1/workspaces/{id}/posts {text, account_ids, media_ids,
-// scheduled_at | publish_now | repeat | queue_id (+ evergreen) | draft} -> 201 post
+// scheduled_at (+ skip_if_later_than) | publish_now | repeat | queue_id
+// (+ evergreen) | draft} -> 201 post
 func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var req postRequest
 	if err := decodeJSON(r, &req, false); err != nil {
@@ -236,7 +240,7 @@ func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Princ
 	}
 	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, AccountIDs: req.AccountIDs,
 		MediaIDs: req.MediaIDs, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(),
-		QueueID: req.QueueID, Evergreen: req.Evergreen, Draft: req.Draft})
+		QueueID: req.QueueID, Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
 	if err != nil {
 		return err
 	}
@@ -282,6 +286,8 @@ type patchPostRequest struct {
 	QueueID     *string        `json:"queue_id"`
 	Evergreen   bool           `json:"evergreen"`
 	Draft       bool           `json:"draft"`
+	// SkipIfLaterThan goes with scheduled_at, as on create.
+	SkipIfLaterThan *string `json:"skip_if_later_than"`
 }
 
 // PATCH /api/v1/posts/{id} {text?, account_ids?, scheduled_at? | publish_now?
@@ -293,7 +299,7 @@ func (s *Service) apiUpdatePost(w http.ResponseWriter, r *http.Request, p *Princ
 	}
 	post, err := s.UpdatePost(r.Context(), p, r.PathValue("id"), PostUpdate{Text: req.Text, AccountIDs: req.AccountIDs,
 		ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(), QueueID: req.QueueID,
-		Evergreen: req.Evergreen, Draft: req.Draft})
+		Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
 	if err != nil {
 		return err
 	}

@@ -292,22 +292,25 @@ type postJSON struct {
 	// queued post: its next firing); ScheduledAtUTC the instant it
 	// resolved to. Both are empty for a draft and for a queued post
 	// Trigger has not placed yet.
-	ScheduledAt    string       `json:"scheduled_at"`
-	Zone           string       `json:"zone"`
-	ScheduledAtUTC string       `json:"scheduled_at_utc"`
-	Repeat         *repeatJSON  `json:"repeat,omitempty"`
-	QueueID        string       `json:"queue_id,omitempty"`
-	Evergreen      bool         `json:"evergreen,omitempty"`
-	Held           bool         `json:"held,omitempty"`
-	FiredCount     int64        `json:"fired_count,omitempty"`
-	Finished       bool         `json:"finished,omitempty"`
-	AccountIDs     []string     `json:"account_ids"`
-	MediaIDs       []string     `json:"media_ids"`
-	Targets        []targetJSON `json:"targets"`
-	Firings        []firingJSON `json:"firings,omitempty"`
-	CreatedBy      string       `json:"created_by"`
-	CreatedAt      string       `json:"created_at"`
-	UpdatedAt      string       `json:"updated_at"`
+	ScheduledAt    string      `json:"scheduled_at"`
+	Zone           string      `json:"zone"`
+	ScheduledAtUTC string      `json:"scheduled_at_utc"`
+	Repeat         *repeatJSON `json:"repeat,omitempty"`
+	// SkipIfLaterThan is a one-shot post's late limit (a repeating
+	// post's is in repeat).
+	SkipIfLaterThan string       `json:"skip_if_later_than,omitempty"`
+	QueueID         string       `json:"queue_id,omitempty"`
+	Evergreen       bool         `json:"evergreen,omitempty"`
+	Held            bool         `json:"held,omitempty"`
+	FiredCount      int64        `json:"fired_count,omitempty"`
+	Finished        bool         `json:"finished,omitempty"`
+	AccountIDs      []string     `json:"account_ids"`
+	MediaIDs        []string     `json:"media_ids"`
+	Targets         []targetJSON `json:"targets"`
+	Firings         []firingJSON `json:"firings,omitempty"`
+	CreatedBy       string       `json:"created_by"`
+	CreatedAt       string       `json:"created_at"`
+	UpdatedAt       string       `json:"updated_at"`
 }
 
 type repeatJSON struct {
@@ -358,6 +361,9 @@ func postView(p Post) postJSON {
 		out.ScheduledAtUTC = ts(p.ScheduledAt)
 	} else {
 		out.ScheduledAt = ""
+	}
+	if p.Kind == KindOnce && p.SkipLate > 0 {
+		out.SkipIfLaterThan = p.SkipLate.String()
 	}
 	if p.Kind == KindRecurring {
 		r := &repeatJSON{RRule: p.RRule, Zone: p.Zone, StartLocal: wallOf(p.StartLocal), Exceptions: []string{}, Description: describeRepeat(p.RRule)}

@@ -28,6 +28,10 @@ const (
 	PostPublished       = "published"
 	PostFailed          = "failed"
 	PostPartiallyFailed = "partially_failed"
+	// PostSkipped: a one-shot post that fell due during an outage and
+	// would have gone out later than its late limit; it can be given a
+	// new time.
+	PostSkipped = "skipped"
 )
 
 // Target statuses.
@@ -35,6 +39,7 @@ const (
 	TargetPending   = "pending"
 	TargetPublished = "published"
 	TargetFailed    = "failed"
+	TargetSkipped   = "skipped"
 )
 
 // Limits of one post's input.
@@ -123,12 +128,18 @@ type PostInput struct {
 	Evergreen bool
 	// Draft saves the post without a schedule.
 	Draft bool
+	// SkipIfLaterThan ("2h", with ScheduledAt): after an outage, the post
+	// is skipped rather than published later than this.
+	SkipIfLaterThan string
 }
 
 func (in PostInput) when() When {
 	w := When{PublishNow: in.PublishNow, Repeat: in.Repeat, Evergreen: in.Evergreen, Draft: in.Draft}
 	if in.ScheduledAt != "" {
 		w.ScheduledAt = &in.ScheduledAt
+	}
+	if in.SkipIfLaterThan != "" {
+		w.SkipIfLaterThan = &in.SkipIfLaterThan
 	}
 	if in.QueueID != "" {
 		w.QueueID = &in.QueueID
@@ -148,11 +159,13 @@ type PostUpdate struct {
 	Evergreen   bool
 	// Draft takes the post off its schedule, back to a draft.
 	Draft bool
+	// SkipIfLaterThan goes with ScheduledAt, as in PostInput.
+	SkipIfLaterThan *string
 }
 
 func (up PostUpdate) when() When {
 	return When{ScheduledAt: up.ScheduledAt, PublishNow: up.PublishNow, Repeat: up.Repeat, QueueID: up.QueueID,
-		Evergreen: up.Evergreen, Draft: up.Draft}
+		Evergreen: up.Evergreen, Draft: up.Draft, SkipIfLaterThan: up.SkipIfLaterThan}
 }
 
 // checkText validates a post's text.
@@ -576,7 +589,7 @@ func (s *Service) ListPosts(ctx context.Context, p *Principal, workspaceID strin
 }
 
 // postStatuses are the stored statuses a list can be narrowed to.
-var postStatuses = []string{PostDraft, PostScheduled, PostPublished, PostFailed, PostPartiallyFailed}
+var postStatuses = []string{PostDraft, PostScheduled, PostPublished, PostFailed, PostPartiallyFailed, PostSkipped}
 
 // ListPostsByStatus is ListPosts narrowed to one stored status ("" for
 // all).
@@ -646,10 +659,13 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 	if err != nil {
 		return Post{}, err
 	}
-	if (old.Status != PostScheduled && old.Status != PostDraft) || old.Finished {
+	if (old.Status != PostScheduled && old.Status != PostDraft && old.Status != PostSkipped) || old.Finished {
 		return Post{}, errNotEditable
 	}
 	w := up.when()
+	if old.Status == PostSkipped && !w.given() {
+		return Post{}, errs.Fields{"scheduled_at": "is required: the post was skipped, so it needs a new time (or publish_now, a queue or draft)"}.Err()
+	}
 	if up.Text == nil && up.AccountIDs == nil && !w.given() {
 		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, account_ids or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
 	}
@@ -691,8 +707,11 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 
 	next.Revision = old.Revision + 1
 	stored := func(p Post) string {
-		if p.Kind == KindDraft {
+		switch {
+		case p.Kind == KindDraft:
 			return PostDraft
+		case p.Status == PostSkipped:
+			return PostSkipped
 		}
 		return PostScheduled
 	}
@@ -711,6 +730,13 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
 				return errs.E(errs.Conflict, "the post changed meanwhile; reload it and try again")
+			}
+			if targets == nil && from.Status == PostSkipped {
+				// A new time for a skipped post: its targets wait again.
+				_, err := tx.Exec(ctx, `UPDATE portal_post_targets SET status = ?, error = '', updated_at = ?
+					WHERE agency_id = ? AND post_id = ? AND status = ?`,
+					TargetPending, store.ToMicros(time.Now()), p.AgencyID, postID, TargetSkipped)
+				return err
 			}
 			if targets == nil {
 				return nil
@@ -795,21 +821,24 @@ func recomputePostStatus(ctx context.Context, tx *store.Tx, agencyID, postID str
 	if err != nil {
 		return err
 	}
-	var pending, published, failed int
+	var pending, published, failed, skipped int
 	err = tx.QueryRow(ctx, `SELECT
+			COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN status = ? THEN 1 ELSE 0 END), 0)
 		FROM portal_post_targets WHERE agency_id = ? AND post_id = ?`,
-		TargetPending, TargetPublished, TargetFailed, agencyID, postID).Scan(&pending, &published, &failed)
+		TargetPending, TargetPublished, TargetFailed, TargetSkipped, agencyID, postID).Scan(&pending, &published, &failed, &skipped)
 	if err != nil {
 		return err
 	}
 	status := PostScheduled
 	switch {
 	case pending > 0:
-	case failed == 0:
+	case failed == 0 && skipped == 0:
 		status = PostPublished
+	case published == 0 && failed == 0:
+		status = PostSkipped
 	case published == 0:
 		status = PostFailed
 	default:

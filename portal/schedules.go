@@ -64,6 +64,9 @@ type When struct {
 	QueueID     *string
 	Evergreen   bool
 	Draft       bool
+	// SkipIfLaterThan is a one-shot post's late limit (a duration such as
+	// "2h"; a recurrence has its own); only with ScheduledAt.
+	SkipIfLaterThan *string
 }
 
 // given reports whether any part is set.
@@ -126,6 +129,17 @@ func (s *Service) planWhen(ctx context.Context, v *errs.Fields, agencyID string,
 		v.Add("evergreen", "is only for a post added to a queue (with queue_id)")
 		return plan{}, false
 	}
+	var skipLate time.Duration
+	if w.SkipIfLaterThan != nil && strings.TrimSpace(*w.SkipIfLaterThan) != "" {
+		if w.ScheduledAt == nil || strings.TrimSpace(*w.ScheduledAt) == "" {
+			v.Add("skip_if_later_than", "is only for a post scheduled at a time (with scheduled_at); a repeating post has repeat.skip_if_later_than")
+			return plan{}, false
+		}
+		var ok bool
+		if skipLate, ok = parseSkipLate(v, "skip_if_later_than", *w.SkipIfLaterThan); !ok {
+			return plan{}, false
+		}
+	}
 	switch {
 	case w.Draft:
 		return plan{kind: KindDraft, zone: ws.Timezone}, true
@@ -138,7 +152,21 @@ func (s *Service) planWhen(ctx context.Context, v *errs.Fields, agencyID string,
 	if !ok {
 		return plan{}, false
 	}
-	return plan{kind: KindOnce, at: at, local: formatWall(at), zone: ws.Timezone}, true
+	return plan{kind: KindOnce, at: at, local: formatWall(at), zone: ws.Timezone, skipLate: skipLate}, true
+}
+
+// parseSkipLate reads a late limit given as a duration ("30m", "2h").
+func parseSkipLate(v *errs.Fields, field, in string) (time.Duration, bool) {
+	dur, err := time.ParseDuration(strings.TrimSpace(in))
+	switch {
+	case err != nil:
+		v.Add(field, "must be a duration such as 30m or 2h")
+	case dur < 0 || dur > maxSkipLate:
+		v.Add(field, "must be from 0 to 366 days")
+	default:
+		return dur, true
+	}
+	return 0, false
 }
 
 // planRepeat checks what Portal can check of a recurrence; Trigger checks
@@ -188,15 +216,7 @@ func planRepeat(v *errs.Fields, r RepeatInput, ws Workspace) (plan, bool) {
 		}
 	}
 	if d := strings.TrimSpace(r.SkipIfLaterThan); d != "" {
-		dur, err := time.ParseDuration(d)
-		switch {
-		case err != nil:
-			v.Add("repeat.skip_if_later_than", "must be a duration such as 30m or 2h")
-		case dur < 0 || dur > maxSkipLate:
-			v.Add("repeat.skip_if_later_than", "must be from 0 to 366 days")
-		default:
-			pl.skipLate = dur
-		}
+		pl.skipLate, _ = parseSkipLate(v, "repeat.skip_if_later_than", d)
 	}
 	return pl, len(*v) == before
 }
@@ -215,6 +235,9 @@ func scheduleRequest(agencyID string, p Post) *triggerv1.ScheduleRequest {
 		req.QueueId, req.Evergreen = p.QueueID, p.Evergreen
 	default:
 		req.DueAt, req.Zone = timestamppb.New(p.ScheduledAt), p.Zone
+		if p.SkipLate > 0 {
+			req.SkipIfLaterThan = durationpb.New(p.SkipLate)
+		}
 	}
 	return req
 }
@@ -222,7 +245,7 @@ func scheduleRequest(agencyID string, p Post) *triggerv1.ScheduleRequest {
 // triggerFields maps the fields of a ScheduleRequest Trigger refused to
 // the fields of Portal's input, by schedule kind.
 var triggerFields = map[string]map[string]string{
-	KindOnce: {"due_at": "scheduled_at", "zone": "scheduled_at"},
+	KindOnce: {"due_at": "scheduled_at", "zone": "scheduled_at", "skip_if_later_than": "skip_if_later_than"},
 	KindRecurring: {"rrule": "repeat.rrule", "zone": "repeat.zone", "start_local": "repeat.start_local",
 		"exdates_local": "repeat.exceptions", "skip_if_later_than": "repeat.skip_if_later_than", "due_at": "repeat.rrule"},
 	KindQueue: {"queue_id": "queue_id", "evergreen": "evergreen", "zone": "queue_id"},

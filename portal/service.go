@@ -192,6 +192,7 @@ func (s *Service) Start(ctx context.Context) error {
 	for topic, h := range map[string]bus.Handler{
 		bus.TopicPostDue:               s.onPostDue,
 		bus.TopicScheduleMoved:         s.onScheduleMoved,
+		bus.TopicScheduleSkipped:       s.onScheduleSkipped,
 		bus.TopicFeedItem:              s.onFeedItem,
 		bus.TopicPostPublished:         s.onPostPublished,
 		bus.TopicPostFailed:            s.onPostFailed,

@@ -210,7 +210,7 @@ func (u *webUI) dashboard(w http.ResponseWriter, r *http.Request, p *Principal, 
 				card.Scheduled++
 			case PostPublished:
 				card.Published++
-			case PostFailed, PostPartiallyFailed:
+			case PostFailed, PostPartiallyFailed, PostSkipped:
 				card.Failed++
 			}
 		}
@@ -564,7 +564,7 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 
 // composerInputs are the composer's inputs field errors can sit beside.
 var composerInputs = []string{"text", "account_ids", "media_ids", "scheduled_at", "when", "repeat_rrule", "repeat_days",
-	"repeat_count", "repeat_until", "repeat_skip_dates", "repeat_skip_late", "queue_id", "evergreen"}
+	"repeat_count", "repeat_until", "repeat_skip_dates", "skip_late", "queue_id", "evergreen"}
 
 // POST /workspaces/{id}/posts/{post}/delete
 func (u *webUI) deletePost(w http.ResponseWriter, r *http.Request, p *Principal) error {

@@ -25,6 +25,7 @@ var weekdays = []struct{ Code, Label string }{
 // input names.
 func formWhen(r *http.Request, v *errs.Fields, loc *time.Location) When {
 	at := strings.TrimSpace(r.PostFormValue("scheduled_at"))
+	skip := strings.TrimSpace(r.PostFormValue("skip_late"))
 	switch r.PostFormValue("when") {
 	case "now":
 		return When{PublishNow: true}
@@ -36,13 +37,13 @@ func formWhen(r *http.Request, v *errs.Fields, loc *time.Location) When {
 	case "repeat":
 		return When{Repeat: formRepeat(r, v, at, loc)}
 	}
-	return When{ScheduledAt: &at}
+	return When{ScheduledAt: &at, SkipIfLaterThan: &skip}
 }
 
 // formRepeat builds the rule of the composer's repeat choice. The first
 // occurrence is the form's date and time.
 func formRepeat(r *http.Request, v *errs.Fields, start string, loc *time.Location) *RepeatInput {
-	in := &RepeatInput{StartLocal: start, SkipIfLaterThan: strings.TrimSpace(r.PostFormValue("repeat_skip_late"))}
+	in := &RepeatInput{StartLocal: start, SkipIfLaterThan: strings.TrimSpace(r.PostFormValue("skip_late"))}
 	var parts []string
 	switch r.PostFormValue("repeat_freq") {
 	case "custom":
@@ -117,7 +118,8 @@ var formScheduleFields = map[string]string{
 	"repeat.start_local":        "scheduled_at",
 	"repeat.zone":               "repeat_rrule",
 	"repeat.exceptions":         "repeat_skip_dates",
-	"repeat.skip_if_later_than": "repeat_skip_late",
+	"repeat.skip_if_later_than": "skip_late",
+	"skip_if_later_than":        "skip_late",
 	"repeat":                    "when",
 	"publish_now":               "when",
 	"draft":                     "when",
@@ -220,9 +222,6 @@ func postForm(post Post) *form {
 			days = append(days, x[:min(len(x), 10)])
 		}
 		v.Set("repeat_skip_dates", strings.Join(days, ", "))
-		if post.SkipLate > 0 {
-			v.Set("repeat_skip_late", post.SkipLate.String())
-		}
 	case KindQueue:
 		v.Set("when", "queue")
 		v.Set("queue_id", post.QueueID)
@@ -232,6 +231,9 @@ func postForm(post Post) *form {
 	default:
 		v.Set("when", "schedule")
 		v.Set("scheduled_at", post.LocalTime)
+	}
+	if post.SkipLate > 0 {
+		v.Set("skip_late", post.SkipLate.String())
 	}
 	// A fresh form, not a refused one: no errors, and Sent is false.
 	return &form{Values: v, Errors: map[string]string{}}

@@ -102,7 +102,7 @@ var fieldLabels = map[string][2]string{
 	"repeat_until": {"Last day", ""},
 	// An exception names one of the skipped dates.
 	"repeat_skip_dates": {"Skipped dates", "One of the skipped dates"},
-	"repeat_skip_late":  {"Late limit", ""},
+	"skip_late":         {"Late limit", ""},
 	"queue_id":          {"Queue", ""},
 	"evergreen":         {"Evergreen", ""},
 	"slots":             {"Weekly slots", "One of the slots"},
@@ -274,6 +274,8 @@ func statusLabel(status string) string {
 		return "Failed"
 	case PostPartiallyFailed:
 		return "Partly failed"
+	case PostSkipped:
+		return "Skipped"
 	case TargetPending:
 		return "Pending"
 	case AccountActive:

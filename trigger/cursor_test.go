@@ -191,7 +191,7 @@ func BenchmarkAdvanceRecurring(b *testing.B) {
 	}
 	// Six years of minutes later.
 	due := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	_, _, n := rec.catchUpFrom(due, due)
+	_, _, _, n := rec.catchUpFrom(due, due)
 	b.Run("from_start", func(b *testing.B) {
 		for b.Loop() {
 			rec.catchUpFrom(due, due)

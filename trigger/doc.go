@@ -57,7 +57,11 @@
 // stored and visible in post.due as fired_at - due_at); older ones are
 // skipped and counted, so a weekly post missed for three weeks posts once,
 // not three times. The latest is skipped too when it is later than the
-// schedule's skip_if_later_than (0: fire however late).
+// schedule's skip_if_later_than (0: fire however late). A one-shot
+// schedule later than its threshold when the engine reaches it is marked
+// skipped instead of fired; a schedule.skipped event, in the same
+// transaction, tells Portal (and reports a recurring rule's skipped
+// occurrences too).
 //
 // RSS/Atom feeds: a feed belongs to a shard like a schedule, and the node
 // holding the shard polls it at its next_poll_at, at most FeedPolls at a

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/heraldhq/herald/bus"
@@ -731,8 +732,9 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 	)
 	err := e.db.Tx(ctx, func(tx *store.Tx) error {
 		fired, stale, fenced, advanced, moved = fired[:0], 0, fenced[:0], advanced[:0], moved[:0]
-		// The post.due events of the whole batch are written together.
-		var events []proto.Message
+		// The post.due events of the whole batch are written together, and
+		// so are its schedule.skipped ones.
+		var events, skips []proto.Message
 		now := e.clock.Now()
 		nowUS := now.UnixMicro()
 		if err := lockQueues(ctx, tx, batch); err != nil {
@@ -774,7 +776,34 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 			fired = append(fired, firing{en: en, lateness: time.Duration(nowUS-due) * time.Microsecond})
 		}
 
-		done, err := e.markFired(ctx, tx, once, nowUS)
+		// skip writes the schedule.skipped of en's count firings, the
+		// latest due at due; next is the schedule's next firing.
+		skip := func(en *entry, due, count, threshold, next int64) {
+			ev := &eventsv1.ScheduleSkipped{
+				TenantId: en.tenantID, ScheduleId: en.id, PostId: en.postID, Revision: en.revision,
+				DueAt: timestamppb.New(store.FromMicros(due)), Count: count,
+				SkippedAt: timestamppb.New(store.FromMicros(nowUS)), Recurring: en.recur != nil,
+			}
+			if threshold > 0 {
+				ev.SkipIfLaterThan = durationpb.New(time.Duration(threshold) * time.Microsecond)
+			}
+			if next != 0 {
+				ev.NextDueAt = timestamppb.New(store.FromMicros(next))
+			}
+			skips = append(skips, ev)
+		}
+
+		// A one-shot schedule later than its threshold is skipped, not
+		// fired (after downtime: the engine never holds one that long).
+		var late []*entry
+		once = slices.DeleteFunc(once, func(en *entry) bool {
+			if en.skipLate > 0 && nowUS-en.due > en.skipLate {
+				late = append(late, en)
+				return true
+			}
+			return false
+		})
+		done, err := e.markFired(ctx, tx, once, nowUS, stateFired)
 		if err != nil {
 			return err
 		}
@@ -785,6 +814,18 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 			}
 			moved = append(moved, en)
 			fire(en, en.due, 0)
+		}
+		done, err = e.markFired(ctx, tx, late, nowUS, stateSkipped)
+		if err != nil {
+			return err
+		}
+		for _, en := range late {
+			if !done[en.key] {
+				stale++
+				continue
+			}
+			moved = append(moved, en)
+			skip(en, en.due, 1, en.skipLate, 0)
 		}
 
 		advs, err := e.advance(ctx, tx, recurring, now)
@@ -806,6 +847,13 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 			if adv.fired {
 				fire(en, adv.occurrence, next)
 			}
+			if adv.skipped > 0 {
+				threshold := int64(0)
+				if !adv.fired && adv.occurrence != 0 {
+					threshold = en.recur.skipLate
+				}
+				skip(en, adv.lastSkipped, adv.skipped, threshold, next)
+			}
 		}
 
 		for _, en := range queued {
@@ -824,6 +872,11 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 				advanced = append(advanced, after)
 			}
 			fire(en, en.due, next)
+		}
+		if len(skips) > 0 {
+			if _, err := e.box.AddBatch(ctx, tx, bus.TopicScheduleSkipped, skips); err != nil {
+				return err
+			}
 		}
 		if len(events) == 0 {
 			return nil
@@ -977,8 +1030,16 @@ func scanKeys(rows rowsScanner, into map[string]bool) error {
 // list (UPDATE ... FROM), which SQLite runs slowly (seconds for a thousand
 // rows of a large table); SQLite takes them as IN (VALUES ...), the token
 // picked by shard.
-func (e *engine) markFired(ctx context.Context, tx *store.Tx, group []*entry, nowUS int64) (map[string]bool, error) {
+//
+// state is stateFired, or stateSkipped for schedules later than their
+// threshold: those are recorded the same way (lateness is how late the
+// decision came) and count one skip.
+func (e *engine) markFired(ctx context.Context, tx *store.Tx, group []*entry, nowUS int64, state string) (map[string]bool, error) {
 	done := make(map[string]bool, len(group))
+	skips := 0
+	if state == stateSkipped {
+		skips = 1
+	}
 	for chunk := range slices.Chunk(group, fireChunk) {
 		var q string
 		var args []any
@@ -986,14 +1047,15 @@ func (e *engine) markFired(ctx context.Context, tx *store.Tx, group []*entry, no
 			// The casts give PostgreSQL the column types of a VALUES list
 			// made only of parameters.
 			q = valuesQuery(`UPDATE trigger_schedules
-				SET state = 'fired', fired_at = ?, lateness_us = ? - trigger_schedules.due_at, fire_token = v.column4,
+				SET state = ?, skipped_count = trigger_schedules.skipped_count + ?,
+					fired_at = ?, lateness_us = ? - trigger_schedules.due_at, fire_token = v.column4,
 					version = trigger_schedules.version + 1, updated_at = ?
 				FROM`, "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))", len(chunk),
 				`WHERE trigger_schedules.tenant_id = v.column1 AND trigger_schedules.id = v.column2 AND trigger_schedules.version = v.column3
 					AND trigger_schedules.state = 'pending' AND trigger_schedules.due_at <= ?
 				RETURNING trigger_schedules.tenant_id, trigger_schedules.id`)
-			args = make([]any, 0, 4+4*len(chunk))
-			args = append(args, nowUS, nowUS, nowUS)
+			args = make([]any, 0, 6+4*len(chunk))
+			args = append(args, state, skips, nowUS, nowUS, nowUS)
 			for _, en := range chunk {
 				args = append(args, en.tenantID, en.id, en.version, en.token)
 			}
@@ -1004,9 +1066,10 @@ func (e *engine) markFired(ctx context.Context, tx *store.Tx, group []*entry, no
 				tokens[en.shard] = en.token
 			}
 			var b strings.Builder
-			b.WriteString(`UPDATE trigger_schedules SET state = 'fired', fired_at = ?, lateness_us = ? - due_at, fire_token = CASE shard`)
-			args = make([]any, 0, 5+2*len(tokens)+3*len(chunk))
-			args = append(args, nowUS, nowUS)
+			b.WriteString(`UPDATE trigger_schedules SET state = ?, skipped_count = skipped_count + ?,
+				fired_at = ?, lateness_us = ? - due_at, fire_token = CASE shard`)
+			args = make([]any, 0, 7+2*len(tokens)+3*len(chunk))
+			args = append(args, state, skips, nowUS, nowUS)
 			for _, shard := range slices.Sorted(maps.Keys(tokens)) {
 				b.WriteString(" WHEN ? THEN ?")
 				args = append(args, shard, tokens[shard])
@@ -1046,8 +1109,9 @@ type advanced struct {
 	// next is the schedule as it now stands: pending at its next
 	// occurrence, or fired (finished) when the rule has ended.
 	next schedule
-	// skipped counts the occurrences skipped.
-	skipped int64
+	// skipped counts the occurrences skipped; lastSkipped is the latest
+	// one's instant.
+	skipped, lastSkipped int64
 }
 
 // advance fires the due occurrence of each recurring schedule and moves its
@@ -1087,14 +1151,18 @@ func (e *engine) advance(ctx context.Context, tx *store.Tx, group []*entry, now 
 			e.log.Error("trigger: stored recurring rule does not compile", "tenant", en.tenantID, "schedule", en.id, "err", err)
 			continue
 		}
-		latest, missed, next := rec.catchUpFrom(store.FromMicros(en.due), now)
+		latest, missed, lastMissed, next := rec.catchUpFrom(store.FromMicros(en.due), now)
 		adv := advanced{skipped: missed}
+		if missed > 0 {
+			adv.lastSkipped = micros(lastMissed)
+		}
 		if !latest.IsZero() {
 			adv.occurrence = micros(latest)
 			if sp.skipLate == 0 || nowUS-adv.occurrence <= sp.skipLate {
 				adv.fired = true
 			} else {
 				adv.skipped++
+				adv.lastSkipped = adv.occurrence
 			}
 		}
 		r := schedule{

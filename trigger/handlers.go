@@ -73,9 +73,8 @@ func (s *Service) validateSchedule(req *triggerv1.ScheduleRequest) (scheduleInpu
 		v.Add("start_local", "is only for a recurring schedule (with rrule)")
 	case len(req.GetExdatesLocal()) > 0:
 		v.Add("exdates_local", "is only for a recurring schedule (with rrule)")
-	case req.GetSkipIfLaterThan() != nil:
-		v.Add("skip_if_later_than", "is only for a recurring schedule (with rrule)")
 	}
+	checkSkipLate(&v, req, &in)
 	switch ts := req.GetDueAt(); {
 	case ts == nil:
 		v.Add("due_at", "is required")
@@ -96,6 +95,17 @@ func (s *Service) validateSchedule(req *triggerv1.ScheduleRequest) (scheduleInpu
 		v.Add("zone", "is not a known IANA zone name")
 	}
 	return in, v.Err()
+}
+
+// checkSkipLate reads a one-shot or recurring schedule's late threshold.
+func checkSkipLate(v *errs.Fields, req *triggerv1.ScheduleRequest, in *scheduleInput) {
+	if d := req.GetSkipIfLaterThan(); d != nil {
+		if d.CheckValid() != nil || d.AsDuration() < 0 {
+			v.Add("skip_if_later_than", "must be a duration of 0 or more")
+		} else {
+			in.skipLate = d.AsDuration().Microseconds()
+		}
+	}
 }
 
 // maxExdates bounds the exceptions one schedule carries.
@@ -120,13 +130,7 @@ func (s *Service) validateRecurrence(v *errs.Fields, req *triggerv1.ScheduleRequ
 			v.Add("exdates_local", "%q is not a local date-time such as 2026-12-01T09:30:00", x)
 		}
 	}
-	if d := req.GetSkipIfLaterThan(); d != nil {
-		if d.CheckValid() != nil || d.AsDuration() < 0 {
-			v.Add("skip_if_later_than", "must be a duration of 0 or more")
-		} else {
-			in.skipLate = d.AsDuration().Microseconds()
-		}
-	}
+	checkSkipLate(v, req, in)
 	if v.Err() != nil {
 		return
 	}
@@ -189,7 +193,7 @@ func (r schedule) same(in scheduleInput) bool {
 		return r.rrule == in.rrule && r.startLocal == in.startLocal &&
 			r.exdates == exdatesText(in.exdates) && r.skipLate == in.skipLate
 	}
-	return r.due == in.due
+	return r.due == in.due && r.skipLate == in.skipLate
 }
 
 // Schedule creates the schedule, or replaces it while it is pending (or was

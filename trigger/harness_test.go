@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -241,3 +242,42 @@ func (b *bundle) storedLateness(tenantID, scheduleID string) time.Duration {
 func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
 
 func sid(i int) string { return fmt.Sprintf("sched_%04d", i) }
+
+// recorder records each event of one kind once, by message id, as a
+// consumer deduplicating redeliveries would.
+type recorder[T proto.Message] struct {
+	make func() T
+	mu   sync.Mutex
+	got  []T
+	seen map[string]bool
+}
+
+func newRecorder[T proto.Message](make func() T) *recorder[T] {
+	return &recorder[T]{make: make, seen: map[string]bool{}}
+}
+
+func (r *recorder[T]) handle(_ context.Context, msg *bus.Message) error {
+	ev := r.make()
+	if err := proto.Unmarshal(msg.Payload, ev); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.seen[msg.ID] {
+		r.seen[msg.ID] = true
+		r.got = append(r.got, ev)
+	}
+	return nil
+}
+
+func (r *recorder[T]) all() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+func (r *recorder[T]) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -36,7 +35,7 @@ func queueSetup(t *testing.T, start time.Time) *queueBundle {
 	b := setup(t)
 	clock := clockwork.NewFakeClockAt(start)
 	b.clock = clock
-	qb := &queueBundle{bundle: b, clock: clock, moves: &moves{}}
+	qb := &queueBundle{bundle: b, clock: clock, moves: newRecorder(func() *eventsv1.ScheduleMoved { return &eventsv1.ScheduleMoved{} })}
 	if _, err := b.bus.Subscribe(context.Background(), bus.TopicScheduleMoved, "test", qb.moves.handle); err != nil {
 		t.Fatal(err)
 	}
@@ -78,31 +77,10 @@ func (qb *queueBundle) fireAt(scheduleID string, at time.Time) *eventsv1.PostDue
 }
 
 // moves records each schedule.moved event once (by message id).
-type moves struct {
-	mu   sync.Mutex
-	got  []*eventsv1.ScheduleMoved
-	seen map[string]bool
-}
-
-func (m *moves) handle(_ context.Context, msg *bus.Message) error {
-	ev := &eventsv1.ScheduleMoved{}
-	if err := proto.Unmarshal(msg.Payload, ev); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.seen == nil {
-		m.seen = map[string]bool{}
-	}
-	if !m.seen[msg.ID] {
-		m.seen[msg.ID] = true
-		m.got = append(m.got, ev)
-	}
-	return nil
-}
+type moves = recorder[*eventsv1.ScheduleMoved]
 
 // latest returns, per schedule, the move with the highest version.
-func (m *moves) latest() map[string]*eventsv1.ScheduleMoved {
+func latestMoves(m *moves) map[string]*eventsv1.ScheduleMoved {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := map[string]*eventsv1.ScheduleMoved{}
@@ -112,12 +90,6 @@ func (m *moves) latest() map[string]*eventsv1.ScheduleMoved {
 		}
 	}
 	return out
-}
-
-func (m *moves) count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.got)
 }
 
 // queueReq asks for a queue in zone with slots written "D HH:MM" (ISO
@@ -374,7 +346,7 @@ func TestPauseQueueHoldsSlotsAndReleaseReplansInOrder(t *testing.T) {
 	}
 	eventually(t, "a schedule.moved per held post", func() bool { return qb.moves.count() >= len(held) })
 	for _, id := range held {
-		if ev := qb.moves.latest()[id]; ev == nil || !ev.GetHeld() || ev.GetQueueId() != "q1" || ev.GetPostId() != "post_"+id {
+		if ev := latestMoves(qb.moves)[id]; ev == nil || !ev.GetHeld() || ev.GetQueueId() != "q1" || ev.GetPostId() != "post_"+id {
 			t.Errorf("schedule.moved of %s: %v, want held in q1", id, ev)
 		}
 	}
@@ -413,7 +385,7 @@ func TestPauseQueueHoldsSlotsAndReleaseReplansInOrder(t *testing.T) {
 	}
 	eventually(t, "a schedule.moved per released post", func() bool { return qb.moves.count() >= before+len(held) })
 	for i, id := range held {
-		if ev := qb.moves.latest()[id]; ev.GetHeld() || !ev.GetDueAt().AsTime().Equal(want[i]) {
+		if ev := latestMoves(qb.moves)[id]; ev.GetHeld() || !ev.GetDueAt().AsTime().Equal(want[i]) {
 			t.Errorf("schedule.moved of %s: %v, want released to %s", id, ev, want[i])
 		}
 	}
@@ -566,7 +538,7 @@ func TestPutQueueReplansOntoTheNewTable(t *testing.T) {
 	}
 	eventually(t, "a schedule.moved per post", func() bool { return qb.moves.count() >= 3 })
 	for i := range 3 {
-		if ev := qb.moves.latest()[sid(i)]; ev.GetHeld() || !ev.GetDueAt().AsTime().Equal(want[i]) {
+		if ev := latestMoves(qb.moves)[sid(i)]; ev.GetHeld() || !ev.GetDueAt().AsTime().Equal(want[i]) {
 			t.Errorf("schedule.moved of %s: %v, want due %s", sid(i), ev, want[i])
 		}
 	}

@@ -310,26 +310,29 @@ func first(seq iter.Seq[time.Time]) (time.Time, bool) {
 // that fires), missed how many due occurrences before it are skipped, next
 // the first occurrence after now (zero when the rule has ended).
 func (r *recurrence) catchUp(due, now time.Time) (latest time.Time, missed int64, next time.Time) {
-	latest, missed, n := r.catchUpFrom(due, now)
+	latest, missed, _, n := r.catchUpFrom(due, now)
 	return latest, missed, n.at
 }
 
-// catchUpFrom is catchUp returning the next occurrence whole, so the
-// schedule can keep it as its cursor (zero when the rule has ended).
-func (r *recurrence) catchUpFrom(due, now time.Time) (latest time.Time, missed int64, next occurrence) {
+// catchUpFrom is catchUp also returning the latest missed occurrence (the
+// one before latest; zero when none was missed) and the next occurrence
+// whole, so the schedule can keep it as its cursor (zero when the rule has
+// ended).
+func (r *recurrence) catchUpFrom(due, now time.Time) (latest time.Time, missed int64, lastMissed time.Time, next occurrence) {
 	for o := range r.occurrences() {
 		if o.at.Before(due) {
 			continue
 		}
 		if o.at.After(now) {
-			return latest, missed, o
+			return latest, missed, lastMissed, o
 		}
 		if !latest.IsZero() {
 			missed++
+			lastMissed = latest
 		}
 		latest = o.at
 	}
-	return latest, missed, occurrence{}
+	return latest, missed, lastMissed, occurrence{}
 }
 
 // resolveLocal turns a wall-clock time in loc (given as a floating time in

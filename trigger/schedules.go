@@ -17,6 +17,9 @@ const (
 	statePending   = "pending"
 	stateFired     = "fired"
 	stateCancelled = "cancelled"
+	// stateSkipped is a one-shot schedule that fell due while Trigger was
+	// down and would have fired later than its threshold.
+	stateSkipped = "skipped"
 	// stateHeld is a queued post whose queue is held; it does not fire.
 	stateHeld = "held"
 )
@@ -118,6 +121,12 @@ func (r schedule) proto() *triggerv1.Schedule {
 		DueAt:      timestamppb.New(store.FromMicros(r.due)),
 		Zone:       r.zone,
 	}
+	if r.skipLate > 0 {
+		out.SkipIfLaterThan = durationpb.New(time.Duration(r.skipLate) * time.Microsecond)
+	}
+	if r.kind == kindOnce {
+		out.SkippedCount = r.skips
+	}
 	if r.kind == kindRRule {
 		out.Rrule, out.StartLocal, out.ExdatesLocal = r.rrule, r.startLocal, parseExdates(r.exdates)
 		out.SkipIfLaterThan = durationpb.New(time.Duration(r.skipLate) * time.Microsecond)
@@ -141,6 +150,8 @@ func (r schedule) proto() *triggerv1.Schedule {
 		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_CANCELLED
 	case stateHeld:
 		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_HELD
+	case stateSkipped:
+		out.State = triggerv1.ScheduleState_SCHEDULE_STATE_SKIPPED
 	}
 	// A one-shot schedule has fired_at once fired; a recurring one once its
 	// first occurrence fired, whatever its state.

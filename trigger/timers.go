@@ -23,6 +23,9 @@ type entry struct {
 	recur *recurSpec
 	// queued is set for a post in a queue.
 	queued *queuedSpec
+	// skipLate is a one-shot schedule's late threshold in microseconds (0:
+	// fire however late); a recurring one's is in recur.
+	skipLate int64
 }
 
 // recurSpec is a recurring schedule's rule as stored; it is compiled when
@@ -53,6 +56,9 @@ func newEntry(r schedule) *entry {
 	}
 	if r.kind == kindQueue {
 		en.queued = &queuedSpec{queueID: r.queueID, evergreen: r.evergreen, fires: r.fires}
+	}
+	if r.kind == kindOnce {
+		en.skipLate = r.skipLate
 	}
 	return en
 }

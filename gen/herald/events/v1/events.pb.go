@@ -12,6 +12,7 @@ package eventsv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -539,6 +540,133 @@ func (x *ScheduleMoved) GetVersion() int64 {
 	return 0
 }
 
+// ScheduleSkipped is emitted by Trigger, in the transaction that decided it,
+// when firings were skipped rather than fired late: a one-shot schedule or
+// the occurrences of a recurring one that fell due while Trigger was not
+// running, later than the schedule's skip_if_later_than (older missed
+// occurrences of a recurring rule are skipped whatever the threshold).
+// Topic: schedule.skipped
+type ScheduleSkipped struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	TenantId   string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	ScheduleId string                 `protobuf:"bytes,2,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	PostId     string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Revision   int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	// due_at is the latest skipped firing's instant; count how many were
+	// skipped (1 for a one-shot schedule).
+	DueAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	Count     int64                  `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	SkippedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=skipped_at,json=skippedAt,proto3" json:"skipped_at,omitempty"`
+	// skip_if_later_than is the schedule's threshold (0 when the skipped
+	// occurrences were older missed ones of a recurring rule).
+	SkipIfLaterThan *durationpb.Duration `protobuf:"bytes,8,opt,name=skip_if_later_than,json=skipIfLaterThan,proto3" json:"skip_if_later_than,omitempty"`
+	// recurring: the schedule goes on (next_due_at, if it has one).
+	Recurring     bool                   `protobuf:"varint,9,opt,name=recurring,proto3" json:"recurring,omitempty"`
+	NextDueAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=next_due_at,json=nextDueAt,proto3" json:"next_due_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleSkipped) Reset() {
+	*x = ScheduleSkipped{}
+	mi := &file_herald_events_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleSkipped) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleSkipped) ProtoMessage() {}
+
+func (x *ScheduleSkipped) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_events_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleSkipped.ProtoReflect.Descriptor instead.
+func (*ScheduleSkipped) Descriptor() ([]byte, []int) {
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ScheduleSkipped) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ScheduleSkipped) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
+func (x *ScheduleSkipped) GetPostId() string {
+	if x != nil {
+		return x.PostId
+	}
+	return ""
+}
+
+func (x *ScheduleSkipped) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *ScheduleSkipped) GetDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DueAt
+	}
+	return nil
+}
+
+func (x *ScheduleSkipped) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ScheduleSkipped) GetSkippedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SkippedAt
+	}
+	return nil
+}
+
+func (x *ScheduleSkipped) GetSkipIfLaterThan() *durationpb.Duration {
+	if x != nil {
+		return x.SkipIfLaterThan
+	}
+	return nil
+}
+
+func (x *ScheduleSkipped) GetRecurring() bool {
+	if x != nil {
+		return x.Recurring
+	}
+	return false
+}
+
+func (x *ScheduleSkipped) GetNextDueAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextDueAt
+	}
+	return nil
+}
+
 // FeedItem is emitted by Trigger once per new item of a polled RSS/Atom
 // feed. Topic: feed.item
 type FeedItem struct {
@@ -565,7 +693,7 @@ type FeedItem struct {
 
 func (x *FeedItem) Reset() {
 	*x = FeedItem{}
-	mi := &file_herald_events_v1_events_proto_msgTypes[5]
+	mi := &file_herald_events_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +705,7 @@ func (x *FeedItem) String() string {
 func (*FeedItem) ProtoMessage() {}
 
 func (x *FeedItem) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_events_v1_events_proto_msgTypes[5]
+	mi := &file_herald_events_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +718,7 @@ func (x *FeedItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedItem.ProtoReflect.Descriptor instead.
 func (*FeedItem) Descriptor() ([]byte, []int) {
-	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FeedItem) GetTenantId() string {
@@ -681,7 +809,7 @@ var File_herald_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_herald_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1dherald/events/v1/events.proto\x12\x10herald.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x02\n" +
+	"\x1dherald/events/v1/events.proto\x12\x10herald.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x02\n" +
 	"\aPostDue\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
 	"\apost_id\x18\x02 \x01(\tR\x06postId\x12\x1a\n" +
@@ -734,7 +862,21 @@ const file_herald_events_v1_events_proto_rawDesc = "" +
 	"\bqueue_id\x18\x04 \x01(\tR\aqueueId\x121\n" +
 	"\x06due_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12\x12\n" +
 	"\x04held\x18\x06 \x01(\bR\x04held\x12\x18\n" +
-	"\aversion\x18\a \x01(\x03R\aversion\"\x8d\x03\n" +
+	"\aversion\x18\a \x01(\x03R\aversion\"\xaa\x03\n" +
+	"\x0fScheduleSkipped\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1f\n" +
+	"\vschedule_id\x18\x02 \x01(\tR\n" +
+	"scheduleId\x12\x17\n" +
+	"\apost_id\x18\x03 \x01(\tR\x06postId\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision\x121\n" +
+	"\x06due_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05dueAt\x12\x14\n" +
+	"\x05count\x18\x06 \x01(\x03R\x05count\x129\n" +
+	"\n" +
+	"skipped_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tskippedAt\x12F\n" +
+	"\x12skip_if_later_than\x18\b \x01(\v2\x19.google.protobuf.DurationR\x0fskipIfLaterThan\x12\x1c\n" +
+	"\trecurring\x18\t \x01(\bR\trecurring\x12:\n" +
+	"\vnext_due_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tnextDueAt\"\x8d\x03\n" +
 	"\bFeedItem\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
 	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x17\n" +
@@ -765,32 +907,38 @@ func file_herald_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_herald_events_v1_events_proto_rawDescData
 }
 
-var file_herald_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_herald_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_herald_events_v1_events_proto_goTypes = []any{
 	(*PostDue)(nil),               // 0: herald.events.v1.PostDue
 	(*PostPublished)(nil),         // 1: herald.events.v1.PostPublished
 	(*PostFailed)(nil),            // 2: herald.events.v1.PostFailed
 	(*AccountNeedsReconnect)(nil), // 3: herald.events.v1.AccountNeedsReconnect
 	(*ScheduleMoved)(nil),         // 4: herald.events.v1.ScheduleMoved
-	(*FeedItem)(nil),              // 5: herald.events.v1.FeedItem
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*ScheduleSkipped)(nil),       // 5: herald.events.v1.ScheduleSkipped
+	(*FeedItem)(nil),              // 6: herald.events.v1.FeedItem
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
 }
 var file_herald_events_v1_events_proto_depIdxs = []int32{
-	6,  // 0: herald.events.v1.PostDue.due_at:type_name -> google.protobuf.Timestamp
-	6,  // 1: herald.events.v1.PostDue.fired_at:type_name -> google.protobuf.Timestamp
-	6,  // 2: herald.events.v1.PostDue.next_due_at:type_name -> google.protobuf.Timestamp
-	6,  // 3: herald.events.v1.PostPublished.published_at:type_name -> google.protobuf.Timestamp
-	6,  // 4: herald.events.v1.PostPublished.due_at:type_name -> google.protobuf.Timestamp
-	6,  // 5: herald.events.v1.PostFailed.failed_at:type_name -> google.protobuf.Timestamp
-	6,  // 6: herald.events.v1.PostFailed.due_at:type_name -> google.protobuf.Timestamp
-	6,  // 7: herald.events.v1.ScheduleMoved.due_at:type_name -> google.protobuf.Timestamp
-	6,  // 8: herald.events.v1.FeedItem.published_at:type_name -> google.protobuf.Timestamp
-	6,  // 9: herald.events.v1.FeedItem.found_at:type_name -> google.protobuf.Timestamp
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 0: herald.events.v1.PostDue.due_at:type_name -> google.protobuf.Timestamp
+	7,  // 1: herald.events.v1.PostDue.fired_at:type_name -> google.protobuf.Timestamp
+	7,  // 2: herald.events.v1.PostDue.next_due_at:type_name -> google.protobuf.Timestamp
+	7,  // 3: herald.events.v1.PostPublished.published_at:type_name -> google.protobuf.Timestamp
+	7,  // 4: herald.events.v1.PostPublished.due_at:type_name -> google.protobuf.Timestamp
+	7,  // 5: herald.events.v1.PostFailed.failed_at:type_name -> google.protobuf.Timestamp
+	7,  // 6: herald.events.v1.PostFailed.due_at:type_name -> google.protobuf.Timestamp
+	7,  // 7: herald.events.v1.ScheduleMoved.due_at:type_name -> google.protobuf.Timestamp
+	7,  // 8: herald.events.v1.ScheduleSkipped.due_at:type_name -> google.protobuf.Timestamp
+	7,  // 9: herald.events.v1.ScheduleSkipped.skipped_at:type_name -> google.protobuf.Timestamp
+	8,  // 10: herald.events.v1.ScheduleSkipped.skip_if_later_than:type_name -> google.protobuf.Duration
+	7,  // 11: herald.events.v1.ScheduleSkipped.next_due_at:type_name -> google.protobuf.Timestamp
+	7,  // 12: herald.events.v1.FeedItem.published_at:type_name -> google.protobuf.Timestamp
+	7,  // 13: herald.events.v1.FeedItem.found_at:type_name -> google.protobuf.Timestamp
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_herald_events_v1_events_proto_init() }
@@ -804,7 +952,7 @@ func file_herald_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_events_v1_events_proto_rawDesc), len(file_herald_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

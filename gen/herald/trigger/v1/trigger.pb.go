@@ -37,6 +37,10 @@ const (
 	// HELD: a queued post whose queue (or one of its accounts) is paused; it
 	// keeps its place in the queue and does not fire.
 	ScheduleState_SCHEDULE_STATE_HELD ScheduleState = 4
+	// SKIPPED: a one-shot schedule that fell due while Trigger was not
+	// running and would have fired later than its skip_if_later_than; it
+	// never fires (schedule.skipped says so).
+	ScheduleState_SCHEDULE_STATE_SKIPPED ScheduleState = 5
 )
 
 // Enum value maps for ScheduleState.
@@ -47,6 +51,7 @@ var (
 		2: "SCHEDULE_STATE_FIRED",
 		3: "SCHEDULE_STATE_CANCELLED",
 		4: "SCHEDULE_STATE_HELD",
+		5: "SCHEDULE_STATE_SKIPPED",
 	}
 	ScheduleState_value = map[string]int32{
 		"SCHEDULE_STATE_UNSPECIFIED": 0,
@@ -54,6 +59,7 @@ var (
 		"SCHEDULE_STATE_FIRED":       2,
 		"SCHEDULE_STATE_CANCELLED":   3,
 		"SCHEDULE_STATE_HELD":        4,
+		"SCHEDULE_STATE_SKIPPED":     5,
 	}
 )
 
@@ -342,10 +348,11 @@ type ScheduleRequest struct {
 	StartLocal string `protobuf:"bytes,8,opt,name=start_local,json=startLocal,proto3" json:"start_local,omitempty"`
 	// exdates_local are occurrences to skip, as wall times in zone.
 	ExdatesLocal []string `protobuf:"bytes,9,rep,name=exdates_local,json=exdatesLocal,proto3" json:"exdates_local,omitempty"`
-	// skip_if_later_than: an occurrence that would fire later than this after
+	// skip_if_later_than: a firing that would happen later than this after
 	// its due instant (after downtime) is skipped; unset or 0 fires it late
-	// however late. Of several occurrences missed during downtime only the
-	// latest may fire; older ones are skipped.
+	// however late. For a one-shot schedule the schedule ends SKIPPED; for a
+	// recurring one, of several occurrences missed during downtime only the
+	// latest may fire, and older ones are skipped. Not for queued posts.
 	SkipIfLaterThan *durationpb.Duration `protobuf:"bytes,10,opt,name=skip_if_later_than,json=skipIfLaterThan,proto3" json:"skip_if_later_than,omitempty"`
 	// queue_id puts the post in an evergreen queue instead (due_at, rrule
 	// and start_local unset): it takes the queue's next free slot. Asking
@@ -2449,13 +2456,14 @@ const file_herald_trigger_v1_trigger_proto_rawDesc = "" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
 	"\afeed_id\x18\x02 \x01(\tR\x06feedId\".\n" +
 	"\x12DeleteFeedResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\bR\adeleted*\x9c\x01\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted*\xb8\x01\n" +
 	"\rScheduleState\x12\x1e\n" +
 	"\x1aSCHEDULE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SCHEDULE_STATE_PENDING\x10\x01\x12\x18\n" +
 	"\x14SCHEDULE_STATE_FIRED\x10\x02\x12\x1c\n" +
 	"\x18SCHEDULE_STATE_CANCELLED\x10\x03\x12\x17\n" +
-	"\x13SCHEDULE_STATE_HELD\x10\x04*V\n" +
+	"\x13SCHEDULE_STATE_HELD\x10\x04\x12\x1a\n" +
+	"\x16SCHEDULE_STATE_SKIPPED\x10\x05*V\n" +
 	"\n" +
 	"FeedHealth\x12\x1b\n" +
 	"\x17FEED_HEALTH_UNSPECIFIED\x10\x00\x12\x12\n" +
