@@ -857,7 +857,7 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 		}
 
 		for _, en := range queued {
-			after, ok, err := e.fireQueued(ctx, tx, en, now)
+			after, ok, replanned, err := e.fireQueued(ctx, tx, en, now)
 			if err != nil {
 				return err
 			}
@@ -871,7 +871,9 @@ func (e *engine) fire(ctx context.Context, batch []*entry) error {
 				next = after.due
 				advanced = append(advanced, after)
 			}
-			fire(en, en.due, next)
+			if !replanned {
+				fire(en, en.due, next)
+			}
 		}
 		if len(skips) > 0 {
 			if _, err := e.box.AddBatch(ctx, tx, bus.TopicScheduleSkipped, skips); err != nil {

@@ -735,10 +735,17 @@ func lockQueues(ctx context.Context, tx *store.Tx, batch []*entry) error {
 // post is marked fired. It returns the schedule as it now stands, and
 // false when the guard refused (the post was moved, held, cancelled or
 // fired meanwhile).
-func (e *engine) fireQueued(ctx context.Context, tx *store.Tx, en *entry, now time.Time) (schedule, bool, error) {
+//
+// A post later than QueueCatchUp does not fire: it takes the queue's first
+// free slot after now (replanned is true) and gets a schedule.moved.
+func (e *engine) fireQueued(ctx context.Context, tx *store.Tx, en *entry, now time.Time) (r schedule, ok, replanned bool, err error) {
 	sp := en.queued
 	nowUS := now.UnixMicro()
-	r := schedule{
+	if c := e.cfg.QueueCatchUp; c > 0 && nowUS-en.due > c.Microseconds() {
+		r, ok, err = e.replanLate(ctx, tx, en, now)
+		return r, ok, ok, err
+	}
+	r = schedule{
 		tenantID: en.tenantID, id: en.id, postID: en.postID, revision: en.revision, due: en.due, shard: en.shard,
 		state: stateFired, version: en.version + 1, firedAt: nowUS, lateness: nowUS - en.due,
 		kind: kindQueue, queueID: sp.queueID, evergreen: sp.evergreen, fires: sp.fires + 1, lastDue: en.due,
@@ -746,7 +753,7 @@ func (e *engine) fireQueued(ctx context.Context, tx *store.Tx, en *entry, now ti
 	if sp.evergreen {
 		next, err := recycleSlot(ctx, tx, en, now)
 		if err != nil {
-			return schedule{}, false, err
+			return schedule{}, false, false, err
 		}
 		if next != 0 {
 			r.state, r.due = statePending, next
@@ -759,13 +766,58 @@ func (e *engine) fireQueued(ctx context.Context, tx *store.Tx, en *entry, now ti
 		r.state, r.due, en.due, nowUS, r.lateness, en.token, nowUS,
 		en.tenantID, en.id, en.version, nowUS)
 	if err != nil {
-		return schedule{}, false, fmt.Errorf("firing queued post: %w", err)
+		return schedule{}, false, false, fmt.Errorf("firing queued post: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return schedule{}, false, err
+		return schedule{}, false, false, err
 	} else if n == 0 {
+		return schedule{}, false, false, nil
+	}
+	return r, true, false, nil
+}
+
+// replanLate moves a queued post whose slot passed long ago (an outage) to
+// its queue's first free slot after now, guarded like a fire, with a
+// schedule.moved in tx. The fire transaction holds the queue's lock, so
+// the slot stays free; posts replanned in one batch take successive slots
+// in the order they fell due.
+func (e *engine) replanLate(ctx context.Context, tx *store.Tx, en *entry, now time.Time) (schedule, bool, error) {
+	q, err := loadQueue(ctx, tx, en.tenantID, en.queued.queueID)
+	if errors.Is(err, store.ErrNoRows) {
+		// The queue is being deleted, which cancels its posts.
 		return schedule{}, false, nil
 	}
+	if err != nil {
+		return schedule{}, false, err
+	}
+	at, err := freeSlot(ctx, tx, q, now)
+	if err != nil {
+		return schedule{}, false, err
+	}
+	nowUS := now.UnixMicro()
+	res, err := tx.Exec(ctx, `UPDATE trigger_schedules SET due_at = ?, version = version + 1, updated_at = ?
+		WHERE tenant_id = ? AND id = ? AND version = ? AND state = 'pending' AND due_at <= ?`,
+		at, nowUS, en.tenantID, en.id, en.version, nowUS)
+	if err != nil {
+		return schedule{}, false, fmt.Errorf("replanning late queued post: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return schedule{}, false, err
+	}
+	r := schedule{
+		tenantID: en.tenantID, id: en.id, postID: en.postID, revision: en.revision, due: at, shard: en.shard,
+		state: statePending, version: en.version + 1, zone: q.zone,
+		kind: kindQueue, queueID: q.id, evergreen: en.queued.evergreen, fires: en.queued.fires,
+	}
+	ev := &eventsv1.ScheduleMoved{
+		TenantId: r.tenantID, ScheduleId: r.id, PostId: r.postID, QueueId: r.queueID,
+		DueAt: timestamppb.New(store.FromMicros(at)), Version: r.version,
+	}
+	if _, err := e.box.Add(ctx, tx, bus.TopicScheduleMoved, ev); err != nil {
+		return schedule{}, false, err
+	}
+	e.log.Info("trigger: queued post missed its slot by more than the catch-up limit; moved to the next free slot",
+		"tenant", en.tenantID, "schedule", en.id, "queue", q.id, "missed", store.FromMicros(en.due), "slot", store.FromMicros(at))
 	return r, true, nil
 }
 

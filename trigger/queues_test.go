@@ -883,3 +883,54 @@ func (qb *queueBundle) snapshot() string {
 	}
 	return b.String()
 }
+
+// TestOutageReplansQueuedPostsPastCatchUp stops the engine over two of a
+// queue's slots: on restart the post only a little late (within
+// QueueCatchUp) fires late, and the one whose slot passed long ago takes
+// the queue's first free slot instead (a schedule.moved says so), so the
+// queue keeps its spacing; every post goes out once.
+func TestOutageReplansQueuedPostsPastCatchUp(t *testing.T) {
+	t.Parallel()
+	qb := queueSetup(t, at(2, 8, 0))
+	first := qb.service(true, queueTune)
+	mustPutQueue(t, first, queueReq("q1", "UTC", "1 09:00", "1 12:00", "1 15:00", "2 09:00", "2 12:00"))
+	ids := []string{"long_late", "little_late", "on_time", "tuesday"}
+	for _, id := range ids {
+		mustSchedule(t, first, queuedReq(id, "q1", false))
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	qb.advanceTo(at(2, 12, 5))
+	second := qb.service(true, queueTune)
+	little := qb.waitFired(tenant, "little_late")
+	if due := little.ev.GetDueAt().AsTime(); !due.Equal(at(2, 12, 0)) {
+		t.Errorf("little_late fired for %s, want its slot Monday 12:00", due)
+	}
+	tue12 := at(3, 12, 0)
+	eventually(t, "long_late moved to the next free slot", func() bool {
+		ev := latestMoves(qb.moves)["long_late"]
+		return ev != nil && ev.GetDueAt().AsTime().Equal(tue12) && !ev.GetHeld()
+	})
+	if sch := mustGet(t, second, tenant, "long_late"); !sch.GetDueAt().AsTime().Equal(tue12) ||
+		sch.GetState() != triggerv1.ScheduleState_SCHEDULE_STATE_PENDING {
+		t.Errorf("long_late is %v, want pending at Tuesday 12:00", sch)
+	}
+	if n := len(qb.dues.of(tenant, "long_late")); n != 0 {
+		t.Errorf("long_late fired %d times at restart, want 0 (moved instead)", n)
+	}
+	for _, slot := range []struct {
+		id string
+		at time.Time
+	}{{"on_time", at(2, 15, 0)}, {"tuesday", at(3, 9, 0)}, {"long_late", tue12}} {
+		if ev := qb.fireAt(slot.id, slot.at); !ev.GetFiredAt().AsTime().Equal(slot.at) {
+			t.Errorf("%s fired at %s, want its slot %s", slot.id, ev.GetFiredAt().AsTime(), slot.at)
+		}
+	}
+	qb.drain(second)
+	for _, id := range ids {
+		if n := len(qb.dues.of(tenant, id)); n != 1 {
+			t.Errorf("%s fired %d times, want once", id, n)
+		}
+	}
+}

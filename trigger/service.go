@@ -53,6 +53,11 @@ type Config struct {
 	// PastGrace is how far in the past a new due_at may be (clock skew,
 	// request latency) before Schedule refuses it.
 	PastGrace time.Duration
+	// QueueCatchUp is how late a queued post may still fire at its slot
+	// (after an outage); a post later than this takes its queue's next
+	// free slot instead, so an outage does not turn a queue's spacing into
+	// a burst. 0 fires queued posts however late.
+	QueueCatchUp time.Duration
 
 	// FeedPolls bounds the feed polls one node runs at once.
 	FeedPolls int
@@ -88,6 +93,7 @@ func DefaultConfig() Config {
 		FireParallel: 4,
 		MaxInMemory:  200_000,
 		PastGrace:    5 * time.Second,
+		QueueCatchUp: 15 * time.Minute,
 
 		FeedPolls:       16,
 		FeedTimeout:     20 * time.Second,

@@ -443,8 +443,10 @@ func (x *AccountNeedsReconnect) GetReason() string {
 }
 
 // ScheduleMoved is emitted by Trigger when a schedule's firing changed
-// without its owner asking: a queue's slot table changed, or the queue (or
-// one of its accounts) was paused or released. Topic: schedule.moved
+// without its owner asking: a queue's slot table changed, the queue (or
+// one of its accounts) was paused or released, or a queued post's slot
+// passed during an outage and it took the next free one. Topic:
+// schedule.moved
 type ScheduleMoved struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	TenantId   string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
