@@ -1,0 +1,47 @@
+package httpcall
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		in   string
+		want time.Time
+	}{
+		{"", time.Time{}},
+		{"3", now.Add(3 * time.Second)},
+		{"1.2501", now.Add(1251 * time.Millisecond)},
+		{"Sun, 01 Mar 2026 12:00:30 GMT", now.Add(30 * time.Second)},
+		{"-1", time.Time{}},
+		{"soon", time.Time{}},
+		{"1e9", time.Time{}},
+	}
+	for _, c := range cases {
+		h := http.Header{}
+		if c.in != "" {
+			h.Set("Retry-After", c.in)
+		}
+		if got := RetryAfter(h, now); !got.Equal(c.want) {
+			t.Errorf("RetryAfter(%q) = %v; want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestShort(t *testing.T) {
+	t.Parallel()
+	if got := Short("  Bad\n Request:\tchat   not found "); got != "Bad Request: chat not found" {
+		t.Errorf("Short = %q", got)
+	}
+	long := make([]rune, 400)
+	for i := range long {
+		long[i] = 'é'
+	}
+	if got := []rune(Short(string(long))); len(got) != 301 || got[300] != '…' {
+		t.Errorf("Short kept %d runes", len(got))
+	}
+}
