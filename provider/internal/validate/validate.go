@@ -36,7 +36,8 @@ func MediaType(m provider.Media) string {
 }
 
 // Media checks attachments against l for network ("Telegram"): how many,
-// which types, how large, how long a description (counted with count).
+// which types, how large, how long a description (counted with count;
+// a network that takes none, MaxAltTextChars 0, just leaves it out).
 // Violations name "media" or "media[i]".
 func Media(l provider.Limits, network string, media []provider.Media, count func(string) int) []provider.Violation {
 	var out []provider.Violation
@@ -64,8 +65,6 @@ func Media(l provider.Limits, network string, media []provider.Media, count func
 			out = append(out, provider.Violation{Field: field, Message: "is empty"})
 		case limit > 0 && m.Size > limit:
 			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %s; %s allows up to %s", Megabytes(m.Size), network, Megabytes(limit))})
-		case m.Description != "" && l.MaxAltTextChars == 0:
-			out = append(out, provider.Violation{Field: field + ".description", Message: network + " does not show media descriptions; leave it empty"})
 		case l.MaxAltTextChars > 0 && count(m.Description) > l.MaxAltTextChars:
 			out = append(out, provider.Violation{Field: field + ".description", Message: fmt.Sprintf("is longer than %d characters", l.MaxAltTextChars)})
 		}
