@@ -124,6 +124,7 @@ type Server struct {
 
 	// The other networks, each with its own state and lock (simnet/NAME.go).
 	telegram telegramNet
+	discord  discordNet
 }
 
 type counters struct {
@@ -180,6 +181,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /_simnet/faults", s.controlClearFaults)
 
 	s.mountTelegram(m)
+	s.mountDiscord(m)
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Record not found")

@@ -509,7 +509,9 @@ func telegramMessageJSON(m *TelegramMessage, c *telegramChat) map[string]any {
 	return out
 }
 
-func tgLen(s string) int {
+// utf16Len is s's length in UTF-16 code units, as Telegram and Discord
+// count.
+func utf16Len(s string) int {
 	n := 0
 	for _, r := range s {
 		n += utf16.RuneLen(r)
@@ -525,13 +527,13 @@ func telegramItems(req tgRequest, kind string) ([]tgItem, *tgError) {
 		switch {
 		case strings.TrimSpace(text) == "":
 			return nil, tgFail(http.StatusBadRequest, "Bad Request: message text is empty")
-		case tgLen(text) > TelegramMaxTextChars:
+		case utf16Len(text) > TelegramMaxTextChars:
 			return nil, tgFail(http.StatusBadRequest, "Bad Request: message is too long")
 		}
 		return []tgItem{{text: text}}, nil
 	case "photo":
 		caption := req.params.Get("caption")
-		if tgLen(caption) > TelegramMaxCaptionChars {
+		if utf16Len(caption) > TelegramMaxCaptionChars {
 			return nil, tgFail(http.StatusBadRequest, "Bad Request: message caption is too long")
 		}
 		p, e := telegramPhoto(req, req.params.Get("photo"), "photo")
@@ -556,7 +558,7 @@ func telegramItems(req tgRequest, kind string) ([]tgItem, *tgError) {
 		if m.Type != "photo" {
 			return nil, tgFail(http.StatusBadRequest, "Bad Request: simnet takes only photos in a media group")
 		}
-		if tgLen(m.Caption) > TelegramMaxCaptionChars {
+		if utf16Len(m.Caption) > TelegramMaxCaptionChars {
 			return nil, tgFail(http.StatusBadRequest, "Bad Request: message caption is too long")
 		}
 		p, e := telegramPhoto(req, m.Media, "")

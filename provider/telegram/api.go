@@ -3,11 +3,9 @@ package telegram
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -68,7 +66,7 @@ func (p *Provider) do(ctx context.Context, base, token string, c call, result an
 	endpoint := base + "/bot" + token + "/" + c.method
 	req, perr := httpcall.NewRequest(ctx, method, endpoint, c.body, c.op)
 	if perr != nil {
-		perr.Err = redact(perr.Err, token)
+		perr.Err = httpcall.Redact(perr.Err, token)
 		return perr
 	}
 	if c.contentType != "" {
@@ -77,7 +75,7 @@ func (p *Provider) do(ctx context.Context, base, token string, c call, result an
 	req.Header.Set("Accept", "application/json")
 	ex, err := httpcall.Do(p.client, req)
 	if err != nil {
-		return httpcall.TransportError(redact(err, token), ex, c.op, "Telegram", c.maybeApplied)
+		return httpcall.TransportError(httpcall.Redact(err, token), ex, c.op, "Telegram", c.maybeApplied)
 	}
 	var env envelope
 	jsonErr := json.Unmarshal(ex.Body, &env)
@@ -182,29 +180,3 @@ func containsAny(s string, subs []string) bool {
 	}
 	return false
 }
-
-// redact takes the bot token out of err: net/http puts the request's URL,
-// which carries the token, in its errors.
-func redact(err error, token string) error {
-	if err == nil || token == "" {
-		return err
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		ue.URL = strings.ReplaceAll(ue.URL, token, "<token>")
-		if !strings.Contains(ue.Err.Error(), token) {
-			return err
-		}
-	}
-	return &redacted{msg: strings.ReplaceAll(err.Error(), token, "<token>"), err: err}
-}
-
-// redacted keeps err for errors.Is (timeouts, the outbound policy) but
-// shows its text without the token.
-type redacted struct {
-	msg string
-	err error
-}
-
-func (r *redacted) Error() string { return r.msg }
-func (r *redacted) Unwrap() error { return r.err }

@@ -17,6 +17,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -156,3 +157,29 @@ func Short(msg string) string {
 	}
 	return msg
 }
+
+// Redact takes secret (a bot secret, a webhook secret) out of err: net/http
+// puts the request's URL, which carries it, in its errors.
+func Redact(err error, secret string) error {
+	if err == nil || secret == "" {
+		return err
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = strings.ReplaceAll(ue.URL, secret, "<redacted>")
+	}
+	if !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return &redacted{msg: strings.ReplaceAll(err.Error(), secret, "<redacted>"), err: err}
+}
+
+// redacted keeps err for errors.Is (timeouts, the outbound policy) but
+// shows its text without the secret.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }

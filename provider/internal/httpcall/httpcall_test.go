@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/provider"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -43,5 +45,21 @@ func TestShort(t *testing.T) {
 	}
 	if got := []rune(Short(string(long))); len(got) != 301 || got[300] != '…' {
 		t.Errorf("Short kept %d runes", len(got))
+	}
+}
+
+func TestRateBookKeepsNewestWindow(t *testing.T) {
+	t.Parallel()
+	var b RateBook
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	b.Observe("k", provider.RateLimit{Limit: 5, Remaining: 3, Reset: t0.Add(2 * time.Second)})
+	b.Observe("k", provider.RateLimit{Limit: 5, Remaining: 4, Reset: t0.Add(2 * time.Second)}) // late answer, same window
+	b.Observe("k", provider.RateLimit{Limit: 5, Remaining: 0, Reset: t0.Add(time.Second)})     // older window
+	got, ok := b.Get("k")
+	if !ok || got.Remaining != 3 || !got.Reset.Equal(t0.Add(2*time.Second)) {
+		t.Errorf("got %+v", got)
+	}
+	if _, ok := b.Get("other"); ok {
+		t.Error("an unseen key has a state")
 	}
 }
