@@ -125,6 +125,7 @@ type Server struct {
 	// The other networks, each with its own state and lock (simnet/NAME.go).
 	telegram telegramNet
 	discord  discordNet
+	slack    slackNet
 }
 
 type counters struct {
@@ -182,6 +183,7 @@ func (s *Server) routes() {
 
 	s.mountTelegram(m)
 	s.mountDiscord(m)
+	s.mountSlack(m)
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Record not found")
