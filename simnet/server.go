@@ -126,6 +126,7 @@ type Server struct {
 	telegram telegramNet
 	discord  discordNet
 	slack    slackNet
+	hooks    webhookNet
 }
 
 type counters struct {
@@ -184,6 +185,7 @@ func (s *Server) routes() {
 	s.mountTelegram(m)
 	s.mountDiscord(m)
 	s.mountSlack(m)
+	s.mountWebhook(m)
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Record not found")

@@ -2,7 +2,6 @@ package simnet
 
 import (
 	"encoding/json"
-	"math"
 	"mime"
 	"net/http"
 	"slices"
@@ -60,7 +59,7 @@ type SlackMessage struct {
 type slackHook struct {
 	SlackWebhook
 	revoked bool
-	recent  []time.Time
+	rate    window
 }
 
 type slackNet struct {
@@ -208,15 +207,10 @@ func (s *Server) slackPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	if n.rate >= 0 {
-		h.recent = slices.DeleteFunc(h.recent, func(at time.Time) bool { return !at.After(now.Add(-n.window)) })
-		if len(h.recent) >= n.rate {
-			wait := max(int(math.Ceil(h.recent[0].Add(n.window).Sub(now).Seconds())), 1)
-			w.Header().Set("Retry-After", strconv.Itoa(wait))
-			writeSlack(w, http.StatusTooManyRequests, "rate_limited")
-			return
-		}
-		h.recent = append(h.recent, now)
+	if wait := h.rate.admit(now, n.rate, n.window); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
+		writeSlack(w, http.StatusTooManyRequests, "rate_limited")
+		return
 	}
 	n.messages = append(n.messages, SlackMessage{Webhook: h.ID, Channel: h.Channel, Text: p.Text, Blocks: p.Blocks, At: now})
 	writeSlack(w, http.StatusOK, "ok")

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,7 +85,7 @@ type telegramChat struct {
 	// private chat "kicked" means the user blocked the bot.
 	members map[int64]string
 	nextMsg int64
-	recent  []time.Time // message times within the rate window
+	rate    window
 }
 
 type telegramNet struct {
@@ -478,17 +476,11 @@ func (t *telegramNet) exists(c *telegramChat, id int64) bool {
 
 // admit counts a message against the chat's rate; t.mu is held.
 func (t *telegramNet) admit(c *telegramChat, now time.Time) *tgError {
-	if t.rate < 0 {
+	wait := c.rate.admit(now, t.rate, t.window)
+	if wait == 0 {
 		return nil
 	}
-	c.recent = slices.DeleteFunc(c.recent, func(at time.Time) bool { return !at.After(now.Add(-t.window)) })
-	if len(c.recent) >= t.rate {
-		wait := int(math.Ceil(c.recent[0].Add(t.window).Sub(now).Seconds()))
-		wait = max(wait, 1)
-		return &tgError{code: http.StatusTooManyRequests, desc: fmt.Sprintf("Too Many Requests: retry after %d", wait), params: map[string]any{"retry_after": wait}}
-	}
-	c.recent = append(c.recent, now)
-	return nil
+	return &tgError{code: http.StatusTooManyRequests, desc: fmt.Sprintf("Too Many Requests: retry after %d", wait), params: map[string]any{"retry_after": wait}}
 }
 
 func telegramMessageJSON(m *TelegramMessage, c *telegramChat) map[string]any {
