@@ -35,7 +35,7 @@ func setup(t *testing.T, opts ...webhook.Option) *env {
 	opts = append([]webhook.Option{webhook.WithInsecureHTTP(), webhook.WithClock(func() time.Time { return fixedNow })}, opts...)
 	return &env{
 		sim: sim, url: ts.URL, rc: rc,
-		p: webhook.New(outbound.NewClient(outbound.Policy{AllowLoopback: true}), opts...),
+		p:    webhook.New(outbound.NewClient(outbound.Policy{AllowLoopback: true}), opts...),
 		acct: provider.Account{ID: "acct_wh", Network: webhook.Network, Handle: "ops", InstanceURL: ts.URL + rc.Path(), Secret: rc.Secret},
 	}
 }
