@@ -66,7 +66,7 @@ func (p *Provider) getChat(ctx context.Context, base, token, chatID string) (cha
 type Connection struct {
 	// Account has Network, AccessToken, RemoteID (the chat's numeric id,
 	// which stays when a channel's @username changes), Handle and, when
-	// the base URL is not the public Bot API, InstanceURL.
+	// the provider's Bot API address is not the public one, InstanceURL.
 	Account provider.Account
 	Bot     provider.Profile
 	Chat    provider.Profile
@@ -76,11 +76,11 @@ type Connection struct {
 // connect form: the token's shape and that Telegram takes it (getMe), that
 // the chat exists for the bot (getChat) and that the bot may post there
 // (getChatMember: an administrator with the right to post in a channel, a
-// member not barred from sending in a group). baseURL is empty for the
-// public Bot API. Malformed input is an errs.Fields error on "bot_token"
+// member not barred from sending in a group), against the provider's Bot
+// API address (WithBaseURL). Malformed input is an errs.Fields error on "bot_token"
 // or "chat_id"; what Telegram refuses is a *provider.Error whose Message
 // says what to fix.
-func (p *Provider) Connect(ctx context.Context, baseURL, token, chatID string) (Connection, error) {
+func (p *Provider) Connect(ctx context.Context, token, chatID string) (Connection, error) {
 	token, chatID = strings.TrimSpace(token), strings.TrimSpace(chatID)
 	var f errs.Fields
 	if !tokenRE.MatchString(token) {
@@ -93,9 +93,6 @@ func (p *Provider) Connect(ctx context.Context, baseURL, token, chatID string) (
 		return Connection{}, err
 	}
 	base := p.base
-	if baseURL != "" {
-		base = strings.TrimSuffix(baseURL, "/")
-	}
 	var bot user
 	if perr := p.do(ctx, base, token, call{method: "getMe", op: "checking the bot token"}, &bot); perr != nil {
 		return Connection{}, perr
@@ -123,7 +120,7 @@ func (p *Provider) Connect(ctx context.Context, baseURL, token, chatID string) (
 		RemoteID:    chatProf.RemoteID,
 		Handle:      chatProf.Handle,
 	}
-	if baseURL != "" {
+	if base != DefaultBaseURL {
 		acct.InstanceURL = base
 	}
 	botProf := provider.Profile{RemoteID: strconv.FormatInt(bot.ID, 10), Handle: "@" + bot.Username, DisplayName: bot.FirstName, URL: "https://t.me/" + bot.Username}

@@ -43,7 +43,7 @@ func setup(t *testing.T) *env {
 	base := ts.URL + "/telegram"
 	return &env{
 		sim: sim, base: base, token: tok, chat: c,
-		p: telegram.New(outbound.NewClient(outbound.Policy{AllowLoopback: true}), telegram.WithClock(func() time.Time { return fixedNow })),
+		p: telegram.New(outbound.NewClient(outbound.Policy{AllowLoopback: true}), telegram.WithClock(func() time.Time { return fixedNow }), telegram.WithBaseURL(base)),
 		acct: provider.Account{
 			ID: "acct_tg", Network: telegram.Network, InstanceURL: base,
 			AccessToken: tok, RemoteID: "@heraldnews",
@@ -322,7 +322,7 @@ func TestVerifyCredentials(t *testing.T) {
 func TestConnect(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	conn, err := e.p.Connect(t.Context(), e.base, " "+e.token+" ", "@HeraldNews")
+	conn, err := e.p.Connect(t.Context(), " "+e.token+" ", "@HeraldNews")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,23 +337,23 @@ func TestConnect(t *testing.T) {
 
 	group := e.sim.CreateTelegramChat(simnet.TelegramChat{Type: "group", Title: "Team"})
 	e.sim.SetTelegramMember(group.ID, e.token, "member")
-	if _, err := e.p.Connect(t.Context(), e.base, e.token, itoa(group.ID)); err != nil {
+	if _, err := e.p.Connect(t.Context(), e.token, itoa(group.ID)); err != nil {
 		t.Errorf("a group member may post: %v", err)
 	}
 
 	channel := e.sim.CreateTelegramChat(simnet.TelegramChat{Type: "channel", Title: "Other"})
 	e.sim.SetTelegramMember(channel.ID, e.token, "member")
-	_, err = e.p.Connect(t.Context(), e.base, e.token, itoa(channel.ID))
+	_, err = e.p.Connect(t.Context(), e.token, itoa(channel.ID))
 	if pe := asProviderError(t, err); pe.Kind != provider.Disconnected || !strings.Contains(pe.Message, "administrator") {
 		t.Errorf("a channel member who is not an admin: err = %v", pe)
 	}
 
-	_, err = e.p.Connect(t.Context(), e.base, e.token, "@nosuchchannel")
+	_, err = e.p.Connect(t.Context(), e.token, "@nosuchchannel")
 	if pe := asProviderError(t, err); pe.Kind != provider.Disconnected || !strings.Contains(pe.Message, "add @herald_bot") {
 		t.Errorf("unknown chat: err = %v", pe)
 	}
 
-	_, err = e.p.Connect(t.Context(), e.base, "123", "news")
+	_, err = e.p.Connect(t.Context(), "123", "news")
 	fe, ok := errs.As(err)
 	if !ok || len(fe.Fields) != 2 {
 		t.Errorf("malformed input: err = %#v; want errors on bot_token and chat_id", err)
