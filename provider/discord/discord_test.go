@@ -143,6 +143,11 @@ func TestPublishErrors(t *testing.T) {
 		{"files too large", func(e *env) (provider.Account, provider.Post) {
 			return e.acct, provider.Post{Media: []provider.Media{file("a.png", "image/png", "", 6<<20), file("b.png", "image/png", "", 6<<20)}}
 		}, provider.BadContent, "too large"},
+		{"unreadable attachment", func(e *env) (provider.Account, provider.Post) {
+			bad := provider.Media{FileName: "b.png", MimeType: "image/png", Size: 1,
+				Open: func(context.Context) (io.ReadCloser, error) { return nil, errors.New("blob store down") }}
+			return e.acct, provider.Post{Text: "x", Media: []provider.Media{bad, bad}}
+		}, provider.Retry, "media[0] could not be read"},
 		{"server error", func(e *env) (provider.Account, provider.Post) {
 			_ = e.sim.SetFaults(simnet.Faults{FailNext: 1, ErrorStatus: 503, RetryAfter: 3 * time.Second})
 			return e.acct, provider.Post{Text: "hi"}
@@ -161,7 +166,7 @@ func TestPublishErrors(t *testing.T) {
 			if strings.Contains(pe.Error(), e.hook.Token) {
 				t.Errorf("the error shows the webhook token: %v", pe)
 			}
-			if c.kind == provider.Retry && !pe.RetryAfter.Equal(fixedNow.Add(3*time.Second)) {
+			if c.name == "server error" && !pe.RetryAfter.Equal(fixedNow.Add(3*time.Second)) {
 				t.Errorf("RetryAfter = %v", pe.RetryAfter)
 			}
 		})

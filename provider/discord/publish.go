@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 	"github.com/heraldhq/herald/provider/internal/validate"
 )
 
@@ -64,26 +65,19 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 		}
 		c.body, c.contentType = bytes.NewReader(b), "application/json"
 	} else {
-		files := make([]io.ReadCloser, 0, len(post.Media))
-		defer func() {
-			for _, f := range files {
-				f.Close()
-			}
-		}()
+		files, perr := httpcall.OpenAll(ctx, post.Media, c.op)
+		if perr != nil {
+			return provider.Result{}, perr
+		}
 		for i, m := range post.Media {
-			if m.Open == nil {
-				return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: fmt.Sprintf("%s: media[%d] has no content", c.op, i)}
-			}
-			rc, err := m.Open(ctx)
-			if err != nil {
-				return provider.Result{}, &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("%s: media[%d] could not be read", c.op, i), Err: err}
-			}
-			files = append(files, rc)
 			pl.Attachments = append(pl.Attachments, attachment{ID: i, Filename: fileName(m, i), Description: m.Description})
 		}
 		pr, pw := io.Pipe()
 		mw := multipart.NewWriter(pw)
-		go func() { pw.CloseWithError(writeForm(mw, pl, post.Media, files)) }()
+		go func() {
+			defer httpcall.CloseAll(files)
+			pw.CloseWithError(writeForm(mw, pl, post.Media, files))
+		}()
 		defer pr.CloseWithError(io.ErrClosedPipe)
 		c.body, c.contentType = pr, mw.FormDataContentType()
 	}

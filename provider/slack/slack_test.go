@@ -108,7 +108,7 @@ func TestPublishErrors(t *testing.T) {
 			if pe.Kind != c.kind || !strings.Contains(pe.Message, c.says) {
 				t.Errorf("err = %v; want %s saying %q", pe, c.kind, c.says)
 			}
-			if c.kind == provider.Retry && !pe.RetryAfter.Equal(fixedNow.Add(4*time.Second)) {
+			if c.name == "server error" && !pe.RetryAfter.Equal(fixedNow.Add(4*time.Second)) {
 				t.Errorf("RetryAfter = %v", pe.RetryAfter)
 			}
 		})

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 	"github.com/heraldhq/herald/provider/internal/validate"
 )
 
@@ -120,27 +121,14 @@ func (p *Provider) sendMessage(ctx context.Context, base string, acct provider.A
 // (several), streaming them into the multipart body.
 func (p *Provider) sendMedia(ctx context.Context, base string, acct provider.Account, method string, post provider.Post, reply *replyParameters) ([]message, *provider.Error) {
 	const op = "sending the images"
-	// Open every attachment before sending anything: one that cannot be
-	// read is a Retry with nothing sent.
-	files := make([]io.ReadCloser, 0, len(post.Media))
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	for i, m := range post.Media {
-		if m.Open == nil {
-			return nil, &provider.Error{Kind: provider.BadContent, Message: fmt.Sprintf("%s: media[%d] has no content", op, i)}
-		}
-		rc, err := m.Open(ctx)
-		if err != nil {
-			return nil, &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("%s: media[%d] could not be read", op, i), Err: err}
-		}
-		files = append(files, rc)
+	files, perr := httpcall.OpenAll(ctx, post.Media, op)
+	if perr != nil {
+		return nil, perr
 	}
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
+		defer httpcall.CloseAll(files)
 		pw.CloseWithError(writeMediaForm(mw, method, acct.RemoteID, post, files, reply))
 	}()
 	defer pr.CloseWithError(io.ErrClosedPipe) // stop the writer if the server answered early

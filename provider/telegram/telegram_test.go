@@ -189,6 +189,11 @@ func TestPublishErrors(t *testing.T) {
 		{"empty photo", func(e *env) (provider.Account, provider.Post) {
 			return e.acct, provider.Post{Text: "x", Media: []provider.Media{image("a.png", "image/png", 0)}}
 		}, provider.BadContent, "file must be non-empty"},
+		{"unreadable attachment", func(e *env) (provider.Account, provider.Post) {
+			bad := provider.Media{FileName: "b.png", MimeType: "image/png", Size: 1,
+				Open: func(context.Context) (io.ReadCloser, error) { return nil, errors.New("blob store down") }}
+			return e.acct, provider.Post{Text: "x", Media: []provider.Media{bad, bad}}
+		}, provider.Retry, "media[0] could not be read"},
 		{"server error", func(e *env) (provider.Account, provider.Post) {
 			_ = e.sim.SetFaults(simnet.Faults{FailNext: 1, ErrorStatus: 502, RetryAfter: 7 * time.Second})
 			return e.acct, provider.Post{Text: "hi"}
@@ -207,7 +212,7 @@ func TestPublishErrors(t *testing.T) {
 			if strings.Contains(pe.Error(), e.token) {
 				t.Errorf("the error shows the bot token: %v", pe)
 			}
-			if c.kind == provider.Retry && !pe.RetryAfter.Equal(fixedNow.Add(7*time.Second)) {
+			if c.name == "server error" && !pe.RetryAfter.Equal(fixedNow.Add(7*time.Second)) {
 				t.Errorf("RetryAfter = %v; want Retry-After honoured", pe.RetryAfter)
 			}
 		})
