@@ -432,10 +432,6 @@ func (s *Server) telegramSend(bot *telegramBot, req tgRequest, kind string) (any
 	if e := t.mayPost(bot, c); e != nil {
 		return nil, e
 	}
-	now := s.now()
-	if e := t.admit(c, now); e != nil {
-		return nil, e
-	}
 	var reply int64
 	if raw := req.params.Get("reply_parameters"); raw != "" {
 		var rp struct {
@@ -445,6 +441,10 @@ func (s *Server) telegramSend(bot *telegramBot, req tgRequest, kind string) (any
 			return nil, tgFail(http.StatusBadRequest, "Bad Request: message to be replied not found")
 		}
 		reply = rp.MessageID
+	}
+	now := s.now()
+	if e := t.admit(c, now); e != nil {
+		return nil, e
 	}
 	group := ""
 	if kind == "group" {

@@ -31,7 +31,7 @@ type envelope struct {
 
 // call is one Bot API method call: body (with its content type) is sent as
 // a POST, or nil for a GET. maybeApplied marks sends, whose lost answer is
-// Unknown. result, when not nil, receives the answer's result.
+// Unknown.
 type call struct {
 	method       string
 	op           string
@@ -40,7 +40,7 @@ type call struct {
 	maybeApplied bool
 }
 
-// base is where acct's Bot API is.
+// baseFor is where acct's Bot API is.
 func (p *Provider) baseFor(acct provider.Account) string {
 	if acct.InstanceURL != "" {
 		return strings.TrimSuffix(acct.InstanceURL, "/")
@@ -55,6 +55,7 @@ func checkToken(token string) *provider.Error {
 	return nil
 }
 
+// do makes the call; result, when not nil, receives the answer's result.
 func (p *Provider) do(ctx context.Context, base, token string, c call, result any) *provider.Error {
 	if perr := checkToken(token); perr != nil {
 		return perr
