@@ -86,6 +86,8 @@ type telegramChat struct {
 	members map[int64]string
 	nextMsg int64
 	rate    window
+	// migratedTo is the supergroup a group became, 0 if none.
+	migratedTo int64
 }
 
 type telegramNet struct {
@@ -175,6 +177,28 @@ func (s *Server) SetTelegramMember(chatID int64, token, status string) {
 		panic(fmt.Sprintf("simnet: SetTelegramMember: no bot with that token or no chat %d", chatID))
 	}
 	c.members[b.id] = status
+}
+
+// UpgradeTelegramGroup turns a group into a supergroup, as Telegram does
+// when a group grows or gets certain settings: the supergroup has a new id
+// (returned), the bots keep their places in it, and the old id answers 400
+// with parameters.migrate_to_chat_id.
+func (s *Server) UpgradeTelegramGroup(chatID int64) int64 {
+	t := &s.telegram
+	t.mu.Lock()
+	old := t.chats[chatID]
+	t.mu.Unlock()
+	if old == nil || old.Type != "group" {
+		panic(fmt.Sprintf("simnet: UpgradeTelegramGroup: no group %d", chatID))
+	}
+	c := s.CreateTelegramChat(TelegramChat{Type: "supergroup", Title: old.Title})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for bot, st := range old.members {
+		t.chats[c.ID].members[bot] = st
+	}
+	old.migratedTo = c.ID
+	return c.ID
 }
 
 // SetTelegramRate sets how many messages each chat takes per window before
@@ -344,6 +368,9 @@ func chatKind(c *telegramChat) string {
 func (t *telegramNet) access(bot *telegramBot, c *telegramChat) *tgError {
 	if c == nil {
 		return tgFail(http.StatusBadRequest, "Bad Request: chat not found")
+	}
+	if c.migratedTo != 0 {
+		return &tgError{code: http.StatusBadRequest, desc: "Bad Request: group chat was upgraded to a supergroup chat", params: map[string]any{"migrate_to_chat_id": c.migratedTo}}
 	}
 	st, ok := c.members[bot.id]
 	switch {

@@ -178,6 +178,14 @@ func TestPublishErrors(t *testing.T) {
 			a.RemoteID = itoa(c.ID)
 			return a, provider.Post{Text: "hi"}
 		}, provider.Disconnected, "blocked by the user"},
+		{"group became a supergroup", func(e *env) (provider.Account, provider.Post) {
+			g := e.sim.CreateTelegramChat(simnet.TelegramChat{Type: "group", Title: "Team"})
+			e.sim.SetTelegramMember(g.ID, e.token, "member")
+			e.sim.UpgradeTelegramGroup(g.ID)
+			a := e.acct
+			a.RemoteID = itoa(g.ID)
+			return a, provider.Post{Text: "hi"}
+		}, provider.Disconnected, "became a supergroup with chat id -100"},
 		{"chat gone", func(e *env) (provider.Account, provider.Post) {
 			a := e.acct
 			a.RemoteID = "@nosuchchannel"
