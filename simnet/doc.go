@@ -3,6 +3,14 @@
 // Mastodon provider's tests, the end-to-end scenarios and the load
 // generator all publish to it.
 //
+// The same server also plays the other networks Herald publishes to, each
+// in its own file and under its own path prefix, sharing the faults below:
+// Telegram's Bot API (/telegram/bot<token>/<method>, telegram.go), Discord
+// channel webhooks (/discord/api/webhooks/..., discord.go), Slack incoming
+// webhooks (/slack/services/..., slack.go) and receivers of Herald's signed
+// webhook (/webhook/<id>, webhook.go). Each has POST /_simnet/NAME/accounts
+// to make an account and GET /_simnet/NAME/posts to list what was posted.
+//
 // It speaks the parts of Mastodon's REST API that Herald uses (statuses with
 // Idempotency-Key, media uploads with asynchronous processing, credential
 // verification, instance limits, the OAuth authorization-code flow) with

@@ -121,6 +121,12 @@ type Server struct {
 
 	faultsMu sync.Mutex
 	faults   Faults
+
+	// The other networks, each with its own state and lock (simnet/NAME.go).
+	telegram telegramNet
+	discord  discordNet
+	slack    slackNet
+	hooks    webhookNet
 }
 
 type counters struct {
@@ -175,6 +181,11 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /_simnet/faults", s.controlGetFaults)
 	m.HandleFunc("POST /_simnet/faults", s.controlSetFaults)
 	m.HandleFunc("DELETE /_simnet/faults", s.controlClearFaults)
+
+	s.mountTelegram(m)
+	s.mountDiscord(m)
+	s.mountSlack(m)
+	s.mountWebhook(m)
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Record not found")

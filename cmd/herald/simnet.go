@@ -22,7 +22,13 @@ func simnetCmd() *cobra.Command {
 		Long: `simnet serves the parts of Mastodon's API Herald uses (statuses, media,
 Idempotency-Key, rate-limit headers, OAuth app flow) from memory, with
 injectable latency and errors (POST /_simnet/faults). Create an account and
-its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'`,
+its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'
+
+It also plays Telegram's Bot API (<url>/telegram), Discord and Slack
+webhooks (<url>/discord, <url>/slack) and receivers of Herald's signed
+webhook (<url>/webhook); make an account of each with
+POST <url>/_simnet/{telegram,discord,slack,webhook}/accounts and list what
+was posted with GET <url>/_simnet/NAME/posts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
