@@ -345,6 +345,59 @@ type fakePortal struct {
 	// (firingTarget keys): like Portal, a request naming that firing is
 	// not offered them again.
 	settled map[string]bool
+	// creds, when set for an account, are its stored credentials: they
+	// replace those of the jobs' targets, and UpdateCredentials changes
+	// them as Portal does (compare-and-set on the version).
+	creds   map[string]*portalv1.Target
+	updates int
+}
+
+// setCreds stores an account's credentials at version 1.
+func (p *fakePortal) setCreds(account, access, refresh string, expires time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.creds == nil {
+		p.creds = map[string]*portalv1.Target{}
+	}
+	t := &portalv1.Target{AccessToken: access, RefreshToken: refresh, CredentialsVersion: 1}
+	if !expires.IsZero() {
+		t.ExpiresAt = timestamppb.New(expires)
+	}
+	p.creds[account] = t
+}
+
+// Creds returns an account's stored credentials and how many updates
+// were stored.
+func (p *fakePortal) Creds(account string) (*portalv1.Target, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return proto.Clone(p.creds[account]).(*portalv1.Target), p.updates
+}
+
+func (p *fakePortal) overlayLocked(t *portalv1.Target) {
+	if c := p.creds[t.GetAccountId()]; c != nil {
+		t.AccessToken, t.RefreshToken, t.ExpiresAt = c.GetAccessToken(), c.GetRefreshToken(), c.GetExpiresAt()
+		t.CredentialsVersion = c.GetCredentialsVersion()
+	}
+}
+
+func (p *fakePortal) UpdateCredentials(_ context.Context, req *portalv1.UpdateCredentialsRequest) (*portalv1.UpdateCredentialsResponse, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.creds[req.GetAccountId()]
+	if c == nil {
+		return nil, errs.E(errs.NotFound, "account not found")
+	}
+	if c.GetCredentialsVersion() != req.GetBasedOnVersion() {
+		return &portalv1.UpdateCredentialsResponse{Target: proto.Clone(c).(*portalv1.Target)}, nil
+	}
+	p.updates++
+	c.AccessToken, c.ExpiresAt = req.GetAccessToken(), req.GetExpiresAt()
+	if req.GetRefreshToken() != "" {
+		c.RefreshToken = req.GetRefreshToken()
+	}
+	c.CredentialsVersion++
+	return &portalv1.UpdateCredentialsResponse{Updated: true, Target: proto.Clone(c).(*portalv1.Target)}, nil
 }
 
 func firingTarget(tenant, post string, revision int64, dueAt time.Time, account string) string {
@@ -419,6 +472,9 @@ func (p *fakePortal) GetPublishJob(_ context.Context, req *portalv1.GetPublishJo
 			return &portalv1.GetPublishJobResponse{Reason: "this firing of the post has no pending target"}, nil
 		}
 		res.Job.Targets = left
+	}
+	for _, t := range res.GetJob().GetTargets() {
+		p.overlayLocked(t)
 	}
 	return res, nil
 }

@@ -64,13 +64,7 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 		s.settle(ctx, a, *unsupported(a.Network))
 		return
 	}
-	acct := provider.Account{
-		ID:          c.target.GetAccountId(),
-		Network:     c.target.GetNetwork(),
-		InstanceURL: c.target.GetInstanceUrl(),
-		AccessToken: c.target.GetAccessToken(),
-		Handle:      c.target.GetHandle(),
-	}
+	acct := accountOf(c.target)
 	var (
 		res    provider.Result
 		called bool
@@ -98,6 +92,24 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 			"try", a.Tries, "state", out.state, "next_try_at", out.nextTryAt, "err", err)
 	}
 	s.settle(ctx, a, out)
+}
+
+// accountOf is a target as its provider needs it.
+func accountOf(t *portalv1.Target) provider.Account {
+	a := provider.Account{
+		ID:           t.GetAccountId(),
+		Network:      t.GetNetwork(),
+		InstanceURL:  t.GetInstanceUrl(),
+		AccessToken:  t.GetAccessToken(),
+		Handle:       t.GetHandle(),
+		RemoteID:     t.GetRemoteId(),
+		RefreshToken: t.GetRefreshToken(),
+		Secret:       t.GetSecret(),
+	}
+	if t.ExpiresAt != nil {
+		a.ExpiresAt = t.GetExpiresAt().AsTime()
+	}
+	return a
 }
 
 // media describes the job's attachments for the provider, checking first
