@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/bus/mem"
+	"github.com/heraldhq/herald/coord"
 	"github.com/heraldhq/herald/errs"
 	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
@@ -70,6 +72,8 @@ type setupOptions struct {
 	net    *fakeNetwork
 	// providers replaces the fake network.
 	providers map[string]provider.Provider
+	// coord, when set, is the coordinator (shared with another bundle).
+	coord coord.Coordinator
 }
 
 // setup builds, migrates and starts a Publisher over a fresh store,
@@ -110,8 +114,9 @@ func setup(t testing.TB, opts setupOptions) *bundle {
 	}
 	svc, err := New(cfg, Deps{
 		DB: db, Bus: b, Blob: bucket, Portal: tb.portal,
-		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:       testLogger(),
 		Providers: providers,
+		Coord:     opts.coord,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -637,4 +642,12 @@ var (
 
 func perr(k provider.Kind, msg string) *provider.Error {
 	return &provider.Error{Kind: k, Message: msg}
+}
+
+// testLogger discards the service's log, unless HERALD_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("HERALD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

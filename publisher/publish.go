@@ -64,13 +64,27 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 		s.settle(ctx, a, *unsupported(a.Network))
 		return
 	}
-	acct := accountOf(c.target)
+	target := c.target
 	var (
-		res    provider.Result
-		called bool
+		res       provider.Result
+		called    bool
+		err       error
+		refreshed bool
 	)
-	media, err := s.media(ctx, job.GetMedia())
+	r, renewable := p.(provider.Refresher)
+	if renewable && r.NeedsRefresh(accountOf(target), s.now()) {
+		var t *portalv1.Target
+		if t, err = s.renew(ctx, a, target, r, false); err == nil {
+			target = t
+		}
+		refreshed = true
+	}
+	acct := accountOf(target)
+	var media []provider.Media
 	if err == nil {
+		media, err = s.media(ctx, job.GetMedia())
+	}
+	publish := func() {
 		called = true
 		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 		res, err = p.Publish(callCtx, acct, provider.Post{
@@ -79,6 +93,22 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 			IdempotencyKey: a.IdempotencyKey,
 		})
 		cancel()
+	}
+	if err == nil {
+		publish()
+	}
+	if k := kindOf(err); renewable && called && !refreshed &&
+		(k == provider.Expired || (k == provider.Disconnected && target.GetRefreshToken() != "")) {
+		// The call had no effect. The token expired, or was revoked by a
+		// renewal another try just made: renew (or take that renewal)
+		// and make the call again under the same key. If the grant itself
+		// was revoked, the renewal is refused and the account must be
+		// reconnected, as it would have been.
+		var t *portalv1.Target
+		if t, err = s.renew(ctx, a, target, r, true); err == nil {
+			acct = accountOf(t)
+			publish()
+		}
 	}
 	now := s.now()
 	out := s.outcomeOf(a, res, err, now)
@@ -160,7 +190,9 @@ func (s *Service) outcomeOf(a attempt, res provider.Result, err error, now time.
 	switch pe.Kind {
 	case provider.BadContent:
 		return outcome{state: Failed, kind: kindBadContent, reason: messageOr(pe, reasonBadContent)}
-	case provider.Disconnected:
+	case provider.Disconnected, provider.Expired:
+		// Expired reaches here when the token cannot be renewed (no
+		// Refresher) or was refused again right after a renewal.
 		return outcome{state: Failed, kind: kindDisconnected, reason: messageOr(pe, reasonDisconnected), reconnect: true}
 	case provider.RateLimited:
 		reset := pe.RetryAfter
@@ -197,6 +229,15 @@ func (s *Service) outcomeOf(a attempt, res provider.Result, err error, now time.
 		out.state, out.kind, out.nextTryAt = RetryWait, string(provider.Retry), next
 		return out
 	}
+}
+
+// kindOf is err's provider kind ("" when it has none).
+func kindOf(err error) provider.Kind {
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	return ""
 }
 
 func messageOr(pe *provider.Error, fallback string) string {
