@@ -70,6 +70,8 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 		called    bool
 		err       error
 		refreshed bool
+		// settled is the outcome a lookup found, before any publish.
+		settled *outcome
 	)
 	r, renewable := p.(provider.Refresher)
 	if renewable && r.NeedsRefresh(accountOf(target), s.now()) {
@@ -80,38 +82,82 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 		refreshed = true
 	}
 	acct := accountOf(target)
-	var media []provider.Media
-	if err == nil {
-		media, err = s.media(ctx, job.GetMedia())
+	// call makes one network call with the account's credentials. If the
+	// network refused them as expired, or as revoked by a renewal another
+	// try just made, the call had no effect: it renews them (or takes
+	// that renewal) once and calls again. If the grant itself was
+	// revoked, the renewal is refused and the account must be
+	// reconnected, as it would have been.
+	call := func(f func(ctx context.Context, acct provider.Account) error) error {
+		do := func() error {
+			called = true
+			callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+			defer cancel()
+			return f(callCtx, acct)
+		}
+		err := do()
+		if k := kindOf(err); renewable && !refreshed &&
+			(k == provider.Expired || (k == provider.Disconnected && target.GetRefreshToken() != "")) {
+			refreshed = true
+			t, rerr := s.renew(ctx, a, target, r, true)
+			if rerr != nil {
+				return rerr
+			}
+			target, acct = t, accountOf(t)
+			err = do()
+		}
+		return err
 	}
-	publish := func() {
-		called = true
-		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
-		res, err = p.Publish(callCtx, acct, provider.Post{
-			Text:           job.GetText(),
-			Media:          media,
-			IdempotencyKey: a.IdempotencyKey,
+
+	// An earlier try may have been published without Herald hearing of
+	// it: where the provider can look the post up by its key, settle that
+	// before trying again, instead of relying on the network's memory of
+	// the key alone.
+	if l, ok := p.(provider.Looker); ok && err == nil && c.unsettled {
+		var (
+			found bool
+			lres  provider.Result
+		)
+		lerr := call(func(ctx context.Context, acct provider.Account) error {
+			var err error
+			lres, found, err = l.Lookup(ctx, acct, a.IdempotencyKey)
+			return err
 		})
-		cancel()
-	}
-	if err == nil {
-		publish()
-	}
-	if k := kindOf(err); renewable && called && !refreshed &&
-		(k == provider.Expired || (k == provider.Disconnected && target.GetRefreshToken() != "")) {
-		// The call had no effect. The token expired, or was revoked by a
-		// renewal another try just made: renew (or take that renewal)
-		// and make the call again under the same key. If the grant itself
-		// was revoked, the renewal is refused and the account must be
-		// reconnected, as it would have been.
-		var t *portalv1.Target
-		if t, err = s.renew(ctx, a, target, r, true); err == nil {
-			acct = accountOf(t)
-			publish()
+		switch {
+		case lerr != nil:
+			o := s.lookupFailed(a, lerr, s.now())
+			settled, err = &o, lerr
+		case found:
+			s.log.Info("unknown outcome settled: the post was published", "attempt_id", a.ID, "post_id", a.PostID,
+				"account_id", a.AccountID, "remote_id", lres.RemoteID)
+			settled = &outcome{state: Succeeded, remoteID: lres.RemoteID, remoteURL: lres.RemoteURL}
+		default:
+			s.log.Info("unknown outcome settled: the post was not published; trying again with the same key",
+				"attempt_id", a.ID, "post_id", a.PostID, "account_id", a.AccountID)
 		}
 	}
-	now := s.now()
-	out := s.outcomeOf(a, res, err, now)
+
+	var media []provider.Media
+	if err == nil && settled == nil {
+		media, err = s.media(ctx, job.GetMedia())
+	}
+	if err == nil && settled == nil {
+		err = call(func(ctx context.Context, acct provider.Account) error {
+			var err error
+			res, err = p.Publish(ctx, acct, provider.Post{
+				Text:           job.GetText(),
+				Media:          media,
+				IdempotencyKey: a.IdempotencyKey,
+			})
+			return err
+		})
+	}
+	var out outcome
+	if settled != nil {
+		out = *settled
+	} else {
+		out = s.outcomeOf(a, res, err, s.now())
+	}
 	if r, ok := p.(RateLimitReporter); ok && called && out.rateLimit == nil {
 		if rl, ok := r.RateLimit(acct); ok {
 			out.rateLimit = &rl
@@ -229,6 +275,32 @@ func (s *Service) outcomeOf(a attempt, res provider.Result, err error, now time.
 		out.state, out.kind, out.nextTryAt = RetryWait, string(provider.Retry), next
 		return out
 	}
+}
+
+// lookupFailed is the outcome of a try whose lookup of an unknown outcome
+// failed: it stays unknown, to be looked up again after a backoff (or the
+// network's RetryAfter), unless the account is disconnected or the tries
+// are spent.
+func (s *Service) lookupFailed(a attempt, err error, now time.Time) outcome {
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
+		pe = &provider.Error{Kind: provider.Unknown, Err: err}
+	}
+	if pe.Kind == provider.Disconnected || pe.Kind == provider.Expired {
+		return s.outcomeOf(a, provider.Result{}, pe, now)
+	}
+	msg := reasonUnknown + "; checking with the network failed"
+	if pe.Message != "" {
+		msg += ": " + pe.Message
+	}
+	out := s.outcomeOf(a, provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: msg, Err: err}, now)
+	if out.state == Unknown && pe.RetryAfter.After(out.nextTryAt) {
+		out.nextTryAt = pe.RetryAfter
+	}
+	if pe.Kind == provider.RateLimited && pe.RetryAfter.After(now) {
+		out.rateLimit = &RateLimit{Remaining: 0, Reset: pe.RetryAfter}
+	}
+	return out
 }
 
 // kindOf is err's provider kind ("" when it has none).
