@@ -511,6 +511,10 @@ type call struct {
 	Text    string
 	Media   [][]byte
 	At      time.Time
+	// ReplyTo and Root are the remote ids the post replies to ("" for
+	// none); AsComment is the post's.
+	ReplyTo, Root string
+	AsComment     bool
 }
 
 // fakeNetwork is a provider that deduplicates by idempotency key the way
@@ -523,8 +527,11 @@ type fakeNetwork struct {
 	scripts  map[string][]step
 	calls    []call
 	statuses map[string]provider.Result // by idempotency key
-	seq      int
-	budgets  map[string]*RateLimit
+	// byText scripts the answers to posts with a given text, before the
+	// account's script.
+	byText  map[string][]step
+	seq     int
+	budgets map[string]*RateLimit
 }
 
 func newFakeNetwork(name string) *fakeNetwork {
@@ -537,6 +544,16 @@ func (n *fakeNetwork) script(account string, steps ...step) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.scripts[account] = append(n.scripts[account], steps...)
+}
+
+// scriptText queues answers for the next posts with text.
+func (n *fakeNetwork) scriptText(text string, steps ...step) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.byText == nil {
+		n.byText = map[string][]step{}
+	}
+	n.byText[text] = append(n.byText[text], steps...)
 }
 
 // budget gives an account a request budget reported after every call.
@@ -562,7 +579,8 @@ func (n *fakeNetwork) Statuses() int {
 func (n *fakeNetwork) Network() string { return n.name }
 
 func (n *fakeNetwork) Limits() provider.Limits {
-	return provider.Limits{MaxTextChars: 20, MaxMedia: 2, MaxImageBytes: 1 << 20, ImageTypes: []string{"image/png"}}
+	return provider.Limits{MaxTextChars: 20, MaxMedia: 2, MaxImageBytes: 1 << 20, ImageTypes: []string{"image/png"},
+		Threads: true, FirstComment: true}
 }
 
 func (n *fakeNetwork) Validate(text string, media []provider.Media) []provider.Violation {
@@ -579,7 +597,13 @@ func (n *fakeNetwork) Validate(text string, media []provider.Media) []provider.V
 }
 
 func (n *fakeNetwork) Publish(ctx context.Context, acct provider.Account, p provider.Post) (provider.Result, error) {
-	c := call{Account: acct.ID, Key: p.IdempotencyKey, Text: p.Text, At: time.Now()}
+	c := call{Account: acct.ID, Key: p.IdempotencyKey, Text: p.Text, At: time.Now(), AsComment: p.AsComment}
+	if p.ReplyTo != nil {
+		c.ReplyTo = p.ReplyTo.RemoteID
+	}
+	if p.Root != nil {
+		c.Root = p.Root.RemoteID
+	}
 	for _, m := range p.Media {
 		rc, err := m.Open(ctx)
 		if err != nil {
@@ -601,6 +625,13 @@ func (n *fakeNetwork) Publish(ctx context.Context, acct provider.Account, p prov
 		}
 		b.Remaining--
 	}
+	if s := n.byText[p.Text]; len(s) > 0 {
+		n.byText[p.Text] = s[1:]
+		if s[0].post {
+			n.publishLocked(p.IdempotencyKey)
+		}
+		return provider.Result{}, s[0].err
+	}
 	if s := n.scripts[acct.ID]; len(s) > 0 {
 		n.scripts[acct.ID] = s[1:]
 		if s[0].post {
@@ -616,7 +647,7 @@ func (n *fakeNetwork) publishLocked(key string) provider.Result {
 		return r
 	}
 	n.seq++
-	r := provider.Result{RemoteID: fmt.Sprint(n.seq), RemoteURL: fmt.Sprintf("https://social.example/@x/%d", n.seq)}
+	r := provider.Result{RemoteID: fmt.Sprint(n.seq), RemoteURL: fmt.Sprintf("https://social.example/@x/%d", n.seq), Ref: fmt.Sprintf("ref-%d", n.seq)}
 	n.statuses[key] = r
 	return r
 }

@@ -109,18 +109,38 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 		return err
 	}
 
+	// A thread publishes part by part; the parts an earlier try published
+	// are recorded and not published again.
+	parts := jobParts(job)
+	done := map[int]provider.Result{}
+	if err == nil {
+		settled = unsupportedParts(p, parts)
+	}
+	if err == nil && settled == nil && len(parts) > 1 {
+		if done, err = s.loadParts(ctx, a.ID); err != nil {
+			err = &provider.Error{Kind: provider.Retry, Message: "reading which parts of the thread are published", Err: err}
+		}
+	}
+	next := 0
+	for ; next < len(parts); next++ {
+		if _, ok := done[next]; !ok {
+			break
+		}
+	}
+
 	// An earlier try may have been published without Herald hearing of
-	// it: where the provider can look the post up by its key, settle that
-	// before trying again, instead of relying on the network's memory of
-	// the key alone.
-	if l, ok := p.(provider.Looker); ok && err == nil && c.unsettled {
+	// it: where the provider can look the post (the part that try was
+	// publishing) up by its key, settle that before trying again, instead
+	// of relying on the network's memory of the key alone.
+	if l, ok := p.(provider.Looker); ok && err == nil && settled == nil && c.unsettled && next < len(parts) {
 		var (
 			found bool
 			lres  provider.Result
 		)
+		key := partKey(a.IdempotencyKey, next)
 		lerr := call(func(ctx context.Context, acct provider.Account) error {
 			var err error
-			lres, found, err = l.Lookup(ctx, acct, a.IdempotencyKey)
+			lres, found, err = l.Lookup(ctx, acct, key)
 			return err
 		})
 		switch {
@@ -129,34 +149,69 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 			settled, err = &o, lerr
 		case found:
 			s.log.Info("unknown outcome settled: the post was published", "attempt_id", a.ID, "post_id", a.PostID,
-				"account_id", a.AccountID, "remote_id", lres.RemoteID)
-			settled = &outcome{state: Succeeded, remoteID: lres.RemoteID, remoteURL: lres.RemoteURL}
+				"account_id", a.AccountID, "part", next, "remote_id", lres.RemoteID)
+			done[next] = lres
+			if len(parts) > 1 {
+				s.recordPart(ctx, a, next, lres)
+			}
+			next++
 		default:
 			s.log.Info("unknown outcome settled: the post was not published; trying again with the same key",
-				"attempt_id", a.ID, "post_id", a.PostID, "account_id", a.AccountID)
+				"attempt_id", a.ID, "post_id", a.PostID, "account_id", a.AccountID, "part", next)
 		}
 	}
 
-	var media []provider.Media
-	if err == nil && settled == nil {
-		media, err = s.media(ctx, job.GetMedia())
+	results := make([]provider.Result, len(parts))
+	for i, r := range done {
+		if i < len(results) {
+			results[i] = r
+		}
 	}
-	if err == nil && settled == nil {
+	failedPart := -1
+	for i := next; err == nil && settled == nil && i < len(parts); i++ {
+		pt := parts[i]
+		var media []provider.Media
+		if media, err = s.media(ctx, pt.media); err != nil {
+			failedPart = i
+			break
+		}
+		post := provider.Post{Text: pt.text, Media: media, IdempotencyKey: partKey(a.IdempotencyKey, i)}
+		switch {
+		case pt.comment:
+			post.ReplyTo, post.AsComment = &results[0], true
+		case i > 0:
+			post.ReplyTo = &results[i-1]
+			if i > 1 {
+				post.Root = &results[0]
+			}
+		}
+		var pres provider.Result
 		err = call(func(ctx context.Context, acct provider.Account) error {
 			var err error
-			res, err = p.Publish(ctx, acct, provider.Post{
-				Text:           job.GetText(),
-				Media:          media,
-				IdempotencyKey: a.IdempotencyKey,
-			})
+			pres, err = p.Publish(ctx, acct, post)
 			return err
 		})
+		if err != nil {
+			failedPart = i
+			break
+		}
+		results[i] = pres
+		if len(parts) > 1 {
+			s.recordPart(ctx, a, i, pres)
+		}
+	}
+	if len(results) > 0 {
+		// The attempt's result is the post's own, its first part.
+		res = results[0]
 	}
 	var out outcome
 	if settled != nil {
 		out = *settled
 	} else {
 		out = s.outcomeOf(a, res, err, s.now())
+		if err != nil && failedPart >= 0 && len(parts) > 1 {
+			out.reason = partReason(parts, failedPart) + out.reason
+		}
 	}
 	if r, ok := p.(RateLimitReporter); ok && called && out.rateLimit == nil {
 		if rl, ok := r.RateLimit(acct); ok {

@@ -301,14 +301,21 @@ func (x *Target) GetCredentialsVersion() int64 {
 }
 
 type PublishJob struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
-	PostId        string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
-	Revision      int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
-	Text          string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
-	Media         []*MediaRef            `protobuf:"bytes,6,rep,name=media,proto3" json:"media,omitempty"`
-	Targets       []*Target              `protobuf:"bytes,7,rep,name=targets,proto3" json:"targets,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	PostId      string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Revision    int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	Text        string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
+	Media       []*MediaRef            `protobuf:"bytes,6,rep,name=media,proto3" json:"media,omitempty"`
+	Targets     []*Target              `protobuf:"bytes,7,rep,name=targets,proto3" json:"targets,omitempty"`
+	// thread, when set, makes the post a thread: after the post made of text
+	// and media, each part is published as a reply to the one before, on
+	// networks that take threads.
+	Thread []*PostPart `protobuf:"bytes,8,rep,name=thread,proto3" json:"thread,omitempty"`
+	// first_comment, when set, is published as a comment on (a reply to) the
+	// post once the thread is out.
+	FirstComment  *PostPart `protobuf:"bytes,9,opt,name=first_comment,json=firstComment,proto3" json:"first_comment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -392,6 +399,73 @@ func (x *PublishJob) GetTargets() []*Target {
 	return nil
 }
 
+func (x *PublishJob) GetThread() []*PostPart {
+	if x != nil {
+		return x.Thread
+	}
+	return nil
+}
+
+func (x *PublishJob) GetFirstComment() *PostPart {
+	if x != nil {
+		return x.FirstComment
+	}
+	return nil
+}
+
+// PostPart is one post of a thread, or a first comment.
+type PostPart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Media         []*MediaRef            `protobuf:"bytes,2,rep,name=media,proto3" json:"media,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostPart) Reset() {
+	*x = PostPart{}
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostPart) ProtoMessage() {}
+
+func (x *PostPart) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostPart.ProtoReflect.Descriptor instead.
+func (*PostPart) Descriptor() ([]byte, []int) {
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PostPart) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *PostPart) GetMedia() []*MediaRef {
+	if x != nil {
+		return x.Media
+	}
+	return nil
+}
+
 type GetPublishJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Job   *PublishJob            `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
@@ -405,7 +479,7 @@ type GetPublishJobResponse struct {
 
 func (x *GetPublishJobResponse) Reset() {
 	*x = GetPublishJobResponse{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -417,7 +491,7 @@ func (x *GetPublishJobResponse) String() string {
 func (*GetPublishJobResponse) ProtoMessage() {}
 
 func (x *GetPublishJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -430,7 +504,7 @@ func (x *GetPublishJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPublishJobResponse.ProtoReflect.Descriptor instead.
 func (*GetPublishJobResponse) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{4}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetPublishJobResponse) GetJob() *PublishJob {
@@ -471,7 +545,7 @@ type UpdateCredentialsRequest struct {
 
 func (x *UpdateCredentialsRequest) Reset() {
 	*x = UpdateCredentialsRequest{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +557,7 @@ func (x *UpdateCredentialsRequest) String() string {
 func (*UpdateCredentialsRequest) ProtoMessage() {}
 
 func (x *UpdateCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +570,7 @@ func (x *UpdateCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{5}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateCredentialsRequest) GetTenantId() string {
@@ -554,7 +628,7 @@ type UpdateCredentialsResponse struct {
 
 func (x *UpdateCredentialsResponse) Reset() {
 	*x = UpdateCredentialsResponse{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +640,7 @@ func (x *UpdateCredentialsResponse) String() string {
 func (*UpdateCredentialsResponse) ProtoMessage() {}
 
 func (x *UpdateCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +653,7 @@ func (x *UpdateCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{6}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateCredentialsResponse) GetUpdated() bool {
@@ -606,7 +680,7 @@ type ListRecipientsRequest struct {
 
 func (x *ListRecipientsRequest) Reset() {
 	*x = ListRecipientsRequest{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +692,7 @@ func (x *ListRecipientsRequest) String() string {
 func (*ListRecipientsRequest) ProtoMessage() {}
 
 func (x *ListRecipientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +705,7 @@ func (x *ListRecipientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecipientsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecipientsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{7}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListRecipientsRequest) GetTenantId() string {
@@ -660,7 +734,7 @@ type Recipient struct {
 
 func (x *Recipient) Reset() {
 	*x = Recipient{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[8]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +746,7 @@ func (x *Recipient) String() string {
 func (*Recipient) ProtoMessage() {}
 
 func (x *Recipient) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[8]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +759,7 @@ func (x *Recipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recipient.ProtoReflect.Descriptor instead.
 func (*Recipient) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{8}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Recipient) GetUserId() string {
@@ -725,7 +799,7 @@ type ListRecipientsResponse struct {
 
 func (x *ListRecipientsResponse) Reset() {
 	*x = ListRecipientsResponse{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[9]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +811,7 @@ func (x *ListRecipientsResponse) String() string {
 func (*ListRecipientsResponse) ProtoMessage() {}
 
 func (x *ListRecipientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[9]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +824,7 @@ func (x *ListRecipientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecipientsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecipientsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{9}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRecipientsResponse) GetRecipients() []*Recipient {
@@ -790,7 +864,7 @@ const file_herald_portal_v1_portal_proto_rawDesc = "" +
 	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
 	"\x06secret\x18\t \x01(\tR\x06secret\x12/\n" +
 	"\x13credentials_version\x18\n" +
-	" \x01(\x03R\x12credentialsVersion\"\xfb\x01\n" +
+	" \x01(\x03R\x12credentialsVersion\"\xf0\x02\n" +
 	"\n" +
 	"PublishJob\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
@@ -799,7 +873,12 @@ const file_herald_portal_v1_portal_proto_rawDesc = "" +
 	"\brevision\x18\x04 \x01(\x03R\brevision\x12\x12\n" +
 	"\x04text\x18\x05 \x01(\tR\x04text\x120\n" +
 	"\x05media\x18\x06 \x03(\v2\x1a.herald.portal.v1.MediaRefR\x05media\x122\n" +
-	"\atargets\x18\a \x03(\v2\x18.herald.portal.v1.TargetR\atargets\"\x81\x01\n" +
+	"\atargets\x18\a \x03(\v2\x18.herald.portal.v1.TargetR\atargets\x122\n" +
+	"\x06thread\x18\b \x03(\v2\x1a.herald.portal.v1.PostPartR\x06thread\x12?\n" +
+	"\rfirst_comment\x18\t \x01(\v2\x1a.herald.portal.v1.PostPartR\ffirstComment\"P\n" +
+	"\bPostPart\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x120\n" +
+	"\x05media\x18\x02 \x03(\v2\x1a.herald.portal.v1.MediaRefR\x05media\"\x81\x01\n" +
 	"\x15GetPublishJobResponse\x12.\n" +
 	"\x03job\x18\x01 \x01(\v2\x1c.herald.portal.v1.PublishJobR\x03job\x12 \n" +
 	"\vpublishable\x18\x02 \x01(\bR\vpublishable\x12\x16\n" +
@@ -846,40 +925,44 @@ func file_herald_portal_v1_portal_proto_rawDescGZIP() []byte {
 	return file_herald_portal_v1_portal_proto_rawDescData
 }
 
-var file_herald_portal_v1_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_herald_portal_v1_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_herald_portal_v1_portal_proto_goTypes = []any{
 	(*GetPublishJobRequest)(nil),      // 0: herald.portal.v1.GetPublishJobRequest
 	(*MediaRef)(nil),                  // 1: herald.portal.v1.MediaRef
 	(*Target)(nil),                    // 2: herald.portal.v1.Target
 	(*PublishJob)(nil),                // 3: herald.portal.v1.PublishJob
-	(*GetPublishJobResponse)(nil),     // 4: herald.portal.v1.GetPublishJobResponse
-	(*UpdateCredentialsRequest)(nil),  // 5: herald.portal.v1.UpdateCredentialsRequest
-	(*UpdateCredentialsResponse)(nil), // 6: herald.portal.v1.UpdateCredentialsResponse
-	(*ListRecipientsRequest)(nil),     // 7: herald.portal.v1.ListRecipientsRequest
-	(*Recipient)(nil),                 // 8: herald.portal.v1.Recipient
-	(*ListRecipientsResponse)(nil),    // 9: herald.portal.v1.ListRecipientsResponse
-	(*timestamppb.Timestamp)(nil),     // 10: google.protobuf.Timestamp
+	(*PostPart)(nil),                  // 4: herald.portal.v1.PostPart
+	(*GetPublishJobResponse)(nil),     // 5: herald.portal.v1.GetPublishJobResponse
+	(*UpdateCredentialsRequest)(nil),  // 6: herald.portal.v1.UpdateCredentialsRequest
+	(*UpdateCredentialsResponse)(nil), // 7: herald.portal.v1.UpdateCredentialsResponse
+	(*ListRecipientsRequest)(nil),     // 8: herald.portal.v1.ListRecipientsRequest
+	(*Recipient)(nil),                 // 9: herald.portal.v1.Recipient
+	(*ListRecipientsResponse)(nil),    // 10: herald.portal.v1.ListRecipientsResponse
+	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
 }
 var file_herald_portal_v1_portal_proto_depIdxs = []int32{
-	10, // 0: herald.portal.v1.GetPublishJobRequest.due_at:type_name -> google.protobuf.Timestamp
-	10, // 1: herald.portal.v1.Target.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 0: herald.portal.v1.GetPublishJobRequest.due_at:type_name -> google.protobuf.Timestamp
+	11, // 1: herald.portal.v1.Target.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: herald.portal.v1.PublishJob.media:type_name -> herald.portal.v1.MediaRef
 	2,  // 3: herald.portal.v1.PublishJob.targets:type_name -> herald.portal.v1.Target
-	3,  // 4: herald.portal.v1.GetPublishJobResponse.job:type_name -> herald.portal.v1.PublishJob
-	10, // 5: herald.portal.v1.UpdateCredentialsRequest.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 6: herald.portal.v1.UpdateCredentialsResponse.target:type_name -> herald.portal.v1.Target
-	8,  // 7: herald.portal.v1.ListRecipientsResponse.recipients:type_name -> herald.portal.v1.Recipient
-	0,  // 8: herald.portal.v1.PortalService.GetPublishJob:input_type -> herald.portal.v1.GetPublishJobRequest
-	7,  // 9: herald.portal.v1.PortalService.ListRecipients:input_type -> herald.portal.v1.ListRecipientsRequest
-	5,  // 10: herald.portal.v1.PortalService.UpdateCredentials:input_type -> herald.portal.v1.UpdateCredentialsRequest
-	4,  // 11: herald.portal.v1.PortalService.GetPublishJob:output_type -> herald.portal.v1.GetPublishJobResponse
-	9,  // 12: herald.portal.v1.PortalService.ListRecipients:output_type -> herald.portal.v1.ListRecipientsResponse
-	6,  // 13: herald.portal.v1.PortalService.UpdateCredentials:output_type -> herald.portal.v1.UpdateCredentialsResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	4,  // 4: herald.portal.v1.PublishJob.thread:type_name -> herald.portal.v1.PostPart
+	4,  // 5: herald.portal.v1.PublishJob.first_comment:type_name -> herald.portal.v1.PostPart
+	1,  // 6: herald.portal.v1.PostPart.media:type_name -> herald.portal.v1.MediaRef
+	3,  // 7: herald.portal.v1.GetPublishJobResponse.job:type_name -> herald.portal.v1.PublishJob
+	11, // 8: herald.portal.v1.UpdateCredentialsRequest.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 9: herald.portal.v1.UpdateCredentialsResponse.target:type_name -> herald.portal.v1.Target
+	9,  // 10: herald.portal.v1.ListRecipientsResponse.recipients:type_name -> herald.portal.v1.Recipient
+	0,  // 11: herald.portal.v1.PortalService.GetPublishJob:input_type -> herald.portal.v1.GetPublishJobRequest
+	8,  // 12: herald.portal.v1.PortalService.ListRecipients:input_type -> herald.portal.v1.ListRecipientsRequest
+	6,  // 13: herald.portal.v1.PortalService.UpdateCredentials:input_type -> herald.portal.v1.UpdateCredentialsRequest
+	5,  // 14: herald.portal.v1.PortalService.GetPublishJob:output_type -> herald.portal.v1.GetPublishJobResponse
+	10, // 15: herald.portal.v1.PortalService.ListRecipients:output_type -> herald.portal.v1.ListRecipientsResponse
+	7,  // 16: herald.portal.v1.PortalService.UpdateCredentials:output_type -> herald.portal.v1.UpdateCredentialsResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_herald_portal_v1_portal_proto_init() }
@@ -893,7 +976,7 @@ func file_herald_portal_v1_portal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_portal_v1_portal_proto_rawDesc), len(file_herald_portal_v1_portal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
