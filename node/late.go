@@ -35,6 +35,13 @@ func (l *latePortal) ListRecipients(ctx context.Context, r *portalv1.ListRecipie
 	return l.c.ListRecipients(ctx, r)
 }
 
+func (l *latePortal) UpdateCredentials(ctx context.Context, r *portalv1.UpdateCredentialsRequest) (*portalv1.UpdateCredentialsResponse, error) {
+	if l.c == nil {
+		return nil, errNotBound
+	}
+	return l.c.UpdateCredentials(ctx, r)
+}
+
 type latePublisher struct {
 	c publisherv1connect.PublisherServiceClient
 }

@@ -110,6 +110,10 @@ func (p *fakePortal) ListRecipients(_ context.Context, req *portalv1.ListRecipie
 	return &portalv1.ListRecipientsResponse{Recipients: rs}, nil
 }
 
+func (p *fakePortal) UpdateCredentials(context.Context, *portalv1.UpdateCredentialsRequest) (*portalv1.UpdateCredentialsResponse, error) {
+	return nil, errs.E(errs.Internal, "not used by notification")
+}
+
 func (p *fakePortal) GetPublishJob(context.Context, *portalv1.GetPublishJobRequest) (*portalv1.GetPublishJobResponse, error) {
 	return nil, errors.New("not used by notify")
 }

@@ -159,25 +159,69 @@ func (s *Service) ConnectAccount(ctx context.Context, p *Principal, workspaceID 
 	if err != nil {
 		return Account{}, err
 	}
-	return s.saveAccount(ctx, p.AgencyID, workspaceID, network, instance, token, prof)
+	return s.saveAccount(ctx, p.AgencyID, workspaceID, network, instance, credentials{AccessToken: token}, prof)
 }
 
-func (s *Service) saveAccount(ctx context.Context, agencyID, workspaceID, network, instance, token string, prof provider.Profile) (Account, error) {
+// credentials are an account's secrets as a connect flow yields them.
+type credentials struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresAt    time.Time
+	Secret       string
+}
+
+// The refresh token and the other secret are sealed like the access token,
+// each under its own label so that one sealed value cannot pass for another.
+func refreshAAD(workspaceID, network, instanceURL, remoteID string) string {
+	return "refresh|" + tokenAAD(workspaceID, network, instanceURL, remoteID)
+}
+
+func secretAAD(workspaceID, network, instanceURL, remoteID string) string {
+	return "secret|" + tokenAAD(workspaceID, network, instanceURL, remoteID)
+}
+
+// sealOptional seals v, or returns nil (NULL) for an empty v.
+func (s *Service) sealOptional(v, aad string) []byte {
+	if v == "" {
+		return nil
+	}
+	return s.keys.seal(v, aad)
+}
+
+// openOptional opens what sealOptional sealed.
+func (s *Service) openOptional(sealed []byte, aad string) (string, error) {
+	if len(sealed) == 0 {
+		return "", nil
+	}
+	return s.keys.open(sealed, aad)
+}
+
+// saveAccount stores a newly connected account, or replaces a reconnected
+// one's credentials: a reconnect is a new grant, so all of them are
+// replaced, and their version grows so that a refresh begun from the old
+// ones is not stored over them.
+func (s *Service) saveAccount(ctx context.Context, agencyID, workspaceID, network, instance string, cr credentials, prof provider.Profile) (Account, error) {
 	now := time.Now().UTC()
 	a := Account{ID: id.New("acct"), WorkspaceID: workspaceID, Network: network, InstanceURL: instance,
 		RemoteID: prof.RemoteID, Handle: prof.Handle, DisplayName: prof.DisplayName, ProfileURL: prof.URL,
 		Status: AccountActive, CreatedAt: now, UpdatedAt: now}
-	sealed := s.keys.seal(token, tokenAAD(workspaceID, network, instance, prof.RemoteID))
+	sealed := s.keys.seal(cr.AccessToken, tokenAAD(workspaceID, network, instance, prof.RemoteID))
+	refresh := s.sealOptional(cr.RefreshToken, refreshAAD(workspaceID, network, instance, prof.RemoteID))
+	secret := s.sealOptional(cr.Secret, secretAAD(workspaceID, network, instance, prof.RemoteID))
 	var created int64
 	err := s.db.QueryRow(ctx, `INSERT INTO portal_accounts (id, agency_id, workspace_id, network, instance_url, remote_id, handle,
-			display_name, profile_url, token_sealed, status, status_reason, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?)
+			display_name, profile_url, token_sealed, refresh_sealed, secret_sealed, expires_at, credentials_version,
+			status, status_reason, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, '', ?, ?)
 		ON CONFLICT (workspace_id, network, instance_url, remote_id) DO UPDATE SET
 			handle = excluded.handle, display_name = excluded.display_name, profile_url = excluded.profile_url,
-			token_sealed = excluded.token_sealed, status = excluded.status, status_reason = '', updated_at = excluded.updated_at
+			token_sealed = excluded.token_sealed, refresh_sealed = excluded.refresh_sealed,
+			secret_sealed = excluded.secret_sealed, expires_at = excluded.expires_at,
+			credentials_version = portal_accounts.credentials_version + 1,
+			status = excluded.status, status_reason = '', updated_at = excluded.updated_at
 		RETURNING id, created_at`,
 		a.ID, agencyID, workspaceID, network, instance, prof.RemoteID, prof.Handle, prof.DisplayName, prof.URL,
-		sealed, AccountActive, store.ToMicros(now), store.ToMicros(now)).Scan(&a.ID, &created)
+		sealed, refresh, secret, store.ToMicros(cr.ExpiresAt), AccountActive, store.ToMicros(now), store.ToMicros(now)).Scan(&a.ID, &created)
 	if err != nil {
 		return Account{}, err
 	}
@@ -445,15 +489,23 @@ func (s *Service) FinishOAuth(ctx context.Context, p *Principal, network, state,
 	if err != nil {
 		return res, err
 	}
-	token, err := flow.ExchangeCode(ctx, instance, s.redirectURI(network), app, code)
+	var cr credentials
+	if cf, ok := flow.(OAuthCredentialsFlow); ok {
+		var c provider.Credentials
+		c, cr.Secret, err = cf.ExchangeCredentials(ctx, instance, s.redirectURI(network), app, code)
+		cr.AccessToken, cr.RefreshToken, cr.ExpiresAt = c.AccessToken, c.RefreshToken, c.ExpiresAt
+	} else {
+		cr.AccessToken, err = flow.ExchangeCode(ctx, instance, s.redirectURI(network), app, code)
+	}
 	if err != nil {
 		return res, flowError(ctx, err, "code", "the server did not accept the authorization: ")
 	}
-	prof, err := s.verify(ctx, prov, provider.Account{Network: network, InstanceURL: instance, AccessToken: token})
+	prof, err := s.verify(ctx, prov, provider.Account{Network: network, InstanceURL: instance, AccessToken: cr.AccessToken,
+		RefreshToken: cr.RefreshToken, ExpiresAt: cr.ExpiresAt, Secret: cr.Secret})
 	if err != nil {
 		return res, err
 	}
-	a, err := s.saveAccount(ctx, p.AgencyID, workspaceID, network, instance, token, prof)
+	a, err := s.saveAccount(ctx, p.AgencyID, workspaceID, network, instance, cr, prof)
 	if err != nil {
 		return res, err
 	}

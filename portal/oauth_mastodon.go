@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 
+	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/provider/mastodon"
 )
 
@@ -35,4 +36,23 @@ func (m mastodonOAuth) ExchangeCode(ctx context.Context, instanceURL, redirectUR
 	return tok.AccessToken, err
 }
 
-var _ OAuthFlow = mastodonOAuth{}
+// ExchangeCredentials is ExchangeCode with the renewal an instance that
+// expires its tokens sends; the app's client credentials become the
+// account's secret, which renewing needs.
+func (m mastodonOAuth) ExchangeCredentials(ctx context.Context, instanceURL, redirectURI string, app OAuthApp, code string) (provider.Credentials, string, error) {
+	a := m.app(instanceURL, redirectURI, app)
+	tok, err := m.p.ExchangeCode(ctx, a, code)
+	if err != nil {
+		return provider.Credentials{}, "", err
+	}
+	cr := provider.Credentials{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresAt: tok.ExpiresAt}
+	if tok.RefreshToken == "" {
+		return cr, "", nil
+	}
+	return cr, mastodon.AppSecret(a), nil
+}
+
+var (
+	_ OAuthFlow            = mastodonOAuth{}
+	_ OAuthCredentialsFlow = mastodonOAuth{}
+)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/heraldhq/herald/errs"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
@@ -77,7 +80,7 @@ func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJob
 	// redelivered post.due after its publish finds none); without one,
 	// every target is offered and Publisher's idempotency key (which holds
 	// the due instant) keeps a redelivered firing from going out twice.
-	q := `SELECT a.id, a.workspace_id, a.network, a.instance_url, a.remote_id, a.handle, a.token_sealed
+	q := `SELECT ` + targetColumns + `
 		FROM portal_post_targets t JOIN portal_accounts a ON a.id = t.account_id AND a.agency_id = t.agency_id
 		WHERE t.agency_id = ? AND t.post_id = ?`
 	args := []any{tenant, post.ID}
@@ -97,17 +100,10 @@ func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJob
 	}
 	defer rows.Close()
 	for rows.Next() {
-		t := &portalv1.Target{}
-		var ws, remoteID string
-		var sealed []byte
-		if err := rows.Scan(&t.AccountId, &ws, &t.Network, &t.InstanceUrl, &remoteID, &t.Handle, &sealed); err != nil {
+		t, err := s.scanTarget(rows)
+		if err != nil {
 			return nil, err
 		}
-		tok, err := s.keys.open(sealed, tokenAAD(ws, t.Network, t.InstanceUrl, remoteID))
-		if err != nil {
-			return nil, fmt.Errorf("portal: account %s token: %w", t.AccountId, err)
-		}
-		t.AccessToken = tok
 		job.Targets = append(job.Targets, t)
 	}
 	if err := rows.Err(); err != nil {
@@ -120,6 +116,116 @@ func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJob
 		return &portalv1.GetPublishJobResponse{Reason: "the post has no pending target"}, nil
 	}
 	return &portalv1.GetPublishJobResponse{Job: job, Publishable: true}, nil
+}
+
+// targetColumns are what scanTarget reads, of portal_accounts as a.
+const targetColumns = `a.id, a.workspace_id, a.network, a.instance_url, a.remote_id, a.handle, a.token_sealed,
+	a.refresh_sealed, a.secret_sealed, a.expires_at, a.credentials_version`
+
+// scanTarget reads an account's publishing target, its credentials opened.
+func (s *Service) scanTarget(sc interface{ Scan(...any) error }) (*portalv1.Target, error) {
+	t := &portalv1.Target{}
+	var ws string
+	var sealed, refresh, secret []byte
+	var expires int64
+	if err := sc.Scan(&t.AccountId, &ws, &t.Network, &t.InstanceUrl, &t.RemoteId, &t.Handle, &sealed,
+		&refresh, &secret, &expires, &t.CredentialsVersion); err != nil {
+		return nil, err
+	}
+	var err error
+	if t.AccessToken, err = s.keys.open(sealed, tokenAAD(ws, t.Network, t.InstanceUrl, t.RemoteId)); err != nil {
+		return nil, fmt.Errorf("portal: account %s token: %w", t.AccountId, err)
+	}
+	if t.RefreshToken, err = s.openOptional(refresh, refreshAAD(ws, t.Network, t.InstanceUrl, t.RemoteId)); err != nil {
+		return nil, fmt.Errorf("portal: account %s refresh token: %w", t.AccountId, err)
+	}
+	if t.Secret, err = s.openOptional(secret, secretAAD(ws, t.Network, t.InstanceUrl, t.RemoteId)); err != nil {
+		return nil, fmt.Errorf("portal: account %s secret: %w", t.AccountId, err)
+	}
+	if expires != 0 {
+		t.ExpiresAt = timestamppb.New(store.FromMicros(expires))
+	}
+	return t, nil
+}
+
+// UpdateCredentials stores credentials Publisher renewed, if the stored ones
+// are still those the renewal started from (based_on_version): when another
+// refresh or a reconnect came first, nothing changes and the response
+// carries the stored credentials for the caller to use instead. An empty
+// refresh token keeps the stored one, since networks that rotate refresh
+// tokens send a new one and the others send none. Like GetPublishJob it is
+// for Publisher only.
+func (s *Service) UpdateCredentials(ctx context.Context, req *portalv1.UpdateCredentialsRequest) (*portalv1.UpdateCredentialsResponse, error) {
+	var v errs.Fields
+	if req.GetTenantId() == "" {
+		v.Add("tenant_id", "is required")
+	}
+	if req.GetAccountId() == "" {
+		v.Add("account_id", "is required")
+	}
+	if req.GetBasedOnVersion() < 1 {
+		v.Add("based_on_version", "must be at least 1")
+	}
+	if req.GetAccessToken() == "" {
+		v.Add("access_token", "is required")
+	} else if len(req.GetAccessToken()) > 8192 {
+		v.Add("access_token", "is too long")
+	}
+	if len(req.GetRefreshToken()) > 8192 {
+		v.Add("refresh_token", "is too long")
+	}
+	if req.ExpiresAt != nil && req.GetExpiresAt().CheckValid() != nil {
+		v.Add("expires_at", "is not a valid instant")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	tenant, acct := req.GetTenantId(), req.GetAccountId()
+	load := func(q store.Querier) (*portalv1.Target, error) {
+		t, err := s.scanTarget(q.QueryRow(ctx, `SELECT `+targetColumns+` FROM portal_accounts a
+			WHERE a.agency_id = ? AND a.id = ?`, tenant, acct))
+		return t, store.NotFound(err, "account")
+	}
+	res := &portalv1.UpdateCredentialsResponse{}
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		res.Updated = false
+		cur, err := load(tx)
+		if err != nil {
+			return err
+		}
+		res.Target = cur
+		if cur.GetCredentialsVersion() != req.GetBasedOnVersion() {
+			return nil
+		}
+		var ws string
+		if err := tx.QueryRow(ctx, `SELECT workspace_id FROM portal_accounts WHERE agency_id = ? AND id = ?`, tenant, acct).Scan(&ws); err != nil {
+			return err
+		}
+		var expires int64
+		if req.ExpiresAt != nil {
+			expires = store.ToMicros(req.GetExpiresAt().AsTime())
+		}
+		sealed := s.keys.seal(req.GetAccessToken(), tokenAAD(ws, cur.Network, cur.InstanceUrl, cur.RemoteId))
+		refresh := s.sealOptional(req.GetRefreshToken(), refreshAAD(ws, cur.Network, cur.InstanceUrl, cur.RemoteId))
+		r, err := tx.Exec(ctx, `UPDATE portal_accounts SET token_sealed = ?,
+				refresh_sealed = COALESCE(?, refresh_sealed),
+				expires_at = ?, credentials_version = credentials_version + 1, updated_at = ?
+			WHERE agency_id = ? AND id = ? AND credentials_version = ?`,
+			sealed, refresh, expires, store.ToMicros(time.Now()), tenant, acct, req.GetBasedOnVersion())
+		if err != nil {
+			return err
+		}
+		if n, err := r.RowsAffected(); err != nil || n != 1 {
+			return err
+		}
+		res.Updated = true
+		res.Target, err = load(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // ListRecipients returns who hears about a workspace's events: its members

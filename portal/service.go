@@ -50,6 +50,14 @@ type OAuthFlow interface {
 	ExchangeCode(ctx context.Context, instanceURL, redirectURI string, app OAuthApp, code string) (accessToken string, err error)
 }
 
+// OAuthCredentialsFlow is implemented by an OAuthFlow whose network issues
+// more than an access token: a refresh token and an expiry, and a secret
+// its provider needs later (to refresh, say). Portal stores them all
+// sealed and hands them to Publisher with the job.
+type OAuthCredentialsFlow interface {
+	ExchangeCredentials(ctx context.Context, instanceURL, redirectURI string, app OAuthApp, code string) (cr provider.Credentials, secret string, err error)
+}
+
 // Deps is what Portal uses.
 type Deps struct {
 	DB  *store.DB

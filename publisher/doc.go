@@ -10,7 +10,13 @@
 // its outcome, with its event (through the outbox), in one transaction after
 // it. An answer that never came (timeout, reset, crash) leaves the attempt
 // unknown, and it is settled by trying again with the same key, which the
-// network deduplicates — never by a try under a fresh key. Typed provider
+// network deduplicates — never by a try under a fresh key. Where the
+// provider can look a post up by that key (provider.Looker), the next try
+// looks first: found, the attempt succeeds with the post it found; not
+// found, it publishes with the same key; a failed lookup leaves it unknown
+// for a later try. An account whose token expires (provider.Refresher) is
+// renewed once for all the tries that need it, across nodes (see
+// refresh.go), and the renewal is stored in Portal. Typed provider
 // errors decide what follows: bad content and disconnected accounts fail at
 // once, temporary failures wait with backoff and jitter up to a number of
 // tries, and a rate-limited account waits for its reset, tracked per account

@@ -26,6 +26,10 @@ var errClosing = errors.New("publisher: closing")
 type claimed struct {
 	attempt attempt
 	target  *portalv1.Target
+	// unsettled: an earlier try may have reached the network without
+	// Herald hearing its answer (the attempt was unknown, or left in
+	// flight by a try that is gone).
+	unsettled bool
 }
 
 // handlePostDue consumes post.due: it records an attempt per target account

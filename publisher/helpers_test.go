@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/bus/mem"
+	"github.com/heraldhq/herald/coord"
 	"github.com/heraldhq/herald/errs"
 	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
@@ -70,6 +72,8 @@ type setupOptions struct {
 	net    *fakeNetwork
 	// providers replaces the fake network.
 	providers map[string]provider.Provider
+	// coord, when set, is the coordinator (shared with another bundle).
+	coord coord.Coordinator
 }
 
 // setup builds, migrates and starts a Publisher over a fresh store,
@@ -110,8 +114,9 @@ func setup(t testing.TB, opts setupOptions) *bundle {
 	}
 	svc, err := New(cfg, Deps{
 		DB: db, Bus: b, Blob: bucket, Portal: tb.portal,
-		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:       testLogger(),
 		Providers: providers,
+		Coord:     opts.coord,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -345,6 +350,59 @@ type fakePortal struct {
 	// (firingTarget keys): like Portal, a request naming that firing is
 	// not offered them again.
 	settled map[string]bool
+	// creds, when set for an account, are its stored credentials: they
+	// replace those of the jobs' targets, and UpdateCredentials changes
+	// them as Portal does (compare-and-set on the version).
+	creds   map[string]*portalv1.Target
+	updates int
+}
+
+// setCreds stores an account's credentials at version 1.
+func (p *fakePortal) setCreds(account, access, refresh string, expires time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.creds == nil {
+		p.creds = map[string]*portalv1.Target{}
+	}
+	t := &portalv1.Target{AccessToken: access, RefreshToken: refresh, CredentialsVersion: 1}
+	if !expires.IsZero() {
+		t.ExpiresAt = timestamppb.New(expires)
+	}
+	p.creds[account] = t
+}
+
+// Creds returns an account's stored credentials and how many updates
+// were stored.
+func (p *fakePortal) Creds(account string) (*portalv1.Target, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return proto.Clone(p.creds[account]).(*portalv1.Target), p.updates
+}
+
+func (p *fakePortal) overlayLocked(t *portalv1.Target) {
+	if c := p.creds[t.GetAccountId()]; c != nil {
+		t.AccessToken, t.RefreshToken, t.ExpiresAt = c.GetAccessToken(), c.GetRefreshToken(), c.GetExpiresAt()
+		t.CredentialsVersion = c.GetCredentialsVersion()
+	}
+}
+
+func (p *fakePortal) UpdateCredentials(_ context.Context, req *portalv1.UpdateCredentialsRequest) (*portalv1.UpdateCredentialsResponse, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.creds[req.GetAccountId()]
+	if c == nil {
+		return nil, errs.E(errs.NotFound, "account not found")
+	}
+	if c.GetCredentialsVersion() != req.GetBasedOnVersion() {
+		return &portalv1.UpdateCredentialsResponse{Target: proto.Clone(c).(*portalv1.Target)}, nil
+	}
+	p.updates++
+	c.AccessToken, c.ExpiresAt = req.GetAccessToken(), req.GetExpiresAt()
+	if req.GetRefreshToken() != "" {
+		c.RefreshToken = req.GetRefreshToken()
+	}
+	c.CredentialsVersion++
+	return &portalv1.UpdateCredentialsResponse{Updated: true, Target: proto.Clone(c).(*portalv1.Target)}, nil
 }
 
 func firingTarget(tenant, post string, revision int64, dueAt time.Time, account string) string {
@@ -420,6 +478,9 @@ func (p *fakePortal) GetPublishJob(_ context.Context, req *portalv1.GetPublishJo
 		}
 		res.Job.Targets = left
 	}
+	for _, t := range res.GetJob().GetTargets() {
+		p.overlayLocked(t)
+	}
 	return res, nil
 }
 
@@ -450,6 +511,10 @@ type call struct {
 	Text    string
 	Media   [][]byte
 	At      time.Time
+	// ReplyTo and Root are the remote ids the post replies to ("" for
+	// none); AsComment is the post's.
+	ReplyTo, Root string
+	AsComment     bool
 }
 
 // fakeNetwork is a provider that deduplicates by idempotency key the way
@@ -462,8 +527,11 @@ type fakeNetwork struct {
 	scripts  map[string][]step
 	calls    []call
 	statuses map[string]provider.Result // by idempotency key
-	seq      int
-	budgets  map[string]*RateLimit
+	// byText scripts the answers to posts with a given text, before the
+	// account's script.
+	byText  map[string][]step
+	seq     int
+	budgets map[string]*RateLimit
 }
 
 func newFakeNetwork(name string) *fakeNetwork {
@@ -476,6 +544,16 @@ func (n *fakeNetwork) script(account string, steps ...step) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.scripts[account] = append(n.scripts[account], steps...)
+}
+
+// scriptText queues answers for the next posts with text.
+func (n *fakeNetwork) scriptText(text string, steps ...step) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.byText == nil {
+		n.byText = map[string][]step{}
+	}
+	n.byText[text] = append(n.byText[text], steps...)
 }
 
 // budget gives an account a request budget reported after every call.
@@ -501,7 +579,8 @@ func (n *fakeNetwork) Statuses() int {
 func (n *fakeNetwork) Network() string { return n.name }
 
 func (n *fakeNetwork) Limits() provider.Limits {
-	return provider.Limits{MaxTextChars: 20, MaxMedia: 2, MaxImageBytes: 1 << 20, ImageTypes: []string{"image/png"}}
+	return provider.Limits{MaxTextChars: 20, MaxMedia: 2, MaxImageBytes: 1 << 20, ImageTypes: []string{"image/png"},
+		Threads: true, FirstComment: true}
 }
 
 func (n *fakeNetwork) Validate(text string, media []provider.Media) []provider.Violation {
@@ -518,7 +597,13 @@ func (n *fakeNetwork) Validate(text string, media []provider.Media) []provider.V
 }
 
 func (n *fakeNetwork) Publish(ctx context.Context, acct provider.Account, p provider.Post) (provider.Result, error) {
-	c := call{Account: acct.ID, Key: p.IdempotencyKey, Text: p.Text, At: time.Now()}
+	c := call{Account: acct.ID, Key: p.IdempotencyKey, Text: p.Text, At: time.Now(), AsComment: p.AsComment}
+	if p.ReplyTo != nil {
+		c.ReplyTo = p.ReplyTo.RemoteID
+	}
+	if p.Root != nil {
+		c.Root = p.Root.RemoteID
+	}
 	for _, m := range p.Media {
 		rc, err := m.Open(ctx)
 		if err != nil {
@@ -540,6 +625,13 @@ func (n *fakeNetwork) Publish(ctx context.Context, acct provider.Account, p prov
 		}
 		b.Remaining--
 	}
+	if s := n.byText[p.Text]; len(s) > 0 {
+		n.byText[p.Text] = s[1:]
+		if s[0].post {
+			n.publishLocked(p.IdempotencyKey)
+		}
+		return provider.Result{}, s[0].err
+	}
 	if s := n.scripts[acct.ID]; len(s) > 0 {
 		n.scripts[acct.ID] = s[1:]
 		if s[0].post {
@@ -555,7 +647,7 @@ func (n *fakeNetwork) publishLocked(key string) provider.Result {
 		return r
 	}
 	n.seq++
-	r := provider.Result{RemoteID: fmt.Sprint(n.seq), RemoteURL: fmt.Sprintf("https://social.example/@x/%d", n.seq)}
+	r := provider.Result{RemoteID: fmt.Sprint(n.seq), RemoteURL: fmt.Sprintf("https://social.example/@x/%d", n.seq), Ref: fmt.Sprintf("ref-%d", n.seq)}
 	n.statuses[key] = r
 	return r
 }
@@ -581,4 +673,12 @@ var (
 
 func perr(k provider.Kind, msg string) *provider.Error {
 	return &provider.Error{Kind: k, Message: msg}
+}
+
+// testLogger discards the service's log, unless HERALD_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("HERALD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

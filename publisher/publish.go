@@ -64,30 +64,155 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 		s.settle(ctx, a, *unsupported(a.Network))
 		return
 	}
-	acct := provider.Account{
-		ID:          c.target.GetAccountId(),
-		Network:     c.target.GetNetwork(),
-		InstanceURL: c.target.GetInstanceUrl(),
-		AccessToken: c.target.GetAccessToken(),
-		Handle:      c.target.GetHandle(),
-	}
+	target := c.target
 	var (
-		res    provider.Result
-		called bool
+		res       provider.Result
+		called    bool
+		err       error
+		refreshed bool
+		// settled is the outcome a lookup found, before any publish.
+		settled *outcome
 	)
-	media, err := s.media(ctx, job.GetMedia())
-	if err == nil {
-		called = true
-		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
-		res, err = p.Publish(callCtx, acct, provider.Post{
-			Text:           job.GetText(),
-			Media:          media,
-			IdempotencyKey: a.IdempotencyKey,
-		})
-		cancel()
+	r, renewable := p.(provider.Refresher)
+	if renewable && r.NeedsRefresh(accountOf(target), s.now()) {
+		var t *portalv1.Target
+		if t, err = s.renew(ctx, a, target, r, false); err == nil {
+			target = t
+		}
+		refreshed = true
 	}
-	now := s.now()
-	out := s.outcomeOf(a, res, err, now)
+	acct := accountOf(target)
+	// call makes one network call with the account's credentials. If the
+	// network refused them as expired, or as revoked by a renewal another
+	// try just made, the call had no effect: it renews them (or takes
+	// that renewal) once and calls again. If the grant itself was
+	// revoked, the renewal is refused and the account must be
+	// reconnected, as it would have been.
+	call := func(f func(ctx context.Context, acct provider.Account) error) error {
+		do := func() error {
+			called = true
+			callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+			defer cancel()
+			return f(callCtx, acct)
+		}
+		err := do()
+		if k := kindOf(err); renewable && !refreshed &&
+			(k == provider.Expired || (k == provider.Disconnected && target.GetRefreshToken() != "")) {
+			refreshed = true
+			t, rerr := s.renew(ctx, a, target, r, true)
+			if rerr != nil {
+				return rerr
+			}
+			target, acct = t, accountOf(t)
+			err = do()
+		}
+		return err
+	}
+
+	// A thread publishes part by part; the parts an earlier try published
+	// are recorded and not published again.
+	parts := jobParts(job)
+	done := map[int]provider.Result{}
+	if err == nil {
+		settled = unsupportedParts(p, parts)
+	}
+	if err == nil && settled == nil && len(parts) > 1 {
+		if done, err = s.loadParts(ctx, a.ID); err != nil {
+			err = &provider.Error{Kind: provider.Retry, Message: "reading which parts of the thread are published", Err: err}
+		}
+	}
+	next := 0
+	for ; next < len(parts); next++ {
+		if _, ok := done[next]; !ok {
+			break
+		}
+	}
+
+	// An earlier try may have been published without Herald hearing of
+	// it: where the provider can look the post (the part that try was
+	// publishing) up by its key, settle that before trying again, instead
+	// of relying on the network's memory of the key alone.
+	if l, ok := p.(provider.Looker); ok && err == nil && settled == nil && c.unsettled && next < len(parts) {
+		var (
+			found bool
+			lres  provider.Result
+		)
+		key := partKey(a.IdempotencyKey, next)
+		lerr := call(func(ctx context.Context, acct provider.Account) error {
+			var err error
+			lres, found, err = l.Lookup(ctx, acct, key)
+			return err
+		})
+		switch {
+		case lerr != nil:
+			o := s.lookupFailed(a, lerr, s.now())
+			settled, err = &o, lerr
+		case found:
+			s.log.Info("unknown outcome settled: the post was published", "attempt_id", a.ID, "post_id", a.PostID,
+				"account_id", a.AccountID, "part", next, "remote_id", lres.RemoteID)
+			done[next] = lres
+			if len(parts) > 1 {
+				s.recordPart(ctx, a, next, lres)
+			}
+			next++
+		default:
+			s.log.Info("unknown outcome settled: the post was not published; trying again with the same key",
+				"attempt_id", a.ID, "post_id", a.PostID, "account_id", a.AccountID, "part", next)
+		}
+	}
+
+	results := make([]provider.Result, len(parts))
+	for i, r := range done {
+		if i < len(results) {
+			results[i] = r
+		}
+	}
+	failedPart := -1
+	for i := next; err == nil && settled == nil && i < len(parts); i++ {
+		pt := parts[i]
+		var media []provider.Media
+		if media, err = s.media(ctx, pt.media); err != nil {
+			failedPart = i
+			break
+		}
+		post := provider.Post{Text: pt.text, Media: media, IdempotencyKey: partKey(a.IdempotencyKey, i)}
+		switch {
+		case pt.comment:
+			post.ReplyTo, post.AsComment = &results[0], true
+		case i > 0:
+			post.ReplyTo = &results[i-1]
+			if i > 1 {
+				post.Root = &results[0]
+			}
+		}
+		var pres provider.Result
+		err = call(func(ctx context.Context, acct provider.Account) error {
+			var err error
+			pres, err = p.Publish(ctx, acct, post)
+			return err
+		})
+		if err != nil {
+			failedPart = i
+			break
+		}
+		results[i] = pres
+		if len(parts) > 1 {
+			s.recordPart(ctx, a, i, pres)
+		}
+	}
+	if len(results) > 0 {
+		// The attempt's result is the post's own, its first part.
+		res = results[0]
+	}
+	var out outcome
+	if settled != nil {
+		out = *settled
+	} else {
+		out = s.outcomeOf(a, res, err, s.now())
+		if err != nil && failedPart >= 0 && len(parts) > 1 {
+			out.reason = partReason(parts, failedPart) + out.reason
+		}
+	}
 	if r, ok := p.(RateLimitReporter); ok && called && out.rateLimit == nil {
 		if rl, ok := r.RateLimit(acct); ok {
 			out.rateLimit = &rl
@@ -98,6 +223,24 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 			"try", a.Tries, "state", out.state, "next_try_at", out.nextTryAt, "err", err)
 	}
 	s.settle(ctx, a, out)
+}
+
+// accountOf is a target as its provider needs it.
+func accountOf(t *portalv1.Target) provider.Account {
+	a := provider.Account{
+		ID:           t.GetAccountId(),
+		Network:      t.GetNetwork(),
+		InstanceURL:  t.GetInstanceUrl(),
+		AccessToken:  t.GetAccessToken(),
+		Handle:       t.GetHandle(),
+		RemoteID:     t.GetRemoteId(),
+		RefreshToken: t.GetRefreshToken(),
+		Secret:       t.GetSecret(),
+	}
+	if t.ExpiresAt != nil {
+		a.ExpiresAt = t.GetExpiresAt().AsTime()
+	}
+	return a
 }
 
 // media describes the job's attachments for the provider, checking first
@@ -148,7 +291,9 @@ func (s *Service) outcomeOf(a attempt, res provider.Result, err error, now time.
 	switch pe.Kind {
 	case provider.BadContent:
 		return outcome{state: Failed, kind: kindBadContent, reason: messageOr(pe, reasonBadContent)}
-	case provider.Disconnected:
+	case provider.Disconnected, provider.Expired:
+		// Expired reaches here when the token cannot be renewed (no
+		// Refresher) or was refused again right after a renewal.
 		return outcome{state: Failed, kind: kindDisconnected, reason: messageOr(pe, reasonDisconnected), reconnect: true}
 	case provider.RateLimited:
 		reset := pe.RetryAfter
@@ -185,6 +330,41 @@ func (s *Service) outcomeOf(a attempt, res provider.Result, err error, now time.
 		out.state, out.kind, out.nextTryAt = RetryWait, string(provider.Retry), next
 		return out
 	}
+}
+
+// lookupFailed is the outcome of a try whose lookup of an unknown outcome
+// failed: it stays unknown, to be looked up again after a backoff (or the
+// network's RetryAfter), unless the account is disconnected or the tries
+// are spent.
+func (s *Service) lookupFailed(a attempt, err error, now time.Time) outcome {
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
+		pe = &provider.Error{Kind: provider.Unknown, Err: err}
+	}
+	if pe.Kind == provider.Disconnected || pe.Kind == provider.Expired {
+		return s.outcomeOf(a, provider.Result{}, pe, now)
+	}
+	msg := reasonUnknown + "; checking with the network failed"
+	if pe.Message != "" {
+		msg += ": " + pe.Message
+	}
+	out := s.outcomeOf(a, provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: msg, Err: err}, now)
+	if out.state == Unknown && pe.RetryAfter.After(out.nextTryAt) {
+		out.nextTryAt = pe.RetryAfter
+	}
+	if pe.Kind == provider.RateLimited && pe.RetryAfter.After(now) {
+		out.rateLimit = &RateLimit{Remaining: 0, Reset: pe.RetryAfter}
+	}
+	return out
+}
+
+// kindOf is err's provider kind ("" when it has none).
+func kindOf(err error) provider.Kind {
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	return ""
 }
 
 func messageOr(pe *provider.Error, fallback string) string {

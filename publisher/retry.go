@@ -157,7 +157,7 @@ func (s *Service) retryJob(ctx context.Context, k jobKey, attempts []attempt) {
 			continue
 		}
 		if ok {
-			claims = append(claims, claimed{attempt: c, target: t})
+			claims = append(claims, claimed{attempt: c, target: t, unsettled: a.State == Unknown || a.State == InFlight})
 		}
 	}
 	s.tryAll(ctx, job, claims)

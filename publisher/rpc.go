@@ -91,6 +91,10 @@ func (s *Service) ListAttempts(ctx context.Context, req *publisherv1.ListAttempt
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("publisher: listing attempts: %w", err)
 	}
+	rows.Close()
+	if err := s.attachParts(ctx, req.GetTenantId(), req.GetPostId(), res.Attempts); err != nil {
+		return nil, fmt.Errorf("publisher: listing attempts' parts: %w", err)
+	}
 	return res, nil
 }
 

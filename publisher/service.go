@@ -11,9 +11,11 @@ import (
 	"time"
 
 	gcblob "gocloud.dev/blob"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/coord"
+	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
 	"github.com/heraldhq/herald/gen/herald/portal/v1/portalv1connect"
 	"github.com/heraldhq/herald/gen/herald/publisher/v1/publisherv1connect"
 	"github.com/heraldhq/herald/id"
@@ -153,7 +155,8 @@ type Deps struct {
 	Providers map[string]provider.Provider
 	// Coord, when set, lets a node take over the in-flight attempts of a
 	// Publisher instance that died as soon as its registration is gone,
-	// instead of after InFlightTimeout.
+	// instead of after InFlightTimeout, and makes the nodes renew an
+	// account's expiring credentials one at a time.
 	Coord coord.Coordinator
 }
 
@@ -179,6 +182,13 @@ type Service struct {
 	retrySem chan struct{}
 	busyMu   sync.Mutex
 	busy     map[string]bool
+
+	// refreshGroup makes one renewal of an account's credentials serve
+	// every try of this node that needs it; creds holds the newest
+	// credentials this node renewed or read, by account.
+	refreshGroup singleflight.Group
+	credsMu      sync.Mutex
+	creds        map[string]*portalv1.Target
 
 	mu      sync.Mutex
 	started bool
@@ -243,6 +253,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		now:       time.Now,
 		retrySem:  make(chan struct{}, cfg.RetryConcurrency),
 		busy:      map[string]bool{},
+		creds:     map[string]*portalv1.Target{},
 	}, nil
 }
 

@@ -36,6 +36,10 @@ type token struct {
 	scope     string
 	scopes    map[string]bool
 	createdAt time.Time
+	// expires is when an expiring token stops working (zero: never);
+	// refresh renews it (Options.AccessTokenTTL).
+	expires time.Time
+	refresh string
 }
 
 // allows reports whether the token's scopes cover any of want. A top-level
@@ -95,6 +99,11 @@ func (s *Server) api(mode authMode, scopes []string, h apiHandler) http.Handler 
 			writeError(w, http.StatusUnauthorized, "The access token is invalid")
 			return
 		}
+		if t != nil && s.expired(t) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token expired"`)
+			writeError(w, http.StatusUnauthorized, "The access token expired")
+			return
+		}
 		if t != nil && !s.rateLimit(w, t) {
 			return
 		}
@@ -104,6 +113,13 @@ func (s *Server) api(mode authMode, scopes []string, h apiHandler) http.Handler 
 		}
 		h(w, r, t)
 	})
+}
+
+// expired reports whether an expiring token's time is up.
+func (s *Server) expired(t *token) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return !t.expires.IsZero() && !s.now().Before(t.expires)
 }
 
 // authenticate finds the request's token; presented says whether the

@@ -113,6 +113,9 @@ type tokenJSON struct {
 	TokenType   string `json:"token_type"`
 	Scope       string `json:"scope"`
 	CreatedAt   int64  `json:"created_at"`
+	// Only for expiring tokens (Options.AccessTokenTTL).
+	ExpiresIn    int64  `json:"expires_in,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
 // timeJSON formats an instant as Mastodon does: UTC, milliseconds.

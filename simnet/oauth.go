@@ -315,7 +315,7 @@ func (s *Server) clientFrom(r *http.Request, v url.Values) *app {
 }
 
 // issueToken handles POST /oauth/token for the authorization_code and
-// client_credentials grants.
+// client_credentials grants, and refresh_token when tokens expire.
 func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 	v, err := formValues(w, r)
 	if err != nil {
@@ -346,12 +346,76 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 			scope = "read"
 		}
 		t = s.issue(nil, a, scope)
+	case "refresh_token":
+		if s.opts.AccessTokenTTL <= 0 {
+			oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server.")
+			return
+		}
+		// The refresh token is single use, and renewing revokes the access
+		// token it was issued with (Doorkeeper with refresh tokens on).
+		s.mu.Lock()
+		old := s.refreshes[v.Get("refresh_token")]
+		if old != nil && old.app == a {
+			delete(s.refreshes, old.refresh)
+			delete(s.tokens, old.value)
+		}
+		s.mu.Unlock()
+		if old == nil || old.app != a {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.")
+			return
+		}
+		s.stats.refreshes.Add(1)
+		t = s.issue(old.account, a, old.scope)
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server.")
 		return
 	}
-	writeJSON(w, http.StatusOK, tokenJSON{AccessToken: t.value, TokenType: "Bearer", Scope: t.scope, CreatedAt: t.createdAt.Unix()})
+	writeJSON(w, http.StatusOK, s.tokenAnswer(t))
 }
+
+func (s *Server) tokenAnswer(t *token) tokenJSON {
+	out := tokenJSON{AccessToken: t.value, TokenType: "Bearer", Scope: t.scope, CreatedAt: t.createdAt.Unix(), RefreshToken: t.refresh}
+	if !t.expires.IsZero() {
+		out.ExpiresIn = int64(t.expires.Sub(t.createdAt) / time.Second)
+	}
+	return out
+}
+
+// Grant is what the token endpoint answers: an access token and, for
+// expiring tokens, its refresh token and expiry.
+type Grant struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresAt    time.Time
+}
+
+// GrantToken issues a token for the app clientID (registered through
+// POST /api/v1/apps) on username's account, as if the user had authorized
+// it through /oauth/authorize; the account is created if need be. It
+// panics for an unknown client.
+func (s *Server) GrantToken(clientID, username string) Grant {
+	s.mu.RLock()
+	a := s.apps[clientID]
+	s.mu.RUnlock()
+	if a == nil {
+		panic("simnet: GrantToken: unknown client " + clientID)
+	}
+	t := s.issue(s.ensureAccount(username), a, strings.Join(a.scopes, " "))
+	return Grant{AccessToken: t.value, RefreshToken: t.refresh, ExpiresAt: t.expires}
+}
+
+// ExpireToken makes an expiring access token expire now, ahead of its
+// time (as when an instance shortens token lifetimes).
+func (s *Server) ExpireToken(accessToken string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tokens[accessToken]; t != nil && !t.expires.IsZero() {
+		t.expires = s.now()
+	}
+}
+
+// Refreshes counts the access tokens renewed with grant_type=refresh_token.
+func (s *Server) Refreshes() int64 { return s.stats.refreshes.Load() }
 
 // revokeToken handles POST /oauth/revoke. Like Doorkeeper it answers 200
 // for a token it does not know, so a client cannot probe for tokens.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/simnet"
 )
@@ -222,4 +223,90 @@ func TestOAuthErrors(t *testing.T) {
 			t.Errorf("verify with an app token: %d; want 422", vc.status)
 		}
 	})
+}
+
+func TestOAuthExpiringTokens(t *testing.T) {
+	t.Parallel()
+	b := setup(t, simnet.Options{AccessTokenTTL: time.Hour})
+	const redirect = "https://herald.example/connect/mastodon/callback"
+	a := b.registerApp(t, redirect, "read:accounts write:statuses")
+
+	// The code flow answers with the renewal.
+	res := b.consent(t, url.Values{"response_type": {"code"}, "client_id": {a.ClientID}, "redirect_uri": {redirect},
+		"scope": {"read:accounts write:statuses"}}, "erin", "authorize")
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	tr := b.do(t, request{method: "POST", path: "/oauth/token", form: url.Values{"grant_type": {"authorization_code"},
+		"code": {loc.Query().Get("code")}, "client_id": {a.ClientID}, "client_secret": {a.ClientSecret}, "redirect_uri": {redirect}}})
+	var tok struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		ExpiresIn    int64  `json:"expires_in"`
+	}
+	tr.decode(t, &tok)
+	if tr.status != http.StatusOK || tok.RefreshToken == "" || tok.ExpiresIn != 3600 {
+		t.Fatalf("token: %d %s", tr.status, tr.body)
+	}
+	verify := func(token string) response {
+		return b.do(t, request{method: "GET", path: "/api/v1/accounts/verify_credentials", token: token})
+	}
+	if vc := verify(tok.AccessToken); vc.status != http.StatusOK {
+		t.Fatalf("fresh token: %d %s", vc.status, vc.body)
+	}
+	b.clock.Advance(time.Hour)
+	vc := verify(tok.AccessToken)
+	if vc.status != http.StatusUnauthorized || !strings.Contains(vc.header.Get("WWW-Authenticate"), "The access token expired") ||
+		!strings.Contains(string(vc.body), "expired") {
+		t.Fatalf("expired token: %d %s %v", vc.status, vc.body, vc.header)
+	}
+
+	refresh := func(rt, secret string) response {
+		return b.do(t, request{method: "POST", path: "/oauth/token", form: url.Values{"grant_type": {"refresh_token"},
+			"refresh_token": {rt}, "client_id": {a.ClientID}, "client_secret": {secret}}})
+	}
+	if r := refresh(tok.RefreshToken, "wrong"); r.status != http.StatusUnauthorized {
+		t.Errorf("refresh with a wrong client secret: %d %s", r.status, r.body)
+	}
+	r := refresh(tok.RefreshToken, a.ClientSecret)
+	var renewed struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	r.decode(t, &renewed)
+	if r.status != http.StatusOK || renewed.AccessToken == "" || renewed.RefreshToken == "" || renewed.RefreshToken == tok.RefreshToken {
+		t.Fatalf("refresh: %d %s", r.status, r.body)
+	}
+	if vc := verify(renewed.AccessToken); vc.status != http.StatusOK {
+		t.Errorf("renewed token: %d %s", vc.status, vc.body)
+	}
+	// A refresh token is single use.
+	if again := refresh(tok.RefreshToken, a.ClientSecret); again.status != http.StatusBadRequest || !strings.Contains(string(again.body), "invalid_grant") {
+		t.Errorf("refresh token reuse: %d %s", again.status, again.body)
+	}
+	if n := b.srv.Refreshes(); n != 1 {
+		t.Errorf("Refreshes() = %d, want 1", n)
+	}
+
+	// GrantToken and ExpireToken, for tests of clients.
+	g := b.srv.GrantToken(a.ClientID, "frank")
+	if g.RefreshToken == "" || g.ExpiresAt.IsZero() || verify(g.AccessToken).status != http.StatusOK {
+		t.Fatalf("GrantToken = %+v", g)
+	}
+	b.srv.ExpireToken(g.AccessToken)
+	if vc := verify(g.AccessToken); vc.status != http.StatusUnauthorized {
+		t.Errorf("ExpireToken: %d", vc.status)
+	}
+}
+
+func TestOAuthRefreshNeedsExpiringTokens(t *testing.T) {
+	t.Parallel()
+	b := setup(t, simnet.Options{})
+	a := b.registerApp(t, "https://herald.example/cb", "read")
+	if g := b.srv.GrantToken(a.ClientID, "erin"); g.RefreshToken != "" || !g.ExpiresAt.IsZero() {
+		t.Errorf("token of a server without AccessTokenTTL = %+v", g)
+	}
+	r := b.do(t, request{method: "POST", path: "/oauth/token", form: url.Values{"grant_type": {"refresh_token"},
+		"refresh_token": {"x"}, "client_id": {a.ClientID}, "client_secret": {a.ClientSecret}}})
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "unsupported_grant_type") {
+		t.Errorf("refresh grant: %d %s", r.status, r.body)
+	}
 }

@@ -55,6 +55,14 @@ type Options struct {
 	// with a null url, as Mastodon does for media it processes in the
 	// background; the media becomes ready this long after the upload.
 	MediaProcessing time.Duration
+	// AccessTokenTTL, when positive, makes the access tokens issued to an
+	// app for an account (authorization_code and refresh_token grants, and
+	// GrantToken) expire after it, as a Mastodon whose OAuth server is set
+	// to expire tokens does: the token answer then carries expires_in and
+	// a refresh_token, POST /oauth/token takes grant_type=refresh_token,
+	// and an expired token gets 401 "The access token expired". Zero means
+	// tokens never expire, as on stock Mastodon.
+	AccessTokenTTL time.Duration
 	// IdempotencyTTL is how long an Idempotency-Key is remembered (default
 	// one hour, like Mastodon).
 	IdempotencyTTL time.Duration
@@ -115,6 +123,7 @@ type Server struct {
 	tokens    map[string]*token
 	apps      map[string]*app // by client id
 	codes     map[string]*authCode
+	refreshes map[string]*token // by refresh token: the access token it renews
 	statuses  map[string]*status
 	order     []*status
 	media     map[string]*media
@@ -130,7 +139,7 @@ type Server struct {
 }
 
 type counters struct {
-	requests, statuses, duplicates, rateLimited, faults, drops atomic.Int64
+	requests, statuses, duplicates, rateLimited, faults, drops, refreshes atomic.Int64
 }
 
 // New returns a Server with no accounts, configured by opts. It panics if
@@ -148,6 +157,7 @@ func New(opts Options) *Server {
 		tokens:    map[string]*token{},
 		apps:      map[string]*app{},
 		codes:     map[string]*authCode{},
+		refreshes: map[string]*token{},
 		statuses:  map[string]*status{},
 		media:     map[string]*media{},
 		faults:    opts.Faults,
@@ -344,8 +354,15 @@ func (s *Server) ensureAccount(username string) *account {
 
 func (s *Server) issue(a *account, ap *app, scope string) *token {
 	t := &token{value: randomToken(), account: a, app: ap, scope: scope, scopes: parseScopes(scope), createdAt: s.now()}
+	if a != nil && ap != nil && s.opts.AccessTokenTTL > 0 {
+		t.expires = t.createdAt.Add(s.opts.AccessTokenTTL)
+		t.refresh = randomToken()
+	}
 	s.mu.Lock()
 	s.tokens[t.value] = t
+	if t.refresh != "" {
+		s.refreshes[t.refresh] = t
+	}
 	s.mu.Unlock()
 	return t
 }

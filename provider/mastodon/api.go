@@ -106,6 +106,10 @@ func (p *Provider) statusError(ex exchange, op string) *provider.Error {
 		return op + ": " + fallback
 	}
 	switch {
+	case code == http.StatusUnauthorized && tokenExpired(ex.res.Header, said):
+		// Doorkeeper says so in WWW-Authenticate and the body; the call
+		// had no effect, and Refresh may renew the token.
+		e.Kind, e.Message = provider.Expired, msg("the access token has expired")
 	case code == http.StatusUnauthorized:
 		e.Kind, e.Message = provider.Disconnected, msg("the instance refused the access token")+"; reconnect the account"
 	case code == http.StatusForbidden:
@@ -131,6 +135,12 @@ func (p *Provider) statusError(ex exchange, op string) *provider.Error {
 		e.Kind, e.Message = provider.Retry, msg(fmt.Sprintf("unexpected answer %d from the instance", code))
 	}
 	return e
+}
+
+// tokenExpired reports whether a 401 is for an expired (not a revoked or
+// unknown) access token.
+func tokenExpired(h http.Header, said string) bool {
+	return strings.Contains(strings.ToLower(h.Get("WWW-Authenticate")+" "+said), "token expired")
 }
 
 // transportError turns a failure to get an answer into a provider error.

@@ -55,11 +55,16 @@ type App struct {
 	Scopes       string
 }
 
-// Token is an account's access token.
+// Token is an account's access token, with its renewal where the instance
+// issues one (see Refresh).
 type Token struct {
 	AccessToken string
 	Scope       string
 	CreatedAt   time.Time
+	// RefreshToken and ExpiresAt are set only by an instance that expires
+	// its access tokens; stock Mastodon does not.
+	RefreshToken string
+	ExpiresAt    time.Time
 }
 
 // RegisterApp registers Herald as an application on the instance at
@@ -209,19 +214,37 @@ func (p *Provider) ExchangeCode(ctx context.Context, app App, code string) (Toke
 		}
 		return Token{}, oauthStatusError(ex, base, "getting an access token")
 	}
+	t, ok := p.parseToken(ex.body)
+	if !ok {
+		return Token{}, errs.Wrap(errors.New("mastodon: unreadable token answer"), errs.Unavailable, "the instance's answer with the access token could not be read")
+	}
+	return t, nil
+}
+
+// parseToken reads a token endpoint's answer (RFC 6749 section 5.1, with
+// Mastodon's created_at).
+func (p *Provider) parseToken(body []byte) (Token, bool) {
 	var out struct {
-		AccessToken string `json:"access_token"`
-		Scope       string `json:"scope"`
-		CreatedAt   int64  `json:"created_at"`
+		AccessToken  string `json:"access_token"`
+		Scope        string `json:"scope"`
+		CreatedAt    int64  `json:"created_at"`
+		RefreshToken string `json:"refresh_token"`
+		ExpiresIn    int64  `json:"expires_in"`
 	}
-	if err := json.Unmarshal(ex.body, &out); err != nil || out.AccessToken == "" {
-		return Token{}, errs.Wrap(fmt.Errorf("mastodon: token answer: %w", err), errs.Unavailable, "the instance's answer with the access token could not be read")
+	if err := json.Unmarshal(body, &out); err != nil || out.AccessToken == "" {
+		return Token{}, false
 	}
-	t := Token{AccessToken: out.AccessToken, Scope: out.Scope, CreatedAt: p.now()}
+	now := p.now()
+	t := Token{AccessToken: out.AccessToken, Scope: out.Scope, CreatedAt: now, RefreshToken: out.RefreshToken}
 	if out.CreatedAt > 0 {
 		t.CreatedAt = time.Unix(out.CreatedAt, 0)
 	}
-	return t, nil
+	if out.ExpiresIn > 0 {
+		// Counted from when the answer arrived, not created_at: a skewed
+		// instance clock must not make a token look fresher than it is.
+		t.ExpiresAt = now.Add(time.Duration(out.ExpiresIn) * time.Second)
+	}
+	return t, true
 }
 
 func (p *Provider) postForm(ctx context.Context, u string, form url.Values) (exchange, error) {

@@ -180,11 +180,24 @@ type Target struct {
 	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	Network   string                 `protobuf:"bytes,2,opt,name=network,proto3" json:"network,omitempty"`
 	// instance_url is the account's server (Mastodon instance).
-	InstanceUrl   string `protobuf:"bytes,3,opt,name=instance_url,json=instanceUrl,proto3" json:"instance_url,omitempty"`
-	AccessToken   string `protobuf:"bytes,4,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
-	Handle        string `protobuf:"bytes,5,opt,name=handle,proto3" json:"handle,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	InstanceUrl string `protobuf:"bytes,3,opt,name=instance_url,json=instanceUrl,proto3" json:"instance_url,omitempty"`
+	AccessToken string `protobuf:"bytes,4,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	Handle      string `protobuf:"bytes,5,opt,name=handle,proto3" json:"handle,omitempty"`
+	// remote_id is the network's id for the account (a Bluesky DID, a page
+	// id, a member URN).
+	RemoteId string `protobuf:"bytes,6,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	// refresh_token and expires_at renew access_token where it expires
+	// (expires_at unset: it does not, or it is not known when).
+	RefreshToken string                 `protobuf:"bytes,7,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	ExpiresAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// secret is any other credential the network needs (a signing secret,
+	// an OAuth client's registration), opaque outside its provider.
+	Secret string `protobuf:"bytes,9,opt,name=secret,proto3" json:"secret,omitempty"`
+	// credentials_version grows with every change of the credentials; it is
+	// what UpdateCredentials compares against.
+	CredentialsVersion int64 `protobuf:"varint,10,opt,name=credentials_version,json=credentialsVersion,proto3" json:"credentials_version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Target) Reset() {
@@ -252,15 +265,57 @@ func (x *Target) GetHandle() string {
 	return ""
 }
 
+func (x *Target) GetRemoteId() string {
+	if x != nil {
+		return x.RemoteId
+	}
+	return ""
+}
+
+func (x *Target) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *Target) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Target) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *Target) GetCredentialsVersion() int64 {
+	if x != nil {
+		return x.CredentialsVersion
+	}
+	return 0
+}
+
 type PublishJob struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
-	PostId        string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
-	Revision      int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
-	Text          string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
-	Media         []*MediaRef            `protobuf:"bytes,6,rep,name=media,proto3" json:"media,omitempty"`
-	Targets       []*Target              `protobuf:"bytes,7,rep,name=targets,proto3" json:"targets,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	PostId      string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Revision    int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	Text        string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
+	Media       []*MediaRef            `protobuf:"bytes,6,rep,name=media,proto3" json:"media,omitempty"`
+	Targets     []*Target              `protobuf:"bytes,7,rep,name=targets,proto3" json:"targets,omitempty"`
+	// thread, when set, makes the post a thread: after the post made of text
+	// and media, each part is published as a reply to the one before, on
+	// networks that take threads.
+	Thread []*PostPart `protobuf:"bytes,8,rep,name=thread,proto3" json:"thread,omitempty"`
+	// first_comment, when set, is published as a comment on (a reply to) the
+	// post once the thread is out.
+	FirstComment  *PostPart `protobuf:"bytes,9,opt,name=first_comment,json=firstComment,proto3" json:"first_comment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -344,6 +399,73 @@ func (x *PublishJob) GetTargets() []*Target {
 	return nil
 }
 
+func (x *PublishJob) GetThread() []*PostPart {
+	if x != nil {
+		return x.Thread
+	}
+	return nil
+}
+
+func (x *PublishJob) GetFirstComment() *PostPart {
+	if x != nil {
+		return x.FirstComment
+	}
+	return nil
+}
+
+// PostPart is one post of a thread, or a first comment.
+type PostPart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Media         []*MediaRef            `protobuf:"bytes,2,rep,name=media,proto3" json:"media,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostPart) Reset() {
+	*x = PostPart{}
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostPart) ProtoMessage() {}
+
+func (x *PostPart) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostPart.ProtoReflect.Descriptor instead.
+func (*PostPart) Descriptor() ([]byte, []int) {
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PostPart) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *PostPart) GetMedia() []*MediaRef {
+	if x != nil {
+		return x.Media
+	}
+	return nil
+}
+
 type GetPublishJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Job   *PublishJob            `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
@@ -357,7 +479,7 @@ type GetPublishJobResponse struct {
 
 func (x *GetPublishJobResponse) Reset() {
 	*x = GetPublishJobResponse{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +491,7 @@ func (x *GetPublishJobResponse) String() string {
 func (*GetPublishJobResponse) ProtoMessage() {}
 
 func (x *GetPublishJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +504,7 @@ func (x *GetPublishJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPublishJobResponse.ProtoReflect.Descriptor instead.
 func (*GetPublishJobResponse) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{4}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetPublishJobResponse) GetJob() *PublishJob {
@@ -406,6 +528,148 @@ func (x *GetPublishJobResponse) GetReason() string {
 	return ""
 }
 
+type UpdateCredentialsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	TenantId  string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	AccountId string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// based_on_version is the credentials_version the refresh started from;
+	// the update applies only while it is still the stored one.
+	BasedOnVersion int64  `protobuf:"varint,3,opt,name=based_on_version,json=basedOnVersion,proto3" json:"based_on_version,omitempty"`
+	AccessToken    string `protobuf:"bytes,4,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// refresh_token empty: the stored refresh token stays.
+	RefreshToken  string                 `protobuf:"bytes,5,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCredentialsRequest) Reset() {
+	*x = UpdateCredentialsRequest{}
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCredentialsRequest) ProtoMessage() {}
+
+func (x *UpdateCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UpdateCredentialsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UpdateCredentialsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *UpdateCredentialsRequest) GetBasedOnVersion() int64 {
+	if x != nil {
+		return x.BasedOnVersion
+	}
+	return 0
+}
+
+func (x *UpdateCredentialsRequest) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *UpdateCredentialsRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *UpdateCredentialsRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type UpdateCredentialsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// updated is false when the stored credentials changed since
+	// based_on_version (another refresh or a reconnect came first); target
+	// then holds the stored ones, which the caller should use instead.
+	Updated       bool    `protobuf:"varint,1,opt,name=updated,proto3" json:"updated,omitempty"`
+	Target        *Target `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCredentialsResponse) Reset() {
+	*x = UpdateCredentialsResponse{}
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCredentialsResponse) ProtoMessage() {}
+
+func (x *UpdateCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdateCredentialsResponse) GetUpdated() bool {
+	if x != nil {
+		return x.Updated
+	}
+	return false
+}
+
+func (x *UpdateCredentialsResponse) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
 type ListRecipientsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
@@ -416,7 +680,7 @@ type ListRecipientsRequest struct {
 
 func (x *ListRecipientsRequest) Reset() {
 	*x = ListRecipientsRequest{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +692,7 @@ func (x *ListRecipientsRequest) String() string {
 func (*ListRecipientsRequest) ProtoMessage() {}
 
 func (x *ListRecipientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +705,7 @@ func (x *ListRecipientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecipientsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecipientsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{5}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListRecipientsRequest) GetTenantId() string {
@@ -470,7 +734,7 @@ type Recipient struct {
 
 func (x *Recipient) Reset() {
 	*x = Recipient{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +746,7 @@ func (x *Recipient) String() string {
 func (*Recipient) ProtoMessage() {}
 
 func (x *Recipient) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +759,7 @@ func (x *Recipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recipient.ProtoReflect.Descriptor instead.
 func (*Recipient) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{6}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Recipient) GetUserId() string {
@@ -535,7 +799,7 @@ type ListRecipientsResponse struct {
 
 func (x *ListRecipientsResponse) Reset() {
 	*x = ListRecipientsResponse{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +811,7 @@ func (x *ListRecipientsResponse) String() string {
 func (*ListRecipientsResponse) ProtoMessage() {}
 
 func (x *ListRecipientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +824,7 @@ func (x *ListRecipientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecipientsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecipientsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{7}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRecipientsResponse) GetRecipients() []*Recipient {
@@ -586,14 +850,21 @@ const file_herald_portal_v1_portal_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x03 \x01(\x03R\tsizeBytes\x12 \n" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x1b\n" +
-	"\tfile_name\x18\x05 \x01(\tR\bfileName\"\x9f\x01\n" +
+	"\tfile_name\x18\x05 \x01(\tR\bfileName\"\xe5\x02\n" +
 	"\x06Target\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12!\n" +
 	"\finstance_url\x18\x03 \x01(\tR\vinstanceUrl\x12!\n" +
 	"\faccess_token\x18\x04 \x01(\tR\vaccessToken\x12\x16\n" +
-	"\x06handle\x18\x05 \x01(\tR\x06handle\"\xfb\x01\n" +
+	"\x06handle\x18\x05 \x01(\tR\x06handle\x12\x1b\n" +
+	"\tremote_id\x18\x06 \x01(\tR\bremoteId\x12#\n" +
+	"\rrefresh_token\x18\a \x01(\tR\frefreshToken\x129\n" +
+	"\n" +
+	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
+	"\x06secret\x18\t \x01(\tR\x06secret\x12/\n" +
+	"\x13credentials_version\x18\n" +
+	" \x01(\x03R\x12credentialsVersion\"\xf0\x02\n" +
 	"\n" +
 	"PublishJob\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
@@ -602,11 +873,28 @@ const file_herald_portal_v1_portal_proto_rawDesc = "" +
 	"\brevision\x18\x04 \x01(\x03R\brevision\x12\x12\n" +
 	"\x04text\x18\x05 \x01(\tR\x04text\x120\n" +
 	"\x05media\x18\x06 \x03(\v2\x1a.herald.portal.v1.MediaRefR\x05media\x122\n" +
-	"\atargets\x18\a \x03(\v2\x18.herald.portal.v1.TargetR\atargets\"\x81\x01\n" +
+	"\atargets\x18\a \x03(\v2\x18.herald.portal.v1.TargetR\atargets\x122\n" +
+	"\x06thread\x18\b \x03(\v2\x1a.herald.portal.v1.PostPartR\x06thread\x12?\n" +
+	"\rfirst_comment\x18\t \x01(\v2\x1a.herald.portal.v1.PostPartR\ffirstComment\"P\n" +
+	"\bPostPart\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x120\n" +
+	"\x05media\x18\x02 \x03(\v2\x1a.herald.portal.v1.MediaRefR\x05media\"\x81\x01\n" +
 	"\x15GetPublishJobResponse\x12.\n" +
 	"\x03job\x18\x01 \x01(\v2\x1c.herald.portal.v1.PublishJobR\x03job\x12 \n" +
 	"\vpublishable\x18\x02 \x01(\bR\vpublishable\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"W\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x83\x02\n" +
+	"\x18UpdateCredentialsRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12(\n" +
+	"\x10based_on_version\x18\x03 \x01(\x03R\x0ebasedOnVersion\x12!\n" +
+	"\faccess_token\x18\x04 \x01(\tR\vaccessToken\x12#\n" +
+	"\rrefresh_token\x18\x05 \x01(\tR\frefreshToken\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"g\n" +
+	"\x19UpdateCredentialsResponse\x12\x18\n" +
+	"\aupdated\x18\x01 \x01(\bR\aupdated\x120\n" +
+	"\x06target\x18\x02 \x01(\v2\x18.herald.portal.v1.TargetR\x06target\"W\n" +
 	"\x15ListRecipientsRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
 	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\"b\n" +
@@ -618,10 +906,11 @@ const file_herald_portal_v1_portal_proto_rawDesc = "" +
 	"\x16ListRecipientsResponse\x12;\n" +
 	"\n" +
 	"recipients\x18\x01 \x03(\v2\x1b.herald.portal.v1.RecipientR\n" +
-	"recipients2\xd6\x01\n" +
+	"recipients2\xc4\x02\n" +
 	"\rPortalService\x12`\n" +
 	"\rGetPublishJob\x12&.herald.portal.v1.GetPublishJobRequest\x1a'.herald.portal.v1.GetPublishJobResponse\x12c\n" +
-	"\x0eListRecipients\x12'.herald.portal.v1.ListRecipientsRequest\x1a(.herald.portal.v1.ListRecipientsResponseB\xbf\x01\n" +
+	"\x0eListRecipients\x12'.herald.portal.v1.ListRecipientsRequest\x1a(.herald.portal.v1.ListRecipientsResponse\x12l\n" +
+	"\x11UpdateCredentials\x12*.herald.portal.v1.UpdateCredentialsRequest\x1a+.herald.portal.v1.UpdateCredentialsResponseB\xbf\x01\n" +
 	"\x14com.herald.portal.v1B\vPortalProtoP\x01Z8github.com/heraldhq/herald/gen/herald/portal/v1;portalv1\xa2\x02\x03HPX\xaa\x02\x10Herald.Portal.V1\xca\x02\x10Herald\\Portal\\V1\xe2\x02\x1cHerald\\Portal\\V1\\GPBMetadata\xea\x02\x12Herald::Portal::V1b\x06proto3"
 
 var (
@@ -636,33 +925,44 @@ func file_herald_portal_v1_portal_proto_rawDescGZIP() []byte {
 	return file_herald_portal_v1_portal_proto_rawDescData
 }
 
-var file_herald_portal_v1_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_herald_portal_v1_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_herald_portal_v1_portal_proto_goTypes = []any{
-	(*GetPublishJobRequest)(nil),   // 0: herald.portal.v1.GetPublishJobRequest
-	(*MediaRef)(nil),               // 1: herald.portal.v1.MediaRef
-	(*Target)(nil),                 // 2: herald.portal.v1.Target
-	(*PublishJob)(nil),             // 3: herald.portal.v1.PublishJob
-	(*GetPublishJobResponse)(nil),  // 4: herald.portal.v1.GetPublishJobResponse
-	(*ListRecipientsRequest)(nil),  // 5: herald.portal.v1.ListRecipientsRequest
-	(*Recipient)(nil),              // 6: herald.portal.v1.Recipient
-	(*ListRecipientsResponse)(nil), // 7: herald.portal.v1.ListRecipientsResponse
-	(*timestamppb.Timestamp)(nil),  // 8: google.protobuf.Timestamp
+	(*GetPublishJobRequest)(nil),      // 0: herald.portal.v1.GetPublishJobRequest
+	(*MediaRef)(nil),                  // 1: herald.portal.v1.MediaRef
+	(*Target)(nil),                    // 2: herald.portal.v1.Target
+	(*PublishJob)(nil),                // 3: herald.portal.v1.PublishJob
+	(*PostPart)(nil),                  // 4: herald.portal.v1.PostPart
+	(*GetPublishJobResponse)(nil),     // 5: herald.portal.v1.GetPublishJobResponse
+	(*UpdateCredentialsRequest)(nil),  // 6: herald.portal.v1.UpdateCredentialsRequest
+	(*UpdateCredentialsResponse)(nil), // 7: herald.portal.v1.UpdateCredentialsResponse
+	(*ListRecipientsRequest)(nil),     // 8: herald.portal.v1.ListRecipientsRequest
+	(*Recipient)(nil),                 // 9: herald.portal.v1.Recipient
+	(*ListRecipientsResponse)(nil),    // 10: herald.portal.v1.ListRecipientsResponse
+	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
 }
 var file_herald_portal_v1_portal_proto_depIdxs = []int32{
-	8, // 0: herald.portal.v1.GetPublishJobRequest.due_at:type_name -> google.protobuf.Timestamp
-	1, // 1: herald.portal.v1.PublishJob.media:type_name -> herald.portal.v1.MediaRef
-	2, // 2: herald.portal.v1.PublishJob.targets:type_name -> herald.portal.v1.Target
-	3, // 3: herald.portal.v1.GetPublishJobResponse.job:type_name -> herald.portal.v1.PublishJob
-	6, // 4: herald.portal.v1.ListRecipientsResponse.recipients:type_name -> herald.portal.v1.Recipient
-	0, // 5: herald.portal.v1.PortalService.GetPublishJob:input_type -> herald.portal.v1.GetPublishJobRequest
-	5, // 6: herald.portal.v1.PortalService.ListRecipients:input_type -> herald.portal.v1.ListRecipientsRequest
-	4, // 7: herald.portal.v1.PortalService.GetPublishJob:output_type -> herald.portal.v1.GetPublishJobResponse
-	7, // 8: herald.portal.v1.PortalService.ListRecipients:output_type -> herald.portal.v1.ListRecipientsResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	11, // 0: herald.portal.v1.GetPublishJobRequest.due_at:type_name -> google.protobuf.Timestamp
+	11, // 1: herald.portal.v1.Target.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 2: herald.portal.v1.PublishJob.media:type_name -> herald.portal.v1.MediaRef
+	2,  // 3: herald.portal.v1.PublishJob.targets:type_name -> herald.portal.v1.Target
+	4,  // 4: herald.portal.v1.PublishJob.thread:type_name -> herald.portal.v1.PostPart
+	4,  // 5: herald.portal.v1.PublishJob.first_comment:type_name -> herald.portal.v1.PostPart
+	1,  // 6: herald.portal.v1.PostPart.media:type_name -> herald.portal.v1.MediaRef
+	3,  // 7: herald.portal.v1.GetPublishJobResponse.job:type_name -> herald.portal.v1.PublishJob
+	11, // 8: herald.portal.v1.UpdateCredentialsRequest.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 9: herald.portal.v1.UpdateCredentialsResponse.target:type_name -> herald.portal.v1.Target
+	9,  // 10: herald.portal.v1.ListRecipientsResponse.recipients:type_name -> herald.portal.v1.Recipient
+	0,  // 11: herald.portal.v1.PortalService.GetPublishJob:input_type -> herald.portal.v1.GetPublishJobRequest
+	8,  // 12: herald.portal.v1.PortalService.ListRecipients:input_type -> herald.portal.v1.ListRecipientsRequest
+	6,  // 13: herald.portal.v1.PortalService.UpdateCredentials:input_type -> herald.portal.v1.UpdateCredentialsRequest
+	5,  // 14: herald.portal.v1.PortalService.GetPublishJob:output_type -> herald.portal.v1.GetPublishJobResponse
+	10, // 15: herald.portal.v1.PortalService.ListRecipients:output_type -> herald.portal.v1.ListRecipientsResponse
+	7,  // 16: herald.portal.v1.PortalService.UpdateCredentials:output_type -> herald.portal.v1.UpdateCredentialsResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_herald_portal_v1_portal_proto_init() }
@@ -676,7 +976,7 @@ func file_herald_portal_v1_portal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_portal_v1_portal_proto_rawDesc), len(file_herald_portal_v1_portal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -400,7 +400,12 @@ type Attempt struct {
 	Tries          int32                  `protobuf:"varint,12,opt,name=tries,proto3" json:"tries,omitempty"`
 	NextTryAt      *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=next_try_at,json=nextTryAt,proto3" json:"next_try_at,omitempty"`
 	// error_kind: bad_content, disconnected, rate_limited, unavailable, unknown.
-	ErrorKind     string `protobuf:"bytes,14,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
+	ErrorKind string `protobuf:"bytes,14,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
+	// parts lists the parts of a thread (and its first comment) published so
+	// far, when the post has more than one; a try that failed midway shows
+	// here what is already on the network, and the next try goes on from the
+	// first part not listed.
+	Parts         []*AttemptPart `protobuf:"bytes,15,rep,name=parts,proto3" json:"parts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -533,6 +538,83 @@ func (x *Attempt) GetErrorKind() string {
 	return ""
 }
 
+func (x *Attempt) GetParts() []*AttemptPart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+type AttemptPart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index is the part's place in the job: 0 is the post, then the thread's
+	// next parts, then the first comment.
+	Index         int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	RemoteId      string                 `protobuf:"bytes,2,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	RemoteUrl     string                 `protobuf:"bytes,3,opt,name=remote_url,json=remoteUrl,proto3" json:"remote_url,omitempty"`
+	PublishedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=published_at,json=publishedAt,proto3" json:"published_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttemptPart) Reset() {
+	*x = AttemptPart{}
+	mi := &file_herald_publisher_v1_publisher_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttemptPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttemptPart) ProtoMessage() {}
+
+func (x *AttemptPart) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_publisher_v1_publisher_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttemptPart.ProtoReflect.Descriptor instead.
+func (*AttemptPart) Descriptor() ([]byte, []int) {
+	return file_herald_publisher_v1_publisher_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AttemptPart) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *AttemptPart) GetRemoteId() string {
+	if x != nil {
+		return x.RemoteId
+	}
+	return ""
+}
+
+func (x *AttemptPart) GetRemoteUrl() string {
+	if x != nil {
+		return x.RemoteUrl
+	}
+	return ""
+}
+
+func (x *AttemptPart) GetPublishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PublishedAt
+	}
+	return nil
+}
+
 type ListAttemptsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
@@ -543,7 +625,7 @@ type ListAttemptsRequest struct {
 
 func (x *ListAttemptsRequest) Reset() {
 	*x = ListAttemptsRequest{}
-	mi := &file_herald_publisher_v1_publisher_proto_msgTypes[6]
+	mi := &file_herald_publisher_v1_publisher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +637,7 @@ func (x *ListAttemptsRequest) String() string {
 func (*ListAttemptsRequest) ProtoMessage() {}
 
 func (x *ListAttemptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_publisher_v1_publisher_proto_msgTypes[6]
+	mi := &file_herald_publisher_v1_publisher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +650,7 @@ func (x *ListAttemptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttemptsRequest.ProtoReflect.Descriptor instead.
 func (*ListAttemptsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_publisher_v1_publisher_proto_rawDescGZIP(), []int{6}
+	return file_herald_publisher_v1_publisher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListAttemptsRequest) GetTenantId() string {
@@ -594,7 +676,7 @@ type ListAttemptsResponse struct {
 
 func (x *ListAttemptsResponse) Reset() {
 	*x = ListAttemptsResponse{}
-	mi := &file_herald_publisher_v1_publisher_proto_msgTypes[7]
+	mi := &file_herald_publisher_v1_publisher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +688,7 @@ func (x *ListAttemptsResponse) String() string {
 func (*ListAttemptsResponse) ProtoMessage() {}
 
 func (x *ListAttemptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_publisher_v1_publisher_proto_msgTypes[7]
+	mi := &file_herald_publisher_v1_publisher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +701,7 @@ func (x *ListAttemptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAttemptsResponse.ProtoReflect.Descriptor instead.
 func (*ListAttemptsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_publisher_v1_publisher_proto_rawDescGZIP(), []int{7}
+	return file_herald_publisher_v1_publisher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListAttemptsResponse) GetAttempts() []*Attempt {
@@ -656,7 +738,7 @@ const file_herald_publisher_v1_publisher_proto_rawDesc = "" +
 	"\n" +
 	"violations\x18\x01 \x03(\v2\x1e.herald.publisher.v1.ViolationR\n" +
 	"violations\x12:\n" +
-	"\x06limits\x18\x02 \x01(\v2\".herald.publisher.v1.NetworkLimitsR\x06limits\"\x99\x04\n" +
+	"\x06limits\x18\x02 \x01(\v2\".herald.publisher.v1.NetworkLimitsR\x06limits\"\xd1\x04\n" +
 	"\aAttempt\x12\x1d\n" +
 	"\n" +
 	"attempt_id\x18\x01 \x01(\tR\tattemptId\x12'\n" +
@@ -678,7 +760,14 @@ const file_herald_publisher_v1_publisher_proto_rawDesc = "" +
 	"\x05tries\x18\f \x01(\x05R\x05tries\x12:\n" +
 	"\vnext_try_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tnextTryAt\x12\x1d\n" +
 	"\n" +
-	"error_kind\x18\x0e \x01(\tR\terrorKind\"K\n" +
+	"error_kind\x18\x0e \x01(\tR\terrorKind\x126\n" +
+	"\x05parts\x18\x0f \x03(\v2 .herald.publisher.v1.AttemptPartR\x05parts\"\x9e\x01\n" +
+	"\vAttemptPart\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x1b\n" +
+	"\tremote_id\x18\x02 \x01(\tR\bremoteId\x12\x1d\n" +
+	"\n" +
+	"remote_url\x18\x03 \x01(\tR\tremoteUrl\x12=\n" +
+	"\fpublished_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt\"K\n" +
 	"\x13ListAttemptsRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
 	"\apost_id\x18\x02 \x01(\tR\x06postId\"P\n" +
@@ -710,7 +799,7 @@ func file_herald_publisher_v1_publisher_proto_rawDescGZIP() []byte {
 }
 
 var file_herald_publisher_v1_publisher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_herald_publisher_v1_publisher_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_herald_publisher_v1_publisher_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_herald_publisher_v1_publisher_proto_goTypes = []any{
 	(AttemptState)(0),             // 0: herald.publisher.v1.AttemptState
 	(*Media)(nil),                 // 1: herald.publisher.v1.Media
@@ -719,28 +808,31 @@ var file_herald_publisher_v1_publisher_proto_goTypes = []any{
 	(*NetworkLimits)(nil),         // 4: herald.publisher.v1.NetworkLimits
 	(*ValidateResponse)(nil),      // 5: herald.publisher.v1.ValidateResponse
 	(*Attempt)(nil),               // 6: herald.publisher.v1.Attempt
-	(*ListAttemptsRequest)(nil),   // 7: herald.publisher.v1.ListAttemptsRequest
-	(*ListAttemptsResponse)(nil),  // 8: herald.publisher.v1.ListAttemptsResponse
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*AttemptPart)(nil),           // 7: herald.publisher.v1.AttemptPart
+	(*ListAttemptsRequest)(nil),   // 8: herald.publisher.v1.ListAttemptsRequest
+	(*ListAttemptsResponse)(nil),  // 9: herald.publisher.v1.ListAttemptsResponse
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_herald_publisher_v1_publisher_proto_depIdxs = []int32{
 	1,  // 0: herald.publisher.v1.ValidateRequest.media:type_name -> herald.publisher.v1.Media
 	3,  // 1: herald.publisher.v1.ValidateResponse.violations:type_name -> herald.publisher.v1.Violation
 	4,  // 2: herald.publisher.v1.ValidateResponse.limits:type_name -> herald.publisher.v1.NetworkLimits
 	0,  // 3: herald.publisher.v1.Attempt.state:type_name -> herald.publisher.v1.AttemptState
-	9,  // 4: herald.publisher.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
-	9,  // 5: herald.publisher.v1.Attempt.finished_at:type_name -> google.protobuf.Timestamp
-	9,  // 6: herald.publisher.v1.Attempt.next_try_at:type_name -> google.protobuf.Timestamp
-	6,  // 7: herald.publisher.v1.ListAttemptsResponse.attempts:type_name -> herald.publisher.v1.Attempt
-	2,  // 8: herald.publisher.v1.PublisherService.Validate:input_type -> herald.publisher.v1.ValidateRequest
-	7,  // 9: herald.publisher.v1.PublisherService.ListAttempts:input_type -> herald.publisher.v1.ListAttemptsRequest
-	5,  // 10: herald.publisher.v1.PublisherService.Validate:output_type -> herald.publisher.v1.ValidateResponse
-	8,  // 11: herald.publisher.v1.PublisherService.ListAttempts:output_type -> herald.publisher.v1.ListAttemptsResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	10, // 4: herald.publisher.v1.Attempt.started_at:type_name -> google.protobuf.Timestamp
+	10, // 5: herald.publisher.v1.Attempt.finished_at:type_name -> google.protobuf.Timestamp
+	10, // 6: herald.publisher.v1.Attempt.next_try_at:type_name -> google.protobuf.Timestamp
+	7,  // 7: herald.publisher.v1.Attempt.parts:type_name -> herald.publisher.v1.AttemptPart
+	10, // 8: herald.publisher.v1.AttemptPart.published_at:type_name -> google.protobuf.Timestamp
+	6,  // 9: herald.publisher.v1.ListAttemptsResponse.attempts:type_name -> herald.publisher.v1.Attempt
+	2,  // 10: herald.publisher.v1.PublisherService.Validate:input_type -> herald.publisher.v1.ValidateRequest
+	8,  // 11: herald.publisher.v1.PublisherService.ListAttempts:input_type -> herald.publisher.v1.ListAttemptsRequest
+	5,  // 12: herald.publisher.v1.PublisherService.Validate:output_type -> herald.publisher.v1.ValidateResponse
+	9,  // 13: herald.publisher.v1.PublisherService.ListAttempts:output_type -> herald.publisher.v1.ListAttemptsResponse
+	12, // [12:14] is the sub-list for method output_type
+	10, // [10:12] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_herald_publisher_v1_publisher_proto_init() }
@@ -754,7 +846,7 @@ func file_herald_publisher_v1_publisher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_publisher_v1_publisher_proto_rawDesc), len(file_herald_publisher_v1_publisher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,9 @@ const (
 	// PortalServiceListRecipientsProcedure is the fully-qualified name of the PortalService's
 	// ListRecipients RPC.
 	PortalServiceListRecipientsProcedure = "/herald.portal.v1.PortalService/ListRecipients"
+	// PortalServiceUpdateCredentialsProcedure is the fully-qualified name of the PortalService's
+	// UpdateCredentials RPC.
+	PortalServiceUpdateCredentialsProcedure = "/herald.portal.v1.PortalService/UpdateCredentials"
 )
 
 // PortalServiceClient is a client for the herald.portal.v1.PortalService service.
@@ -51,6 +54,11 @@ type PortalServiceClient interface {
 	GetPublishJob(context.Context, *v1.GetPublishJobRequest) (*v1.GetPublishJobResponse, error)
 	// ListRecipients returns who is told about a workspace's events.
 	ListRecipients(context.Context, *v1.ListRecipientsRequest) (*v1.ListRecipientsResponse, error)
+	// UpdateCredentials stores an account's renewed credentials after
+	// Publisher refreshed them. It is a compare-and-set on the credentials'
+	// version, so a refresh made from stale credentials cannot overwrite a
+	// newer one; an empty refresh_token keeps the stored one.
+	UpdateCredentials(context.Context, *v1.UpdateCredentialsRequest) (*v1.UpdateCredentialsResponse, error)
 }
 
 // NewPortalServiceClient constructs a client for the herald.portal.v1.PortalService service. By
@@ -76,13 +84,20 @@ func NewPortalServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(portalServiceMethods.ByName("ListRecipients")),
 			connect.WithClientOptions(opts...),
 		),
+		updateCredentials: connect.NewClient[v1.UpdateCredentialsRequest, v1.UpdateCredentialsResponse](
+			httpClient,
+			baseURL+PortalServiceUpdateCredentialsProcedure,
+			connect.WithSchema(portalServiceMethods.ByName("UpdateCredentials")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // portalServiceClient implements PortalServiceClient.
 type portalServiceClient struct {
-	getPublishJob  *connect.Client[v1.GetPublishJobRequest, v1.GetPublishJobResponse]
-	listRecipients *connect.Client[v1.ListRecipientsRequest, v1.ListRecipientsResponse]
+	getPublishJob     *connect.Client[v1.GetPublishJobRequest, v1.GetPublishJobResponse]
+	listRecipients    *connect.Client[v1.ListRecipientsRequest, v1.ListRecipientsResponse]
+	updateCredentials *connect.Client[v1.UpdateCredentialsRequest, v1.UpdateCredentialsResponse]
 }
 
 // GetPublishJob calls herald.portal.v1.PortalService.GetPublishJob.
@@ -103,6 +118,15 @@ func (c *portalServiceClient) ListRecipients(ctx context.Context, req *v1.ListRe
 	return nil, err
 }
 
+// UpdateCredentials calls herald.portal.v1.PortalService.UpdateCredentials.
+func (c *portalServiceClient) UpdateCredentials(ctx context.Context, req *v1.UpdateCredentialsRequest) (*v1.UpdateCredentialsResponse, error) {
+	response, err := c.updateCredentials.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // PortalServiceHandler is an implementation of the herald.portal.v1.PortalService service.
 type PortalServiceHandler interface {
 	// GetPublishJob returns what Publisher needs to publish one post revision:
@@ -110,6 +134,11 @@ type PortalServiceHandler interface {
 	GetPublishJob(context.Context, *v1.GetPublishJobRequest) (*v1.GetPublishJobResponse, error)
 	// ListRecipients returns who is told about a workspace's events.
 	ListRecipients(context.Context, *v1.ListRecipientsRequest) (*v1.ListRecipientsResponse, error)
+	// UpdateCredentials stores an account's renewed credentials after
+	// Publisher refreshed them. It is a compare-and-set on the credentials'
+	// version, so a refresh made from stale credentials cannot overwrite a
+	// newer one; an empty refresh_token keeps the stored one.
+	UpdateCredentials(context.Context, *v1.UpdateCredentialsRequest) (*v1.UpdateCredentialsResponse, error)
 }
 
 // NewPortalServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -131,12 +160,20 @@ func NewPortalServiceHandler(svc PortalServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(portalServiceMethods.ByName("ListRecipients")),
 		connect.WithHandlerOptions(opts...),
 	)
+	portalServiceUpdateCredentialsHandler := connect.NewUnaryHandlerSimple(
+		PortalServiceUpdateCredentialsProcedure,
+		svc.UpdateCredentials,
+		connect.WithSchema(portalServiceMethods.ByName("UpdateCredentials")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/herald.portal.v1.PortalService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PortalServiceGetPublishJobProcedure:
 			portalServiceGetPublishJobHandler.ServeHTTP(w, r)
 		case PortalServiceListRecipientsProcedure:
 			portalServiceListRecipientsHandler.ServeHTTP(w, r)
+		case PortalServiceUpdateCredentialsProcedure:
+			portalServiceUpdateCredentialsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -152,4 +189,8 @@ func (UnimplementedPortalServiceHandler) GetPublishJob(context.Context, *v1.GetP
 
 func (UnimplementedPortalServiceHandler) ListRecipients(context.Context, *v1.ListRecipientsRequest) (*v1.ListRecipientsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.portal.v1.PortalService.ListRecipients is not implemented"))
+}
+
+func (UnimplementedPortalServiceHandler) UpdateCredentials(context.Context, *v1.UpdateCredentialsRequest) (*v1.UpdateCredentialsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.portal.v1.PortalService.UpdateCredentials is not implemented"))
 }

@@ -1,0 +1,18 @@
+-- +goose Up
+
+-- Renewable credentials. refresh_sealed and secret_sealed are sealed like
+-- token_sealed (AES-GCM under the portal key, bound to the account's natural
+-- key, each with its own label), NULL when the network gave none.
+-- expires_at is when the access token stops working (0: never, or not
+-- known); credentials_version grows with every change of the credentials,
+-- so a refresh computed from old ones cannot overwrite newer ones.
+ALTER TABLE portal_accounts ADD COLUMN refresh_sealed BYTEA;
+ALTER TABLE portal_accounts ADD COLUMN secret_sealed BYTEA;
+ALTER TABLE portal_accounts ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE portal_accounts ADD COLUMN credentials_version BIGINT NOT NULL DEFAULT 1;
+
+-- +goose Down
+ALTER TABLE portal_accounts DROP COLUMN credentials_version;
+ALTER TABLE portal_accounts DROP COLUMN expires_at;
+ALTER TABLE portal_accounts DROP COLUMN secret_sealed;
+ALTER TABLE portal_accounts DROP COLUMN refresh_sealed;
