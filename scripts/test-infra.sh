@@ -175,7 +175,10 @@ start_mailpit() {
 
 # The PDS runs in the foreground under bg; its install (Node 22 and the
 # npm packages) happens on the first start, so ready waits longer for it.
-start_bluesky-pds() { BLUESKY_PDS_DIR="$RUN/bluesky-pds" bg bluesky-pds scripts/bluesky-pds/run-pds.sh; }
+start_bluesky-pds() {
+  command -v npm >/dev/null 2>&1 || apt_install npm
+  BLUESKY_PDS_DIR="$RUN/bluesky-pds" bg bluesky-pds scripts/bluesky-pds/run-pds.sh
+}
 
 start_chromium() { command -v chromium >/dev/null 2>&1 || apt_install chromium; }
 

@@ -501,3 +501,29 @@ func TestUnreachablePDS(t *testing.T) {
 	_, err = strict.Publish(t.Context(), e.acct, provider.Post{Text: "x", IdempotencyKey: "u"})
 	wantKind(t, err, provider.Disconnected)
 }
+
+func TestTimeoutAfterSending(t *testing.T) {
+	t.Parallel()
+	e := setup(t, simnet.Options{Faults: simnet.Faults{Latency: 2 * time.Second, Path: "/xrpc/com.atproto.repo.createRecord"}})
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err := e.p.Publish(ctx, e.acct, provider.Post{Text: "slow", IdempotencyKey: "slow"})
+	wantKind(t, err, provider.Unknown)
+}
+
+func TestFailureThatCannotBeSettled(t *testing.T) {
+	t.Parallel()
+	e := setup(t, simnet.Options{})
+	// createRecord fails with a 500 and so does the getRecord that would
+	// tell whether the post exists: the outcome is unknown, not a retry.
+	if err := e.sim.SetFaults(simnet.Faults{FailNext: 2, ErrorStatus: 500, Path: "/xrpc/com.atproto.repo."}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "hm", IdempotencyKey: "hm"})
+	if pe := wantKind(t, err, provider.Unknown); pe.Status != 500 {
+		t.Errorf("status %d", pe.Status)
+	}
+	if f := e.sim.Faults(); f.FailNext != 0 {
+		t.Errorf("%d injected failures left; the provider made other calls than createRecord and getRecord", f.FailNext)
+	}
+}

@@ -157,7 +157,10 @@ func (p *Provider) statusError(a answer, op string) *provider.Error {
 		}
 		return op + ": " + fallback
 	}
-	e := &provider.Error{Status: a.status, Err: fmt.Errorf("xrpc error %q", x.Error)}
+	e := &provider.Error{Status: a.status}
+	if x.Error != "" {
+		e.Err = fmt.Errorf("xrpc error %s", x.Error)
+	}
 	switch {
 	case x.Error == "ExpiredToken":
 		e.Kind, e.Message = provider.Expired, op+": the session has expired"
