@@ -22,7 +22,12 @@ func simnetCmd() *cobra.Command {
 		Long: `simnet serves the parts of Mastodon's API Herald uses (statuses, media,
 Idempotency-Key, rate-limit headers, OAuth app flow) from memory, with
 injectable latency and errors (POST /_simnet/faults). Create an account and
-its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'`,
+its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'
+
+It also simulates a Bluesky PDS under /xrpc/ (app-password sessions, blobs,
+posts): create an account with
+curl -X POST <url>/_simnet/bluesky/accounts -d '{"handle":"demo.test","password":"demo-pass"}'
+and list what was posted at <url>/_simnet/bluesky/posts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
