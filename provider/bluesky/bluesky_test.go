@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -526,4 +527,17 @@ func TestFailureThatCannotBeSettled(t *testing.T) {
 	if f := e.sim.Faults(); f.FailNext != 0 {
 		t.Errorf("%d injected failures left; the provider made other calls than createRecord and getRecord", f.FailNext)
 	}
+}
+
+func TestConnectToSomethingElse(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(ts.Close)
+	p := bluesky.New(outbound.NewClient(outbound.Policy{AllowLoopback: true}))
+	_, err := p.Connect(t.Context(), ts.URL, "alice.test", password)
+	if pe := wantKind(t, err, provider.Disconnected); !strings.Contains(pe.Message, "is the address a Bluesky PDS?") {
+		t.Errorf("message %q", pe.Message)
+	}
+	_, err = p.Connect(t.Context(), ts.URL, " ", password)
+	wantKind(t, err, provider.Disconnected)
 }
