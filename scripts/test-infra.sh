@@ -11,7 +11,9 @@
 #
 # Servers: postgres 5432, redis 6379, rabbitmq 5672, nats 4222, activemq
 # (STOMP 61613), zookeeper 2181, memcached 11211, etcd 2379, s3 (gofakes3)
-# 9000, mailpit (SMTP 1025, HTTP 8025); and Chromium for the browser test.
+# 9000, mailpit (SMTP 1025, HTTP 8025), bluesky-pds (the official Bluesky
+# PDS with a local did:plc directory, 2583 and 2582; first install ~2 min,
+# needs npm); and Chromium for the browser test.
 # State (binaries, data, logs, pids) lives in $HERALD_INFRA_DIR, default
 # .run/infra in the repository.
 set -euo pipefail
@@ -24,13 +26,13 @@ touch "$PIDS"
 
 MAILPIT_VERSION=v1.33.1
 GOFAKES3_VERSION=v1.2.0
-ALL="postgres redis rabbitmq nats activemq zookeeper memcached etcd s3 mailpit chromium"
+ALL="postgres redis rabbitmq nats activemq zookeeper memcached etcd s3 mailpit bluesky-pds chromium"
 
 port_of() {
   case $1 in
     postgres) echo 5432 ;; redis) echo 6379 ;; rabbitmq) echo 5672 ;; nats) echo 4222 ;;
     activemq) echo 61613 ;; zookeeper) echo 2181 ;; memcached) echo 11211 ;; etcd) echo 2379 ;;
-    s3) echo 9000 ;; mailpit) echo 1025 ;; *) echo 0 ;;
+    s3) echo 9000 ;; mailpit) echo 1025 ;; bluesky-pds) echo 2583 ;; *) echo 0 ;;
   esac
 }
 
@@ -47,6 +49,7 @@ HERALD_TEST_ETCD_ADDR=127.0.0.1:2379
 HERALD_TEST_S3_ENDPOINT=http://127.0.0.1:9000
 HERALD_TEST_SMTP_ADDR=127.0.0.1:1025
 HERALD_TEST_MAILPIT_URL=http://127.0.0.1:8025
+HERALD_TEST_BLUESKY_PDS_URL=http://127.0.0.1:2583
 HERALD_TEST_CHROMIUM=$(command -v chromium || echo /usr/bin/chromium)
 HERALD_TEST_INFRA=$PWD/scripts/test-infra.sh
 VARS
@@ -170,6 +173,13 @@ start_mailpit() {
     --disable-version-check --smtp-auth-accept-any --smtp-auth-allow-insecure
 }
 
+# The PDS runs in the foreground under bg; its install (Node 22 and the
+# npm packages) happens on the first start, so ready waits longer for it.
+start_bluesky-pds() {
+  command -v npm >/dev/null 2>&1 || apt_install npm
+  BLUESKY_PDS_DIR="$RUN/bluesky-pds" bg bluesky-pds scripts/bluesky-pds/run-pds.sh
+}
+
 start_chromium() { command -v chromium >/dev/null 2>&1 || apt_install chromium; }
 
 # ready NAME: wait until the server answers, not just listens.
@@ -188,6 +198,10 @@ ready() {
       for _ in $(seq 1 240); do curl -fsS http://127.0.0.1:2379/health 2>/dev/null | grep -q '"health":"true"' && return 0; sleep 0.25; done
       echo "test-infra: etcd is not healthy" >&2; return 1 ;;
     mailpit) wait_port "$name" "$port"; wait_port "$name-http" 8025 ;;
+    bluesky-pds)
+      wait_port "$name" "$port" 1440 # 6 min: the first start installs it
+      for _ in $(seq 1 240); do curl -fsS http://127.0.0.1:2583/xrpc/_health >/dev/null 2>&1 && return 0; sleep 0.25; done
+      echo "test-infra: bluesky-pds does not answer /xrpc/_health" >&2; return 1 ;;
     *) wait_port "$name" "$port" ;;
   esac
 }

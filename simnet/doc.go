@@ -20,6 +20,14 @@
 // (latency, errors, a connection dropped after the post was made, which
 // leaves the client not knowing whether it was).
 //
+// Beside Mastodon it simulates a Bluesky PDS (bluesky.go) under the real
+// XRPC paths: app-password sessions whose access tokens expire, one-use
+// refresh tokens, blobs, app.bsky.feed.post records with the reference
+// PDS's 500 for a record key already taken, handle resolution and write
+// rate limits; POST /_simnet/bluesky/accounts and GET
+// /_simnet/bluesky/posts are its control endpoints. The same Faults apply
+// (limit them to one network with Path, e.g. "/xrpc/").
+//
 // It keeps everything in memory, is safe for concurrent use and is meant to
 // take thousands of posts a second. It must never be exposed beyond the
 // machine it runs on: its control endpoints under /_simnet/ are

@@ -66,6 +66,8 @@ type Options struct {
 	// IdempotencyTTL is how long an Idempotency-Key is remembered (default
 	// one hour, like Mastodon).
 	IdempotencyTTL time.Duration
+	// Bluesky configures the Bluesky PDS simulation (simnet/bluesky.go).
+	Bluesky BlueskyOptions
 	// Faults are injected from the start; see SetFaults.
 	Faults Faults
 	// Now is the clock (default time.Now); tests move it to expire rate
@@ -136,6 +138,7 @@ type Server struct {
 	discord  discordNet
 	slack    slackNet
 	hooks    webhookNet
+	bsky     *bluesky
 }
 
 type counters struct {
@@ -184,6 +187,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /oauth/authorize", s.authorizeDecision)
 	m.HandleFunc("POST /oauth/token", s.issueToken)
 	m.HandleFunc("POST /oauth/revoke", s.revokeToken)
+
+	s.mountBluesky(m)
 
 	m.HandleFunc("POST /_simnet/accounts", s.controlCreateAccount)
 	m.HandleFunc("GET /_simnet/statuses", s.controlStatuses)

@@ -24,10 +24,12 @@ Idempotency-Key, rate-limit headers, OAuth app flow) from memory, with
 injectable latency and errors (POST /_simnet/faults). Create an account and
 its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'
 
-It also plays Telegram's Bot API (<url>/telegram), Discord and Slack
-webhooks (<url>/discord, <url>/slack) and receivers of Herald's signed
-webhook (<url>/webhook); make an account of each with
-POST <url>/_simnet/{telegram,discord,slack,webhook}/accounts and list what
+It also plays a Bluesky PDS under /xrpc/ (app-password sessions, blobs,
+posts), Telegram's Bot API (<url>/telegram), Discord and Slack webhooks
+(<url>/discord, <url>/slack) and receivers of Herald's signed webhook
+(<url>/webhook); make an account of each with
+POST <url>/_simnet/{bluesky,telegram,discord,slack,webhook}/accounts (for
+Bluesky: -d '{"handle":"demo.test","password":"demo-pass"}') and list what
 was posted with GET <url>/_simnet/NAME/posts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
