@@ -121,6 +121,8 @@ type Server struct {
 
 	faultsMu sync.Mutex
 	faults   Faults
+
+	meta metaNet // Facebook, Instagram and Threads (meta.go)
 }
 
 type counters struct {
@@ -168,6 +170,10 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /oauth/authorize", s.authorizeDecision)
 	m.HandleFunc("POST /oauth/token", s.issueToken)
 	m.HandleFunc("POST /oauth/revoke", s.revokeToken)
+
+	s.mountFacebook(m)
+	s.mountInstagram(m)
+	s.mountThreads(m)
 
 	m.HandleFunc("POST /_simnet/accounts", s.controlCreateAccount)
 	m.HandleFunc("GET /_simnet/statuses", s.controlStatuses)
