@@ -16,6 +16,8 @@ type InstagramAccount struct {
 	Username    string `json:"username"`
 	PageID      string `json:"page_id"`
 	AccessToken string `json:"access_token"`
+	// UserLogin is who manages the page, for the Facebook Login dialog.
+	UserLogin string `json:"user_login"`
 }
 
 // InstagramMedia is a published Instagram post, as simnet stored it.
@@ -73,7 +75,7 @@ func (s *Server) CreateInstagramAccount(username string) InstagramAccount {
 	p.ig = ig
 	m.igUsers[ig.id] = ig
 	t := s.newMetaToken(m, "user", u.id, instagramScopes, metaLongTokenTTL)
-	return InstagramAccount{ID: ig.id, Username: username, PageID: p.id, AccessToken: t.value}
+	return InstagramAccount{ID: ig.id, Username: username, PageID: p.id, AccessToken: t.value, UserLogin: u.login}
 }
 
 // InstagramPosts returns every published Instagram media, oldest first.
@@ -277,7 +279,7 @@ func (s *Server) igComment(w http.ResponseWriter, t *metaToken, md *InstagramMed
 	m := s.lockMeta()
 	ig := m.igUsers[md.IGUserID]
 	m.unlock()
-	if !(t.kind == "user" && ig.page.owner.id == t.subject) || !t.scopes["instagram_basic"] {
+	if !(t.kind == "user" && ig.page.owner.id == t.subject) && !(t.kind == "page" && ig.page.id == t.subject) || !t.scopes["instagram_basic"] {
 		graphError(w, http.StatusForbidden, 10, 0, "OAuthException", "(#10) Application does not have permission for this action")
 		return
 	}
