@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -74,7 +73,7 @@ type Token struct {
 	AccessToken string
 	ExpiresAt   time.Time
 	// UserID is the account the token is for, when the exchange says so
-	// (Threads does).
+	// as a string.
 	UserID string
 }
 
@@ -111,11 +110,11 @@ func (c *Client) ExchangeCode(ctx context.Context, o OAuth, code string) (Token,
 		return Token{}, errs.Wrap(redact(err), errs.Unavailable, "could not reach Meta; try again later")
 	}
 	tok := Token{AccessToken: t.AccessToken, ExpiresAt: t.Expiry}
-	switch id := t.Extra("user_id").(type) {
-	case string:
+	// Threads sends user_id as a JSON number, which x/oauth2 decodes into
+	// a float64 that cannot hold a 17-digit id exactly: only a string is
+	// taken; callers ask /me for the id.
+	if id, ok := t.Extra("user_id").(string); ok {
 		tok.UserID = id
-	case float64:
-		tok.UserID = fmt.Sprintf("%.0f", id)
 	}
 	return tok, nil
 }

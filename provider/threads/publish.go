@@ -1,0 +1,180 @@
+package threads
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/provider/meta/graph"
+)
+
+// Publish publishes post to acct: text, an image, or a carousel; with
+// ReplyTo, as a reply to that post (a thread's next part, or a first
+// comment). Errors are *provider.Error; see the package doc for Unknown.
+func (p *Provider) Publish(ctx context.Context, acct provider.Account, post provider.Post) (provider.Result, error) {
+	api, perr := p.account(acct)
+	if perr != nil {
+		return provider.Result{}, perr
+	}
+	if len(post.Media) > MaxMedia {
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: fmt.Sprintf("a Threads post takes up to %d images", MaxMedia)}
+	}
+	if len(post.Media) > 0 && p.mediaURL == nil {
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: "Herald is not set up to give Threads public media addresses, so it cannot post images there"}
+	}
+	if err := p.checkQuota(ctx, api, acct); err != nil {
+		return provider.Result{}, err
+	}
+	form := url.Values{"text": {post.Text}}
+	if post.ReplyTo != nil {
+		id := post.ReplyTo.RemoteID
+		if id == "" {
+			id = post.ReplyTo.Ref
+		}
+		if id == "" {
+			return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: "replying on Threads: there is no post to reply to"}
+		}
+		form.Set("reply_to_id", id)
+	}
+	const op = "preparing the post"
+	switch len(post.Media) {
+	case 0:
+		form.Set("media_type", "TEXT")
+	case 1:
+		if err := p.image(ctx, post.Media[0], 0, form); err != nil {
+			return provider.Result{}, err
+		}
+	default:
+		children := make([]string, 0, len(post.Media))
+		for i, m := range post.Media {
+			item := url.Values{"is_carousel_item": {"true"}}
+			if err := p.image(ctx, m, i, item); err != nil {
+				return provider.Result{}, err
+			}
+			cop := fmt.Sprintf("preparing media[%d]", i)
+			id, err := p.container(ctx, api, acct, cop, item)
+			if err != nil {
+				return provider.Result{}, err
+			}
+			children = append(children, id)
+		}
+		form.Set("media_type", "CAROUSEL")
+		form.Set("children", strings.Join(children, ","))
+	}
+	id, err := p.container(ctx, api, acct, op, form)
+	if err != nil {
+		return provider.Result{}, err
+	}
+	return p.publish(ctx, api, acct, id)
+}
+
+func (p *Provider) image(ctx context.Context, m provider.Media, i int, form url.Values) error {
+	u, err := p.mediaURL(ctx, m)
+	if err != nil {
+		return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("preparing media[%d]: no public address for the image", i), Err: err}
+	}
+	form.Set("media_type", "IMAGE")
+	form.Set("image_url", u)
+	if m.Description != "" {
+		form.Set("alt_text", m.Description)
+	}
+	return nil
+}
+
+func (p *Provider) checkQuota(ctx context.Context, api graph.API, acct provider.Account) error {
+	const op = "checking the publishing quota"
+	var out struct {
+		Data []struct {
+			Usage  int `json:"quota_usage"`
+			Config struct {
+				Total int `json:"quota_total"`
+			} `json:"config"`
+		} `json:"data"`
+	}
+	u := api.URL("/"+url.PathEscape(acct.RemoteID)+"/threads_publishing_limit", url.Values{"fields": {"quota_usage,config"}})
+	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &out); err != nil {
+		return err
+	}
+	if len(out.Data) > 0 && out.Data[0].Config.Total > 0 && out.Data[0].Usage >= out.Data[0].Config.Total {
+		d := out.Data[0]
+		return &provider.Error{Kind: provider.RateLimited, Message: fmt.Sprintf("the profile has published %d of the %d posts Threads allows through its API in 24 hours", d.Usage, d.Config.Total), RetryAfter: p.c.Now().Add(quotaPause)}
+	}
+	return nil
+}
+
+// container makes a container and waits until it is FINISHED. Containers
+// are not public, so a lost answer is Retry.
+func (p *Provider) container(ctx context.Context, api graph.API, acct provider.Account, op string, form url.Values) (string, error) {
+	var out struct {
+		ID string `json:"id"`
+	}
+	err := p.c.Do(ctx, graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/threads", nil), Token: acct.AccessToken, Form: form, RateKey: graph.AccountKey(acct), Op: op}, &out)
+	if err != nil {
+		return "", err
+	}
+	if out.ID == "" {
+		return "", &provider.Error{Kind: provider.Retry, Message: op + ": Meta's answer had no container id"}
+	}
+	return out.ID, p.await(ctx, api, acct, out.ID, op)
+}
+
+func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Account, id, op string) error {
+	deadline := time.Now().Add(p.pollTimeout)
+	u := api.URL("/"+url.PathEscape(id), url.Values{"fields": {"status,error_message"}})
+	for {
+		var out struct {
+			Status       string `json:"status"`
+			ErrorMessage string `json:"error_message"`
+		}
+		if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &out); err != nil {
+			return err
+		}
+		switch out.Status {
+		case "FINISHED", "PUBLISHED":
+			return nil
+		case "ERROR":
+			why := out.ErrorMessage
+			if why == "" {
+				why = "it could not use the media"
+			}
+			return &provider.Error{Kind: provider.BadContent, Message: op + ": Threads refused it: " + why}
+		case "EXPIRED":
+			return &provider.Error{Kind: provider.Retry, Message: op + ": the container expired before it was published"}
+		}
+		if time.Now().After(deadline) {
+			return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("%s: Threads was still processing it after %s", op, p.pollTimeout)}
+		}
+		t := time.NewTimer(p.pollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &provider.Error{Kind: provider.Retry, Message: op + ": stopped while Threads was processing it", Err: ctx.Err()}
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Provider) publish(ctx context.Context, api graph.API, acct provider.Account, container string) (provider.Result, error) {
+	const op = "publishing the post"
+	var out struct {
+		ID string `json:"id"`
+	}
+	err := p.c.Do(ctx, graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/threads_publish", nil), Token: acct.AccessToken,
+		Form: url.Values{"creation_id": {container}}, RateKey: graph.AccountKey(acct), Op: op, Effect: true}, &out)
+	if err != nil {
+		return provider.Result{}, err
+	}
+	if out.ID == "" {
+		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": Meta's answer had no post id"}
+	}
+	var link struct {
+		Permalink string `json:"permalink"`
+	}
+	// Published whatever happens here: a failure only leaves the URL empty.
+	_ = p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: api.URL("/"+url.PathEscape(out.ID), url.Values{"fields": {"permalink"}}), Token: acct.AccessToken, Op: "reading the post's address"}, &link)
+	return provider.Result{RemoteID: out.ID, RemoteURL: link.Permalink, Ref: out.ID}, nil
+}
