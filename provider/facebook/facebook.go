@@ -133,6 +133,11 @@ func (p *Provider) account(acct provider.Account) (graph.API, *provider.Error) {
 // a Page token answers with the page. A token of another page is
 // Disconnected.
 func (p *Provider) VerifyCredentials(ctx context.Context, acct provider.Account) (provider.Profile, error) {
+	v, err := p.verifyCredentials(ctx, acct)
+	return v, graph.WithoutRefresh(err)
+}
+
+func (p *Provider) verifyCredentials(ctx context.Context, acct provider.Account) (provider.Profile, error) {
 	api, perr := p.account(acct)
 	if perr != nil {
 		return provider.Profile{}, perr

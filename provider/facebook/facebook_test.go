@@ -200,8 +200,8 @@ func TestTokens(t *testing.T) {
 		spoil func(*simnet.Server, string)
 		want  provider.Kind
 	}{
-		{"expired", (*simnet.Server).ExpireMetaToken, provider.Expired},
-		{"revoked", (*simnet.Server).RevokeMetaToken, provider.Disconnected},
+		{"expired", (*simnet.Server).ExpireMetaToken, provider.Disconnected}, // no way to renew: reconnect
+		{"authorized", (*simnet.Server).RevokeMetaToken, provider.Disconnected}, // "has not authorized application"
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,8 +209,8 @@ func TestTokens(t *testing.T) {
 			e := setup(t)
 			tt.spoil(e.sim, e.acct.AccessToken)
 			_, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "hi"})
-			if pe := kindOf(t, err); pe.Kind != tt.want || strings.Contains(pe.Error(), e.acct.AccessToken) {
-				t.Errorf("publish: %v; want %s without the token", pe, tt.want)
+			if pe := kindOf(t, err); pe.Kind != tt.want || strings.Contains(pe.Error(), e.acct.AccessToken) || !strings.Contains(pe.Message, tt.name) {
+				t.Errorf("publish: %v; want %s, saying %s, without the token", pe, tt.want, tt.name)
 			}
 			_, err = e.p.VerifyCredentials(t.Context(), e.acct)
 			if pe := kindOf(t, err); pe.Kind != tt.want {

@@ -25,6 +25,11 @@ import (
 // without an answer is Unknown (see the package doc: there is no way to
 // settle it but to look).
 func (p *Provider) Publish(ctx context.Context, acct provider.Account, post provider.Post) (provider.Result, error) {
+	v, err := p.publish(ctx, acct, post)
+	return v, graph.WithoutRefresh(err)
+}
+
+func (p *Provider) publish(ctx context.Context, acct provider.Account, post provider.Post) (provider.Result, error) {
 	api, perr := p.account(acct)
 	if perr != nil {
 		return provider.Result{}, perr
@@ -200,6 +205,10 @@ func writeForm(mw *multipart.Writer, fields url.Values, fileField string, m prov
 // gone counts as deleted; a lost answer is Retry, since deleting twice is
 // harmless.
 func (p *Provider) Delete(ctx context.Context, acct provider.Account, res provider.Result) error {
+	return graph.WithoutRefresh(p.delete(ctx, acct, res))
+}
+
+func (p *Provider) delete(ctx context.Context, acct provider.Account, res provider.Result) error {
 	api, perr := p.account(acct)
 	if perr != nil {
 		return perr

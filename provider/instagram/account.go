@@ -12,6 +12,11 @@ import (
 // VerifyCredentials reads the account with acct's token
 // (GET /{ig-user-id}?fields=id,username,name).
 func (p *Provider) VerifyCredentials(ctx context.Context, acct provider.Account) (provider.Profile, error) {
+	v, err := p.verifyCredentials(ctx, acct)
+	return v, graph.WithoutRefresh(err)
+}
+
+func (p *Provider) verifyCredentials(ctx context.Context, acct provider.Account) (provider.Profile, error) {
 	api, perr := p.account(acct)
 	if perr != nil {
 		return provider.Profile{}, perr

@@ -21,6 +21,11 @@ const quotaPause = time.Hour
 // with AsComment and ReplyTo, a comment on an earlier media. Errors are
 // *provider.Error; see the package doc for Unknown.
 func (p *Provider) Publish(ctx context.Context, acct provider.Account, post provider.Post) (provider.Result, error) {
+	v, err := p.publishPost(ctx, acct, post)
+	return v, graph.WithoutRefresh(err)
+}
+
+func (p *Provider) publishPost(ctx context.Context, acct provider.Account, post provider.Post) (provider.Result, error) {
 	api, perr := p.account(acct)
 	if perr != nil {
 		return provider.Result{}, perr

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -182,4 +183,17 @@ func retryAfterHeader(h http.Header, now time.Time) time.Time {
 		return t
 	}
 	return time.Time{}
+}
+
+// WithoutRefresh is err for a provider that cannot renew tokens (Facebook
+// Pages, Instagram): an Expired token can only be replaced by connecting
+// again, so it becomes Disconnected, saying it expired.
+func WithoutRefresh(err error) error {
+	var pe *provider.Error
+	if errors.As(err, &pe) && pe.Kind == provider.Expired {
+		c := *pe
+		c.Kind, c.Message = provider.Disconnected, pe.Message+"; reconnect the account"
+		return &c
+	}
+	return err
 }
