@@ -200,7 +200,7 @@ func TestTokens(t *testing.T) {
 		spoil func(*simnet.Server, string)
 		want  provider.Kind
 	}{
-		{"expired", (*simnet.Server).ExpireMetaToken, provider.Disconnected}, // no way to renew: reconnect
+		{"expired", (*simnet.Server).ExpireMetaToken, provider.Disconnected},    // no way to renew: reconnect
 		{"authorized", (*simnet.Server).RevokeMetaToken, provider.Disconnected}, // "has not authorized application"
 	}
 	for _, tt := range tests {
