@@ -99,7 +99,7 @@ func TestValidate(t *testing.T) {
 func TestPublishTextAndFirstComment(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	res, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "Fresh bread at 7 https://acme.example/bread", IdempotencyKey: "att_1"})
+	res, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "Fresh bread at 7 https://acme.example/bread.", IdempotencyKey: "att_1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestPublishTextAndFirstComment(t *testing.T) {
 		t.Fatal(err)
 	}
 	posts := e.sim.FacebookPosts()
-	if len(posts) != 1 || posts[0].ID != res.RemoteID || posts[0].Message != "Fresh bread at 7 https://acme.example/bread" {
+	if len(posts) != 1 || posts[0].ID != res.RemoteID || posts[0].Message != "Fresh bread at 7 https://acme.example/bread." || posts[0].Link != "https://acme.example/bread" {
 		t.Fatalf("posts = %+v", posts)
 	}
 	if cs := posts[0].Comments; len(cs) != 1 || cs[0].ID != c.RemoteID || cs[0].Message != "Order ahead: 555-0100" || cs[0].FromID != e.page.ID {

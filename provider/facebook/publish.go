@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -43,7 +44,12 @@ func (p *Provider) publish(ctx context.Context, acct provider.Account, post prov
 	page := "/" + url.PathEscape(acct.RemoteID)
 	switch len(post.Media) {
 	case 0:
-		return p.feed(ctx, api, acct, url.Values{"message": {post.Text}})
+		form := url.Values{"message": {post.Text}}
+		if link := firstLink(post.Text); link != "" {
+			// Named as the post's link, it gets Facebook's preview card.
+			form.Set("link", link)
+		}
+		return p.feed(ctx, api, acct, form)
 	case 1:
 		var out struct {
 			ID     string `json:"id"`
@@ -75,6 +81,14 @@ func (p *Provider) publish(ctx context.Context, acct provider.Account, post prov
 		form.Set("attached_media["+strconv.Itoa(i)+"]", string(b))
 	}
 	return p.feed(ctx, api, acct, form)
+}
+
+var linkRE = regexp.MustCompile(`https?://[^\s<>"]+`)
+
+// firstLink is the first web address in text, without trailing
+// punctuation.
+func firstLink(text string) string {
+	return strings.TrimRight(linkRE.FindString(text), ".,;:!?)]}'")
 }
 
 func result(id string) provider.Result {
