@@ -94,6 +94,7 @@ func (s *Server) mountInstagram(m *http.ServeMux) {
 	s.mountGraphNodes(m)
 	m.Handle("POST /graph/{version}/{id}/media", s.metaAPI([]string{"instagram_content_publish"}, s.igCreateContainer))
 	m.Handle("POST /graph/{version}/{id}/media_publish", s.metaAPI([]string{"instagram_content_publish"}, s.igPublish))
+	m.Handle("GET /graph/{version}/{id}/media", s.metaAPI([]string{"instagram_basic"}, s.igListMedia))
 	m.Handle("GET /graph/{version}/{id}/content_publishing_limit", s.metaAPI([]string{"instagram_basic"}, s.igPublishingLimit))
 	m.HandleFunc("POST /_simnet/instagram/accounts", func(w http.ResponseWriter, r *http.Request) {
 		v, err := formValues(w, r)
@@ -295,4 +296,23 @@ func (s *Server) igComment(w http.ResponseWriter, t *metaToken, md *InstagramMed
 	md.Comments = append(md.Comments, c)
 	m.unlock()
 	writeJSON(w, http.StatusOK, map[string]string{"id": c.ID})
+}
+
+// igListMedia is GET /{ig-user-id}/media: the account's media, newest
+// first (limit, default 25).
+func (s *Server) igListMedia(w http.ResponseWriter, r *http.Request, t *metaToken, v url.Values) {
+	ig := s.igAccountFor(w, r, t)
+	if ig == nil {
+		return
+	}
+	limit := atoiDefault(v.Get("limit"), 25)
+	m := s.lockMeta()
+	defer m.unlock()
+	data := []map[string]string{}
+	for i := len(m.igOrder) - 1; i >= 0 && len(data) < limit; i-- {
+		if md := m.igOrder[i]; md.IGUserID == ig.id {
+			data = append(data, map[string]string{"id": md.ID, "caption": md.Caption, "media_type": md.MediaType, "permalink": md.Permalink, "timestamp": md.CreatedAt.UTC().Format("2006-01-02T15:04:05-0700")})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": data})
 }

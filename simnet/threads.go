@@ -106,6 +106,8 @@ func (s *Server) mountThreads(m *http.ServeMux) {
 	m.Handle("GET /threads/{version}/{id}", s.metaAPI([]string{"threads_basic"}, s.thNode))
 	m.Handle("POST /threads/{version}/{id}/threads", s.metaAPI([]string{"threads_basic", "threads_content_publish"}, s.thCreateContainer))
 	m.Handle("POST /threads/{version}/{id}/threads_publish", s.metaAPI([]string{"threads_basic", "threads_content_publish"}, s.thPublish))
+	m.Handle("GET /threads/{version}/{id}/threads", s.metaAPI([]string{"threads_basic"}, s.thList(false)))
+	m.Handle("GET /threads/{version}/{id}/replies", s.metaAPI([]string{"threads_basic"}, s.thList(true)))
 	m.Handle("GET /threads/{version}/{id}/threads_publishing_limit", s.metaAPI([]string{"threads_basic"}, s.thPublishingLimit))
 	m.HandleFunc("POST /_simnet/threads/accounts", func(w http.ResponseWriter, r *http.Request) {
 		v, err := formValues(w, r)
@@ -381,4 +383,25 @@ func (s *Server) thPublishingLimit(w http.ResponseWriter, r *http.Request, t *me
 		"quota_usage": countWithin(u.published, s.now(), 24*time.Hour),
 		"config":      map[string]int{"quota_total": m.opts.ThreadsQuota, "quota_duration": 86400},
 	}}})
+}
+
+// thList is GET /{user-id}/threads (posts) or /{user-id}/replies: the
+// profile's, newest first (limit, default 25).
+func (s *Server) thList(replies bool) metaHandler {
+	return func(w http.ResponseWriter, r *http.Request, t *metaToken, v url.Values) {
+		u := s.thUserFor(w, r, t)
+		if u == nil {
+			return
+		}
+		limit := atoiDefault(v.Get("limit"), 25)
+		m := s.lockMeta()
+		defer m.unlock()
+		data := []map[string]string{}
+		for i := len(m.thOrder) - 1; i >= 0 && len(data) < limit; i-- {
+			if p := m.thOrder[i]; p.UserID == u.id && (p.ReplyToID != "") == replies {
+				data = append(data, map[string]string{"id": p.ID, "text": p.Text, "media_type": p.MediaType, "permalink": p.Permalink, "timestamp": p.CreatedAt.UTC().Format("2006-01-02T15:04:05-0700")})
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"data": data})
+	}
 }

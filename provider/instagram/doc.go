@@ -22,8 +22,12 @@
 //
 // Unknown outcomes: the API has no idempotency key and a post carries no
 // hidden field to search for, so this provider implements no Looker. Only
-// a media_publish (or comment) request that went out without an answer is
-// Unknown; containers are invisible until published and safe to make
-// again. Settling an Unknown takes a person looking at the account.
+// a media_publish (or comment) request that went out without an answer
+// can be Unknown; containers are invisible until published and safe to
+// make again. A lost media_publish answer is settled, best-effort, in the
+// same Publish call: if the container's status_code is PUBLISHED, the
+// newest media with the same caption published since the request is the
+// result. Otherwise it stays Unknown, and a person must look at the
+// account before it is posted again.
 // Instagram's API cannot delete media, so there is no Deleter either.
 package instagram

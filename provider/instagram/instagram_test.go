@@ -303,14 +303,37 @@ func TestLostAnswers(t *testing.T) {
 	if pe := kindOf(t, err); pe.Kind != provider.Retry {
 		t.Errorf("lost container: %v; want retry", pe)
 	}
-	// A lost media_publish answer may have published.
+	// A lost media_publish answer is settled in the same call: the
+	// container says PUBLISHED, and the media is the newest with the
+	// caption.
 	_ = e.sim.SetFaults(simnet.Faults{DropNext: 1, Path: "/graph/v24.0/" + e.ig.ID + "/media_publish"})
-	_, err = e.p.Publish(t.Context(), e.acct, provider.Post{Text: "x", Media: media})
-	if pe := kindOf(t, err); pe.Kind != provider.Unknown {
-		t.Errorf("lost publish: %v; want unknown", pe)
+	res, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "settled", Media: media})
+	if err != nil {
+		t.Fatalf("lost publish: %v; want it settled", err)
 	}
-	if n := len(e.sim.InstagramPosts()); n != 1 {
-		t.Errorf("%d posts; the lost publish should have published", n)
+	posts := e.sim.InstagramPosts()
+	if len(posts) != 1 || posts[0].ID != res.RemoteID || posts[0].Permalink != res.RemoteURL {
+		t.Errorf("result %+v; posts %+v", res, posts)
+	}
+	// When Instagram cannot be asked, the outcome stays unknown.
+	publish := "/graph/v24.0/" + e.ig.ID + "/media_publish"
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != publish {
+			e.sim.ServeHTTP(w, r)
+			return
+		}
+		_ = e.sim.SetFaults(simnet.Faults{DropNext: 1})
+		defer func() { _ = e.sim.SetFaults(simnet.Faults{ErrorRate: 1}) }()
+		e.sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	e.acct.InstanceURL = ts.URL + "/graph"
+	_, err = e.p.Publish(t.Context(), e.acct, provider.Post{Text: "unsettled", Media: media})
+	if pe := kindOf(t, err); pe.Kind != provider.Unknown {
+		t.Errorf("lost publish, unreachable after: %v; want unknown", pe)
+	}
+	if n := len(e.sim.InstagramPosts()); n != 2 {
+		t.Errorf("%d posts; want 2", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package instagram
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -73,7 +74,7 @@ func (p *Provider) publishPost(ctx context.Context, acct provider.Account, post 
 		}
 		container = id
 	}
-	return p.publish(ctx, api, acct, container)
+	return p.publish(ctx, api, acct, container, post.Text)
 }
 
 func (p *Provider) checkQuota(ctx context.Context, api graph.API, acct provider.Account) error {
@@ -171,20 +172,62 @@ func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Accou
 
 // publish publishes a finished container: the one step that makes the
 // post public.
-func (p *Provider) publish(ctx context.Context, api graph.API, acct provider.Account, container string) (provider.Result, error) {
+func (p *Provider) publish(ctx context.Context, api graph.API, acct provider.Account, container, caption string) (provider.Result, error) {
 	const op = "publishing the post"
 	var out struct {
 		ID string `json:"id"`
 	}
+	started := p.c.Now()
 	err := p.c.Do(ctx, graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/media_publish", nil), Token: acct.AccessToken,
 		Form: url.Values{"creation_id": {container}}, RateKey: graph.AccountKey(acct), Op: op, Effect: true}, &out)
 	if err != nil {
+		var pe *provider.Error
+		if errors.As(err, &pe) && pe.Kind == provider.Unknown {
+			return p.settle(ctx, api, acct, container, caption, started, pe)
+		}
 		return provider.Result{}, err
 	}
 	if out.ID == "" {
 		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": Meta's answer had no media id"}
 	}
 	return provider.Result{RemoteID: out.ID, RemoteURL: p.permalink(ctx, api, acct, out.ID), Ref: out.ID}, nil
+}
+
+// settle looks into a media_publish whose answer was lost, in the same
+// Publish call. Only when the container says PUBLISHED does it look for
+// the media among the account's newest (same caption, published since the
+// request), and returns it; otherwise the outcome stays Unknown, with what
+// Instagram said. This is best-effort: it needs the container id, which
+// does not outlive the call.
+func (p *Provider) settle(ctx context.Context, api graph.API, acct provider.Account, container, caption string, started time.Time, lost *provider.Error) (provider.Result, error) {
+	const op = "checking whether the post was published"
+	var st struct {
+		StatusCode string `json:"status_code"`
+	}
+	u := api.URL("/"+url.PathEscape(container), url.Values{"fields": {"status_code"}})
+	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &st); err != nil || st.StatusCode != "PUBLISHED" {
+		return provider.Result{}, lost
+	}
+	var list struct {
+		Data []struct {
+			ID        string `json:"id"`
+			Caption   string `json:"caption"`
+			Permalink string `json:"permalink"`
+			Timestamp string `json:"timestamp"`
+		} `json:"data"`
+	}
+	u = api.URL("/"+url.PathEscape(acct.RemoteID)+"/media", url.Values{"fields": {"id,caption,permalink,timestamp"}, "limit": {"10"}})
+	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &list); err == nil {
+		for _, m := range list.Data {
+			ts, err := time.Parse("2006-01-02T15:04:05-0700", m.Timestamp)
+			if err == nil && m.Caption == caption && !ts.Before(started.Add(-time.Minute).Truncate(time.Second)) && m.ID != "" {
+				return provider.Result{RemoteID: m.ID, RemoteURL: m.Permalink, Ref: m.ID}, nil
+			}
+		}
+	}
+	c := *lost
+	c.Message = "publishing the post: the answer was lost, and Instagram shows it as published but Herald could not find it; check the profile before posting again"
+	return provider.Result{}, &c
 }
 
 // permalink asks for a media's public address; the post is published

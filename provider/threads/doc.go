@@ -21,7 +21,10 @@
 // cannot be renewed: that is Disconnected.
 //
 // Unknown outcomes: no idempotency key, no searchable marker, so no
-// Looker; only a threads_publish request that went out without an answer
-// is Unknown, and a person must look. Containers are unpublished and safe
-// to make again.
+// Looker. Only a threads_publish request that went out without an answer
+// can be Unknown; containers are unpublished and safe to make again. A
+// lost threads_publish answer is settled, best-effort, in the same Publish
+// call: if the container's status is PUBLISHED, the profile's newest post
+// (or reply) with the same text since the request is the result;
+// otherwise it stays Unknown and a person must look.
 package threads

@@ -259,13 +259,41 @@ func TestLostAnswers(t *testing.T) {
 	e.acct.InstanceURL = ts.URL + "/threads"
 	user := "/threads/v1.0/" + e.th.ID
 
+	// A lost threads_publish answer is settled in the same call, for a
+	// post and for a reply.
 	armed.Store(user + "/threads_publish")
-	_, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "lost"})
-	if pe := kindOf(t, err); pe.Kind != provider.Unknown {
-		t.Errorf("lost publish: %v; want unknown", pe)
+	res, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "lost"})
+	if err != nil {
+		t.Fatalf("lost publish: %v; want it settled", err)
 	}
-	if n := len(e.sim.ThreadsPosts()); n != 1 {
-		t.Errorf("%d posts; the lost publish took effect", n)
+	armed.Store(user + "/threads_publish")
+	reply, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "lost reply", ReplyTo: &res})
+	if err != nil {
+		t.Fatalf("lost reply: %v; want it settled", err)
+	}
+	posts := e.sim.ThreadsPosts()
+	if len(posts) != 2 || posts[0].ID != res.RemoteID || posts[1].ID != reply.RemoteID || posts[1].ReplyToID != res.RemoteID {
+		t.Errorf("results %+v %+v; posts %+v", res, reply, posts)
+	}
+	// Unsettled when Threads cannot be asked afterwards.
+	var breakAfter atomic.Bool
+	ts2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if breakAfter.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		if r.URL.Path == user+"/threads_publish" {
+			_ = e.sim.SetFaults(simnet.Faults{DropNext: 1})
+			breakAfter.Store(true)
+		}
+		e.sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts2.Close)
+	broken := e.acct
+	broken.InstanceURL = ts2.URL + "/threads"
+	_, err = e.p.Publish(t.Context(), broken, provider.Post{Text: "unsettled"})
+	if pe := kindOf(t, err); pe.Kind != provider.Unknown {
+		t.Errorf("lost publish, unreachable after: %v; want unknown", pe)
 	}
 	armed.Store(user + "/threads")
 	_, err = e.p.Publish(t.Context(), e.acct, provider.Post{Text: "lost container"})
@@ -277,8 +305,8 @@ func TestLostAnswers(t *testing.T) {
 	if pe := kindOf(t, err); pe.Kind != provider.Retry {
 		t.Errorf("500: %v", pe)
 	}
-	if n := len(e.sim.ThreadsPosts()); n != 1 {
-		t.Errorf("%d posts; want only the lost one", n)
+	if n := len(e.sim.ThreadsPosts()); n != 3 {
+		t.Errorf("%d posts; want the three whose answers were lost", n)
 	}
 }
 
