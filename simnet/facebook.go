@@ -228,7 +228,7 @@ func (s *Server) fbAccounts(w http.ResponseWriter, _ *http.Request, t *metaToken
 	defer m.unlock()
 	ttl := time.Duration(0)
 	if !t.expires.IsZero() && t.expires.Sub(s.now()) < 24*time.Hour {
-		ttl = time.Until(t.expires)
+		ttl = t.expires.Sub(s.now())
 	}
 	data := []map[string]any{}
 	for _, p := range m.users[t.subject].pages {

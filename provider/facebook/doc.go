@@ -7,7 +7,8 @@
 // MediaURL option is given); several images are uploaded unpublished
 // (published=false) and attached to one feed post with attached_media. A
 // first comment is POST /{post-id}/comments (Post.AsComment with ReplyTo).
-// Posts can be deleted (DELETE /{post-id}).
+// Posts can be deleted (DELETE /{post-id}). Media descriptions are not
+// sent: the Pages photo API Herald uses takes no alt text.
 //
 // Connecting a Page: Facebook Login (OAuth 2.0 with state) for the scopes
 // in Scopes, the code exchanged for a user token and that for a long-lived

@@ -55,6 +55,9 @@ func (p *Provider) publishPost(ctx context.Context, acct provider.Account, post 
 		if err != nil {
 			return provider.Result{}, err
 		}
+		if err := p.await(ctx, api, acct, id, "preparing media[0]"); err != nil {
+			return provider.Result{}, err
+		}
 		container = id
 	} else {
 		children := make([]string, 0, len(post.Media))
@@ -64,6 +67,13 @@ func (p *Provider) publishPost(ctx context.Context, acct provider.Account, post 
 				return provider.Result{}, err
 			}
 			children = append(children, id)
+		}
+		// Instagram fetches and processes the items side by side: make
+		// them all, then wait for each.
+		for i, id := range children {
+			if err := p.await(ctx, api, acct, id, fmt.Sprintf("preparing media[%d]", i)); err != nil {
+				return provider.Result{}, err
+			}
 		}
 		id, err := p.create(ctx, api, acct, "preparing the carousel", url.Values{"media_type": {"CAROUSEL"}, "children": {strings.Join(children, ",")}, "caption": {post.Text}})
 		if err != nil {
@@ -98,8 +108,8 @@ func (p *Provider) checkQuota(ctx context.Context, api graph.API, acct provider.
 	return nil
 }
 
-// imageContainer makes a container for media i and waits until Instagram
-// has fetched and processed it.
+// imageContainer makes a container for media i; Instagram fetches and
+// processes it in the background (see await).
 func (p *Provider) imageContainer(ctx context.Context, api graph.API, acct provider.Account, i int, m provider.Media, form url.Values) (string, error) {
 	op := fmt.Sprintf("preparing media[%d]", i)
 	u, err := p.mediaURL(ctx, m)
@@ -110,11 +120,7 @@ func (p *Provider) imageContainer(ctx context.Context, api graph.API, acct provi
 	if m.Description != "" {
 		form.Set("alt_text", m.Description)
 	}
-	id, err := p.create(ctx, api, acct, op, form)
-	if err != nil {
-		return "", err
-	}
-	return id, p.await(ctx, api, acct, id, op)
+	return p.create(ctx, api, acct, op, form)
 }
 
 // create makes a container (POST /{ig-user-id}/media). Containers are not

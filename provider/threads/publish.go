@@ -56,12 +56,18 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 			if err := p.image(ctx, m, i, item); err != nil {
 				return provider.Result{}, err
 			}
-			cop := fmt.Sprintf("preparing media[%d]", i)
-			id, err := p.container(ctx, api, acct, cop, item)
+			id, err := p.create(ctx, api, acct, fmt.Sprintf("preparing media[%d]", i), item)
 			if err != nil {
 				return provider.Result{}, err
 			}
 			children = append(children, id)
+		}
+		// Threads fetches the items side by side: make them all, then
+		// wait for each.
+		for i, id := range children {
+			if err := p.await(ctx, api, acct, id, fmt.Sprintf("preparing media[%d]", i)); err != nil {
+				return provider.Result{}, err
+			}
 		}
 		form.Set("media_type", "CAROUSEL")
 		form.Set("children", strings.Join(children, ","))
@@ -107,9 +113,18 @@ func (p *Provider) checkQuota(ctx context.Context, api graph.API, acct provider.
 	return nil
 }
 
-// container makes a container and waits until it is FINISHED. Containers
-// are not public, so a lost answer is Retry.
+// container makes a container and waits until it is FINISHED.
 func (p *Provider) container(ctx context.Context, api graph.API, acct provider.Account, op string, form url.Values) (string, error) {
+	id, err := p.create(ctx, api, acct, op, form)
+	if err != nil {
+		return "", err
+	}
+	return id, p.await(ctx, api, acct, id, op)
+}
+
+// create makes a container. Containers are not public, so a lost answer
+// is Retry.
+func (p *Provider) create(ctx context.Context, api graph.API, acct provider.Account, op string, form url.Values) (string, error) {
 	var out struct {
 		ID string `json:"id"`
 	}
@@ -120,7 +135,7 @@ func (p *Provider) container(ctx context.Context, api graph.API, acct provider.A
 	if out.ID == "" {
 		return "", &provider.Error{Kind: provider.Retry, Message: op + ": Meta's answer had no container id"}
 	}
-	return out.ID, p.await(ctx, api, acct, out.ID, op)
+	return out.ID, nil
 }
 
 func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Account, id, op string) error {
