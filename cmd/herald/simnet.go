@@ -22,7 +22,13 @@ func simnetCmd() *cobra.Command {
 		Long: `simnet serves the parts of Mastodon's API Herald uses (statuses, media,
 Idempotency-Key, rate-limit headers, OAuth app flow) from memory, with
 injectable latency and errors (POST /_simnet/faults). Create an account and
-its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'`,
+its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'
+
+It also simulates Facebook Pages and Instagram under /graph/ and Threads
+under /threads/; make accounts with POST /_simnet/facebook/accounts
+'{"name":"Demo"}', /_simnet/instagram/accounts and /_simnet/threads/accounts
+'{"username":"demo"}', and list what was posted with GET
+/_simnet/<network>/posts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
