@@ -29,6 +29,7 @@ const (
 	DefaultMetaCallWindow     = time.Hour
 	DefaultInstagramQuota     = 100
 	DefaultThreadsQuota       = 250
+	DefaultThreadsReplyQuota  = 1000
 	metaShortTokenTTL         = 2 * time.Hour
 	metaLongTokenTTL          = 60 * 24 * time.Hour
 	metaContainerTTL          = 24 * time.Hour
@@ -50,6 +51,9 @@ type MetaOptions struct {
 	// through the API in 24 hours (defaults 100 and 250).
 	InstagramQuota int
 	ThreadsQuota   int
+	// ThreadsReplyQuota is the replies a Threads profile may publish in 24
+	// hours (default 1,000).
+	ThreadsReplyQuota int
 }
 
 func (o MetaOptions) withDefaults() MetaOptions {
@@ -64,6 +68,9 @@ func (o MetaOptions) withDefaults() MetaOptions {
 	}
 	if o.ThreadsQuota <= 0 {
 		o.ThreadsQuota = DefaultThreadsQuota
+	}
+	if o.ThreadsReplyQuota <= 0 {
+		o.ThreadsReplyQuota = DefaultThreadsReplyQuota
 	}
 	return o
 }

@@ -34,6 +34,7 @@ type ThreadsPost struct {
 type thUser struct {
 	id, username string
 	published    []time.Time
+	replied      []time.Time
 }
 
 type thContainer struct {
@@ -51,7 +52,7 @@ type thContainer struct {
 
 type thPost = ThreadsPost
 
-const threadsScopes = "threads_basic,threads_content_publish"
+const threadsScopes = "threads_basic,threads_content_publish,threads_manage_replies"
 
 // threadsMaxChars is Threads' post length limit.
 const threadsMaxChars = 500
@@ -268,7 +269,7 @@ func (s *Server) thCreateContainer(w http.ResponseWriter, r *http.Request, t *me
 		return
 	}
 	c := &thContainer{id: s.nextID(), userID: u.id, mediaType: strings.ToUpper(v.Get("media_type")), text: v.Get("text"), replyTo: v.Get("reply_to_id"), item: v.Get("is_carousel_item") == "true", created: s.now()}
-	if n := uniseg.GraphemeClusterCount(c.text); n > threadsMaxChars {
+	if n := threadsCount(c.text); n > threadsMaxChars {
 		badParam(w, "Param text must be at most 500 characters long.")
 		return
 	}
@@ -337,7 +338,8 @@ func (s *Server) thPublish(w http.ResponseWriter, r *http.Request, t *metaToken,
 		return
 	}
 	now := s.now()
-	if countWithin(u.published, now, 24*time.Hour) >= m.opts.ThreadsQuota {
+	if c.replyTo == "" && countWithin(u.published, now, 24*time.Hour) >= m.opts.ThreadsQuota ||
+		c.replyTo != "" && countWithin(u.replied, now, 24*time.Hour) >= m.opts.ThreadsReplyQuota {
 		s.stats.rateLimited.Add(1)
 		graphError(w, http.StatusBadRequest, 4, 2207042, "OAuthException", "Application request limit reached: the profile has published the most posts allowed in 24 hours.")
 		return
@@ -365,7 +367,11 @@ func (s *Server) thPublish(w http.ResponseWriter, r *http.Request, t *metaToken,
 	}
 	p.Permalink = "https://www.threads.net/@" + u.username + "/post/" + randomToken()[:11]
 	c.publishedAs = p.ID
-	u.published = append(u.published, now)
+	if c.replyTo == "" {
+		u.published = append(u.published, now)
+	} else {
+		u.replied = append(u.replied, now)
+	}
 	m.thPosts[p.ID] = p
 	m.thOrder = append(m.thOrder, p)
 	s.stats.statuses.Add(1)
@@ -380,8 +386,10 @@ func (s *Server) thPublishingLimit(w http.ResponseWriter, r *http.Request, t *me
 	m := s.lockMeta()
 	defer m.unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"data": []any{map[string]any{
-		"quota_usage": countWithin(u.published, s.now(), 24*time.Hour),
-		"config":      map[string]int{"quota_total": m.opts.ThreadsQuota, "quota_duration": 86400},
+		"quota_usage":       countWithin(u.published, s.now(), 24*time.Hour),
+		"config":            map[string]int{"quota_total": m.opts.ThreadsQuota, "quota_duration": 86400},
+		"reply_quota_usage": countWithin(u.replied, s.now(), 24*time.Hour),
+		"reply_config":      map[string]int{"quota_total": m.opts.ThreadsReplyQuota, "quota_duration": 86400},
 	}}})
 }
 
@@ -404,4 +412,26 @@ func (s *Server) thList(replies bool) metaHandler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"data": data})
 	}
+}
+
+// threadsCount counts text as Threads does: a character per grapheme, an
+// emoji as its UTF-8 bytes (simnet's own copy, so the simulation does not
+// trust the provider it tests).
+func threadsCount(text string) int {
+	n := 0
+	g := uniseg.NewGraphemes(text)
+	for g.Next() {
+		emoji := false
+		for _, r := range g.Runes() {
+			if r >= 0x1F000 && r <= 0x1FAFF || r >= 0x2600 && r <= 0x27BF || r >= 0x2300 && r <= 0x23FF || r >= 0x2B00 && r <= 0x2BFF || r == 0xFE0F || r == 0x20E3 {
+				emoji = true
+			}
+		}
+		if emoji {
+			n += len(g.Str())
+		} else {
+			n++
+		}
+	}
+	return n
 }

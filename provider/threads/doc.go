@@ -14,7 +14,8 @@
 // Threads fetches images itself: WithMediaURL must return public URLs
 // (Publisher supplies signed blob URLs); text posts need none.
 //
-// Tokens: the connect flow (threads_basic, threads_content_publish) ends
+// Tokens: the connect flow (threads_basic, threads_content_publish,
+// threads_manage_replies for thread parts and first comments) ends
 // with a long-lived token valid 60 days; the provider is a
 // provider.Refresher that renews it (GET /refresh_access_token,
 // grant_type=th_refresh_token) in its last week. A token that has expired

@@ -27,7 +27,7 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 	if len(post.Media) > 0 && p.mediaURL == nil {
 		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: "Herald is not set up to give Threads public media addresses, so it cannot post images there"}
 	}
-	if err := p.checkQuota(ctx, api, acct); err != nil {
+	if err := p.checkQuota(ctx, api, acct, post.ReplyTo != nil); err != nil {
 		return provider.Result{}, err
 	}
 	form := url.Values{"text": {post.Text}}
@@ -92,23 +92,39 @@ func (p *Provider) image(ctx context.Context, m provider.Media, i int, form url.
 	return nil
 }
 
-func (p *Provider) checkQuota(ctx context.Context, api graph.API, acct provider.Account) error {
+type quotaConfig struct {
+	Total int `json:"quota_total"`
+}
+
+// checkQuota reads the profile's 24-hour quota of posts (250) or, for a
+// reply, of replies (1,000), and refuses as RateLimited when it is spent.
+func (p *Provider) checkQuota(ctx context.Context, api graph.API, acct provider.Account, reply bool) error {
 	const op = "checking the publishing quota"
 	var out struct {
 		Data []struct {
-			Usage  int `json:"quota_usage"`
-			Config struct {
-				Total int `json:"quota_total"`
-			} `json:"config"`
+			Usage       int         `json:"quota_usage"`
+			Config      quotaConfig `json:"config"`
+			ReplyUsage  int         `json:"reply_quota_usage"`
+			ReplyConfig quotaConfig `json:"reply_config"`
 		} `json:"data"`
 	}
-	u := api.URL("/"+url.PathEscape(acct.RemoteID)+"/threads_publishing_limit", url.Values{"fields": {"quota_usage,config"}})
+	fields, what := "quota_usage,config", "posts"
+	if reply {
+		fields, what = "reply_quota_usage,reply_config", "replies"
+	}
+	u := api.URL("/"+url.PathEscape(acct.RemoteID)+"/threads_publishing_limit", url.Values{"fields": {fields}})
 	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &out); err != nil {
 		return err
 	}
-	if len(out.Data) > 0 && out.Data[0].Config.Total > 0 && out.Data[0].Usage >= out.Data[0].Config.Total {
-		d := out.Data[0]
-		return &provider.Error{Kind: provider.RateLimited, Message: fmt.Sprintf("the profile has published %d of the %d posts Threads allows through its API in 24 hours", d.Usage, d.Config.Total), RetryAfter: p.c.Now().Add(quotaPause)}
+	if len(out.Data) == 0 {
+		return nil
+	}
+	used, total := out.Data[0].Usage, out.Data[0].Config.Total
+	if reply {
+		used, total = out.Data[0].ReplyUsage, out.Data[0].ReplyConfig.Total
+	}
+	if total > 0 && used >= total {
+		return &provider.Error{Kind: provider.RateLimited, Message: fmt.Sprintf("the profile has published %d of the %d %s Threads allows through its API in 24 hours", used, total, what), RetryAfter: p.c.Now().Add(quotaPause)}
 	}
 	return nil
 }

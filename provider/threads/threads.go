@@ -19,8 +19,11 @@ import (
 // Network is the provider's name.
 const Network = "threads"
 
-// Scopes are the permissions Herald asks for.
-var Scopes = []string{"threads_basic", "threads_content_publish"}
+// Scopes are the permissions Herald asks for: the profile, publishing,
+// and replies (a thread's next parts and first comments are replies;
+// Meta's reply documentation asks for threads_manage_replies to post them
+// and to read their quota).
+var Scopes = []string{"threads_basic", "threads_content_publish", "threads_manage_replies"}
 
 // Threads' limits.
 const (
@@ -94,7 +97,7 @@ func New(client *http.Client, opts ...Option) *Provider {
 // Network returns "threads".
 func (p *Provider) Network() string { return Network }
 
-// Limits: 500 characters, up to 20 images (a carousel), threads and first
+// Limits: 500 characters (counted by Count), up to 20 images (a carousel), threads and first
 // comments as replies.
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
@@ -108,15 +111,16 @@ func (p *Provider) Limits() provider.Limits {
 	}
 }
 
-// Validate checks a post against Threads' limits, counting graphemes.
+// Validate checks a post against Threads' limits, counting as Threads
+// does (see Count).
 func (p *Provider) Validate(text string, media []provider.Media) []provider.Violation {
 	var out []provider.Violation
-	n := uniseg.GraphemeClusterCount(text)
+	n := Count(text)
 	switch {
 	case strings.TrimSpace(text) == "" && len(media) == 0:
 		out = append(out, provider.Violation{Field: "text", Message: "must not be empty when there is no image"})
 	case n > MaxChars:
-		out = append(out, provider.Violation{Field: "text", Message: fmt.Sprintf("is %d characters long; Threads allows %d", n, MaxChars)})
+		out = append(out, provider.Violation{Field: "text", Message: fmt.Sprintf("is %d characters long; Threads allows %d (an emoji counts as 4 or more)", n, MaxChars)})
 	}
 	if len(media) > MaxMedia {
 		out = append(out, provider.Violation{Field: "media", Message: fmt.Sprintf("has %d images; Threads allows %d", len(media), MaxMedia)})

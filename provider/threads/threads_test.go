@@ -89,8 +89,10 @@ func TestValidate(t *testing.T) {
 	}{
 		{"text", "hi", nil, ""},
 		{"empty", "", nil, "text"},
-		{"500 graphemes", strings.Repeat("🇫🇷", 500), nil, ""},
+		{"500 characters", strings.Repeat("é", 500), nil, ""},
 		{"501", strings.Repeat("a", 501), nil, "text"},
+		{"125 emoji of 4 bytes", strings.Repeat("👍", 125), nil, ""},
+		{"126 emoji", strings.Repeat("👍", 126), nil, "text"},
 		{"image only", "", []provider.Media{img}, ""},
 		{"gif", "x", []provider.Media{{MimeType: "image/gif", Size: 10}}, "media[0]"},
 		{"21 images", "x", make([]provider.Media, 21), "media"},
@@ -166,6 +168,49 @@ func TestContainerErrorAndLimits(t *testing.T) {
 	}
 	if n := len(e.sim.ThreadsPosts()); n != 1 {
 		t.Errorf("%d posts; want 1", n)
+	}
+}
+
+func TestCount(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		text string
+		want int
+	}{
+		{"", 0},
+		{"hello", 5},
+		{"é", 1},
+		{"e\u0301", 1}, // decomposed: one character
+		{"日本語", 3},
+		{"👍", 4},
+		{"👍🏽", 8},
+		{"🇫🇷", 8},
+		{"❤️", 6},
+		{"a 👍", 6},
+	} {
+		if got := threads.Count(tt.text); got != tt.want {
+			t.Errorf("Count(%q) = %d; want %d", tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestReplyQuota(t *testing.T) {
+	t.Parallel()
+	e := setup(t, simnet.MetaOptions{ThreadsReplyQuota: 1}, nil)
+	root, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "reply one", ReplyTo: &root}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.p.Publish(t.Context(), e.acct, provider.Post{Text: "reply two", ReplyTo: &root})
+	if pe := kindOf(t, err); pe.Kind != provider.RateLimited || !strings.Contains(pe.Message, "1 of the 1 replies") {
+		t.Errorf("second reply: %v", pe)
+	}
+	// Posts have their own quota.
+	if _, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "another root"}); err != nil {
+		t.Errorf("a post after the replies ran out: %v", err)
 	}
 }
 
@@ -321,7 +366,7 @@ func TestConnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q, _ := url.Parse(authURL); q.Query().Get("scope") != "threads_basic,threads_content_publish" || q.Query().Get("state") != "xyz" {
+	if q, _ := url.Parse(authURL); q.Query().Get("scope") != "threads_basic,threads_content_publish,threads_manage_replies" || q.Query().Get("state") != "xyz" {
 		t.Errorf("authorize URL %s", authURL)
 	}
 	page, err := http.Get(authURL)
