@@ -32,7 +32,7 @@ func isEmoji(cluster string) bool {
 			r >= 0x2600 && r <= 0x27BF, // miscellaneous symbols, dingbats
 			r >= 0x2300 && r <= 0x23FF, // technical (⌚, ⏰)
 			r >= 0x2B00 && r <= 0x2BFF, // arrows and stars (⭐, ⬛)
-			r == 0xFE0F, r == 0x20E3, // emoji presentation, keycap
+			r == 0xFE0F, r == 0x20E3,   // emoji presentation, keycap
 			r == 0x3030, r == 0x303D, r == 0x3297, r == 0x3299:
 			return true
 		}
