@@ -394,7 +394,7 @@ func TestConnectPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pages) != 2 || pages[0].Name != "Dana's Bakery" || pages[1].Name != "Dana's Cafe" {
+	if len(pages) != 2 || pages[0].Name != "Dana's Bakery" || pages[1].Name != "Dana's Cafe" || !pages[1].CanPublish() || pages[1].AccessToken == "" {
 		t.Fatalf("pages = %+v", pages)
 	}
 	acct := provider.Account{InstanceURL: app.GraphURL, RemoteID: pages[1].ID, AccessToken: pages[1].AccessToken}

@@ -167,3 +167,21 @@ func TestAPIURL(t *testing.T) {
 		t.Errorf("override = %s", got)
 	}
 }
+
+func TestPageCanPublish(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		p    graph.Page
+		want bool
+	}{
+		{graph.Page{Tasks: []string{"ANALYZE", "CREATE_CONTENT"}, AccessToken: "t"}, true},
+		{graph.Page{Tasks: []string{"MANAGE"}, AccessToken: "t"}, true},
+		{graph.Page{Tasks: []string{"ANALYZE", "ADVERTISE"}, AccessToken: "t"}, false},
+		{graph.Page{AccessToken: "t"}, true}, // tasks not reported: the token decides
+		{graph.Page{}, false},
+	} {
+		if got := tt.p.CanPublish(); got != tt.want {
+			t.Errorf("%+v: CanPublish = %v", tt.p, got)
+		}
+	}
+}

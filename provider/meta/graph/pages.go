@@ -22,6 +22,17 @@ type Page struct {
 	InstagramUsername string
 }
 
+// CanPublish reports whether the user may post as the page (the
+// CREATE_CONTENT or MANAGE task); Portal should offer only such pages.
+func (p Page) CanPublish() bool {
+	for _, t := range p.Tasks {
+		if t == "CREATE_CONTENT" || t == "MANAGE" {
+			return true
+		}
+	}
+	return len(p.Tasks) == 0 && p.AccessToken != ""
+}
+
 type pageJSON struct {
 	ID          string   `json:"id"`
 	Name        string   `json:"name"`
