@@ -28,6 +28,15 @@
 // /_simnet/bluesky/posts are its control endpoints. The same Faults apply
 // (limit them to one network with Path, e.g. "/xrpc/").
 //
+// It also simulates Meta's networks (meta.go, facebook.go,
+// instagram.go, threads.go): Facebook Pages and Instagram content
+// publishing under /graph/{version}/ as graph.facebook.com serves them,
+// the Facebook Login dialog under /facebook/{version}/dialog/oauth, and
+// Threads under /threads/ as graph.threads.net, with the Graph error
+// object, usage headers, containers that download their image_url, and
+// control endpoints under /_simnet/facebook/, /_simnet/instagram/ and
+// /_simnet/threads/.
+//
 // It keeps everything in memory, is safe for concurrent use and is meant to
 // take thousands of posts a second. It must never be exposed beyond the
 // machine it runs on: its control endpoints under /_simnet/ are

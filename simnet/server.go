@@ -139,6 +139,7 @@ type Server struct {
 	slack    slackNet
 	hooks    webhookNet
 	bsky     *bluesky
+	meta     metaNet // Facebook, Instagram and Threads (meta.go)
 }
 
 type counters struct {
@@ -189,6 +190,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /oauth/revoke", s.revokeToken)
 
 	s.mountBluesky(m)
+	s.mountFacebook(m)
+	s.mountInstagram(m)
+	s.mountThreads(m)
 
 	m.HandleFunc("POST /_simnet/accounts", s.controlCreateAccount)
 	m.HandleFunc("GET /_simnet/statuses", s.controlStatuses)

@@ -1,0 +1,168 @@
+package facebook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rivo/uniseg"
+
+	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/provider/meta/graph"
+)
+
+// Network is the provider's name.
+const Network = "facebook"
+
+// Scopes are the permissions Herald asks for: list the user's pages, read
+// them, and publish as them.
+var Scopes = []string{"pages_manage_posts", "pages_read_engagement", "pages_show_list"}
+
+// Facebook's limits for a page post.
+const (
+	MaxChars      = 63206
+	MaxMedia      = 10
+	MaxImageBytes = 10 << 20
+)
+
+// ImageTypes are the image types Facebook takes for photos.
+var ImageTypes = []string{"image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff", "image/webp"}
+
+// MediaURL returns a public URL for a media (a signed blob URL), for
+// networks that fetch media themselves.
+type MediaURL func(ctx context.Context, m provider.Media) (string, error)
+
+// Provider publishes to Facebook Pages. It is safe for concurrent use.
+type Provider struct {
+	c        *graph.Client
+	api      graph.API
+	mediaURL MediaURL
+}
+
+// Option adjusts a Provider.
+type Option func(*Provider)
+
+// WithVersion sets the Graph API version (default graph.FacebookVersion).
+func WithVersion(v string) Option { return func(p *Provider) { p.api.Version = v } }
+
+// WithMediaURL makes photos go by URL (Facebook downloads them) instead of
+// being uploaded; f must return URLs Facebook can reach.
+func WithMediaURL(f MediaURL) Option { return func(p *Provider) { p.mediaURL = f } }
+
+// WithClock sets the clock for rate-limit instants (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(p *Provider) { p.c = graph.NewClient(p.c.HTTPClient(), now) }
+}
+
+// New returns a Provider using client (from outbound.NewClient in
+// production; nil: the default outbound policy).
+func New(client *http.Client, opts ...Option) *Provider {
+	p := &Provider{c: graph.NewClient(client, nil), api: graph.API{BaseURL: graph.FacebookBaseURL, Version: graph.FacebookVersion}}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Network returns "facebook".
+func (p *Provider) Network() string { return Network }
+
+// Limits are a page post's: 63,206 characters, 10 images.
+func (p *Provider) Limits() provider.Limits {
+	return provider.Limits{
+		MaxTextChars:  MaxChars,
+		MaxMedia:      MaxMedia,
+		MaxImageBytes: MaxImageBytes,
+		ImageTypes:    slices.Clone(ImageTypes),
+		FirstComment:  true,
+	}
+}
+
+// Validate checks a post against Facebook's limits, counting characters
+// as graphemes.
+func (p *Provider) Validate(text string, media []provider.Media) []provider.Violation {
+	var out []provider.Violation
+	n := uniseg.GraphemeClusterCount(text)
+	switch {
+	case strings.TrimSpace(text) == "" && len(media) == 0:
+		out = append(out, provider.Violation{Field: "text", Message: "must not be empty when there is no image"})
+	case n > MaxChars:
+		out = append(out, provider.Violation{Field: "text", Message: fmt.Sprintf("is %d characters long; Facebook allows %d", n, MaxChars)})
+	}
+	if len(media) > MaxMedia {
+		out = append(out, provider.Violation{Field: "media", Message: fmt.Sprintf("has %d images; Herald posts up to %d to a Facebook page at once", len(media), MaxMedia)})
+	}
+	for i, m := range media {
+		out = append(out, checkImage(i, m, ImageTypes, MaxImageBytes, "Facebook")...)
+	}
+	return out
+}
+
+func checkImage(i int, m provider.Media, types []string, maxBytes int64, network string) []provider.Violation {
+	field := fmt.Sprintf("media[%d]", i)
+	mt := strings.ToLower(strings.TrimSpace(strings.Split(m.MimeType, ";")[0]))
+	switch {
+	case !slices.Contains(types, mt):
+		return []provider.Violation{{Field: field, Message: fmt.Sprintf("is of type %q; %s accepts %s", m.MimeType, network, strings.Join(types, ", "))}}
+	case m.Size <= 0:
+		return []provider.Violation{{Field: field, Message: "is empty"}}
+	case m.Size > maxBytes:
+		return []provider.Violation{{Field: field, Message: fmt.Sprintf("is %.1f MB; %s allows images up to %.0f MB", float64(m.Size)/(1<<20), network, float64(maxBytes)/(1<<20))}}
+	}
+	return nil
+}
+
+// RateLimit is the usage Meta last reported for acct's page, as a budget
+// of 100 %.
+func (p *Provider) RateLimit(acct provider.Account) (provider.RateLimit, bool) {
+	return p.c.RateLimit(graph.AccountKey(acct))
+}
+
+func (p *Provider) account(acct provider.Account) (graph.API, *provider.Error) {
+	if acct.AccessToken == "" || acct.RemoteID == "" {
+		return graph.API{}, &provider.Error{Kind: provider.Disconnected, Message: "the account has no page or page token; reconnect the page"}
+	}
+	return graph.ForAccount(p.api, acct), nil
+}
+
+// VerifyCredentials asks whose token acct holds (GET /me?fields=id,name):
+// a Page token answers with the page. A token of another page is
+// Disconnected.
+func (p *Provider) VerifyCredentials(ctx context.Context, acct provider.Account) (provider.Profile, error) {
+	v, err := p.verifyCredentials(ctx, acct)
+	return v, graph.WithoutRefresh(err)
+}
+
+func (p *Provider) verifyCredentials(ctx context.Context, acct provider.Account) (provider.Profile, error) {
+	api, perr := p.account(acct)
+	if perr != nil {
+		return provider.Profile{}, perr
+	}
+	var me struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	const op = "checking the page"
+	err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: api.URL("/me", url.Values{"fields": {"id,name"}}), Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &me)
+	if err != nil {
+		return provider.Profile{}, err
+	}
+	if me.ID == "" {
+		return provider.Profile{}, &provider.Error{Kind: provider.Retry, Message: op + ": Meta's answer had no id"}
+	}
+	if me.ID != acct.RemoteID {
+		return provider.Profile{}, &provider.Error{Kind: provider.Disconnected, Message: op + ": the token is not this page's; reconnect the page"}
+	}
+	return provider.Profile{RemoteID: me.ID, Handle: me.Name, DisplayName: me.Name, URL: "https://www.facebook.com/" + me.ID}, nil
+}
+
+// Interface guards.
+var (
+	_ provider.Provider          = (*Provider)(nil)
+	_ provider.Deleter           = (*Provider)(nil)
+	_ provider.RateLimitReporter = (*Provider)(nil)
+)

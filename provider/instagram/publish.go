@@ -1,0 +1,276 @@
+package instagram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/provider/meta/graph"
+)
+
+// quotaPause is when to look at a spent publishing quota again: the quota
+// is counted over a rolling 24 hours and the API does not say when the
+// oldest post leaves it, so an hour is a guess that costs one cheap call.
+const quotaPause = time.Hour
+
+// Publish publishes post to acct: an image, or a carousel of 2 to 10;
+// with AsComment and ReplyTo, a comment on an earlier media. Errors are
+// *provider.Error; see the package doc for Unknown.
+func (p *Provider) Publish(ctx context.Context, acct provider.Account, post provider.Post) (provider.Result, error) {
+	v, err := p.publishPost(ctx, acct, post)
+	return v, graph.WithoutRefresh(err)
+}
+
+func (p *Provider) publishPost(ctx context.Context, acct provider.Account, post provider.Post) (provider.Result, error) {
+	api, perr := p.account(acct)
+	if perr != nil {
+		return provider.Result{}, perr
+	}
+	if post.ReplyTo != nil {
+		if !post.AsComment {
+			return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: "Instagram has no threads; post the follow-up as a comment instead"}
+		}
+		return p.comment(ctx, api, acct, post)
+	}
+	if len(post.Media) == 0 {
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: "an Instagram post needs at least one image"}
+	}
+	if len(post.Media) > MaxMedia {
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: fmt.Sprintf("an Instagram carousel takes up to %d images", MaxMedia)}
+	}
+	if p.mediaURL == nil {
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: "Herald is not set up to give Instagram public media addresses, so it cannot publish there"}
+	}
+	if err := p.checkQuota(ctx, api, acct); err != nil {
+		return provider.Result{}, err
+	}
+	var container string
+	if len(post.Media) == 1 {
+		id, err := p.imageContainer(ctx, api, acct, 0, post.Media[0], url.Values{"caption": {post.Text}})
+		if err != nil {
+			return provider.Result{}, err
+		}
+		if err := p.await(ctx, api, acct, id, "preparing media[0]"); err != nil {
+			return provider.Result{}, err
+		}
+		container = id
+	} else {
+		children := make([]string, 0, len(post.Media))
+		for i, m := range post.Media {
+			id, err := p.imageContainer(ctx, api, acct, i, m, url.Values{"is_carousel_item": {"true"}})
+			if err != nil {
+				return provider.Result{}, err
+			}
+			children = append(children, id)
+		}
+		// Instagram fetches and processes the items side by side: make
+		// them all, then wait for each.
+		for i, id := range children {
+			if err := p.await(ctx, api, acct, id, fmt.Sprintf("preparing media[%d]", i)); err != nil {
+				return provider.Result{}, err
+			}
+		}
+		id, err := p.create(ctx, api, acct, "preparing the carousel", url.Values{"media_type": {"CAROUSEL"}, "children": {strings.Join(children, ",")}, "caption": {post.Text}})
+		if err != nil {
+			return provider.Result{}, err
+		}
+		if err := p.await(ctx, api, acct, id, "preparing the carousel"); err != nil {
+			return provider.Result{}, err
+		}
+		container = id
+	}
+	return p.publish(ctx, api, acct, container, post.Text)
+}
+
+func (p *Provider) checkQuota(ctx context.Context, api graph.API, acct provider.Account) error {
+	const op = "checking the publishing quota"
+	var out struct {
+		Data []struct {
+			Usage  int `json:"quota_usage"`
+			Config struct {
+				Total int `json:"quota_total"`
+			} `json:"config"`
+		} `json:"data"`
+	}
+	u := api.URL("/"+url.PathEscape(acct.RemoteID)+"/content_publishing_limit", url.Values{"fields": {"quota_usage,config"}})
+	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &out); err != nil {
+		return err
+	}
+	if len(out.Data) > 0 && out.Data[0].Config.Total > 0 && out.Data[0].Usage >= out.Data[0].Config.Total {
+		d := out.Data[0]
+		return &provider.Error{Kind: provider.RateLimited, Message: fmt.Sprintf("the account has published %d of the %d posts Instagram allows through its API in 24 hours", d.Usage, d.Config.Total), RetryAfter: p.c.Now().Add(quotaPause)}
+	}
+	return nil
+}
+
+// imageContainer makes a container for media i; Instagram fetches and
+// processes it in the background (see await).
+func (p *Provider) imageContainer(ctx context.Context, api graph.API, acct provider.Account, i int, m provider.Media, form url.Values) (string, error) {
+	op := fmt.Sprintf("preparing media[%d]", i)
+	u, err := p.mediaURL(ctx, m)
+	if err != nil {
+		return "", &provider.Error{Kind: provider.Retry, Message: op + ": no public address for the image", Err: err}
+	}
+	form.Set("image_url", u)
+	if m.Description != "" {
+		form.Set("alt_text", m.Description)
+	}
+	return p.create(ctx, api, acct, op, form)
+}
+
+// create makes a container (POST /{ig-user-id}/media). Containers are not
+// public, so a lost answer is only Retry.
+func (p *Provider) create(ctx context.Context, api graph.API, acct provider.Account, op string, form url.Values) (string, error) {
+	var out struct {
+		ID string `json:"id"`
+	}
+	err := p.c.Do(ctx, graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/media", nil), Token: acct.AccessToken, Form: form, RateKey: graph.AccountKey(acct), Op: op}, &out)
+	if err != nil {
+		return "", err
+	}
+	if out.ID == "" {
+		return "", &provider.Error{Kind: provider.Retry, Message: op + ": Meta's answer had no container id"}
+	}
+	return out.ID, nil
+}
+
+// await polls a container until it is FINISHED.
+func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Account, id, op string) error {
+	deadline := time.Now().Add(p.pollTimeout)
+	u := api.URL("/"+url.PathEscape(id), url.Values{"fields": {"status_code,status"}})
+	for {
+		var out struct {
+			StatusCode string `json:"status_code"`
+			Status     string `json:"status"`
+		}
+		if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &out); err != nil {
+			return err
+		}
+		switch out.StatusCode {
+		case "FINISHED", "PUBLISHED":
+			return nil
+		case "ERROR":
+			why := strings.TrimSpace(strings.TrimPrefix(out.Status, "Error:"))
+			if why == "" {
+				why = "it could not use the image"
+			}
+			return &provider.Error{Kind: provider.BadContent, Message: op + ": Instagram refused the image: " + why}
+		case "EXPIRED":
+			return &provider.Error{Kind: provider.Retry, Message: op + ": the container expired before it was published"}
+		}
+		if time.Now().After(deadline) {
+			return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("%s: Instagram was still processing it after %s", op, p.pollTimeout)}
+		}
+		t := time.NewTimer(p.pollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &provider.Error{Kind: provider.Retry, Message: op + ": stopped while Instagram was processing it", Err: ctx.Err()}
+		case <-t.C:
+		}
+	}
+}
+
+// publish publishes a finished container: the one step that makes the
+// post public.
+func (p *Provider) publish(ctx context.Context, api graph.API, acct provider.Account, container, caption string) (provider.Result, error) {
+	const op = "publishing the post"
+	var out struct {
+		ID string `json:"id"`
+	}
+	started := p.c.Now()
+	err := p.c.Do(ctx, graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/media_publish", nil), Token: acct.AccessToken,
+		Form: url.Values{"creation_id": {container}}, RateKey: graph.AccountKey(acct), Op: op, Effect: true}, &out)
+	if err != nil {
+		var pe *provider.Error
+		if errors.As(err, &pe) && pe.Kind == provider.Unknown {
+			return p.settle(ctx, api, acct, container, caption, started, pe)
+		}
+		return provider.Result{}, err
+	}
+	if out.ID == "" {
+		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": Meta's answer had no media id"}
+	}
+	return provider.Result{RemoteID: out.ID, RemoteURL: p.permalink(ctx, api, acct, out.ID), Ref: out.ID}, nil
+}
+
+// settle looks into a media_publish whose answer was lost, in the same
+// Publish call. Only when the container says PUBLISHED does it look for
+// the media among the account's newest (same caption, published since the
+// request), and returns it; otherwise the outcome stays Unknown, with what
+// Instagram said. This is best-effort: it needs the container id, which
+// does not outlive the call.
+func (p *Provider) settle(ctx context.Context, api graph.API, acct provider.Account, container, caption string, started time.Time, lost *provider.Error) (provider.Result, error) {
+	const op = "checking whether the post was published"
+	var st struct {
+		StatusCode string `json:"status_code"`
+	}
+	u := api.URL("/"+url.PathEscape(container), url.Values{"fields": {"status_code"}})
+	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &st); err != nil || st.StatusCode != "PUBLISHED" {
+		return provider.Result{}, lost
+	}
+	var list struct {
+		Data []struct {
+			ID        string `json:"id"`
+			Caption   string `json:"caption"`
+			Permalink string `json:"permalink"`
+			Timestamp string `json:"timestamp"`
+		} `json:"data"`
+	}
+	u = api.URL("/"+url.PathEscape(acct.RemoteID)+"/media", url.Values{"fields": {"id,caption,permalink,timestamp"}, "limit": {"10"}})
+	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &list); err == nil {
+		for _, m := range list.Data {
+			ts, err := time.Parse("2006-01-02T15:04:05-0700", m.Timestamp)
+			if err == nil && m.Caption == caption && !ts.Before(started.Add(-time.Minute).Truncate(time.Second)) && m.ID != "" {
+				return provider.Result{RemoteID: m.ID, RemoteURL: m.Permalink, Ref: m.ID}, nil
+			}
+		}
+	}
+	c := *lost
+	c.Message = "publishing the post: the answer was lost, and Instagram shows it as published but Herald could not find it; check the profile before posting again"
+	return provider.Result{}, &c
+}
+
+// permalink asks for a media's public address; the post is published
+// whatever happens here, so a failure only leaves the URL empty.
+func (p *Provider) permalink(ctx context.Context, api graph.API, acct provider.Account, id string) string {
+	var out struct {
+		Permalink string `json:"permalink"`
+	}
+	_ = p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: api.URL("/"+url.PathEscape(id), url.Values{"fields": {"permalink"}}), Token: acct.AccessToken, Op: "reading the post's address"}, &out)
+	return out.Permalink
+}
+
+// comment comments on an earlier media as the account (text only).
+func (p *Provider) comment(ctx context.Context, api graph.API, acct provider.Account, post provider.Post) (provider.Result, error) {
+	const op = "commenting on the post"
+	target := post.ReplyTo.RemoteID
+	if target == "" {
+		target = post.ReplyTo.Ref
+	}
+	switch {
+	case target == "":
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": there is no post to comment on"}
+	case len(post.Media) > 0:
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": Instagram comments take text only"}
+	case strings.TrimSpace(post.Text) == "":
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": the comment is empty"}
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	err := p.c.Do(ctx, graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(target)+"/comments", nil), Token: acct.AccessToken,
+		Form: url.Values{"message": {post.Text}}, RateKey: graph.AccountKey(acct), Op: op, Effect: true}, &out)
+	if err != nil {
+		return provider.Result{}, err
+	}
+	if out.ID == "" {
+		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": Meta's answer had no comment id"}
+	}
+	return provider.Result{RemoteID: out.ID, Ref: out.ID}, nil
+}
