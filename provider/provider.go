@@ -232,3 +232,36 @@ type RateLimitReporter interface {
 	// latest response; ok is false when none has been seen.
 	RateLimit(acct Account) (rl RateLimit, ok bool)
 }
+
+// ConnectField is one input of a network's connect form, for networks whose
+// accounts connect with what the user types (an app password, a bot token,
+// a webhook URL) rather than through OAuth.
+type ConnectField struct {
+	// Name is the input's name ("bot_token"); field errors use it.
+	Name  string
+	Label string
+	// Help says where to find the value.
+	Help        string
+	Placeholder string
+	// Secret inputs are typed into a password field and never shown back.
+	Secret   bool
+	Optional bool
+}
+
+// Connected is an account a connect form verified with its network: what
+// Portal stores. Account.InstanceURL is shown to the user, so a URL that is
+// itself a credential (a Discord or Slack webhook) travels in AccessToken,
+// which is sealed; Account.RemoteID is what Publish needs as the account's
+// remote id.
+type Connected struct {
+	Account Account
+	Profile Profile
+}
+
+// FormConnector is implemented by a provider whose accounts connect with a
+// form. ConnectForm returns an errs.Fields error naming the inputs at fault,
+// or a *Error for what the network refused.
+type FormConnector interface {
+	ConnectFields() []ConnectField
+	ConnectForm(ctx context.Context, values map[string]string) (Connected, error)
+}

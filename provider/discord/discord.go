@@ -170,9 +170,14 @@ func parseWebhook(raw string, bases []string) (Webhook, error) {
 	return Webhook{URL: clean, ID: m[1], Token: m[2]}, nil
 }
 
-// webhook checks acct's webhook URL.
+// webhook checks acct's webhook URL: the access token, where a connect
+// form stores it sealed (ConnectForm), else the instance URL.
 func (p *Provider) webhook(acct provider.Account) (Webhook, *provider.Error) {
-	w, err := parseWebhook(acct.InstanceURL, p.bases)
+	raw := acct.AccessToken
+	if raw == "" {
+		raw = acct.InstanceURL
+	}
+	w, err := parseWebhook(raw, p.bases)
 	if err != nil {
 		return Webhook{}, &provider.Error{Kind: provider.Disconnected, Message: "the account's webhook URL is not a Discord webhook; reconnect it with the channel's webhook URL"}
 	}

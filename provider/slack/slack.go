@@ -134,8 +134,14 @@ func parseURL(raw string, bases []string) (string, error) {
 	return clean, nil
 }
 
+// webhook checks acct's webhook URL: the access token, where a connect
+// form stores it sealed (ConnectForm), else the instance URL.
 func (p *Provider) webhook(acct provider.Account) (string, *provider.Error) {
-	u, err := parseURL(acct.InstanceURL, p.bases)
+	raw := acct.AccessToken
+	if raw == "" {
+		raw = acct.InstanceURL
+	}
+	u, err := parseURL(raw, p.bases)
 	if err != nil {
 		return "", &provider.Error{Kind: provider.Disconnected, Message: "the account's webhook URL is not a Slack incoming webhook; reconnect it with the webhook URL"}
 	}
