@@ -121,6 +121,10 @@ type Server struct {
 
 	faultsMu sync.Mutex
 	faults   Faults
+
+	// The other simulated networks, each under its own path prefix.
+	x        *X
+	linkedin *LinkedIn
 }
 
 type counters struct {
@@ -168,6 +172,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /oauth/authorize", s.authorizeDecision)
 	m.HandleFunc("POST /oauth/token", s.issueToken)
 	m.HandleFunc("POST /oauth/revoke", s.revokeToken)
+	s.mountX(m)
+	s.mountLinkedIn(m)
 
 	m.HandleFunc("POST /_simnet/accounts", s.controlCreateAccount)
 	m.HandleFunc("GET /_simnet/statuses", s.controlStatuses)
