@@ -383,7 +383,7 @@ func (li *LinkedIn) initializeUpload(w http.ResponseWriter, r *http.Request, t *
 	li.images[img.urn] = img
 	li.uploads[img.token] = img
 	writeJSON(w, http.StatusOK, map[string]any{"value": map[string]any{
-		"uploadUrlExpiresAt": li.s.now().Add(24*time.Hour).UnixMilli(),
+		"uploadUrlExpiresAt": li.s.now().Add(24 * time.Hour).UnixMilli(),
 		"uploadUrl":          li.s.baseURL(r) + "/linkedin/upload/" + img.token,
 		"image":              img.urn,
 	}})
