@@ -239,7 +239,9 @@ type liCreatePost struct {
 	Commentary   string `json:"commentary"`
 	Visibility   string `json:"visibility"`
 	Distribution *struct {
-		FeedDistribution string `json:"feedDistribution"`
+		FeedDistribution               string   `json:"feedDistribution"`
+		TargetEntities                 []any    `json:"targetEntities"`
+		ThirdPartyDistributionChannels []string `json:"thirdPartyDistributionChannels"`
 	} `json:"distribution"`
 	Content *struct {
 		Media      *liMedia `json:"media"`
@@ -276,7 +278,8 @@ func (li *LinkedIn) createPost(w http.ResponseWriter, r *http.Request, t *netTok
 		liError(w, http.StatusUnprocessableEntity, "", strings.Join(missing, "\n"))
 		return
 	}
-	if utf8.RuneCountInString(req.Commentary) > LinkedInMaxCommentary {
+	text, truncated := readLittle(req.Commentary)
+	if utf8.RuneCountInString(text) > LinkedInMaxCommentary {
 		liError(w, http.StatusUnprocessableEntity, "", "ERROR :: /commentary :: length of commentary exceeds the maximum of 3000 characters")
 		return
 	}
@@ -326,7 +329,6 @@ func (li *LinkedIn) createPost(w http.ResponseWriter, r *http.Request, t *netTok
 		liError(w, http.StatusTooManyRequests, "", "Resource level throttle MEMBER DAY limit for calls to this resource is reached.")
 		return
 	}
-	text, truncated := readLittle(req.Commentary)
 	p := &linkedinPost{LinkedInPost{
 		URN: "urn:li:share:" + li.oauth.nextID(), Author: req.Author, Commentary: req.Commentary, Text: text, Truncated: truncated,
 		Images: imgs, AltTexts: alts, Version: r.Header.Get("Linkedin-Version"), Visibility: req.Visibility, CreatedAt: now,
