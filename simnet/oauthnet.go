@@ -313,11 +313,11 @@ func (o *oauthNet) token(w http.ResponseWriter, r *http.Request) {
 
 func (o *oauthNet) answer(w http.ResponseWriter, t *netToken, rt *netRefresh) {
 	now := o.now()
-	a := tokenAnswer{TokenType: "bearer", AccessToken: t.value, ExpiresIn: int64(t.expires.Sub(now) / time.Second), Scope: t.scope}
+	a := tokenAnswer{TokenType: "bearer", AccessToken: t.value, ExpiresIn: int64(t.expires.Sub(now).Round(time.Second) / time.Second), Scope: t.scope}
 	if rt != nil {
 		a.RefreshToken = rt.value
 		if !rt.expires.IsZero() {
-			a.RefreshTokenExpiresIn = int64(rt.expires.Sub(now) / time.Second)
+			a.RefreshTokenExpiresIn = int64(rt.expires.Sub(now).Round(time.Second) / time.Second)
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")

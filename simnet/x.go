@@ -71,7 +71,7 @@ type xMedia struct {
 	total, received                int64
 	segments                       map[int]bool
 	finalized                      bool
-	ready                          time.Time
+	finalizedAt                    time.Time
 	altText                        string
 }
 
@@ -150,7 +150,8 @@ func (x *X) SetPostLimit(limit int, window time.Duration) {
 }
 
 // SetMediaProcessing makes finalized uploads report processing_info
-// ("pending", then "succeeded" after d).
+// ("in_progress" until d after their finalization, then "succeeded");
+// the setting applies to uploads already finalized too.
 func (x *X) SetMediaProcessing(d time.Duration) {
 	x.mu.Lock()
 	x.processing = d
@@ -298,7 +299,7 @@ func (x *X) createTweet(w http.ResponseWriter, r *http.Request, t *netToken) {
 	var alts []string
 	for _, id := range mediaIDs {
 		m := x.media[id]
-		if m == nil || m.owner != t.user.id || !m.finalized || now.Before(m.ready) {
+		if m == nil || m.owner != t.user.id || !m.finalized || now.Before(x.readyAt(m)) {
 			xProblem(w, http.StatusBadRequest, "Invalid Request", "Your media IDs are invalid.")
 			return
 		}
@@ -448,7 +449,7 @@ func (x *X) mediaFinalize(w http.ResponseWriter, r *http.Request, t *netToken) {
 	}
 	if !m.finalized {
 		m.finalized = true
-		m.ready = x.s.now().Add(x.processing)
+		m.finalizedAt = x.s.now()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": x.mediaJSON(m)})
 }
@@ -457,13 +458,17 @@ func (x *X) mediaJSON(m *xMedia) map[string]any {
 	d := map[string]any{"id": m.id, "media_key": "3_" + m.id, "size": m.total, "expires_after_secs": 86400}
 	if x.processing > 0 {
 		info := map[string]any{"state": "succeeded", "progress_percent": 100}
-		if left := m.ready.Sub(x.s.now()); left > 0 {
+		if left := x.readyAt(m).Sub(x.s.now()); left > 0 {
 			info = map[string]any{"state": "in_progress", "check_after_secs": max(1, int(left/time.Second)), "progress_percent": 50}
 		}
 		d["processing_info"] = info
 	}
 	return d
 }
+
+// readyAt is when a finalized upload is processed: the processing time in
+// force after its finalization. x.mu is held.
+func (x *X) readyAt(m *xMedia) time.Time { return m.finalizedAt.Add(x.processing) }
 
 func (x *X) mediaStatus(w http.ResponseWriter, r *http.Request, t *netToken) {
 	q := r.URL.Query()
