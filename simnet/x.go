@@ -507,7 +507,7 @@ func (x *X) mediaMetadata(w http.ResponseWriter, r *http.Request, t *netToken) {
 		xProblem(w, http.StatusBadRequest, "Invalid Request", "alt_text.text must be at most 1000 characters")
 	default:
 		m.altText = req.Metadata.AltText.Text
-		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"id": m.id, "associated_metadata": true}})
+		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"id": m.id, "associated_metadata": map[string]any{"alt_text": map[string]string{"text": m.altText}}}})
 	}
 }
 
