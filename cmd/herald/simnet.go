@@ -22,7 +22,14 @@ func simnetCmd() *cobra.Command {
 		Long: `simnet serves the parts of Mastodon's API Herald uses (statuses, media,
 Idempotency-Key, rate-limit headers, OAuth app flow) from memory, with
 injectable latency and errors (POST /_simnet/faults). Create an account and
-its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'`,
+its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'
+
+It also simulates X under /x/ and LinkedIn under /linkedin/ (posts, media
+uploads, OAuth 2.0 with expiring and refreshable tokens). Register Herald's
+app and an account with, for X (likewise /_simnet/linkedin/...):
+  curl -X POST <url>/_simnet/x/clients -d '{"client_id":"herald","client_secret":"s"}'
+  curl -X POST <url>/_simnet/x/accounts -d '{"username":"demo","client_id":"herald"}'
+and list what was posted with GET <url>/_simnet/x/posts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
