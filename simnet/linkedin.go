@@ -81,7 +81,7 @@ type linkedinImage struct {
 func (s *Server) mountLinkedIn(m *http.ServeMux) {
 	li := &LinkedIn{
 		s:        s,
-		oauth:    newOAuthNet(s.now, "li", linkedinScopes),
+		oauth:    newOAuthNet(s.now, s.nextID, "li", linkedinScopes),
 		posts:    map[string]*linkedinPost{},
 		images:   map[string]*linkedinImage{},
 		uploads:  map[string]*linkedinImage{},

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +26,9 @@ type oauthNet struct {
 	refreshTTL   time.Duration // zero: refresh tokens do not expire
 	refreshScope string        // when set, refresh tokens only for grants with this scope
 
-	seq       atomic.Int64
+	// nextID hands out ids for users, posts and media, from the Server's
+	// sequence so that ids never repeat across networks.
+	nextID    func() string
 	refreshes atomic.Int64
 
 	mu       sync.Mutex
@@ -75,17 +76,14 @@ type netRefresh struct {
 	expires time.Time // zero: never
 }
 
-func newOAuthNet(now func() time.Time, prefix, defaultScope string) *oauthNet {
+func newOAuthNet(now func() time.Time, nextID func() string, prefix, defaultScope string) *oauthNet {
 	o := &oauthNet{
-		now: now, prefix: prefix, defaultS: defaultScope,
+		now: now, nextID: nextID, prefix: prefix, defaultS: defaultScope,
 		clients: map[string]*netClient{}, users: map[string]*netUser{}, names: map[string]*netUser{},
 		codes: map[string]*netCode{}, access: map[string]*netToken{}, refresh: map[string]*netRefresh{},
 	}
-	o.seq.Store(now().UnixMilli() << 16)
 	return o
 }
-
-func (o *oauthNet) nextID() string { return strconv.FormatInt(o.seq.Add(1), 10) }
 
 func (o *oauthNet) addClient(id, secret string) {
 	o.mu.Lock()

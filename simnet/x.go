@@ -78,7 +78,7 @@ type xMedia struct {
 func (s *Server) mountX(m *http.ServeMux) {
 	x := &X{
 		s:           s,
-		oauth:       newOAuthNet(s.now, "x", xScopes),
+		oauth:       newOAuthNet(s.now, s.nextID, "x", xScopes),
 		tweets:      map[string]*xTweet{},
 		media:       map[string]*xMedia{},
 		limits:      map[string]*bucket{},
