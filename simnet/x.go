@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,10 +52,13 @@ const (
 
 // XPost is a post as simnet's control endpoint lists it.
 type XPost struct {
-	ID        string    `json:"id"`
-	AuthorID  string    `json:"author_id"`
-	Username  string    `json:"username"`
-	Text      string    `json:"text"`
+	ID       string `json:"id"`
+	AuthorID string `json:"author_id"`
+	Username string `json:"username"`
+	Text     string `json:"text"`
+	// Shown is the text as X's API returns it: links rewritten to t.co
+	// and &, < and > escaped.
+	Shown     string    `json:"shown"`
 	MediaIDs  []string  `json:"media_ids,omitempty"`
 	AltTexts  []string  `json:"alt_texts,omitempty"`
 	ReplyTo   string    `json:"in_reply_to_tweet_id,omitempty"`
@@ -253,7 +257,7 @@ func (x *X) userTweets(w http.ResponseWriter, r *http.Request, _ *netToken) {
 		if t.AuthorID != id || t.Deleted || t.CreatedAt.Before(since) {
 			continue
 		}
-		data = append(data, map[string]any{"id": t.ID, "text": t.Text, "created_at": t.CreatedAt.UTC().Format(time.RFC3339)})
+		data = append(data, map[string]any{"id": t.ID, "text": t.Shown, "created_at": t.CreatedAt.UTC().Format(time.RFC3339)})
 	}
 	x.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "meta": map[string]int{"result_count": len(data)}})
@@ -324,11 +328,11 @@ func (x *X) createTweet(w http.ResponseWriter, r *http.Request, t *netToken) {
 			return
 		}
 	}
-	tw := &xTweet{XPost{ID: x.oauth.nextID(), AuthorID: t.user.id, Username: t.user.username, Text: req.Text, MediaIDs: slices.Clone(mediaIDs), AltTexts: alts, ReplyTo: replyTo, CreatedAt: now}}
+	tw := &xTweet{XPost{ID: x.oauth.nextID(), AuthorID: t.user.id, Username: t.user.username, Text: req.Text, Shown: xShown(req.Text), MediaIDs: slices.Clone(mediaIDs), AltTexts: alts, ReplyTo: replyTo, CreatedAt: now}}
 	x.tweets[tw.ID] = tw
 	x.order = append(x.order, tw)
 	x.s.stats.statuses.Add(1)
-	writeJSON(w, http.StatusCreated, map[string]any{"data": map[string]any{"id": tw.ID, "text": tw.Text, "edit_history_tweet_ids": []string{tw.ID}}})
+	writeJSON(w, http.StatusCreated, map[string]any{"data": map[string]any{"id": tw.ID, "text": tw.Shown, "edit_history_tweet_ids": []string{tw.ID}}})
 }
 
 func (x *X) deleteTweet(w http.ResponseWriter, r *http.Request, t *netToken) {
@@ -344,6 +348,14 @@ func (x *X) deleteTweet(w http.ResponseWriter, r *http.Request, t *netToken) {
 		tw.Deleted = true
 		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]bool{"deleted": true}})
 	}
+}
+
+var xLinkRE = regexp.MustCompile(`(?i)https?://\S+`)
+
+// xShown is text as X's API shows it.
+func xShown(text string) string {
+	text = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(text)
+	return xLinkRE.ReplaceAllStringFunc(text, func(string) string { return "https://t.co/" + randomToken()[:10] })
 }
 
 var xMediaTypes = []string{"image/jpeg", "image/png", "image/gif", "image/webp"}

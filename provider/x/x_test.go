@@ -324,7 +324,7 @@ func TestServerErrorIsRetry(t *testing.T) {
 func TestLostAnswerIsUnknownAndFoundByText(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	text := "Did this go out? https://example.com/a_b"
+	text := "Did this go out? Q&A <3 https://example.com/a_b"
 	start := time.Now().Add(-time.Second)
 	if err := e.sim.SetFaults(simnet.Faults{DropNext: 1, Path: "/x/2/tweets"}); err != nil {
 		t.Fatal(err)
