@@ -45,6 +45,7 @@ const (
 	xOtherLimit       = 900
 	xLimitWindow      = 15 * time.Minute
 	xMaxMediaBytes    = 5 << 20
+	xMaxGIFBytes      = 15 << 20
 	xMaxAltText       = 1000
 	xDuplicateWindow  = 24 * time.Hour
 	xScopes           = "tweet.read tweet.write users.read media.write offline.access"
@@ -374,8 +375,11 @@ func (x *X) mediaInit(w http.ResponseWriter, r *http.Request, t *netToken) {
 	case !slices.Contains(xMediaTypes, req.MediaType):
 		xProblem(w, http.StatusBadRequest, "Invalid Request", "media_type "+strconv.Quote(req.MediaType)+" is not supported")
 		return
-	case req.TotalBytes <= 0 || req.TotalBytes > xMaxMediaBytes:
-		xProblem(w, http.StatusBadRequest, "Invalid Request", "total_bytes must be between 1 and 5242880 for images")
+	case req.MediaType == "image/gif" && req.MediaCategory != "tweet_gif" && req.TotalBytes > xMaxMediaBytes:
+		xProblem(w, http.StatusBadRequest, "Invalid Request", "a GIF over 5 MB needs media_category tweet_gif")
+		return
+	case req.TotalBytes <= 0 || req.TotalBytes > xMaxGIFBytes || (req.MediaType != "image/gif" && req.TotalBytes > xMaxMediaBytes):
+		xProblem(w, http.StatusBadRequest, "Invalid Request", "total_bytes must be between 1 and 5242880 for images (15728640 for GIFs)")
 		return
 	}
 	m := &xMedia{id: x.oauth.nextID(), owner: t.user.id, mediaType: req.MediaType, category: req.MediaCategory, total: req.TotalBytes, segments: map[int]bool{}}
@@ -395,7 +399,7 @@ func (x *X) ownMedia(w http.ResponseWriter, id string, t *netToken) *xMedia {
 }
 
 func (x *X) mediaAppend(w http.ResponseWriter, r *http.Request, t *netToken) {
-	r.Body = http.MaxBytesReader(w, r.Body, xMaxMediaBytes+1<<20)
+	r.Body = http.MaxBytesReader(w, r.Body, xMaxGIFBytes+1<<20)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "multipart/form-data" {
 		xProblem(w, http.StatusBadRequest, "Invalid Request", "the body must be multipart/form-data")

@@ -128,7 +128,11 @@ func (p *Provider) uploadMedia(ctx context.Context, base string, acct provider.A
 	if m.Open == nil || m.Size <= 0 {
 		return "", &provider.Error{Kind: provider.BadContent, Message: op + ": the attachment has no content"}
 	}
-	init, _ := json.Marshal(map[string]any{"media_type": mediaType(m), "total_bytes": m.Size, "media_category": "tweet_image"})
+	category := "tweet_image"
+	if mediaType(m) == "image/gif" {
+		category = "tweet_gif" // X's category for (animated) GIFs
+	}
+	init, _ := json.Marshal(map[string]any{"media_type": mediaType(m), "total_bytes": m.Size, "media_category": category})
 	var md mediaData
 	if err := p.mediaCall(ctx, acct, op, http.MethodPost, base+"/2/media/upload/initialize", "application/json", bytes.NewReader(init), &md); err != nil {
 		return "", err

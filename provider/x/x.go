@@ -26,6 +26,7 @@ const DefaultBaseURL = "https://api.x.com"
 const (
 	MaxMedia          = 4
 	MaxImageBytes     = 5 << 20
+	MaxGIFBytes       = 15 << 20
 	MaxAltTextChars   = 1000
 	refreshMargin     = 5 * time.Minute
 	defaultChunkBytes = 1 << 20
@@ -88,7 +89,7 @@ func New(client *http.Client, opts ...Option) *Provider {
 func (p *Provider) Network() string { return Network }
 
 // Limits are X's: 280 weighted characters, four images (JPEG, PNG, GIF,
-// WebP) of up to 5 MB with alt text of up to 1,000 characters, threads and
+// WebP) of up to 5 MB (GIFs up to 15 MB, which Limits cannot say) with alt text of up to 1,000 characters, threads and
 // first comments (both are replies to one's own post).
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
@@ -124,7 +125,9 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is of type %q; Herald posts to X only %s images", m.MimeType, strings.Join(ImageTypes, ", "))})
 		case m.Size <= 0:
 			out = append(out, provider.Violation{Field: field, Message: "is empty"})
-		case m.Size > MaxImageBytes:
+		case mt == "image/gif" && m.Size > MaxGIFBytes:
+			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %.1f MB; X allows GIFs up to 15 MB", float64(m.Size)/(1<<20))})
+		case mt != "image/gif" && m.Size > MaxImageBytes:
 			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %.1f MB; X allows images up to 5 MB", float64(m.Size)/(1<<20))})
 		case utf8.RuneCountInString(m.Description) > MaxAltTextChars:
 			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("has a description longer than %d characters", MaxAltTextChars)})

@@ -416,3 +416,20 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestPublishLargeGIF(t *testing.T) {
+	t.Parallel()
+	e := setup(t, x.WithChunkSize(1<<20))
+	b := append([]byte("GIF89a"), make([]byte, 6<<20)...)
+	gif := provider.Media{FileName: "big.gif", MimeType: "image/gif", Size: int64(len(b)),
+		Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }}
+	if v := e.p.Validate("gif", []provider.Media{gif}); len(v) != 0 {
+		t.Fatalf("violations %+v", v)
+	}
+	if _, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "gif", Media: []provider.Media{gif}}); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.sim.X().Posts(); len(p) != 1 || len(p[0].MediaIDs) != 1 {
+		t.Errorf("server has %+v", p)
+	}
+}
