@@ -16,7 +16,9 @@
 // Access tokens last two hours; NeedsRefresh asks for a refresh five
 // minutes before Account.ExpiresAt, and Refresh uses the refresh_token
 // grant. X rotates refresh tokens: the old one stops working once used,
-// so the new one Refresh returns must be stored at once.
+// so the new one Refresh returns must be stored at once. A refresh whose
+// answer is lost is Retry, but X may have rotated the token meanwhile; the
+// next try is then refused and the account must be reconnected.
 //
 // X has no idempotency key, and a post carries nothing invisible that a
 // key could be stored in, so the package does not implement

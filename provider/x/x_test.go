@@ -433,3 +433,35 @@ func TestPublishLargeGIF(t *testing.T) {
 		t.Errorf("server has %+v", p)
 	}
 }
+
+func TestRefreshFailures(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	if err := e.sim.SetFaults(simnet.Faults{FailNext: 1, ErrorStatus: 503, Path: "/x/2/oauth2/token"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.p.Refresh(t.Context(), e.acct)
+	wantKind(t, err, provider.Retry)
+	if err := e.sim.SetFaults(simnet.Faults{FailNext: 1, ErrorStatus: 429, RetryAfter: time.Minute, Path: "/x/2/oauth2/token"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.p.Refresh(t.Context(), e.acct)
+	if pe := wantKind(t, err, provider.RateLimited); pe.RetryAfter.IsZero() {
+		t.Error("no RetryAfter")
+	}
+	// The refresh token survived both refusals.
+	if _, err := e.p.Refresh(t.Context(), e.acct); err != nil {
+		t.Fatal(err)
+	}
+	// A lost answer to a refresh is Retry, but X has rotated the token
+	// meanwhile: the next try learns it must reconnect (see the package
+	// doc).
+	e2 := setup(t)
+	if err := e2.sim.SetFaults(simnet.Faults{DropNext: 1, Path: "/x/2/oauth2/token"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e2.p.Refresh(t.Context(), e2.acct)
+	wantKind(t, err, provider.Retry)
+	_, err = e2.p.Refresh(t.Context(), e2.acct)
+	wantKind(t, err, provider.Disconnected)
+}
