@@ -38,7 +38,17 @@
 // /_simnet/threads/.
 //
 // It keeps everything in memory, is safe for concurrent use and is meant to
-// take thousands of posts a second. It must never be exposed beyond the
+// take thousands of posts a second.
+//
+// Beside Mastodon (at the root, as an instance is), it simulates X under
+// /x/ and LinkedIn under /linkedin/ (see X and LinkedIn), sharing the
+// server's Faults, so one server serves every provider's tests: their
+// posting and media APIs, their OAuth 2.0 authorization servers (PKCE,
+// expiring access tokens, refresh tokens rotated or kept as each network
+// does, a count of refreshes) and their rate-limit answers. Their
+// accounts and posts are reached through Server.X and Server.LinkedIn and
+// the control endpoints /_simnet/x/... and /_simnet/linkedin/... (accounts,
+// clients, posts). It must never be exposed beyond the
 // machine it runs on: its control endpoints under /_simnet/ are
 // unauthenticated by design, and it stores no media bytes, only their size
 // and type.

@@ -381,12 +381,16 @@ func (s *Server) tokenAnswer(t *token) tokenJSON {
 	return out
 }
 
-// Grant is what the token endpoint answers: an access token and, for
-// expiring tokens, its refresh token and expiry.
+// Grant is the credentials simnet issued for one account: an access token
+// and, for expiring tokens, its refresh token and expiry. UserID and
+// Username are set by the networks that name the account in the grant (X,
+// LinkedIn).
 type Grant struct {
-	AccessToken  string
-	RefreshToken string
-	ExpiresAt    time.Time
+	UserID       string    `json:"id,omitempty"`
+	Username     string    `json:"username,omitempty"`
+	AccessToken  string    `json:"access_token"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	ExpiresAt    time.Time `json:"expires_at"`
 }
 
 // GrantToken issues a token for the app clientID (registered through

@@ -140,6 +140,8 @@ type Server struct {
 	hooks    webhookNet
 	bsky     *bluesky
 	meta     metaNet // Facebook, Instagram and Threads (meta.go)
+	x        *X
+	linkedin *LinkedIn
 }
 
 type counters struct {
@@ -188,6 +190,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /oauth/authorize", s.authorizeDecision)
 	m.HandleFunc("POST /oauth/token", s.issueToken)
 	m.HandleFunc("POST /oauth/revoke", s.revokeToken)
+	s.mountX(m)
+	s.mountLinkedIn(m)
 
 	s.mountBluesky(m)
 	s.mountFacebook(m)

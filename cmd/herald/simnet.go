@@ -27,10 +27,12 @@ its token with: curl -X POST <url>/_simnet/accounts -d '{"username":"demo"}'
 It also plays a Bluesky PDS under /xrpc/ (app-password sessions, blobs,
 posts), Telegram's Bot API (<url>/telegram), Discord and Slack webhooks
 (<url>/discord, <url>/slack), receivers of Herald's signed webhook
-(<url>/webhook), Facebook Pages and Instagram (<url>/graph/) and Threads
-(<url>/threads/). Make an account of each with
-POST <url>/_simnet/{bluesky,telegram,discord,slack,webhook,facebook,instagram,threads}/accounts
-(for Bluesky: -d '{"handle":"demo.test","password":"demo-pass"}') and list
+(<url>/webhook), Facebook Pages and Instagram (<url>/graph/), Threads
+(<url>/threads/), X (<url>/x/) and LinkedIn (<url>/linkedin/). Make an account of each with
+POST <url>/_simnet/{bluesky,telegram,discord,slack,webhook,facebook,instagram,threads,x,linkedin}/accounts
+(for Bluesky: -d '{"handle":"demo.test","password":"demo-pass"}'; X and
+LinkedIn first need Herald's app: POST <url>/_simnet/x/clients
+-d '{"client_id":"herald","client_secret":"s"}') and list
 what was posted with GET <url>/_simnet/NAME/posts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -38,12 +38,12 @@ func (p *Provider) VerifyCredentials(ctx context.Context, acct provider.Account)
 	if err != nil {
 		return provider.Profile{}, transportError(err, ex, op, false)
 	}
-	if ex.res.StatusCode != http.StatusOK {
+	if ex.Res.StatusCode != http.StatusOK {
 		return provider.Profile{}, p.statusError(ex, op)
 	}
 	var a accountEntity
-	if err := json.Unmarshal(ex.body, &a); err != nil || a.ID == "" || a.Username == "" {
-		return provider.Profile{}, &provider.Error{Kind: provider.Retry, Message: op + ": the instance's answer could not be read", Status: ex.res.StatusCode, Err: err}
+	if err := json.Unmarshal(ex.Body, &a); err != nil || a.ID == "" || a.Username == "" {
+		return provider.Profile{}, &provider.Error{Kind: provider.Retry, Message: op + ": the instance's answer could not be read", Status: ex.Res.StatusCode, Err: err}
 	}
 	domain := p.accountDomain(ctx, base)
 	name := a.DisplayName
@@ -98,13 +98,13 @@ func (p *Provider) instance(ctx context.Context, base string) (instanceEntity, e
 		if err != nil {
 			return inst, transportError(err, ex, op, false)
 		}
-		if ex.res.StatusCode == http.StatusNotFound && path == "/api/v2/instance" {
+		if ex.Res.StatusCode == http.StatusNotFound && path == "/api/v2/instance" {
 			continue
 		}
-		if ex.res.StatusCode != http.StatusOK {
+		if ex.Res.StatusCode != http.StatusOK {
 			return inst, p.statusError(ex, op)
 		}
-		if err := json.Unmarshal(ex.body, &inst); err != nil {
+		if err := json.Unmarshal(ex.Body, &inst); err != nil {
 			return inst, &provider.Error{Kind: provider.Retry, Message: op + ": the instance's answer could not be read", Err: err}
 		}
 		if inst.Domain == "" && inst.URI != "" {

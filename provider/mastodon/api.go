@@ -3,69 +3,28 @@ package mastodon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/heraldhq/herald/errs"
-	"github.com/heraldhq/herald/outbound"
 	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/provider/internal/httpapi"
 )
 
-// maxResponseBytes bounds what is read of an API answer: entities are a few
-// kilobytes, and an instance (or something posing as one) must not make
-// Herald read without end.
-const maxResponseBytes = 1 << 20
-
 // exchange is one API call's outcome.
-type exchange struct {
-	res  *http.Response
-	body []byte
-	// sent reports whether the request was written out in full before
-	// anything failed: only then can the server have acted on it.
-	sent bool
-}
+type exchange = httpapi.Exchange
 
-// do sends req with the token and reads the answer. The rate-limit headers
-// are recorded under rateKey when it is not empty. A transport error is
-// returned as is, with ex.sent telling whether the request went out.
+// do sends req with the token and reads the answer (see httpapi.Do). The
+// rate-limit headers are recorded under rateKey when it is not empty.
 func (p *Provider) do(req *http.Request, token, rateKey string) (exchange, error) {
-	var sent atomic.Bool
-	trace := &httptrace.ClientTrace{
-		WroteRequest: func(i httptrace.WroteRequestInfo) {
-			if i.Err == nil {
-				sent.Store(true)
-			}
-		},
+	ex, err := httpapi.Do(p.client, req, token)
+	if ex.Res != nil && rateKey != "" {
+		p.rates.observe(rateKey, ex.Res.Header, p.now())
 	}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Accept", "application/json")
-	res, err := p.client.Do(req)
-	if err != nil {
-		return exchange{sent: sent.Load()}, err
-	}
-	defer res.Body.Close()
-	if rateKey != "" {
-		p.rates.observe(rateKey, res.Header, p.now())
-	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxResponseBytes))
-	// Whatever happens to the body, the status line came back: the request
-	// was sent. A failure answer is judged by its status even if its body
-	// breaks off; a success needs its body.
-	ex := exchange{res: res, body: body, sent: true}
-	if err != nil && res.StatusCode < 300 {
-		return ex, err
-	}
-	return ex, nil
+	return ex, err
 }
 
 // apiError is Mastodon's error body; OAuth endpoints add a description.
@@ -96,8 +55,8 @@ func serverMessage(body []byte) string {
 // statusError turns a non-success answer to op ("uploading media[0]") into
 // a provider error.
 func (p *Provider) statusError(ex exchange, op string) *provider.Error {
-	code := ex.res.StatusCode
-	said := serverMessage(ex.body)
+	code := ex.Res.StatusCode
+	said := serverMessage(ex.Body)
 	e := &provider.Error{Status: code}
 	msg := func(fallback string) string {
 		if said != "" {
@@ -106,7 +65,7 @@ func (p *Provider) statusError(ex exchange, op string) *provider.Error {
 		return op + ": " + fallback
 	}
 	switch {
-	case code == http.StatusUnauthorized && tokenExpired(ex.res.Header, said):
+	case code == http.StatusUnauthorized && tokenExpired(ex.Res.Header, said):
 		// Doorkeeper says so in WWW-Authenticate and the body; the call
 		// had no effect, and Refresh may renew the token.
 		e.Kind, e.Message = provider.Expired, msg("the access token has expired")
@@ -118,13 +77,13 @@ func (p *Provider) statusError(ex exchange, op string) *provider.Error {
 		e.Kind, e.Message = provider.Disconnected, msg("the instance has no such API; is it a Mastodon server?")
 	case code >= 300 && code < 400:
 		e.Kind = provider.Disconnected
-		e.Message = fmt.Sprintf("%s: the instance redirected to %q; reconnect the account with the instance's current address", op, ex.res.Header.Get("Location"))
+		e.Message = fmt.Sprintf("%s: the instance redirected to %q; reconnect the account with the instance's current address", op, ex.Res.Header.Get("Location"))
 	case code == http.StatusTooManyRequests:
 		e.Kind, e.Message = provider.RateLimited, msg("rate limited by the instance")
-		e.RetryAfter = p.rateLimitedUntil(ex.res.Header)
+		e.RetryAfter = p.rateLimitedUntil(ex.Res.Header)
 	case code == http.StatusRequestTimeout, code >= 500:
 		e.Kind, e.Message = provider.Retry, msg(fmt.Sprintf("the instance answered %d %s", code, http.StatusText(code)))
-		e.RetryAfter = p.retryAfterHeader(ex.res.Header)
+		e.RetryAfter = p.retryAfterHeader(ex.Res.Header)
 	case code == http.StatusRequestEntityTooLarge:
 		e.Kind, e.Message = provider.BadContent, op+": the instance refused it as too large"
 	case code >= 400:
@@ -147,13 +106,7 @@ func tokenExpired(h http.Header, said string) bool {
 // maybeApplied is set for requests with an effect (posting a status): if
 // such a request went out, the outcome is Unknown.
 func transportError(err error, ex exchange, op string, maybeApplied bool) *provider.Error {
-	if errors.Is(err, outbound.ErrRefused) {
-		return &provider.Error{Kind: provider.Disconnected, Message: op + ": " + errs.PublicMessage(err), Err: err}
-	}
-	if maybeApplied && ex.sent {
-		return &provider.Error{Kind: provider.Unknown, Message: op + ": no answer from the instance after the request was sent; it may or may not have been posted", Err: err}
-	}
-	return &provider.Error{Kind: provider.Retry, Message: op + ": could not reach the instance", Err: err}
+	return httpapi.TransportError(err, ex, "the instance", op, maybeApplied)
 }
 
 // rateLimitedUntil is when a 429 says to try again: the later of the
@@ -172,17 +125,7 @@ func (p *Provider) rateLimitedUntil(h http.Header) time.Time {
 
 // retryAfterHeader reads Retry-After, in seconds or as an HTTP date.
 func (p *Provider) retryAfterHeader(h http.Header) time.Time {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return time.Time{}
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return p.now().Add(time.Duration(secs) * time.Second)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return t
-	}
-	return time.Time{}
+	return httpapi.RetryAfter(h, p.now())
 }
 
 // parseReset reads X-RateLimit-Reset: an ISO 8601 instant on Mastodon,

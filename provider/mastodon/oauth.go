@@ -100,14 +100,14 @@ func (p *Provider) RegisterApp(ctx context.Context, instanceURL string, cfg AppC
 	if err != nil {
 		return App{}, oauthTransportError(err, base)
 	}
-	if ex.res.StatusCode != http.StatusOK {
+	if ex.Res.StatusCode != http.StatusOK {
 		return App{}, oauthStatusError(ex, base, "registering Herald with the instance")
 	}
 	var out struct {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 	}
-	if err := json.Unmarshal(ex.body, &out); err != nil || out.ClientID == "" || out.ClientSecret == "" {
+	if err := json.Unmarshal(ex.Body, &out); err != nil || out.ClientID == "" || out.ClientSecret == "" {
 		return App{}, errs.Wrap(fmt.Errorf("mastodon: app registration answer: %w", err), errs.Unavailable, "the instance's answer to the app registration could not be read")
 	}
 	return App{InstanceURL: base, ClientID: out.ClientID, ClientSecret: out.ClientSecret, RedirectURI: cfg.RedirectURI, Scopes: scopes}, nil
@@ -201,9 +201,9 @@ func (p *Provider) ExchangeCode(ctx context.Context, app App, code string) (Toke
 	if err != nil {
 		return Token{}, oauthTransportError(err, base)
 	}
-	if ex.res.StatusCode != http.StatusOK {
+	if ex.Res.StatusCode != http.StatusOK {
 		var e apiError
-		_ = json.Unmarshal(ex.body, &e)
+		_ = json.Unmarshal(ex.Body, &e)
 		switch {
 		case e.Error == "invalid_grant":
 			var v errs.Fields
@@ -214,7 +214,7 @@ func (p *Provider) ExchangeCode(ctx context.Context, app App, code string) (Toke
 		}
 		return Token{}, oauthStatusError(ex, base, "getting an access token")
 	}
-	t, ok := p.parseToken(ex.body)
+	t, ok := p.parseToken(ex.Body)
 	if !ok {
 		return Token{}, errs.Wrap(errors.New("mastodon: unreadable token answer"), errs.Unavailable, "the instance's answer with the access token could not be read")
 	}
@@ -266,15 +266,15 @@ func oauthTransportError(err error, base string) error {
 }
 
 func oauthStatusError(ex exchange, base, op string) error {
-	code := ex.res.StatusCode
-	said := serverMessage(ex.body)
+	code := ex.Res.StatusCode
+	said := serverMessage(ex.Body)
 	if said == "" {
 		said = fmt.Sprintf("%d %s", code, http.StatusText(code))
 	}
 	var v errs.Fields
 	switch {
 	case code >= 300 && code < 400:
-		v.Add("instance_url", "redirects to %q; enter that address instead", ex.res.Header.Get("Location"))
+		v.Add("instance_url", "redirects to %q; enter that address instead", ex.Res.Header.Get("Location"))
 		return v.Err()
 	case code == http.StatusNotFound || code == http.StatusGone:
 		v.Add("instance_url", "does not look like a Mastodon server (%s has no OAuth API)", base)

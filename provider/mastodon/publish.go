@@ -82,17 +82,17 @@ func (p *Provider) postStatus(ctx context.Context, base, token, rateKey string, 
 	if err != nil {
 		return provider.Result{}, transportError(err, ex, op, true)
 	}
-	if ex.res.StatusCode != http.StatusOK {
+	if ex.Res.StatusCode != http.StatusOK {
 		return provider.Result{}, p.statusError(ex, op)
 	}
 	var st statusEntity
-	if err := json.Unmarshal(ex.body, &st); err != nil || st.ID == "" {
+	if err := json.Unmarshal(ex.Body, &st); err != nil || st.ID == "" {
 		if err == nil {
-			err = fmt.Errorf("mastodon: status without an id: %.200s", ex.body)
+			err = fmt.Errorf("mastodon: status without an id: %.200s", ex.Body)
 		}
 		// The instance said yes but not in a way we can read: the status
 		// probably exists, so this is not a blind retry either.
-		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": the instance's answer could not be read", Status: ex.res.StatusCode, Err: err}
+		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": the instance's answer could not be read", Status: ex.Res.StatusCode, Err: err}
 	}
 	res := provider.Result{RemoteID: st.ID, RemoteURL: st.URL}
 	if res.RemoteURL == "" {
@@ -131,14 +131,14 @@ func (p *Provider) uploadMedia(ctx context.Context, base, token, rateKey string,
 	if err != nil {
 		return "", transportError(err, ex, op, false)
 	}
-	switch ex.res.StatusCode {
+	switch ex.Res.StatusCode {
 	case http.StatusOK, http.StatusAccepted:
 	default:
 		return "", p.statusError(ex, op)
 	}
 	var me mediaEntity
-	if err := json.Unmarshal(ex.body, &me); err != nil || me.ID == "" {
-		return "", &provider.Error{Kind: provider.Retry, Message: op + ": the instance's answer could not be read", Status: ex.res.StatusCode, Err: err}
+	if err := json.Unmarshal(ex.Body, &me); err != nil || me.ID == "" {
+		return "", &provider.Error{Kind: provider.Retry, Message: op + ": the instance's answer could not be read", Status: ex.Res.StatusCode, Err: err}
 	}
 	if me.URL != nil && *me.URL != "" {
 		return me.ID, nil
@@ -192,18 +192,18 @@ func (p *Provider) awaitMedia(ctx context.Context, base, token, rateKey, op, id 
 		if err != nil {
 			return transportError(err, ex, op, false)
 		}
-		switch ex.res.StatusCode {
+		switch ex.Res.StatusCode {
 		case http.StatusPartialContent:
 			continue
 		case http.StatusOK:
 			var me mediaEntity
-			if json.Unmarshal(ex.body, &me) == nil && me.URL != nil && *me.URL != "" {
+			if json.Unmarshal(ex.Body, &me) == nil && me.URL != nil && *me.URL != "" {
 				return nil
 			}
 		case http.StatusNotFound:
 			// The upload vanished (cleaned up, or processing failed): a new
 			// attempt uploads it again.
-			return &provider.Error{Kind: provider.Retry, Message: op + ": the instance lost the upload while processing it", Status: ex.res.StatusCode}
+			return &provider.Error{Kind: provider.Retry, Message: op + ": the instance lost the upload while processing it", Status: ex.Res.StatusCode}
 		default:
 			return p.statusError(ex, op)
 		}

@@ -1,14 +1,12 @@
 package mastodon
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/provider/internal/httpapi"
 )
 
 // RateLimit is what an instance last said about an account's request
@@ -26,32 +24,15 @@ func (p *Provider) RateLimit(acct provider.Account) (RateLimit, bool) {
 	return p.rates.get(accountKey(acct))
 }
 
-func accountKey(acct provider.Account) string {
-	if acct.ID != "" {
-		return acct.ID
-	}
-	// Never keep a token as a map key in clear.
-	sum := sha256.Sum256([]byte(acct.InstanceURL + "\n" + acct.AccessToken))
-	return "anon:" + hex.EncodeToString(sum[:16])
-}
+func accountKey(acct provider.Account) string { return httpapi.AccountKey(acct) }
 
 // rateBook keeps the latest rate-limit state per account.
-type rateBook struct {
-	mu sync.Mutex
-	m  map[string]RateLimit
-}
+type rateBook struct{ book httpapi.RateBook }
 
-func (b *rateBook) get(key string) (RateLimit, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r, ok := b.m[key]
-	return r, ok
-}
+func (b *rateBook) get(key string) (RateLimit, bool) { return b.book.Get(key) }
 
-// observe records the headers of one answer. Answers can arrive out of
-// order when an account has several calls in flight, so an older window
-// never replaces a newer one, and within one window the lowest remaining
-// count wins.
+// observe records the X-RateLimit-* headers of one answer (see
+// httpapi.RateBook.Observe for answers that arrive out of order).
 func (b *rateBook) observe(key string, h http.Header, now time.Time) {
 	limit, err1 := strconv.Atoi(h.Get("X-RateLimit-Limit"))
 	remaining, err2 := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
@@ -59,19 +40,5 @@ func (b *rateBook) observe(key string, h http.Header, now time.Time) {
 	if err1 != nil || err2 != nil || !ok {
 		return
 	}
-	next := RateLimit{Limit: limit, Remaining: remaining, Reset: reset, Seen: now}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.m == nil {
-		b.m = map[string]RateLimit{}
-	}
-	if prev, ok := b.m[key]; ok {
-		switch {
-		case prev.Reset.After(reset):
-			return
-		case prev.Reset.Equal(reset) && prev.Remaining < remaining:
-			next.Remaining = prev.Remaining
-		}
-	}
-	b.m[key] = next
+	b.book.Observe(key, RateLimit{Limit: limit, Remaining: remaining, Reset: reset, Seen: now})
 }

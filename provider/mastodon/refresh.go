@@ -75,20 +75,20 @@ func (p *Provider) Refresh(ctx context.Context, acct provider.Account) (provider
 		// then fails as Disconnected.
 		return provider.Credentials{}, transportError(err, ex, op, false)
 	}
-	if ex.res.StatusCode != http.StatusOK {
+	if ex.Res.StatusCode != http.StatusOK {
 		var e apiError
-		_ = json.Unmarshal(ex.body, &e)
+		_ = json.Unmarshal(ex.Body, &e)
 		switch e.Error {
 		case "invalid_grant":
-			return provider.Credentials{}, &provider.Error{Kind: provider.Disconnected, Status: ex.res.StatusCode,
+			return provider.Credentials{}, &provider.Error{Kind: provider.Disconnected, Status: ex.Res.StatusCode,
 				Message: op + ": the instance refused the refresh token; reconnect the account"}
 		case "invalid_client", "unauthorized_client":
-			return provider.Credentials{}, &provider.Error{Kind: provider.Disconnected, Status: ex.res.StatusCode,
+			return provider.Credentials{}, &provider.Error{Kind: provider.Disconnected, Status: ex.Res.StatusCode,
 				Message: op + ": the instance no longer recognises Herald's registration; reconnect the account"}
 		}
 		return provider.Credentials{}, p.statusError(ex, op)
 	}
-	t, ok := p.parseToken(ex.body)
+	t, ok := p.parseToken(ex.Body)
 	if !ok {
 		return provider.Credentials{}, &provider.Error{Kind: provider.Retry, Message: op + ": the instance's answer could not be read",
 			Err: errors.New("mastodon: unreadable token answer")}

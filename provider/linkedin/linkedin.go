@@ -1,0 +1,148 @@
+package linkedin
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/oauth2"
+
+	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/provider/internal/httpapi"
+)
+
+// Network is the provider's name.
+const Network = "linkedin"
+
+// DefaultBaseURL is LinkedIn's API; Account.InstanceURL overrides it
+// (simnet in tests).
+const DefaultBaseURL = "https://api.linkedin.com"
+
+// DefaultVersion is the Linkedin-Version Herald speaks.
+const DefaultVersion = "202610"
+
+// LinkedIn's limits for what Herald publishes.
+const (
+	MaxCommentaryChars = 3000
+	// MaxImages is a multi-image post's largest number of images.
+	MaxImages = 20
+	// MaxImageBytes is Herald's cap: LinkedIn documents a pixel limit
+	// (36,152,320 pixels) rather than a file size.
+	MaxImageBytes   = 10 << 20
+	MaxAltTextChars = 4086
+	refreshMargin   = 24 * time.Hour
+)
+
+// ImageTypes are the image types the Images API takes.
+var ImageTypes = []string{"image/jpeg", "image/png", "image/gif"}
+
+// Provider publishes to LinkedIn. It is safe for concurrent use.
+type Provider struct {
+	client  *http.Client
+	oauth   *oauth2.Config
+	version string
+	now     func() time.Time
+}
+
+// Option adjusts a Provider.
+type Option func(*Provider)
+
+// WithOAuth sets Herald's LinkedIn app (see OAuthConfig), needed to
+// connect accounts and refresh their tokens.
+func WithOAuth(cfg *oauth2.Config) Option { return func(p *Provider) { p.oauth = cfg } }
+
+// WithVersion sets the Linkedin-Version header (YYYYMM).
+func WithVersion(v string) Option {
+	return func(p *Provider) {
+		if v != "" {
+			p.version = v
+		}
+	}
+}
+
+// WithClock sets the clock (default time.Now).
+func WithClock(now func() time.Time) Option { return func(p *Provider) { p.now = now } }
+
+// New returns a Provider that makes its requests with client (in
+// production outbound.NewClient; nil means that with its defaults).
+// Redirects are never followed.
+func New(client *http.Client, opts ...Option) *Provider {
+	p := &Provider{client: httpapi.NoRedirects(client), version: DefaultVersion, now: time.Now}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Network returns "linkedin".
+func (p *Provider) Network() string { return Network }
+
+// Limits are LinkedIn's: 3,000 characters of commentary, up to 20 JPEG,
+// PNG or GIF images with alt text; no threads.
+func (p *Provider) Limits() provider.Limits {
+	return provider.Limits{
+		MaxTextChars:    MaxCommentaryChars,
+		MaxMedia:        MaxImages,
+		MaxImageBytes:   MaxImageBytes,
+		ImageTypes:      slices.Clone(ImageTypes),
+		MaxAltTextChars: MaxAltTextChars,
+	}
+}
+
+// Validate checks a post against LinkedIn's limits. The text is counted
+// in characters as written (the escapes the little format needs are not
+// counted). Violations name the field: "text", "media", "media[i]".
+func (p *Provider) Validate(text string, media []provider.Media) []provider.Violation {
+	var out []provider.Violation
+	n := utf8.RuneCountInString(text)
+	switch {
+	case strings.TrimSpace(text) == "" && len(media) == 0:
+		out = append(out, provider.Violation{Field: "text", Message: "must not be empty when there is no media"})
+	case n > MaxCommentaryChars:
+		out = append(out, provider.Violation{Field: "text", Message: fmt.Sprintf("is %d characters long; LinkedIn allows %d", n, MaxCommentaryChars)})
+	}
+	if len(media) > MaxImages {
+		out = append(out, provider.Violation{Field: "media", Message: fmt.Sprintf("has %d images; LinkedIn allows %d", len(media), MaxImages)})
+	}
+	for i, m := range media {
+		field := fmt.Sprintf("media[%d]", i)
+		switch {
+		case !slices.Contains(ImageTypes, mediaType(m)):
+			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is of type %q; Herald posts to LinkedIn only %s images", m.MimeType, strings.Join(ImageTypes, ", "))})
+		case m.Size <= 0:
+			out = append(out, provider.Violation{Field: field, Message: "is empty"})
+		case m.Size > MaxImageBytes:
+			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %.1f MB; Herald posts images of up to 10 MB to LinkedIn", float64(m.Size)/(1<<20))})
+		case utf8.RuneCountInString(m.Description) > MaxAltTextChars:
+			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("has a description longer than %d characters", MaxAltTextChars)})
+		}
+	}
+	return out
+}
+
+func mediaType(m provider.Media) string {
+	return strings.ToLower(strings.TrimSpace(strings.Split(m.MimeType, ";")[0]))
+}
+
+// NeedsRefresh reports whether acct's access token expires within a day
+// of now and a refresh token can renew it.
+func (p *Provider) NeedsRefresh(acct provider.Account, now time.Time) bool {
+	return httpapi.NeedsRefresh(acct, now, refreshMargin)
+}
+
+func baseURL(acct provider.Account) string {
+	if acct.InstanceURL != "" {
+		return strings.TrimSuffix(acct.InstanceURL, "/")
+	}
+	return DefaultBaseURL
+}
+
+// Interface guards.
+var (
+	_ provider.Provider  = (*Provider)(nil)
+	_ provider.Refresher = (*Provider)(nil)
+	_ provider.Deleter   = (*Provider)(nil)
+)

@@ -1,0 +1,224 @@
+package linkedin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/heraldhq/herald/provider"
+	"github.com/heraldhq/herald/provider/internal/httpapi"
+)
+
+func checkAccount(acct provider.Account) *provider.Error {
+	switch {
+	case acct.AccessToken == "":
+		return &provider.Error{Kind: provider.Disconnected, Message: "the account has no access token; reconnect the account"}
+	case !strings.HasPrefix(acct.RemoteID, "urn:li:person:") && !strings.HasPrefix(acct.RemoteID, "urn:li:organization:"):
+		return &provider.Error{Kind: provider.Disconnected, Message: "the account has no LinkedIn member or organization URN; reconnect the account"}
+	}
+	return nil
+}
+
+func buildError(op string, err error) *provider.Error {
+	return &provider.Error{Kind: provider.BadContent, Message: op + ": the request could not be built", Err: err}
+}
+
+type mediaRef struct {
+	ID      string `json:"id"`
+	AltText string `json:"altText,omitempty"`
+}
+
+type postBody struct {
+	Author       string `json:"author"`
+	Commentary   string `json:"commentary"`
+	Visibility   string `json:"visibility"`
+	Distribution struct {
+		FeedDistribution               string   `json:"feedDistribution"`
+		TargetEntities                 []any    `json:"targetEntities"`
+		ThirdPartyDistributionChannels []string `json:"thirdPartyDistributionChannels"`
+	} `json:"distribution"`
+	Content *struct {
+		Media      *mediaRef `json:"media,omitempty"`
+		MultiImage *struct {
+			Images []mediaRef `json:"images"`
+		} `json:"multiImage,omitempty"`
+	} `json:"content,omitempty"`
+	LifecycleState            string `json:"lifecycleState"`
+	IsReshareDisabledByAuthor bool   `json:"isReshareDisabledByAuthor"`
+}
+
+// Publish uploads p's images and creates a public post as acct.RemoteID,
+// with the text escaped for the little format. LinkedIn has no threads:
+// a post that replies to another is refused as BadContent. Errors are
+// *provider.Error; only a post request that went out without an answer is
+// Unknown.
+func (p *Provider) Publish(ctx context.Context, acct provider.Account, post provider.Post) (provider.Result, error) {
+	const op = "posting to LinkedIn"
+	if perr := checkAccount(acct); perr != nil {
+		return provider.Result{}, perr
+	}
+	if post.ReplyTo != nil {
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": LinkedIn posts cannot be threads or comments"}
+	}
+	base := baseURL(acct)
+	refs := make([]mediaRef, 0, len(post.Media))
+	for i, m := range post.Media {
+		urn, err := p.uploadImage(ctx, base, acct, i, m)
+		if err != nil {
+			return provider.Result{}, err
+		}
+		refs = append(refs, mediaRef{ID: urn, AltText: m.Description})
+	}
+	body := postBody{Author: acct.RemoteID, Commentary: EscapeCommentary(post.Text), Visibility: "PUBLIC", LifecycleState: "PUBLISHED"}
+	body.Distribution.FeedDistribution = "MAIN_FEED"
+	body.Distribution.TargetEntities = []any{}
+	body.Distribution.ThirdPartyDistributionChannels = []string{}
+	switch {
+	case len(refs) == 1:
+		body.Content = &struct {
+			Media      *mediaRef `json:"media,omitempty"`
+			MultiImage *struct {
+				Images []mediaRef `json:"images"`
+			} `json:"multiImage,omitempty"`
+		}{Media: &refs[0]}
+	case len(refs) > 1:
+		body.Content = &struct {
+			Media      *mediaRef `json:"media,omitempty"`
+			MultiImage *struct {
+				Images []mediaRef `json:"images"`
+			} `json:"multiImage,omitempty"`
+		}{MultiImage: &struct {
+			Images []mediaRef `json:"images"`
+		}{refs}}
+	}
+	b, _ := json.Marshal(body)
+	req, err := p.request(ctx, http.MethodPost, base+"/rest/posts", bytes.NewReader(b))
+	if err != nil {
+		return provider.Result{}, buildError(op, err)
+	}
+	ex, err := httpapi.Do(p.client, req, acct.AccessToken)
+	if err != nil {
+		return provider.Result{}, httpapi.TransportError(err, ex, "LinkedIn", op, true)
+	}
+	if ex.Res.StatusCode != http.StatusCreated {
+		return provider.Result{}, p.statusError(acct, ex, op)
+	}
+	urn := ex.Res.Header.Get("x-restli-id")
+	if urn == "" {
+		// LinkedIn said it created the post but not which: it exists, so
+		// this is not a blind retry either.
+		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": LinkedIn created the post without saying its id", Status: ex.Res.StatusCode}
+	}
+	return provider.Result{RemoteID: urn, RemoteURL: "https://www.linkedin.com/feed/update/" + urn + "/", Ref: urn}, nil
+}
+
+// uploadImage registers an image upload for the author, puts the bytes to
+// the URL LinkedIn answers, and returns the image URN.
+func (p *Provider) uploadImage(ctx context.Context, base string, acct provider.Account, i int, m provider.Media) (string, error) {
+	op := fmt.Sprintf("uploading media[%d]", i)
+	if m.Open == nil || m.Size <= 0 {
+		return "", &provider.Error{Kind: provider.BadContent, Message: op + ": the attachment has no content"}
+	}
+	init, _ := json.Marshal(map[string]any{"initializeUploadRequest": map[string]string{"owner": acct.RemoteID}})
+	req, err := p.request(ctx, http.MethodPost, base+"/rest/images?action=initializeUpload", bytes.NewReader(init))
+	if err != nil {
+		return "", buildError(op, err)
+	}
+	ex, err := httpapi.Do(p.client, req, acct.AccessToken)
+	if err != nil {
+		return "", httpapi.TransportError(err, ex, "LinkedIn", op, false)
+	}
+	if ex.Res.StatusCode != http.StatusOK {
+		return "", p.statusError(acct, ex, op)
+	}
+	var out struct {
+		Value struct {
+			UploadURL string `json:"uploadUrl"`
+			Image     string `json:"image"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal(ex.Body, &out); err != nil || out.Value.Image == "" || out.Value.UploadURL == "" {
+		return "", &provider.Error{Kind: provider.Retry, Message: op + ": LinkedIn's answer could not be read", Err: err}
+	}
+	if u, err := url.Parse(out.Value.UploadURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", &provider.Error{Kind: provider.Retry, Message: op + ": LinkedIn gave an upload address Herald cannot use"}
+	}
+	rc, err := m.Open(ctx)
+	if err != nil {
+		return "", &provider.Error{Kind: provider.Retry, Message: op + ": the attachment could not be read", Err: err}
+	}
+	defer rc.Close()
+	put, err := httpapi.NewRequest(ctx, http.MethodPut, out.Value.UploadURL, rc)
+	if err != nil {
+		return "", buildError(op, err)
+	}
+	put.ContentLength = m.Size
+	put.Header.Set("Content-Type", "application/octet-stream")
+	ex, err = httpapi.Do(p.client, put, acct.AccessToken)
+	if err != nil {
+		return "", httpapi.TransportError(err, ex, "LinkedIn", op, false)
+	}
+	if ex.Res.StatusCode != http.StatusCreated && ex.Res.StatusCode != http.StatusOK {
+		return "", p.statusError(acct, ex, op)
+	}
+	return out.Value.Image, nil
+}
+
+// Delete deletes a published post (DELETE /rest/posts/{urn}). A post that
+// is already gone counts as deleted.
+func (p *Provider) Delete(ctx context.Context, acct provider.Account, res provider.Result) error {
+	const op = "deleting the post"
+	if perr := checkAccount(acct); perr != nil {
+		return perr
+	}
+	if !strings.HasPrefix(res.RemoteID, "urn:li:") {
+		return &provider.Error{Kind: provider.BadContent, Message: op + ": the post has no LinkedIn URN"}
+	}
+	req, err := p.request(ctx, http.MethodDelete, baseURL(acct)+"/rest/posts/"+url.PathEscape(res.RemoteID), nil)
+	if err != nil {
+		return buildError(op, err)
+	}
+	ex, err := httpapi.Do(p.client, req, acct.AccessToken)
+	if err != nil {
+		return httpapi.TransportError(err, ex, "LinkedIn", op, false)
+	}
+	switch ex.Res.StatusCode {
+	case http.StatusNoContent, http.StatusOK, http.StatusNotFound, http.StatusGone:
+		return nil
+	}
+	return p.statusError(acct, ex, op)
+}
+
+// VerifyCredentials asks LinkedIn whose token acct holds (OpenID
+// Connect's GET /v2/userinfo). Profile.RemoteID is the member's URN
+// ("urn:li:person:" + sub), to keep as Account.RemoteID when posting as
+// the member. LinkedIn has no handles: Handle is the member's name.
+func (p *Provider) VerifyCredentials(ctx context.Context, acct provider.Account) (provider.Profile, error) {
+	const op = "checking the account"
+	if acct.AccessToken == "" {
+		return provider.Profile{}, &provider.Error{Kind: provider.Disconnected, Message: "the account has no access token; reconnect the account"}
+	}
+	req, err := httpapi.NewRequest(ctx, http.MethodGet, baseURL(acct)+"/v2/userinfo", nil)
+	if err != nil {
+		return provider.Profile{}, buildError(op, err)
+	}
+	ex, err := httpapi.Do(p.client, req, acct.AccessToken)
+	if err != nil {
+		return provider.Profile{}, httpapi.TransportError(err, ex, "LinkedIn", op, false)
+	}
+	if ex.Res.StatusCode != http.StatusOK {
+		return provider.Profile{}, p.statusError(acct, ex, op)
+	}
+	var out struct {
+		Sub  string `json:"sub"`
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(ex.Body, &out); err != nil || out.Sub == "" {
+		return provider.Profile{}, &provider.Error{Kind: provider.Retry, Message: op + ": LinkedIn's answer could not be read", Err: err}
+	}
+	return provider.Profile{RemoteID: "urn:li:person:" + out.Sub, Handle: out.Name, DisplayName: out.Name}, nil
+}
