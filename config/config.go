@@ -88,6 +88,7 @@ type Config struct {
 	Services Services `koanf:"services"`
 	SMTP     SMTP     `koanf:"smtp"`
 	Outbound Outbound `koanf:"outbound"`
+	Networks Networks `koanf:"networks"`
 	Limits   Limits   `koanf:"limits"`
 	Log      Log      `koanf:"log"`
 	// ShutdownTimeout bounds a graceful stop.
@@ -172,6 +173,16 @@ type SMTP struct {
 type Outbound struct {
 	AllowLoopback bool `koanf:"allow_loopback"`
 	AllowPrivate  bool `koanf:"allow_private"`
+}
+
+// Networks configures the social networks Herald publishes to.
+type Networks struct {
+	// SimnetURL, when set, points Telegram, Discord and Slack, whose APIs
+	// live at fixed addresses, at a simnet server instead, for development
+	// and load tests (the other networks' accounts name their server, as
+	// Mastodon and Bluesky ones do, or take it in their instance URL).
+	// Needs outbound.allow_loopback for a simnet on this machine.
+	SimnetURL string `koanf:"simnet_url"`
 }
 
 // Limits protect the REST API from a single user or token.

@@ -38,8 +38,6 @@ import (
 	"github.com/heraldhq/herald/notify"
 	"github.com/heraldhq/herald/outbound"
 	"github.com/heraldhq/herald/portal"
-	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/mastodon"
 	"github.com/heraldhq/herald/publisher"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/trigger"
@@ -193,7 +191,7 @@ func (n *Node) build(ctx context.Context) error {
 	runs := cfg.Services.Runs
 	b := bind.New(cfg.InternalToken)
 	out := outbound.NewClient(outbound.Policy{AllowLoopback: cfg.Outbound.AllowLoopback, AllowPrivate: cfg.Outbound.AllowPrivate})
-	providers := map[string]provider.Provider{"mastodon": mastodon.New(out)}
+	providers := providers(out, cfg.Networks)
 
 	lPortal, lPublisher, lNotification := &latePortal{}, &latePublisher{}, &lateNotification{}
 	var err error

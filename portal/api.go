@@ -47,6 +47,7 @@ func (s *Service) routes(mux *http.ServeMux) {
 
 	mux.Handle("POST /api/v1/workspaces/{id}/accounts", s.authed(json, s.apiConnectAccount))
 	mux.Handle("GET /api/v1/workspaces/{id}/accounts", s.authed(json, s.apiListAccounts))
+	mux.Handle("GET /api/v1/networks", s.authed(json, s.apiListNetworks))
 	mux.Handle("POST /api/v1/workspaces/{id}/accounts/oauth", s.authed(json, s.apiStartOAuth))
 	mux.Handle("GET /api/v1/accounts/{id}", s.authed(json, s.apiGetAccount))
 	mux.Handle("DELETE /api/v1/accounts/{id}", s.authed(json, s.apiDeleteAccount))

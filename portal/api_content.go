@@ -3,20 +3,26 @@ package portal
 import (
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/heraldhq/herald/errs"
+	"github.com/heraldhq/herald/provider"
 )
 
 type accountRequest struct {
 	Network     string `json:"network"`
 	InstanceURL string `json:"instance_url"`
 	AccessToken string `json:"access_token"`
+	// Fields are a form network's connect values (GET /api/v1/networks
+	// lists them): {"bot_token": "...", "chat_id": "@brand"}.
+	Fields map[string]string `json:"fields"`
 }
 
 // POST /api/v1/workspaces/{id}/accounts {network, instance_url, access_token}
@@ -26,11 +32,54 @@ func (s *Service) apiConnectAccount(w http.ResponseWriter, r *http.Request, p *P
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	a, err := s.ConnectAccount(r.Context(), p, r.PathValue("id"), AccountInput{Network: req.Network, InstanceURL: req.InstanceURL, AccessToken: req.AccessToken})
+	var (
+		a   Account
+		err error
+	)
+	if _, form := s.providers[req.Network].(provider.FormConnector); form || req.Fields != nil {
+		a, err = s.ConnectWithForm(r.Context(), p, r.PathValue("id"), req.Network, req.Fields)
+		err = prefixFields(err, "fields.", "network")
+	} else {
+		a, err = s.ConnectAccount(r.Context(), p, r.PathValue("id"), AccountInput{Network: req.Network, InstanceURL: req.InstanceURL, AccessToken: req.AccessToken})
+	}
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, accountView(a))
+}
+
+// GET /api/v1/networks -> {networks: [{network, label, connect, fields}]}:
+// the networks this server publishes to and how an account of each
+// connects ("form" with its fields, "oauth", or "token").
+func (s *Service) apiListNetworks(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	type fieldJSON struct {
+		Name        string `json:"name"`
+		Label       string `json:"label"`
+		Help        string `json:"help,omitempty"`
+		Placeholder string `json:"placeholder,omitempty"`
+		Secret      bool   `json:"secret,omitempty"`
+		Optional    bool   `json:"optional,omitempty"`
+	}
+	type networkJSON struct {
+		Network string      `json:"network"`
+		Label   string      `json:"label"`
+		Connect string      `json:"connect"`
+		Fields  []fieldJSON `json:"fields,omitempty"`
+	}
+	out := []networkJSON{}
+	for _, name := range slices.Sorted(maps.Keys(s.providers)) {
+		n := networkJSON{Network: name, Label: networkLabel(name), Connect: "token"}
+		if fc, ok := s.providers[name].(provider.FormConnector); ok {
+			n.Connect = "form"
+			for _, f := range fc.ConnectFields() {
+				n.Fields = append(n.Fields, fieldJSON{f.Name, f.Label, f.Help, f.Placeholder, f.Secret, f.Optional})
+			}
+		} else if _, ok := s.oauth[name]; ok {
+			n.Connect = "oauth"
+		}
+		out = append(out, n)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"networks": out})
 }
 
 // GET /api/v1/workspaces/{id}/accounts -> {accounts: [...]}

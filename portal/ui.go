@@ -165,6 +165,7 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("POST /workspaces/{id}/automations/{auto}/delete", u.signedIn(form, u.deleteAutomation))
 	mux.Handle("POST /workspaces/{id}/accounts", u.signedIn(form, u.connectAccount))
 	mux.Handle("POST /workspaces/{id}/accounts/oauth", u.signedIn(form, u.startOAuth))
+	mux.Handle("POST /workspaces/{id}/accounts/form", u.signedIn(form, u.connectFormAccount))
 	mux.Handle("GET /workspaces/{id}/accounts/{account}", u.signedIn(form, u.accountLink))
 	mux.Handle("POST /workspaces/{id}/accounts/{account}/delete", u.signedIn(form, u.deleteAccount))
 	mux.Handle("POST /workspaces/{id}/media", u.signedIn(upload, u.uploadMedia))

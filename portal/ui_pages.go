@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/errs"
+	"github.com/heraldhq/herald/provider"
 )
 
 // The web UI's pages. Each handler reads a form, calls one domain method
@@ -263,6 +264,8 @@ type workspacePageView struct {
 	ComposeWhen whenView
 
 	Compose, Connect, Upload, Invite *form
+	// ConnectForms are the form networks' connect forms.
+	ConnectForms []connectFormView
 }
 
 // postsView is the list of posts, a fragment the page reloads when
@@ -370,6 +373,10 @@ func accountShort(a Account) string {
 
 type workspaceForms struct {
 	compose, connect, upload, invite *form
+	// connectForm is a form network's refused connect form, for the
+	// network connectNetwork.
+	connectForm    *form
+	connectNetwork string
 }
 
 // pagePosts is how many posts the workspace page lists, pageFirings how
@@ -402,6 +409,7 @@ func (u *webUI) workspacePage(w http.ResponseWriter, r *http.Request, p *Princip
 		if v.Accounts, err = u.s.ListAccounts(ctx, p, id); err != nil {
 			return err
 		}
+		v.ConnectForms = u.s.connectForms(forms.connectNetwork, forms.connectForm)
 	}
 	if v.CanMedia {
 		if v.Media, err = u.s.ListMedia(ctx, p, id); err != nil {
@@ -595,6 +603,38 @@ func (u *webUI) connectAccount(w http.ResponseWriter, r *http.Request, p *Princi
 			f.Errors["access_token"] = "Paste an access token, or use Connect with OAuth instead."
 		}
 		return u.workspacePage(w, r, p, id, workspaceForms{connect: f}, refusedStatus(w, err))
+	}
+	u.setFlash(w, flash{Kind: "success", Message: accountName(a) + " is connected. You can now schedule posts to it."})
+	redirect(w, r, workspacePath(id)+"#accounts")
+	return nil
+}
+
+// POST /workspaces/{id}/accounts/form : connects an account of a network
+// that takes a form (network and its fields).
+func (u *webUI) connectFormAccount(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	id := r.PathValue("id")
+	network := strings.TrimSpace(r.PostFormValue("network"))
+	values := map[string]string{}
+	var inputs, secrets []string
+	if fc, ok := u.s.providers[network].(provider.FormConnector); ok {
+		for _, f := range fc.ConnectFields() {
+			values[f.Name] = r.PostFormValue(f.Name)
+			inputs = append(inputs, f.Name)
+			if f.Secret {
+				secrets = append(secrets, f.Name)
+			}
+		}
+	}
+	a, err := u.s.ConnectWithForm(r.Context(), p, id, network, values)
+	if err != nil {
+		f := newForm(r)
+		for _, name := range secrets {
+			f.Values.Del(name)
+		}
+		if err := f.fail(err, inputs...); err != nil {
+			return err
+		}
+		return u.workspacePage(w, r, p, id, workspaceForms{connectForm: f, connectNetwork: network}, refusedStatus(w, err))
 	}
 	u.setFlash(w, flash{Kind: "success", Message: accountName(a) + " is connected. You can now schedule posts to it."})
 	redirect(w, r, workspacePath(id)+"#accounts")

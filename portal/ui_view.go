@@ -304,6 +304,12 @@ func networkLabel(n string) string {
 		return "Mastodon"
 	case "bluesky":
 		return "Bluesky"
+	case "x":
+		return "X"
+	case "linkedin":
+		return "LinkedIn"
+	case "webhook":
+		return "signed webhook"
 	}
 	return capitalize(n)
 }
