@@ -117,7 +117,9 @@ func (s *Service) renewOnce(ctx context.Context, a attempt, t *portalv1.Target, 
 	if cur, ok := s.knownCredentials(key, t); ok {
 		t = cur
 	}
-	if cur, err := s.storedCredentials(ctx, a); err != nil {
+	cur, err := s.storedCredentials(ctx, a)
+	unread := err != nil || cur == nil
+	if err != nil {
 		s.log.Warn("renewal: reading the stored credentials", "account_id", a.AccountID, "err", err)
 	} else if cur != nil && cur.GetCredentialsVersion() > t.GetCredentialsVersion() {
 		t = withCredentials(t, cur)
@@ -132,10 +134,16 @@ func (s *Service) renewOnce(ctx context.Context, a attempt, t *portalv1.Target, 
 		if !errors.As(err, &pe) {
 			pe = &provider.Error{Kind: provider.Retry, Err: err}
 		}
-		if pe.Kind == provider.Unknown || pe.Kind == provider.Expired {
+		switch {
+		case pe.Kind == provider.Unknown || pe.Kind == provider.Expired:
 			// Nothing was published: a renewal that got no answer is
 			// tried again like any temporary failure.
 			pe = &provider.Error{Kind: provider.Retry, Message: pe.Message, Status: pe.Status, RetryAfter: pe.RetryAfter, Err: pe}
+		case pe.Kind == provider.Disconnected && unread:
+			// Without the stored credentials, a refused refresh token may
+			// be one another node has just rotated: try again (and read
+			// them) before asking anyone to reconnect.
+			pe = &provider.Error{Kind: provider.Retry, Message: reasonRefreshing, Status: pe.Status, Err: pe}
 		}
 		return nil, pe
 	}
