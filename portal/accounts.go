@@ -118,7 +118,7 @@ func (s *Service) verify(ctx context.Context, prov provider.Provider, acct provi
 		switch {
 		// Disconnected with an HTTP status is the server refusing the
 		// token; without one, the address itself was refused or unusable.
-		case pe.Kind == provider.Disconnected && pe.Status != 0:
+		case (pe.Kind == provider.Disconnected || pe.Kind == provider.Expired) && pe.Status != 0:
 			return prof, errs.Fields{"access_token": "the server refused this access token"}.Err()
 		case pe.Kind == provider.RateLimited:
 			return prof, errs.Wrap(err, errs.Unavailable, "the server asks us to slow down; try again in a minute")

@@ -265,29 +265,32 @@ func (r *repeatRequest) input() *RepeatInput {
 }
 
 type postRequest struct {
-	Text        string         `json:"text"`
-	AccountIDs  []string       `json:"account_ids"`
-	MediaIDs    []string       `json:"media_ids"`
-	ScheduledAt string         `json:"scheduled_at"`
-	PublishNow  bool           `json:"publish_now"`
-	Repeat      *repeatRequest `json:"repeat"`
-	QueueID     string         `json:"queue_id"`
-	Evergreen   bool           `json:"evergreen"`
-	Draft       bool           `json:"draft"`
+	Text         string         `json:"text"`
+	Thread       []string       `json:"thread"`
+	FirstComment string         `json:"first_comment"`
+	AccountIDs   []string       `json:"account_ids"`
+	MediaIDs     []string       `json:"media_ids"`
+	ScheduledAt  string         `json:"scheduled_at"`
+	PublishNow   bool           `json:"publish_now"`
+	Repeat       *repeatRequest `json:"repeat"`
+	QueueID      string         `json:"queue_id"`
+	Evergreen    bool           `json:"evergreen"`
+	Draft        bool           `json:"draft"`
 	// SkipIfLaterThan ("2h", with scheduled_at): after an outage the post
 	// is skipped rather than published later than this.
 	SkipIfLaterThan string `json:"skip_if_later_than"`
 }
 
-// POST /api/v1/workspaces/{id}/posts {text, account_ids, media_ids,
-// scheduled_at (+ skip_if_later_than) | publish_now | repeat | queue_id
-// (+ evergreen) | draft} -> 201 post
+// POST /api/v1/workspaces/{id}/posts {text, thread?, first_comment?,
+// account_ids, media_ids, scheduled_at (+ skip_if_later_than) | publish_now
+// | repeat | queue_id (+ evergreen) | draft} -> 201 post
 func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var req postRequest
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, AccountIDs: req.AccountIDs,
+	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, Thread: req.Thread,
+		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs,
 		MediaIDs: req.MediaIDs, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(),
 		QueueID: req.QueueID, Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
 	if err != nil {
@@ -327,14 +330,16 @@ func (s *Service) apiGetPost(w http.ResponseWriter, r *http.Request, p *Principa
 }
 
 type patchPostRequest struct {
-	Text        *string        `json:"text"`
-	AccountIDs  []string       `json:"account_ids"`
-	ScheduledAt *string        `json:"scheduled_at"`
-	PublishNow  bool           `json:"publish_now"`
-	Repeat      *repeatRequest `json:"repeat"`
-	QueueID     *string        `json:"queue_id"`
-	Evergreen   bool           `json:"evergreen"`
-	Draft       bool           `json:"draft"`
+	Text         *string        `json:"text"`
+	Thread       *[]string      `json:"thread"`
+	FirstComment *string        `json:"first_comment"`
+	AccountIDs   []string       `json:"account_ids"`
+	ScheduledAt  *string        `json:"scheduled_at"`
+	PublishNow   bool           `json:"publish_now"`
+	Repeat       *repeatRequest `json:"repeat"`
+	QueueID      *string        `json:"queue_id"`
+	Evergreen    bool           `json:"evergreen"`
+	Draft        bool           `json:"draft"`
 	// SkipIfLaterThan goes with scheduled_at, as on create.
 	SkipIfLaterThan *string `json:"skip_if_later_than"`
 }
@@ -346,7 +351,8 @@ func (s *Service) apiUpdatePost(w http.ResponseWriter, r *http.Request, p *Princ
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	post, err := s.UpdatePost(r.Context(), p, r.PathValue("id"), PostUpdate{Text: req.Text, AccountIDs: req.AccountIDs,
+	post, err := s.UpdatePost(r.Context(), p, r.PathValue("id"), PostUpdate{Text: req.Text, Thread: req.Thread,
+		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs,
 		ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(), QueueID: req.QueueID,
 		Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
 	if err != nil {

@@ -284,8 +284,11 @@ type postJSON struct {
 	ID          string `json:"id"`
 	WorkspaceID string `json:"workspace_id"`
 	Text        string `json:"text"`
-	Revision    int64  `json:"revision"`
-	Status      string `json:"status"`
+	// Thread and FirstComment follow the post (omitted when none).
+	Thread       []string `json:"thread,omitempty"`
+	FirstComment string   `json:"first_comment,omitempty"`
+	Revision     int64    `json:"revision"`
+	Status       string   `json:"status"`
 	// Kind: once, recurring, queue or draft.
 	Kind string `json:"kind"`
 	// ScheduledAt is the wall time in Zone, as given (for a recurring or
@@ -353,7 +356,7 @@ func wallOf(stored string) string {
 }
 
 func postView(p Post) postJSON {
-	out := postJSON{ID: p.ID, WorkspaceID: p.WorkspaceID, Text: p.Text, Revision: p.Revision, Status: p.Status, Kind: p.Kind,
+	out := postJSON{ID: p.ID, WorkspaceID: p.WorkspaceID, Text: p.Text, Thread: p.Thread, FirstComment: p.FirstComment, Revision: p.Revision, Status: p.Status, Kind: p.Kind,
 		ScheduledAt: p.LocalTime, Zone: p.Zone, AccountIDs: p.AccountIDs, MediaIDs: p.MediaIDs,
 		QueueID: p.QueueID, Evergreen: p.Evergreen, Held: p.Held, FiredCount: p.FiredCount, Finished: p.Finished,
 		Targets: make([]targetJSON, 0, len(p.Targets)), CreatedBy: p.CreatedBy, CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt)}

@@ -3,13 +3,17 @@ package portal
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/heraldhq/herald/bind"
+	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/errs"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
+	"github.com/heraldhq/herald/gen/herald/portal/v1/portalv1connect"
 	"github.com/heraldhq/herald/provider"
 )
 
@@ -90,5 +94,46 @@ func TestUpdateCredentials(t *testing.T) {
 	}
 	if _, err := b.svc.UpdateCredentials(ctx, &portalv1.UpdateCredentialsRequest{TenantId: a.id, AccountId: a.account}); !errs.Is(err, errs.Invalid) {
 		t.Errorf("no version or token: %v", err)
+	}
+}
+
+// UpdateCredentials is reachable however services are bound: a method
+// call, gRPC or Connect over HTTP, with its error kinds kept.
+func TestUpdateCredentialsBindings(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	const token = "internal-token"
+	mux := http.NewServeMux()
+	mux.Handle(portalv1connect.NewPortalServiceHandler(b.svc, bind.HandlerOptions(token)...))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	for _, transport := range []string{config.TransportLocal, config.TransportGRPC, config.TransportConnect} {
+		c, err := bind.New(token).Portal(config.Endpoint{Transport: transport, URL: srv.URL}, b.svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Version 1 is the account's as connected: the first update applies,
+		// a second from the same version does not.
+		res, err := c.UpdateCredentials(t.Context(), &portalv1.UpdateCredentialsRequest{TenantId: a.id, AccountId: a.account,
+			BasedOnVersion: 1, AccessToken: "token-" + transport})
+		if err != nil {
+			t.Fatalf("%s: %v", transport, err)
+		}
+		if transport == config.TransportLocal {
+			if !res.GetUpdated() || res.GetTarget().GetAccessToken() != "token-local" {
+				t.Errorf("%s: %v", transport, res)
+			}
+		} else if res.GetUpdated() || res.GetTarget().GetAccessToken() != "token-local" {
+			t.Errorf("%s: a stale update applied: %v", transport, res)
+		}
+		if _, err := c.UpdateCredentials(t.Context(), &portalv1.UpdateCredentialsRequest{TenantId: a.id}); !errs.Is(err, errs.Invalid) {
+			t.Errorf("%s: invalid request: %v", transport, err)
+		}
 	}
 }

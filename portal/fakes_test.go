@@ -244,7 +244,8 @@ func (f *fakePublisher) Validate(_ context.Context, req *publisherv1.ValidateReq
 	f.mu.Lock()
 	f.calls = append(f.calls, req)
 	f.mu.Unlock()
-	res := &publisherv1.ValidateResponse{}
+	res := &publisherv1.ValidateResponse{Limits: &publisherv1.NetworkLimits{MaxTextChars: 500, MaxMedia: 4,
+		Threads: true, FirstComment: req.GetNetwork() != "nocomments"}}
 	if n := utf8.RuneCountInString(req.GetText()); n > 500 {
 		res.Violations = append(res.Violations, &publisherv1.Violation{Field: "text", Message: fmt.Sprintf("is %d characters; the limit is 500", n)})
 	}

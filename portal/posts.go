@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -66,6 +67,11 @@ type Post struct {
 	AccountIDs  []string
 	MediaIDs    []string
 	Targets     []Target
+	// Thread are the texts published after Text, each a reply to the one
+	// before; FirstComment is published as a comment on the post. Both
+	// only on networks that take them.
+	Thread       []string
+	FirstComment string
 
 	// Kind is one of the Kind* constants. For a recurring or queued post
 	// ScheduledAt is its next firing (zero while a queued post waits for
@@ -116,12 +122,14 @@ type Firing struct {
 // workspace's zone, "2026-12-01T09:30"), PublishNow, Repeat, QueueID and
 // Draft is given.
 type PostInput struct {
-	Text        string
-	AccountIDs  []string
-	MediaIDs    []string
-	ScheduledAt string
-	PublishNow  bool
-	Repeat      *RepeatInput
+	Text         string
+	Thread       []string
+	FirstComment string
+	AccountIDs   []string
+	MediaIDs     []string
+	ScheduledAt  string
+	PublishNow   bool
+	Repeat       *RepeatInput
 	// QueueID adds the post to a queue; Evergreen asks the queue to
 	// recycle it.
 	QueueID   string
@@ -150,13 +158,17 @@ func (in PostInput) when() When {
 // PostUpdate edits a scheduled post or a draft; nil fields stay as they
 // are. Giving any part of When replaces how the post is scheduled.
 type PostUpdate struct {
-	Text        *string
-	AccountIDs  []string
-	ScheduledAt *string
-	PublishNow  bool
-	Repeat      *RepeatInput
-	QueueID     *string
-	Evergreen   bool
+	Text *string
+	// Thread replaces the thread's parts (an empty list removes them);
+	// FirstComment the first comment ("" removes it).
+	Thread       *[]string
+	FirstComment *string
+	AccountIDs   []string
+	ScheduledAt  *string
+	PublishNow   bool
+	Repeat       *RepeatInput
+	QueueID      *string
+	Evergreen    bool
 	// Draft takes the post off its schedule, back to a draft.
 	Draft bool
 	// SkipIfLaterThan goes with ScheduledAt, as in PostInput.
@@ -169,6 +181,46 @@ func (up PostUpdate) when() When {
 }
 
 // checkText validates a post's text.
+// maxThreadParts bounds a thread, its first post included.
+const maxThreadParts = 25
+
+// checkParts checks a thread's parts and a first comment.
+func checkParts(v *errs.Fields, thread []string, firstComment string) {
+	if len(thread)+1 > maxThreadParts {
+		v.Add("thread", "may have at most %d parts after the post", maxThreadParts-1)
+		return
+	}
+	for i, t := range thread {
+		switch {
+		case strings.TrimSpace(t) == "":
+			v.Add(fmt.Sprintf("thread[%d]", i), "must not be empty")
+		case len(t) > maxTextBytes:
+			v.Add(fmt.Sprintf("thread[%d]", i), "is too long")
+		}
+	}
+	if len(firstComment) > maxTextBytes {
+		v.Add("first_comment", "is too long")
+	}
+}
+
+// encodeThread stores a thread's parts (” for none).
+func encodeThread(parts []string) string {
+	if len(parts) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(parts)
+	return string(b)
+}
+
+func decodeThread(s string) []string {
+	if s == "" {
+		return nil
+	}
+	var out []string
+	_ = json.Unmarshal([]byte(s), &out)
+	return out
+}
+
 func checkText(v *errs.Fields, text string) {
 	switch {
 	case strings.TrimSpace(text) == "":
@@ -325,6 +377,52 @@ func (s *Service) validateContent(ctx context.Context, v *errs.Fields, text stri
 	return nil
 }
 
+// validateParts checks a thread's parts and first comment against the
+// networks of accounts: that each takes them, and each part's text.
+func (s *Service) validateParts(ctx context.Context, v *errs.Fields, thread []string, firstComment string, accounts []targetAccount) error {
+	if len(thread) == 0 && firstComment == "" {
+		return nil
+	}
+	networks := map[string]bool{}
+	for _, a := range accounts {
+		networks[a.network] = true
+	}
+	for n := range networks {
+		res, err := s.publisher.Validate(ctx, &publisherv1.ValidateRequest{Network: n, Text: "-"})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return errs.Wrap(err, errs.Unavailable, "the post could not be checked right now; try again shortly")
+		}
+		if len(thread) > 0 && !res.GetLimits().GetThreads() {
+			v.Add("thread", "%s does not take threads", n)
+		}
+		if firstComment != "" && !res.GetLimits().GetFirstComment() {
+			v.Add("first_comment", "%s does not take a first comment", n)
+		}
+	}
+	check := func(field, text string) error {
+		var sub errs.Fields
+		if err := s.validateContent(ctx, &sub, text, accounts, nil); err != nil {
+			return err
+		}
+		for _, msg := range sub {
+			v.Add(field, "%s", msg)
+		}
+		return nil
+	}
+	for i, t := range thread {
+		if err := check(fmt.Sprintf("thread[%d]", i), t); err != nil {
+			return err
+		}
+	}
+	if firstComment != "" {
+		return check("first_comment", firstComment)
+	}
+	return nil
+}
+
 // CreatePost validates a post, stores it and schedules it with Trigger. If
 // Trigger refuses the schedule (a bad rule, an unknown queue) the error
 // names the input's fields; if it cannot be reached the error is
@@ -347,6 +445,7 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 	}
 	var v errs.Fields
 	checkText(&v, in.Text)
+	checkParts(&v, in.Thread, in.FirstComment)
 	accounts := s.checkAccounts(ctx, &v, p.AgencyID, workspaceID, in.AccountIDs)
 	media := s.checkMedia(ctx, &v, p.AgencyID, workspaceID, in.MediaIDs)
 	pl, _ := s.planWhen(ctx, &v, p.AgencyID, ws, in.when(), loc, time.Now())
@@ -356,13 +455,16 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 		if err := s.validateContent(ctx, &v, in.Text, accounts, media); err != nil {
 			return Post{}, err
 		}
+		if err := s.validateParts(ctx, &v, in.Thread, in.FirstComment, accounts); err != nil {
+			return Post{}, err
+		}
 	}
 	if err := v.Err(); err != nil {
 		return Post{}, err
 	}
 
 	now := time.Now().UTC()
-	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
+	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
 	pl.apply(&post)
 	err = s.db.Tx(ctx, func(tx *store.Tx) error { return insertPost(ctx, tx, p.AgencyID, post, accounts, media) })
 	if err != nil {
@@ -394,11 +496,13 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 // unless it is a draft.
 func insertPost(ctx context.Context, tx *store.Tx, agencyID string, post Post, accounts []targetAccount, media []Media) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO portal_posts (id, agency_id, workspace_id, text, revision, status, scheduled_at, local_time, zone,
-			schedule_synced, created_by, created_at, updated_at, kind, rrule, start_local, exdates, skip_late_s, queue_id, evergreen)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			schedule_synced, created_by, created_at, updated_at, kind, rrule, start_local, exdates, skip_late_s, queue_id, evergreen,
+			thread, first_comment)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		post.ID, agencyID, post.WorkspaceID, post.Text, post.Revision, post.Status, toMicrosOrZero(post.ScheduledAt), post.LocalTime,
 		post.Zone, post.Kind == KindDraft, post.CreatedBy, store.ToMicros(post.CreatedAt), store.ToMicros(post.UpdatedAt),
-		post.Kind, post.RRule, post.StartLocal, joinLines(post.Exceptions), int64(post.SkipLate/time.Second), post.QueueID, post.Evergreen); err != nil {
+		post.Kind, post.RRule, post.StartLocal, joinLines(post.Exceptions), int64(post.SkipLate/time.Second), post.QueueID, post.Evergreen,
+		encodeThread(post.Thread), post.FirstComment); err != nil {
 		return err
 	}
 	return insertTargets(ctx, tx, agencyID, post.ID, accounts, media, post.CreatedAt)
@@ -474,14 +578,17 @@ func (s *Service) markSynced(ctx context.Context, agencyID string, p Post, sch *
 }
 
 const postColumns = `id, workspace_id, text, revision, status, scheduled_at, local_time, zone, created_by, created_at, updated_at,
-	kind, rrule, start_local, exdates, skip_late_s, queue_id, evergreen, held, finished, last_due_at, fired_count`
+	kind, rrule, start_local, exdates, skip_late_s, queue_id, evergreen, held, finished, last_due_at, fired_count,
+	thread, first_comment`
 
 func scanPost(sc interface{ Scan(...any) error }) (Post, error) {
 	var p Post
 	var at, c, u, skip, last int64
-	var exdates string
+	var exdates, thread string
 	err := sc.Scan(&p.ID, &p.WorkspaceID, &p.Text, &p.Revision, &p.Status, &at, &p.LocalTime, &p.Zone, &p.CreatedBy, &c, &u,
-		&p.Kind, &p.RRule, &p.StartLocal, &exdates, &skip, &p.QueueID, &p.Evergreen, &p.Held, &p.Finished, &last, &p.FiredCount)
+		&p.Kind, &p.RRule, &p.StartLocal, &exdates, &skip, &p.QueueID, &p.Evergreen, &p.Held, &p.Finished, &last, &p.FiredCount,
+		&thread, &p.FirstComment)
+	p.Thread = decodeThread(thread)
 	p.ScheduledAt, p.CreatedAt, p.UpdatedAt = fromMicrosOrZero(at), store.FromMicros(c), store.FromMicros(u)
 	p.Exceptions, p.SkipLate, p.LastDueAt = splitLines(exdates), time.Duration(skip)*time.Second, fromMicrosOrZero(last)
 	return p, err
@@ -666,8 +773,8 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 	if old.Status == PostSkipped && !w.given() {
 		return Post{}, errs.Fields{"scheduled_at": "is required: the post was skipped, so it needs a new time (or publish_now, a queue or draft)"}.Err()
 	}
-	if up.Text == nil && up.AccountIDs == nil && !w.given() {
-		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, account_ids or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
+	if up.Text == nil && up.Thread == nil && up.FirstComment == nil && up.AccountIDs == nil && !w.given() {
+		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, thread, first_comment, account_ids or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
 	}
 	loc, err := time.LoadLocation(ws.Timezone)
 	if err != nil {
@@ -678,6 +785,15 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 	if up.Text != nil {
 		checkText(&v, *up.Text)
 		next.Text = *up.Text
+	}
+	if up.Thread != nil {
+		next.Thread = *up.Thread
+	}
+	if up.FirstComment != nil {
+		next.FirstComment = *up.FirstComment
+	}
+	if up.Thread != nil || up.FirstComment != nil {
+		checkParts(&v, next.Thread, next.FirstComment)
 	}
 	accounts := make([]targetAccount, 0, len(old.Targets))
 	for _, t := range old.Targets {
@@ -701,6 +817,11 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 			return Post{}, err
 		}
 	}
+	if len(v) == 0 && (up.Thread != nil || up.FirstComment != nil || up.AccountIDs != nil) {
+		if err := s.validateParts(ctx, &v, next.Thread, next.FirstComment, accounts); err != nil {
+			return Post{}, err
+		}
+	}
 	if err := v.Err(); err != nil {
 		return Post{}, err
 	}
@@ -717,11 +838,12 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 	}
 	write := func(ctx context.Context, from, to Post, targets []targetAccount) error {
 		return s.db.Tx(ctx, func(tx *store.Tx) error {
-			res, err := tx.Exec(ctx, `UPDATE portal_posts SET text = ?, revision = ?, status = ?, scheduled_at = ?, local_time = ?, zone = ?,
+			res, err := tx.Exec(ctx, `UPDATE portal_posts SET text = ?, thread = ?, first_comment = ?, revision = ?, status = ?,
+					scheduled_at = ?, local_time = ?, zone = ?,
 					kind = ?, rrule = ?, start_local = ?, exdates = ?, skip_late_s = ?, queue_id = ?, evergreen = ?, held = ?,
 					schedule_synced = ?, updated_at = ?
 				WHERE agency_id = ? AND id = ? AND revision = ? AND status = ?`,
-				to.Text, to.Revision, stored(to), toMicrosOrZero(to.ScheduledAt), to.LocalTime, to.Zone,
+				to.Text, encodeThread(to.Thread), to.FirstComment, to.Revision, stored(to), toMicrosOrZero(to.ScheduledAt), to.LocalTime, to.Zone,
 				to.Kind, to.RRule, to.StartLocal, joinLines(to.Exceptions), int64(to.SkipLate/time.Second), to.QueueID, to.Evergreen, to.Held,
 				to.Kind == KindDraft, store.ToMicros(time.Now()),
 				p.AgencyID, postID, from.Revision, stored(from))

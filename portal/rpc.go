@@ -52,6 +52,12 @@ func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJob
 		return &portalv1.GetPublishJobResponse{Reason: "the post is " + post.Status}, nil
 	}
 	job := &portalv1.PublishJob{TenantId: tenant, WorkspaceId: post.WorkspaceID, PostId: post.ID, Revision: post.Revision, Text: post.Text}
+	for _, t := range post.Thread {
+		job.Thread = append(job.Thread, &portalv1.PostPart{Text: t})
+	}
+	if post.FirstComment != "" {
+		job.FirstComment = &portalv1.PostPart{Text: post.FirstComment}
+	}
 
 	rows, err := s.db.Query(ctx, `SELECT m.blob_key, m.mime_type, m.size_bytes, m.description, m.file_name
 		FROM portal_post_media pm JOIN portal_media m ON m.id = pm.media_id AND m.agency_id = ?

@@ -355,6 +355,8 @@ type fakePortal struct {
 	// them as Portal does (compare-and-set on the version).
 	creds   map[string]*portalv1.Target
 	updates int
+	// updateFailures fail the next UpdateCredentials calls as unavailable.
+	updateFailures int
 }
 
 // setCreds stores an account's credentials at version 1.
@@ -389,6 +391,10 @@ func (p *fakePortal) overlayLocked(t *portalv1.Target) {
 func (p *fakePortal) UpdateCredentials(_ context.Context, req *portalv1.UpdateCredentialsRequest) (*portalv1.UpdateCredentialsResponse, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.updateFailures > 0 {
+		p.updateFailures--
+		return nil, errs.E(errs.Unavailable, "portal is restarting")
+	}
 	c := p.creds[req.GetAccountId()]
 	if c == nil {
 		return nil, errs.E(errs.NotFound, "account not found")

@@ -56,7 +56,10 @@ func unsupported(network string) *outcome {
 	}
 }
 
-// try makes one network call for a claimed attempt and records its outcome.
+// try makes one try of a claimed attempt and records its outcome: it
+// renews the account's credentials if they need it, looks up what an
+// earlier try with an unknown outcome did, publishes the parts not yet
+// published, and settles the attempt.
 func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) {
 	a := c.attempt
 	p, ok := s.providers[a.Network]
@@ -117,8 +120,11 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 		settled = unsupportedParts(p, parts)
 	}
 	if err == nil && settled == nil && len(parts) > 1 {
-		if done, err = s.loadParts(ctx, a.ID); err != nil {
+		var loaded map[int]provider.Result
+		if loaded, err = s.loadParts(ctx, a.ID); err != nil {
 			err = &provider.Error{Kind: provider.Retry, Message: "reading which parts of the thread are published", Err: err}
+		} else {
+			done = loaded
 		}
 	}
 	next := 0

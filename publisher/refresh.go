@@ -33,6 +33,12 @@ import (
 // the lock again.
 const refreshLockWait = 25 * time.Millisecond
 
+// storeTries and storeRetryWait bound storing a renewal in Portal.
+const (
+	storeTries     = 3
+	storeRetryWait = 200 * time.Millisecond
+)
+
 const reasonRefreshing = "waiting for the account's access to be renewed"
 
 func accountKey(tenantID, accountID string) string { return tenantID + "/" + accountID }
@@ -68,15 +74,20 @@ func (s *Service) renew(ctx context.Context, a attempt, t *portalv1.Target, r pr
 	}
 	// The renewal outlives the try that started it (others wait for it),
 	// so it runs on its own deadline.
-	v, err, _ := s.refreshGroup.Do(key, func() (any, error) {
+	ch := s.refreshGroup.DoChan(key, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CallTimeout)
 		defer cancel()
 		return s.renewOnce(ctx, a, t, r, force)
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case <-ctx.Done():
+		return nil, &provider.Error{Kind: provider.Retry, Message: reasonRefreshing, Err: ctx.Err()}
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return withCredentials(t, res.Val.(*portalv1.Target)), nil
 	}
-	return withCredentials(t, v.(*portalv1.Target)), nil
 }
 
 // knownCredentials returns t with the newest credentials this node holds
@@ -117,7 +128,9 @@ func (s *Service) renewOnce(ctx context.Context, a attempt, t *portalv1.Target, 
 	if cur, ok := s.knownCredentials(key, t); ok {
 		t = cur
 	}
-	if cur, err := s.storedCredentials(ctx, a); err != nil {
+	cur, err := s.storedCredentials(ctx, a)
+	unread := err != nil || cur == nil
+	if err != nil {
 		s.log.Warn("renewal: reading the stored credentials", "account_id", a.AccountID, "err", err)
 	} else if cur != nil && cur.GetCredentialsVersion() > t.GetCredentialsVersion() {
 		t = withCredentials(t, cur)
@@ -132,10 +145,16 @@ func (s *Service) renewOnce(ctx context.Context, a attempt, t *portalv1.Target, 
 		if !errors.As(err, &pe) {
 			pe = &provider.Error{Kind: provider.Retry, Err: err}
 		}
-		if pe.Kind == provider.Unknown || pe.Kind == provider.Expired {
+		switch {
+		case pe.Kind == provider.Unknown || pe.Kind == provider.Expired:
 			// Nothing was published: a renewal that got no answer is
 			// tried again like any temporary failure.
 			pe = &provider.Error{Kind: provider.Retry, Message: pe.Message, Status: pe.Status, RetryAfter: pe.RetryAfter, Err: pe}
+		case pe.Kind == provider.Disconnected && unread:
+			// Without the stored credentials, a refused refresh token may
+			// be one another node has just rotated: try again (and read
+			// them) before asking anyone to reconnect.
+			pe = &provider.Error{Kind: provider.Retry, Message: reasonRefreshing, Status: pe.Status, Err: pe}
 		}
 		return nil, pe
 	}
@@ -146,7 +165,18 @@ func (s *Service) renewOnce(ctx context.Context, a attempt, t *portalv1.Target, 
 	}
 	renewed := withCredentials(t, &portalv1.Target{AccessToken: cr.AccessToken, RefreshToken: cr.RefreshToken,
 		ExpiresAt: req.ExpiresAt, CredentialsVersion: t.GetCredentialsVersion()})
-	res, err := s.portal.UpdateCredentials(ctx, req)
+	// Stored at once, and again if Portal is briefly unavailable: a
+	// renewal that is not stored may leave Portal a spent refresh token.
+	var res *portalv1.UpdateCredentialsResponse
+	for i := range storeTries {
+		if res, err = s.portal.UpdateCredentials(ctx, req); err == nil || ctx.Err() != nil || i == storeTries-1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(i+1) * storeRetryWait):
+		}
+	}
 	if err != nil {
 		// The new token works but is not stored: use it for this try.
 		// The stored refresh token may be spent now (rotation); if so the

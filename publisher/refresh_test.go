@@ -164,3 +164,22 @@ func TestRefreshRefused(t *testing.T) {
 		t.Errorf("portal stored %d updates, want none", updates)
 	}
 }
+
+// A renewal Portal cannot store at once is stored when it can: the
+// renewed refresh token is not lost.
+func TestRefreshStoredDespiteABriefPortalFailure(t *testing.T) {
+	t.Parallel()
+	e := newExpiringAccount(t)
+	tb := setup(t, setupOptions{providers: e.provider()})
+	tb.portal.setCreds("acct_1", e.grant.AccessToken, e.grant.RefreshToken, time.Now().Add(time.Minute))
+	tb.portal.mu.Lock()
+	tb.portal.updateFailures = 1
+	tb.portal.mu.Unlock()
+	jobs := e.jobs(tb.portal, 5)
+	dueAll(t, jobs, tb)
+	eventually(t, "5 post.published", func() bool { return published(tb) == 5 })
+	stored, updates := tb.portal.Creds("acct_1")
+	if n := e.sim.Refreshes(); n != 1 || updates != 1 || stored.GetRefreshToken() == e.grant.RefreshToken {
+		t.Errorf("refreshes %d, updates %d, stored %v; want the one renewal stored", n, updates, stored)
+	}
+}

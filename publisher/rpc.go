@@ -54,6 +54,8 @@ func (s *Service) Validate(_ context.Context, req *publisherv1.ValidateRequest) 
 		MaxMedia:      int32(lim.MaxMedia),
 		MaxImageBytes: lim.MaxImageBytes,
 		ImageTypes:    slices.Clone(lim.ImageTypes),
+		Threads:       lim.Threads,
+		FirstComment:  lim.FirstComment,
 	}
 	return res, nil
 }

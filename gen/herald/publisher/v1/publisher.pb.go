@@ -270,6 +270,10 @@ type NetworkLimits struct {
 	MaxMedia      int32                  `protobuf:"varint,2,opt,name=max_media,json=maxMedia,proto3" json:"max_media,omitempty"`
 	MaxImageBytes int64                  `protobuf:"varint,3,opt,name=max_image_bytes,json=maxImageBytes,proto3" json:"max_image_bytes,omitempty"`
 	ImageTypes    []string               `protobuf:"bytes,4,rep,name=image_types,json=imageTypes,proto3" json:"image_types,omitempty"`
+	// threads: a post may be a thread of replies; first_comment: a comment
+	// may follow the post.
+	Threads       bool `protobuf:"varint,5,opt,name=threads,proto3" json:"threads,omitempty"`
+	FirstComment  bool `protobuf:"varint,6,opt,name=first_comment,json=firstComment,proto3" json:"first_comment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -330,6 +334,20 @@ func (x *NetworkLimits) GetImageTypes() []string {
 		return x.ImageTypes
 	}
 	return nil
+}
+
+func (x *NetworkLimits) GetThreads() bool {
+	if x != nil {
+		return x.Threads
+	}
+	return false
+}
+
+func (x *NetworkLimits) GetFirstComment() bool {
+	if x != nil {
+		return x.FirstComment
+	}
+	return false
 }
 
 type ValidateResponse struct {
@@ -727,13 +745,15 @@ const file_herald_publisher_v1_publisher_proto_rawDesc = "" +
 	"\x05media\x18\x03 \x03(\v2\x1a.herald.publisher.v1.MediaR\x05media\";\n" +
 	"\tViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x9b\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xda\x01\n" +
 	"\rNetworkLimits\x12$\n" +
 	"\x0emax_text_chars\x18\x01 \x01(\x05R\fmaxTextChars\x12\x1b\n" +
 	"\tmax_media\x18\x02 \x01(\x05R\bmaxMedia\x12&\n" +
 	"\x0fmax_image_bytes\x18\x03 \x01(\x03R\rmaxImageBytes\x12\x1f\n" +
 	"\vimage_types\x18\x04 \x03(\tR\n" +
-	"imageTypes\"\x8e\x01\n" +
+	"imageTypes\x12\x18\n" +
+	"\athreads\x18\x05 \x01(\bR\athreads\x12#\n" +
+	"\rfirst_comment\x18\x06 \x01(\bR\ffirstComment\"\x8e\x01\n" +
 	"\x10ValidateResponse\x12>\n" +
 	"\n" +
 	"violations\x18\x01 \x03(\v2\x1e.herald.publisher.v1.ViolationR\n" +
