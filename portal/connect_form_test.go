@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -126,4 +127,37 @@ func TestConnectWithForm(t *testing.T) {
 		"fields": map[string]any{"x": "y"}})).errorFields(t); f["network"] == nil {
 		t.Errorf("fields for mastodon: %v, want an error on network", f)
 	}
+}
+
+// TestUIConnectWithForm: the workspace page offers a form per form
+// network; a refused one comes back with the problem and without the
+// secret typed, an accepted one connects the account.
+func TestUIConnectWithForm(t *testing.T) {
+	t.Parallel()
+	b, sim, _ := withChatNetworks(t)
+	a := b.firstAgency(t)
+	c := a.browser(t, b)
+	path := "/workspaces/" + a.workspace
+	page := c.must(http.StatusOK, c.get(path)).Body
+	wantText(t, page, "Connect a Telegram account")
+	if !strings.Contains(page, `name="bot_token" type="password"`) {
+		t.Error("the bot token is not typed into a password input")
+	}
+	token := c.csrf()
+
+	bot := sim.CreateTelegramBot("brand_bot")
+	chat := sim.CreateTelegramChat(simnet.TelegramChat{Type: "channel", Title: "Brand", Username: "brandui"})
+	res := c.must(http.StatusUnprocessableEntity, c.post(path+"/accounts/form", url.Values{
+		"network": {"telegram"}, "bot_token": {bot}, "chat_id": {"@brandui"}, "csrf_token": {token}}))
+	wantText(t, res.Body, "@brand_bot")
+	if strings.Contains(res.Body, bot) {
+		t.Error("the refused page shows the bot token")
+	}
+	if !strings.Contains(res.Body, `id="connect-telegram" open`) {
+		t.Error("the refused form is not shown open")
+	}
+	sim.SetTelegramMember(chat.ID, bot, "administrator")
+	c.must(http.StatusSeeOther, c.post(path+"/accounts/form", url.Values{
+		"network": {"telegram"}, "bot_token": {bot}, "chat_id": {"@brandui"}, "csrf_token": {token}}), path+"#accounts")
+	wantText(t, c.must(http.StatusOK, c.get(path)).Body, "is connected. You can now schedule posts to it.")
 }
