@@ -197,6 +197,31 @@ func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return tx.tx.QueryRowContext(ctx, tx.db.rebind(q), args...)
 }
 
+// Prepare prepares q once for several executions in the transaction (a
+// statement run row by row: SQLite spends more parsing a statement than
+// running a small one). The statement is closed with the transaction.
+func (tx *Tx) Prepare(ctx context.Context, q string) (*Stmt, error) {
+	st, err := tx.tx.PrepareContext(ctx, tx.db.rebind(q))
+	if err != nil {
+		return nil, tx.db.classify(err)
+	}
+	return &Stmt{st: st, db: tx.db}, nil
+}
+
+// Stmt is a statement prepared in a transaction.
+type Stmt struct {
+	st *sql.Stmt
+	db *DB
+}
+
+func (s *Stmt) Exec(ctx context.Context, args ...any) (sql.Result, error) {
+	r, err := s.st.ExecContext(ctx, args...)
+	return r, s.db.classify(err)
+}
+
+// Close releases the statement before the transaction ends.
+func (s *Stmt) Close() error { return s.st.Close() }
+
 // AfterCommit registers fn to run once the transaction has committed (for
 // example to wake an outbox relay). It does not run on rollback.
 func (tx *Tx) AfterCommit(fn func()) { tx.afterCommit = append(tx.afterCommit, fn) }

@@ -1188,25 +1188,28 @@ func (e *engine) advance(ctx context.Context, tx *store.Tx, group []*entry, now 
 		changes = append(changes, c)
 	}
 	done := map[string]bool{}
-	if e.db.Dialect() != store.Postgres {
-		// SQLite: one statement per schedule (see markFired); in process,
-		// a statement costs no round trip.
+	if e.db.Dialect() != store.Postgres && len(changes) > 0 {
+		// SQLite: one statement per schedule (see markFired), prepared
+		// once: in process a statement costs no round trip, but parsing
+		// it costs more than running it.
+		st, err := tx.Prepare(ctx, `UPDATE trigger_schedules SET
+				due_at = ?, state = ?, skipped_count = skipped_count + ?, cursor_local = ?, cursor_index = ?,
+				cursor_version = version + 1, version = version + 1, updated_at = ?,
+				last_due_at = CASE WHEN ? <> 0 THEN ? ELSE last_due_at END,
+				fired_count = fired_count + ?,
+				fired_at = CASE WHEN ? = 1 THEN ? ELSE fired_at END,
+				lateness_us = CASE WHEN ? = 1 THEN ? ELSE lateness_us END,
+				fire_token = CASE WHEN ? = 1 THEN ? ELSE fire_token END
+			WHERE tenant_id = ? AND id = ? AND version = ? AND state = 'pending' AND due_at <= ?`)
+		if err != nil {
+			return nil, fmt.Errorf("advancing recurring schedules: %w", err)
+		}
+		defer st.Close()
 		for _, c := range changes {
 			en := group[c.i]
-			set := `due_at = ?, state = ?, skipped_count = skipped_count + ?, cursor_local = ?, cursor_index = ?,
-				cursor_version = version + 1, version = version + 1, updated_at = ?`
-			args := []any{c.r.due, c.r.state, out[c.i].skipped, c.cursorLocal, c.cursorIndex, nowUS}
-			if c.lastDue != 0 {
-				set += `, last_due_at = ?`
-				args = append(args, c.lastDue)
-			}
-			if c.fired == 1 {
-				set += `, fired_count = fired_count + 1, fired_at = ?, lateness_us = ?, fire_token = ?`
-				args = append(args, nowUS, nowUS-c.lastDue, c.tok)
-			}
-			args = append(args, en.tenantID, en.id, en.version, nowUS)
-			res, err := tx.Exec(ctx, `UPDATE trigger_schedules SET `+set+`
-				WHERE tenant_id = ? AND id = ? AND version = ? AND state = 'pending' AND due_at <= ?`, args...)
+			res, err := st.Exec(ctx, c.r.due, c.r.state, out[c.i].skipped, c.cursorLocal, c.cursorIndex, nowUS,
+				c.lastDue, c.lastDue, c.fired, c.fired, nowUS, c.fired, nowUS-c.lastDue, c.fired, c.tok,
+				en.tenantID, en.id, en.version, nowUS)
 			if err != nil {
 				return nil, fmt.Errorf("advancing recurring schedule: %w", err)
 			}
@@ -1216,7 +1219,7 @@ func (e *engine) advance(ctx context.Context, tx *store.Tx, group []*entry, now 
 				done[en.key] = true
 			}
 		}
-	} else {
+	} else if len(changes) > 0 {
 		for chunk := range slices.Chunk(changes, advanceChunk) {
 			// Per row: the guard (tenant, id, version), then the new due_at,
 			// state, skipped occurrences, last_due_at (0: unchanged), whether
