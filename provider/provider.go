@@ -142,6 +142,17 @@ type Looker interface {
 	Lookup(ctx context.Context, acct Account, key string) (res Result, found bool, err error)
 }
 
+// Deduper is implemented by a provider whose network recognises a repeat
+// of a post's IdempotencyKey and does not post it twice (Mastodon's
+// Idempotency-Key header, Bluesky's caller-chosen record keys, Herald's
+// signed webhook whose receivers deduplicate on its id). Publisher retries
+// an unknown outcome under the same key only with a Looker or a Deduper;
+// for any other network an unknown outcome goes to the user to decide, as
+// a retry could post twice.
+type Deduper interface {
+	DedupesByKey() bool
+}
+
 // Deleter is implemented by a provider that can delete a published post.
 type Deleter interface {
 	Delete(ctx context.Context, acct Account, res Result) error

@@ -584,6 +584,9 @@ func (n *fakeNetwork) Statuses() int {
 
 func (n *fakeNetwork) Network() string { return n.name }
 
+// DedupesByKey: the fake deduplicates as Mastodon does.
+func (n *fakeNetwork) DedupesByKey() bool { return true }
+
 func (n *fakeNetwork) Limits() provider.Limits {
 	return provider.Limits{MaxTextChars: 20, MaxMedia: 2, MaxImageBytes: 1 << 20, ImageTypes: []string{"image/png"},
 		Threads: true, FirstComment: true}

@@ -149,3 +149,46 @@ func TestUnknownOutcomeIsLookedUp(t *testing.T) {
 		}
 	})
 }
+
+// blindNetwork is the fake network as a network with no idempotency and no
+// way to look a post up (Telegram, Discord, X): it does not implement
+// provider.Deduper or provider.Looker.
+type blindNetwork struct{ n *fakeNetwork }
+
+func (b blindNetwork) Network() string          { return b.n.Network() }
+func (b blindNetwork) Limits() provider.Limits { return b.n.Limits() }
+func (b blindNetwork) Validate(text string, media []provider.Media) []provider.Violation {
+	return b.n.Validate(text, media)
+}
+func (b blindNetwork) Publish(ctx context.Context, acct provider.Account, p provider.Post) (provider.Result, error) {
+	return b.n.Publish(ctx, acct, p)
+}
+func (b blindNetwork) VerifyCredentials(ctx context.Context, acct provider.Account) (provider.Profile, error) {
+	return b.n.VerifyCredentials(ctx, acct)
+}
+
+// TestUnknownOutcomeWithoutIdempotencyGoesToTheUser: on a network that can
+// neither deduplicate a repeat nor look the post up, an unknown outcome is
+// never tried again (that could post twice): the attempt fails as unknown
+// with a reason that asks the user to check.
+func TestUnknownOutcomeWithoutIdempotencyGoesToTheUser(t *testing.T) {
+	t.Parallel()
+	net := newFakeNetwork("mastodon")
+	tb := setup(t, setupOptions{net: net, providers: map[string]provider.Provider{"mastodon": blindNetwork{net}}})
+	j := job("agency_a", id.New("post"), 1, "hi", "acct_1")
+	tb.portal.set(j, true)
+	tb.net.script("acct_1", step{err: perr(provider.Unknown, "timeout"), post: true})
+	tb.mustDue(t, j, time.Now())
+
+	eventually(t, "post.failed", func() bool { return len(tb.events.Failed()) == 1 })
+	tb.drained(t)
+	calls := tb.net.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("publish calls = %d, want 1: an unknown outcome without idempotency is not retried", len(calls))
+	}
+	a := tb.row(t, calls[0].Key)
+	ev := tb.events.Failed()[0]
+	if a.State != Failed || ev.GetKind() != kindUnknown || ev.GetReason() != reasonUndecided {
+		t.Errorf("attempt %s, post.failed kind %q reason %q: want failed as unknown, for the user to decide", a.State, ev.GetKind(), ev.GetReason())
+	}
+}

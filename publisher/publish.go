@@ -25,6 +25,10 @@ const (
 	reasonDisconnected = "the network refused the account's credentials; reconnect the account"
 	reasonRetry        = "the network is temporarily unavailable"
 	reasonUnknown      = "the network did not answer, so it is not known whether the post was published"
+	// reasonUndecided: the network cannot say, and trying again could post
+	// twice.
+	reasonUndecided = "the network did not answer, and it offers no way to tell whether the post went out; " +
+		"check the account and publish the post again only if it is not there"
 )
 
 // settleTimeout bounds recording an outcome, which must happen even when
@@ -165,6 +169,12 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 			s.log.Info("unknown outcome settled: the post was not published; trying again with the same key",
 				"attempt_id", a.ID, "post_id", a.PostID, "account_id", a.AccountID, "part", next)
 		}
+	} else if err == nil && settled == nil && c.unsettled && next < len(parts) && !settles(p) {
+		// An earlier try may have posted, and neither the network's memory
+		// of the key nor a lookup can tell: only the user can.
+		s.log.Warn("unknown outcome left to the user: the network can neither deduplicate nor look the post up",
+			"attempt_id", a.ID, "post_id", a.PostID, "account_id", a.AccountID, "network", a.Network, "part", next)
+		settled = &outcome{state: Failed, kind: kindUnknown, reason: reasonUndecided}
 	}
 
 	results := make([]provider.Result, len(parts))
@@ -315,6 +325,11 @@ func (s *Service) outcomeOf(a attempt, res provider.Result, err error, now time.
 		return out
 	case provider.Unknown:
 		out := outcome{reason: messageOr(pe, reasonUnknown)}
+		if !settles(s.providers[a.Network]) {
+			// Trying again could post twice: the user decides.
+			out.state, out.kind, out.reason = Failed, kindUnknown, reasonUndecided
+			return out
+		}
 		if last {
 			out.state, out.kind = Failed, kindUnknown
 			return out
@@ -336,6 +351,17 @@ func (s *Service) outcomeOf(a attempt, res provider.Result, err error, now time.
 		out.state, out.kind, out.nextTryAt = RetryWait, string(provider.Retry), next
 		return out
 	}
+}
+
+// settles reports whether an unknown outcome on p's network can be settled
+// without the user: by looking the post up, or by trying again under the
+// same key, which the network deduplicates.
+func settles(p provider.Provider) bool {
+	if _, ok := p.(provider.Looker); ok {
+		return true
+	}
+	d, ok := p.(provider.Deduper)
+	return ok && d.DedupesByKey()
 }
 
 // lookupFailed is the outcome of a try whose lookup of an unknown outcome

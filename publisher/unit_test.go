@@ -64,7 +64,8 @@ func TestBackoff(t *testing.T) {
 
 func TestOutcomeOf(t *testing.T) {
 	t.Parallel()
-	s := &Service{cfg: testConfig()}
+	// The attempts are to a network that deduplicates by key (a Mastodon).
+	s := &Service{cfg: testConfig(), providers: map[string]provider.Provider{"mastodon": newFakeNetwork("mastodon")}}
 	now := time.Now()
 	later := now.Add(time.Hour)
 	tests := []struct {
@@ -92,7 +93,7 @@ func TestOutcomeOf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			out := s.outcomeOf(attempt{Tries: tt.tries}, provider.Result{RemoteID: "1"}, tt.err, now)
+			out := s.outcomeOf(attempt{Tries: tt.tries, Network: "mastodon"}, provider.Result{RemoteID: "1"}, tt.err, now)
 			if out.state != tt.state || out.kind != tt.kind || out.reconnect != tt.reconnect {
 				t.Errorf("outcome = %s/%s reconnect %v, want %s/%s reconnect %v", out.state, out.kind, out.reconnect, tt.state, tt.kind, tt.reconnect)
 			}

@@ -76,6 +76,10 @@ func New(client *http.Client, opts ...Option) *Provider {
 // Network returns "bluesky".
 func (p *Provider) Network() string { return Network }
 
+// DedupesByKey: a post's record key derives from its idempotency key, so a
+// repeat cannot make a second record (provider.Deduper).
+func (p *Provider) DedupesByKey() bool { return true }
+
 // Limits are app.bsky.feed.post's: 300 graphemes, four images of up to
 // 1,000,000 bytes each, replies (threads), no videos here.
 func (p *Provider) Limits() provider.Limits {

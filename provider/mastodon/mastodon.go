@@ -94,6 +94,10 @@ func New(client *http.Client, opts ...Option) *Provider {
 // Network returns "mastodon".
 func (p *Provider) Network() string { return Network }
 
+// DedupesByKey: Mastodon keeps each Idempotency-Key for an hour and answers
+// a repeat with the status it made (provider.Deduper).
+func (p *Provider) DedupesByKey() bool { return true }
+
 // Limits are Mastodon's defaults: 500 characters, 4 attachments, JPEG,
 // PNG, GIF or WebP images up to 16 MiB.
 func (p *Provider) Limits() provider.Limits {

@@ -117,6 +117,10 @@ func New(client *http.Client, opts ...Option) *Provider {
 // Network returns "webhook".
 func (p *Provider) Network() string { return Network }
 
+// DedupesByKey: receivers deduplicate on Herald-Webhook-Id, the post's
+// idempotency key, as the package's contract asks (provider.Deduper).
+func (p *Provider) DedupesByKey() bool { return true }
+
 // Limits: text up to 100,000 characters; media only when the provider can
 // make media URLs (WithMediaURLs).
 func (p *Provider) Limits() provider.Limits {
