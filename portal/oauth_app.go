@@ -155,7 +155,7 @@ func (f facebookFlow) Exchange(ctx context.Context, code, _ string) (OAuthGrant,
 			continue
 		}
 		g.Accounts = append(g.Accounts, GrantedAccount{InstanceURL: f.base, Credentials: provider.Credentials{AccessToken: pg.AccessToken},
-			Profile: provider.Profile{RemoteID: pg.ID, Handle: pg.Name, DisplayName: pg.Name}, Detail: "Facebook Page"})
+			Profile: provider.Profile{RemoteID: pg.ID, DisplayName: pg.Name}, Detail: "Facebook Page"})
 	}
 	return g, nil
 }

@@ -60,7 +60,7 @@ func (u *webUI) pickAccounts(w http.ResponseWriter, r *http.Request, p *Principa
 	_, list, err := u.s.PickAccounts(r.Context(), p, token, r.PostForm["id"])
 	if err != nil {
 		if e, ok := errs.As(err); ok && e.Fields["ids"] != "" {
-			return u.renderPick(w, r, p, id, token, sentence("Choose "+e.Fields["ids"]), http.StatusUnprocessableEntity)
+			return u.renderPick(w, r, p, id, token, sentence(capitalize(e.Fields["ids"])), http.StatusUnprocessableEntity)
 		}
 		if errs.KindOf(err) == errs.Internal {
 			return err
