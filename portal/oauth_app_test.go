@@ -49,8 +49,10 @@ func withApps(t *testing.T, configured bool) *appNet {
 	const base = "https://herald.test"
 	sim.X().AddClient("herald-x", "x-secret")
 	sim.LinkedIn().AddClient("herald-li", "li-secret")
-	metaID, metaSecret := sim.CreateMetaApp()
-	thID, thSecret := sim.CreateMetaApp()
+	// Herald's apps as an operator configures them.
+	metaID, metaSecret, thID, thSecret := "herald-meta", "meta-secret", "herald-threads", "threads-secret"
+	sim.AddMetaApp(metaID, metaSecret)
+	sim.AddMetaApp(thID, thSecret)
 	xApp := x.App{ClientID: "herald-x", ClientSecret: "x-secret", RedirectURL: RedirectURI(base, "x"),
 		AuthURL: e.url + "/x/i/oauth2/authorize", TokenURL: e.url + "/x/2/oauth2/token"}
 	liApp := linkedin.App{ClientID: "herald-li", ClientSecret: "li-secret", RedirectURL: RedirectURI(base, "linkedin"),
@@ -332,7 +334,7 @@ func TestConnectFacebookPagesThroughOAuth(t *testing.T) {
 	e := withApps(t, true)
 	e.sim.CreateFacebookUser("dana", "Dana's Bakery", "Dana's Cafe")
 	auth := e.start(t, "facebook")
-	if auth.Query().Get("state") == "" || !strings.Contains(auth.Query().Get("scope"), "pages_manage_posts") {
+	if auth.Query().Get("state") == "" || !strings.Contains(auth.Query().Get("scope"), "pages_manage_posts") || strings.Contains(auth.String(), "meta-secret") {
 		t.Fatalf("authorize URL %s", auth)
 	}
 	loc := e.callback(t, e.consentMeta(t, auth, "dana"))
