@@ -142,8 +142,9 @@ type oauthRequest struct {
 	InstanceURL string `json:"instance_url"`
 }
 
-// POST /api/v1/workspaces/{id}/accounts/oauth {instance_url, network?}
-// -> {authorize_url}; network defaults to mastodon.
+// POST /api/v1/workspaces/{id}/accounts/oauth {network?, instance_url?}
+// -> {authorize_url}; network defaults to mastodon, whose flow needs the
+// instance_url (the others connect through Herald's own app).
 func (s *Service) apiStartOAuth(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var req oauthRequest
 	if err := decodeJSON(r, &req, false); err != nil {
