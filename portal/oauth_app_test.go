@@ -206,6 +206,10 @@ func TestConnectXThroughOAuth(t *testing.T) {
 	if strings.Contains(auth.String(), "x-secret") {
 		t.Error("the authorize URL carries the client secret")
 	}
+	var sealed []byte
+	if err := e.b.db.QueryRow(t.Context(), `SELECT verifier_sealed FROM portal_oauth_states WHERE network = 'x'`).Scan(&sealed); err != nil || len(sealed) == 0 {
+		t.Fatalf("no sealed verifier kept with the state: %v", err)
+	}
 	back := e.consentOAuth(t, auth, "brandx")
 	id := connected(t, e.callback(t, back))
 	acct := e.c.must(http.StatusOK, e.c.do("GET", "/api/v1/accounts/"+id, nil)).json(t)
@@ -342,6 +346,13 @@ func TestConnectFacebookPagesThroughOAuth(t *testing.T) {
 	if loc.Path != "/workspaces/"+e.ws+"/accounts/pick" || pick == "" {
 		t.Fatalf("the callback sent the browser to %q; want the page picker", loc)
 	}
+	var sealed []byte
+	if err := e.b.db.QueryRow(t.Context(), `SELECT choices_sealed FROM portal_oauth_picks`).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(sealed), "EAA") || strings.Contains(string(sealed), "Cafe") {
+		t.Error("the pick's choices are stored in clear")
+	}
 	res := e.c.must(http.StatusOK, e.c.do("GET", "/api/v1/oauth/picks/"+url.PathEscape(pick), nil))
 	if strings.Contains(string(res.Body), "EAA") || strings.Contains(string(res.Body), "token") {
 		t.Errorf("the choices show a token: %s", res.Body)
@@ -446,6 +457,14 @@ func TestConnectInstagramThroughOAuth(t *testing.T) {
 	if len(got) != 1 || got[0].(map[string]any)["handle"] != "@danabakes" {
 		t.Fatalf("picked = %v", got)
 	}
+	// A pick not used in time is gone.
+	loc = e.callback(t, e.consentMeta(t, e.start(t, "instagram"), ig.UserLogin))
+	if _, err := e.b.db.Exec(t.Context(), `UPDATE portal_oauth_picks SET expires_at = 1`); err != nil {
+		t.Fatal(err)
+	}
+	e.c.must(http.StatusNotFound, e.c.do("GET", "/api/v1/oauth/picks/"+url.PathEscape(loc.Query().Get("pick")), nil))
+	e.c.must(http.StatusNotFound, e.c.do("POST", "/api/v1/oauth/picks/"+url.PathEscape(loc.Query().Get("pick")), map[string]any{"ids": []string{ig.ID}}))
+
 	tg := e.target(t, got[0].(map[string]any)["id"].(string))
 	if tg.GetRemoteId() != ig.ID || tg.GetAccessToken() == "" || tg.GetAccessToken() == ig.AccessToken {
 		t.Fatalf("target = %v; want the page's token, not the user's", tg)
