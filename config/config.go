@@ -177,12 +177,38 @@ type Outbound struct {
 
 // Networks configures the social networks Herald publishes to.
 type Networks struct {
-	// SimnetURL, when set, points Telegram, Discord and Slack, whose APIs
-	// live at fixed addresses, at a simnet server instead, for development
-	// and load tests (the other networks' accounts name their server, as
-	// Mastodon and Bluesky ones do, or take it in their instance URL).
+	// SimnetURL, when set, points the networks whose APIs live at fixed
+	// addresses (Telegram, Discord, Slack, and the connect flows and APIs
+	// of X, LinkedIn, Facebook, Instagram and Threads) at a simnet server
+	// instead, for development and load tests (Mastodon and Bluesky
+	// accounts name their server).
 	// Needs outbound.allow_loopback for a simnet on this machine.
 	SimnetURL string `koanf:"simnet_url"`
+
+	// Herald's own apps on the networks connected through OAuth with one
+	// app: a network whose app is not configured is not offered for
+	// connecting through OAuth. Their redirect URI, to register with the
+	// network, is base_url + /oauth/<network>/callback.
+	X        OAuthClient `koanf:"x"`
+	LinkedIn OAuthClient `koanf:"linkedin"`
+	// Meta is the Meta app Facebook Pages and Instagram connect through
+	// (Facebook Login); Threads has an app id and secret of its own.
+	Meta    MetaApp `koanf:"meta"`
+	Threads MetaApp `koanf:"threads"`
+}
+
+// OAuthClient is an app registered in a network's developer portal.
+type OAuthClient struct {
+	ClientID string `koanf:"client_id"`
+	// ClientSecret may be empty for an X app registered as a public
+	// client; LinkedIn needs it.
+	ClientSecret string `koanf:"client_secret"`
+}
+
+// MetaApp is a Meta app's id and secret.
+type MetaApp struct {
+	AppID     string `koanf:"app_id"`
+	AppSecret string `koanf:"app_secret"`
 }
 
 // Limits protect the REST API from a single user or token.
@@ -506,6 +532,20 @@ func (c Config) Validate() error {
 	}
 	if remote && c.InternalToken == "" && len(c.Services.Run) < len(AllServices) {
 		bad("internal_token", "must be set when services run on different nodes (the same value on every node)")
+	}
+	if c.Networks.SimnetURL != "" {
+		checkURL("networks.simnet_url", c.Networks.SimnetURL, "http", "https")
+	}
+	if c.Networks.X.ClientID == "" && c.Networks.X.ClientSecret != "" {
+		bad("networks.x.client_id", "must be set with networks.x.client_secret")
+	}
+	if (c.Networks.LinkedIn.ClientID == "") != (c.Networks.LinkedIn.ClientSecret == "") {
+		bad("networks.linkedin", "client_id and client_secret must be set together")
+	}
+	for key, a := range map[string]MetaApp{"networks.meta": c.Networks.Meta, "networks.threads": c.Networks.Threads} {
+		if (a.AppID == "") != (a.AppSecret == "") {
+			bad(key, "app_id and app_secret must be set together")
+		}
 	}
 	if c.Limits.APIRate <= 0 {
 		bad("limits.api_rate", "must be positive")

@@ -180,3 +180,49 @@ func TestSecretKeyIsCreatedOnceAndKept(t *testing.T) {
 		t.Fatalf("key not kept: %x then %x", k1, k2)
 	}
 }
+
+func TestNetworkApps(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, "networks:\n  x:\n    client_id: herald-x\n    client_secret: xsecret\n  meta:\n    app_id: \"123\"\n    app_secret: metasecret\n",
+		[]string{"HERALD_NETWORKS__THREADS__APP_ID=456", "HERALD_NETWORKS__THREADS__APP_SECRET=thsecret",
+			"HERALD_NETWORKS__LINKEDIN__CLIENT_ID=li", "HERALD_NETWORKS__LINKEDIN__CLIENT_SECRET=lisecret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Networks
+	if n.X.ClientID != "herald-x" || n.X.ClientSecret != "xsecret" || n.Meta.AppID != "123" || n.Meta.AppSecret != "metasecret" ||
+		n.Threads.AppID != "456" || n.Threads.AppSecret != "thsecret" || n.LinkedIn.ClientID != "li" || n.LinkedIn.ClientSecret != "lisecret" {
+		t.Fatalf("networks = %+v", n)
+	}
+	out, err := c.Redacted().YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"xsecret", "metasecret", "thsecret", "lisecret"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("printed configuration leaks %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(string(out), "herald-x") {
+		t.Errorf("printed configuration lacks the X client id:\n%s", out)
+	}
+
+	// An id without its secret (or the other way round) is a mistake.
+	for env, key := range map[string]string{
+		"HERALD_NETWORKS__META__APP_ID=1":               "networks.meta",
+		"HERALD_NETWORKS__THREADS__APP_SECRET=s":        "networks.threads",
+		"HERALD_NETWORKS__LINKEDIN__CLIENT_ID=li":       "networks.linkedin",
+		"HERALD_NETWORKS__X__CLIENT_SECRET=s":           "networks.x.client_id",
+		"HERALD_NETWORKS__SIMNET_URL=ftp://sim.example": "networks.simnet_url",
+	} {
+		_, err := load(t, "", []string{env})
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Key != key {
+			t.Errorf("%s: %v, want a problem with %s", env, err, key)
+		}
+	}
+	// An X app may be a public client, without a secret.
+	if _, err := load(t, "", []string{"HERALD_NETWORKS__X__CLIENT_ID=public"}); err != nil {
+		t.Errorf("public X client: %v", err)
+	}
+}

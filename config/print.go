@@ -29,6 +29,11 @@ func (c Config) Redacted() Config {
 	c.Cache.Local = redactURL(c.Cache.Local)
 	c.Blob.URL = redactURL(c.Blob.URL)
 	c.SMTP.URL = redactURL(c.SMTP.URL)
+	for _, v := range []*string{&c.Networks.X.ClientSecret, &c.Networks.LinkedIn.ClientSecret, &c.Networks.Meta.AppSecret, &c.Networks.Threads.AppSecret} {
+		if *v != "" {
+			*v = redacted
+		}
+	}
 	return c
 }
 

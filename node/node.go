@@ -191,7 +191,7 @@ func (n *Node) build(ctx context.Context) error {
 	runs := cfg.Services.Runs
 	b := bind.New(cfg.InternalToken)
 	out := outbound.NewClient(outbound.Policy{AllowLoopback: cfg.Outbound.AllowLoopback, AllowPrivate: cfg.Outbound.AllowPrivate})
-	providers := providers(out, cfg.Networks)
+	providers, appOAuth := providers(out, cfg.BaseURL, cfg.Networks)
 
 	lPortal, lPublisher, lNotification := &latePortal{}, &latePublisher{}, &lateNotification{}
 	var err error
@@ -240,6 +240,7 @@ func (n *Node) build(ctx context.Context) error {
 			Trigger: triggerClient, Publisher: lPublisher, Notification: lNotification,
 			NotificationStream: n.notificationStream(),
 			Providers:          providers,
+			AppOAuth:           appOAuth,
 		})
 		if err != nil {
 			return fmt.Errorf("portal: %w", err)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/portal"
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/provider/bluesky"
 	"github.com/heraldhq/herald/provider/discord"
@@ -12,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/provider/instagram"
 	"github.com/heraldhq/herald/provider/linkedin"
 	"github.com/heraldhq/herald/provider/mastodon"
+	"github.com/heraldhq/herald/provider/meta/graph"
 	"github.com/heraldhq/herald/provider/slack"
 	"github.com/heraldhq/herald/provider/telegram"
 	"github.com/heraldhq/herald/provider/threads"
@@ -20,26 +22,65 @@ import (
 )
 
 // providers are the networks this node publishes to and connects accounts
-// of, each making its calls through out (the SSRF-safe client).
-//
-// Networks connected through OAuth with an app of Herald's own (X,
-// LinkedIn, Facebook, Instagram, Threads) publish with the tokens their
-// accounts hold; their connect flows need the app's credentials, which are
-// not configurable yet, so only accounts connected by other means (the
-// REST API with a token) use them today.
-func providers(out *http.Client, cfg config.Networks) map[string]provider.Provider {
+// of, each making its calls through out (the SSRF-safe client), and the
+// OAuth connect flows of the networks connected through an app of
+// Herald's own (X, LinkedIn, Facebook, Instagram, Threads) whose app is
+// configured; baseURL is Herald's public address, which the flows'
+// callbacks live under. With networks.simnet_url, every network with a
+// fixed address (its API, authorization and token endpoints) is sent to
+// that simnet instead.
+func providers(out *http.Client, baseURL string, cfg config.Networks) (map[string]provider.Provider, map[string]portal.AppOAuthFlow) {
 	var (
 		tg  []telegram.Option
 		dc  []discord.Option
 		sl  []slack.Option
 		wh  []webhook.Option
+		xo  []x.Option
+		lo  []linkedin.Option
 		sim = strings.TrimSuffix(cfg.SimnetURL, "/")
 	)
+	// The networks' API bases, stored with their accounts.
+	xBase, liBase, fbBase, thBase := x.DefaultBaseURL, linkedin.DefaultBaseURL, graph.FacebookBaseURL, graph.ThreadsBaseURL
+	metaApp := graph.App{ClientID: cfg.Meta.AppID, ClientSecret: cfg.Meta.AppSecret}
+	threadsApp := graph.App{ClientID: cfg.Threads.AppID, ClientSecret: cfg.Threads.AppSecret,
+		RedirectURL: portal.RedirectURI(baseURL, threads.Network)}
+	xApp := x.App{ClientID: cfg.X.ClientID, ClientSecret: cfg.X.ClientSecret, RedirectURL: portal.RedirectURI(baseURL, x.Network)}
+	liApp := linkedin.App{ClientID: cfg.LinkedIn.ClientID, ClientSecret: cfg.LinkedIn.ClientSecret, RedirectURL: portal.RedirectURI(baseURL, linkedin.Network)}
 	if sim != "" {
 		tg = append(tg, telegram.WithBaseURL(sim+"/telegram"))
 		dc = append(dc, discord.WithBaseURL(sim+"/discord"))
 		sl = append(sl, slack.WithBaseURL(sim+"/slack"))
 		wh = append(wh, webhook.WithInsecureHTTP())
+		xBase, liBase, fbBase, thBase = sim+"/x", sim+"/linkedin", sim+"/graph", sim+"/threads"
+		xApp.AuthURL, xApp.TokenURL = sim+"/x/i/oauth2/authorize", sim+"/x/2/oauth2/token"
+		liApp.AuthURL, liApp.TokenURL = sim+"/linkedin/oauth/v2/authorization", sim+"/linkedin/oauth/v2/accessToken"
+		metaApp.GraphURL, metaApp.DialogURL = fbBase, sim+"/facebook"
+		threadsApp.GraphURL, threadsApp.DialogURL = thBase, thBase
+	}
+	flows := map[string]portal.AppOAuthFlow{}
+	if xApp.ClientID != "" {
+		xo = append(xo, x.WithOAuth(x.OAuthConfig(xApp)))
+	}
+	if liApp.ClientID != "" {
+		lo = append(lo, linkedin.WithOAuth(linkedin.OAuthConfig(liApp)))
+	}
+	fb, ig, th := facebook.New(out), instagram.New(out), threads.New(out)
+	xp, lip := x.New(out, xo...), linkedin.New(out, lo...)
+	if xApp.ClientID != "" {
+		flows[x.Network] = portal.XOAuth(xp, xBase)
+	}
+	if liApp.ClientID != "" {
+		flows[linkedin.Network] = portal.LinkedInOAuth(lip, liBase)
+	}
+	if metaApp.ClientID != "" {
+		fbApp, igApp := metaApp, metaApp
+		fbApp.RedirectURL = portal.RedirectURI(baseURL, facebook.Network)
+		igApp.RedirectURL = portal.RedirectURI(baseURL, instagram.Network)
+		flows[facebook.Network] = portal.FacebookOAuth(fb, fbApp, fbBase)
+		flows[instagram.Network] = portal.InstagramOAuth(ig, igApp, fbBase)
+	}
+	if threadsApp.ClientID != "" {
+		flows[threads.Network] = portal.ThreadsOAuth(th, threadsApp, thBase)
 	}
 	list := []provider.Provider{
 		mastodon.New(out),
@@ -48,15 +89,11 @@ func providers(out *http.Client, cfg config.Networks) map[string]provider.Provid
 		discord.New(out, dc...),
 		slack.New(out, sl...),
 		webhook.New(out, wh...),
-		facebook.New(out),
-		instagram.New(out),
-		threads.New(out),
-		x.New(out),
-		linkedin.New(out),
+		fb, ig, th, xp, lip,
 	}
 	m := make(map[string]provider.Provider, len(list))
 	for _, p := range list {
 		m[p.Network()] = p
 	}
-	return m
+	return m, flows
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/provider"
@@ -397,7 +399,9 @@ func providerMessage(err error) string {
 
 // StartOAuth begins connecting an account through the network's OAuth
 // flow and returns where to send the browser. The flow is bound to the
-// principal's session: only that browser can finish it.
+// principal's session: only that browser can finish it. instanceURL is
+// the server for a network that has several (Mastodon) and is ignored for
+// a network connected through Herald's own app.
 func (s *Service) StartOAuth(ctx context.Context, p *Principal, workspaceID, network, instanceURL string) (string, error) {
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actAccounts); err != nil {
 		return "", err
@@ -407,41 +411,64 @@ func (s *Service) StartOAuth(ctx context.Context, p *Principal, workspaceID, net
 	}
 	var v errs.Fields
 	s.checkNetwork(&v, network)
-	flow := s.oauth[network]
-	if v["network"] == "" && flow == nil {
-		v.Add("network", "%q accounts cannot be connected through OAuth", network)
+	flow, appFlow := s.oauth[network], s.appOAuth[network]
+	if v["network"] == "" && flow == nil && appFlow == nil {
+		v.Add("network", "%q accounts cannot be connected through OAuth on this server", network)
 	}
-	instance, err := parseInstanceURL(instanceURL)
-	if err != nil {
-		v.Add("instance_url", "%s", err.Error())
+	var instance string
+	if appFlow == nil {
+		var err error
+		if instance, err = parseInstanceURL(instanceURL); err != nil {
+			v.Add("instance_url", "%s", err.Error())
+		}
 	}
 	if err := v.Err(); err != nil {
 		return "", err
 	}
-	app, err := s.oauthApp(ctx, flow, network, instance)
-	if err != nil {
-		return "", err
-	}
 	state := newSecret("")
-	_, err = s.db.Exec(ctx, `INSERT INTO portal_oauth_states (state_hash, agency_id, workspace_id, user_id, session_hash, network, instance_url, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, hashSecret(state), p.AgencyID, workspaceID, p.UserID, p.sessionHash, network, instance,
-		store.ToMicros(time.Now().Add(s.cfg.OAuthStateTTL)))
+	var app OAuthApp
+	var verifier string
+	var sealedVerifier []byte
+	if appFlow != nil {
+		verifier = oauth2.GenerateVerifier()
+		sealedVerifier = s.keys.seal(verifier, verifierAAD(hashSecret(state)))
+	} else {
+		var err error
+		if app, err = s.oauthApp(ctx, flow, network, instance); err != nil {
+			return "", err
+		}
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO portal_oauth_states (state_hash, agency_id, workspace_id, user_id, session_hash, network, instance_url,
+			verifier_sealed, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, hashSecret(state), p.AgencyID, workspaceID, p.UserID, p.sessionHash, network, instance,
+		sealedVerifier, store.ToMicros(time.Now().Add(s.cfg.OAuthStateTTL)))
 	if err != nil {
 		return "", err
 	}
-	u, err := flow.AuthorizeURL(instance, s.redirectURI(network), app, state)
+	var u string
+	if appFlow != nil {
+		u, err = appFlow.AuthorizeURL(state, verifier)
+	} else {
+		u, err = flow.AuthorizeURL(instance, s.redirectURI(network), app, state)
+	}
 	if err != nil {
 		return "", flowError(ctx, err, "instance_url", "")
 	}
 	return u, nil
 }
 
+// verifierAAD binds a sealed PKCE verifier to its state.
+func verifierAAD(stateHash string) string { return "oauth-verifier|" + stateHash }
+
 // OAuthResult is how an OAuth callback ended. WorkspaceID is set as soon as
 // the state was recognised, also on failure, so the browser can be sent back
-// to the workspace with the error.
+// to the workspace with the error. Pick, when set, is the single-use token
+// of the choices the user must pick from (Facebook pages, Instagram
+// accounts) before any account is connected.
 type OAuthResult struct {
 	WorkspaceID string
 	Account     Account
+	Pick        string
 }
 
 // FinishOAuth completes a flow started by StartOAuth in the same session:
@@ -453,11 +480,12 @@ func (s *Service) FinishOAuth(ctx context.Context, p *Principal, network, state,
 		return OAuthResult{}, unknown
 	}
 	var workspaceID, userID, sessionHash, stNetwork, instance string
+	var sealedVerifier []byte
 	var exp int64
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT workspace_id, user_id, session_hash, network, instance_url, expires_at FROM portal_oauth_states
+		err := tx.QueryRow(ctx, `SELECT workspace_id, user_id, session_hash, network, instance_url, verifier_sealed, expires_at FROM portal_oauth_states
 			WHERE state_hash = ? AND agency_id = ?`, hashSecret(state), p.AgencyID).
-			Scan(&workspaceID, &userID, &sessionHash, &stNetwork, &instance, &exp)
+			Scan(&workspaceID, &userID, &sessionHash, &stNetwork, &instance, &sealedVerifier, &exp)
 		if errors.Is(err, store.ErrNoRows) {
 			return unknown
 		}
@@ -480,6 +508,13 @@ func (s *Service) FinishOAuth(ctx context.Context, p *Principal, network, state,
 	}
 	if denial != "" || code == "" {
 		return res, errs.E(errs.Invalid, "the server did not grant access")
+	}
+	if f := s.appOAuth[network]; f != nil {
+		verifier, err := s.openOptional(sealedVerifier, verifierAAD(hashSecret(state)))
+		if err != nil {
+			return res, err
+		}
+		return s.finishAppOAuth(ctx, p, res, f, network, code, verifier)
 	}
 	flow, prov := s.oauth[network], s.providers[network]
 	if flow == nil || prov == nil {

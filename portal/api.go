@@ -52,6 +52,8 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/accounts/{id}", s.authed(json, s.apiGetAccount))
 	mux.Handle("DELETE /api/v1/accounts/{id}", s.authed(json, s.apiDeleteAccount))
 	mux.Handle("GET /oauth/{network}/callback", s.authed(json, s.oauthCallback))
+	mux.Handle("GET /api/v1/oauth/picks/{pick}", s.authed(json, s.apiGetPick))
+	mux.Handle("POST /api/v1/oauth/picks/{pick}", s.authed(json, s.apiPickAccounts))
 
 	mux.Handle("POST /api/v1/workspaces/{id}/media", s.authed(upload, s.apiUploadMedia))
 	mux.Handle("GET /api/v1/workspaces/{id}/media", s.authed(json, s.apiListMedia))

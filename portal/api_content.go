@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/provider"
@@ -48,6 +49,16 @@ func (s *Service) apiConnectAccount(w http.ResponseWriter, r *http.Request, p *P
 	return writeJSON(w, http.StatusCreated, accountView(a))
 }
 
+// appNetworks are the networks connected through OAuth with an app of
+// Herald's own, with the configuration keys of the app.
+var appNetworks = map[string]string{
+	"x":         "networks.x.client_id",
+	"linkedin":  "networks.linkedin.client_id",
+	"facebook":  "networks.meta.app_id",
+	"instagram": "networks.meta.app_id",
+	"threads":   "networks.threads.app_id",
+}
+
 // GET /api/v1/networks -> {networks: [{network, label, connect, fields}]}:
 // the networks this server publishes to and how an account of each
 // connects ("form" with its fields, "oauth", or "token").
@@ -65,6 +76,13 @@ func (s *Service) apiListNetworks(w http.ResponseWriter, r *http.Request, p *Pri
 		Label   string      `json:"label"`
 		Connect string      `json:"connect"`
 		Fields  []fieldJSON `json:"fields,omitempty"`
+		// InstanceURL: the OAuth flow asks which server (Mastodon).
+		InstanceURL bool `json:"instance_url,omitempty"`
+		// Pick: after the OAuth callback, the user picks pages/accounts.
+		Pick bool `json:"pick,omitempty"`
+		// OAuthUnavailable says why a network that connects through an
+		// app of Herald's own cannot here.
+		OAuthUnavailable string `json:"oauth_unavailable,omitempty"`
 	}
 	out := []networkJSON{}
 	for _, name := range slices.Sorted(maps.Keys(s.providers)) {
@@ -76,6 +94,12 @@ func (s *Service) apiListNetworks(w http.ResponseWriter, r *http.Request, p *Pri
 			}
 		} else if _, ok := s.oauth[name]; ok {
 			n.Connect = "oauth"
+			n.InstanceURL = true
+		} else if _, ok := s.appOAuth[name]; ok {
+			n.Connect = "oauth"
+			n.Pick = name == "facebook" || name == "instagram"
+		} else if appNetworks[name] != "" {
+			n.OAuthUnavailable = "Herald's " + networkLabel(name) + " app is not configured on this server (" + appNetworks[name] + "); connect with an access token"
 		}
 		out = append(out, n)
 	}
@@ -118,8 +142,9 @@ type oauthRequest struct {
 	InstanceURL string `json:"instance_url"`
 }
 
-// POST /api/v1/workspaces/{id}/accounts/oauth {instance_url, network?}
-// -> {authorize_url}; network defaults to mastodon.
+// POST /api/v1/workspaces/{id}/accounts/oauth {network?, instance_url?}
+// -> {authorize_url}; network defaults to mastodon, whose flow needs the
+// instance_url (the others connect through Herald's own app).
 func (s *Service) apiStartOAuth(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var req oauthRequest
 	if err := decodeJSON(r, &req, false); err != nil {
@@ -144,13 +169,64 @@ func (s *Service) oauthCallback(w http.ResponseWriter, r *http.Request, p *Princ
 		return err
 	}
 	target := strings.TrimSuffix(s.cfg.BaseURL, "/") + "/workspaces/" + url.PathEscape(res.WorkspaceID)
-	if err != nil {
+	switch {
+	case err != nil:
 		target += "?oauth_error=" + url.QueryEscape(describe(err))
-	} else {
+	case res.Pick != "":
+		target += "/accounts/pick?pick=" + url.QueryEscape(res.Pick)
+	default:
 		target += "?connected=" + url.QueryEscape(res.Account.ID)
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	return nil
+}
+
+// GET /api/v1/oauth/picks/{pick} -> {workspace_id, network, expires_at,
+// choices: [{id, name, handle, detail}]}: what a Facebook or Instagram
+// grant offers (the callback sends the browser on with ?pick=...). Only
+// the session that finished the flow may read it; tokens are never shown.
+func (s *Service) apiGetPick(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	pk, err := s.GetPick(r.Context(), p, r.PathValue("pick"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, pickView(pk))
+}
+
+type pickChoiceJSON struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Handle string `json:"handle,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func pickView(pk Pick) map[string]any {
+	choices := make([]pickChoiceJSON, 0, len(pk.Choices))
+	for _, c := range pk.Choices {
+		choices = append(choices, pickChoiceJSON{c.ID, c.Name, c.Handle, c.Detail})
+	}
+	return map[string]any{"workspace_id": pk.WorkspaceID, "network": pk.Network, "expires_at": pk.ExpiresAt.UTC().Format(time.RFC3339), "choices": choices}
+}
+
+// POST /api/v1/oauth/picks/{pick} {ids: [...]} -> 201 {accounts: [...]}:
+// connects the chosen pages or accounts, one account each; the pick works
+// once.
+func (s *Service) apiPickAccounts(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var req struct {
+		IDs []string `json:"ids"`
+	}
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	_, list, err := s.PickAccounts(r.Context(), p, r.PathValue("pick"), req.IDs)
+	if err != nil {
+		return err
+	}
+	out := make([]accountJSON, 0, len(list))
+	for _, a := range list {
+		out = append(out, accountView(a))
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{"accounts": out})
 }
 
 // describe is an error's message with its field messages, for places that

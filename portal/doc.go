@@ -45,6 +45,20 @@
 // repeat is harmless, and GetPublishJob's revision check drops any firing of
 // a revision Portal no longer holds.
 //
+// # Connecting accounts
+//
+// An account connects with a token the user pastes (ConnectAccount), a
+// form (ConnectWithForm: Bluesky, Telegram, Discord, Slack, webhooks) or
+// OAuth's authorization-code flow (StartOAuth, FinishOAuth), bound to the
+// browser session that started it by a single-use state. Mastodon
+// registers Herald as an app on each instance (OAuthFlow); X, LinkedIn,
+// Threads, Facebook and Instagram use one app of Herald's own, configured
+// (AppOAuthFlow), with a PKCE verifier kept sealed with the state. Facebook
+// and Instagram logins end on a pick: the pages or Instagram accounts the
+// user may publish as are kept sealed behind a single-use, session-bound
+// pick token until the user chooses (PickAccounts); each chosen one is an
+// account holding its page token, and the user's token is dropped.
+//
 // # What it must never do
 //
 // Portal never reads or writes another service's tables, never returns an

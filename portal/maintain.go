@@ -99,6 +99,7 @@ func (s *Service) purge(ctx context.Context) {
 	for _, q := range []string{
 		`DELETE FROM portal_sessions WHERE expires_at <= ?`,
 		`DELETE FROM portal_oauth_states WHERE expires_at <= ?`,
+		`DELETE FROM portal_oauth_picks WHERE expires_at <= ?`,
 		`DELETE FROM portal_invites WHERE expires_at <= ?`,
 	} {
 		if _, err := s.db.Exec(ctx, q, now); err != nil && ctx.Err() == nil {

@@ -80,6 +80,9 @@ type Deps struct {
 	// offer one itself: a provider that implements OAuthFlow, or the
 	// Mastodon provider (adapted by Portal), needs no entry here.
 	OAuth map[string]OAuthFlow
+	// AppOAuth are the networks connected through OAuth with an app of
+	// Herald's own, by network name; only those whose app is configured.
+	AppOAuth map[string]AppOAuthFlow
 }
 
 // Service is the Portal service.
@@ -97,6 +100,7 @@ type Service struct {
 	notificationStream http.Handler
 	providers          map[string]provider.Provider
 	oauth              map[string]OAuthFlow
+	appOAuth           map[string]AppOAuthFlow
 
 	keys   *keys
 	hasher *hasher
@@ -147,6 +151,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		notificationStream: deps.NotificationStream,
 		providers:          map[string]provider.Provider{},
 		oauth:              map[string]OAuthFlow{},
+		appOAuth:           map[string]AppOAuthFlow{},
 		keys:               k,
 		hasher:             newHasher(cfg),
 		loginByIP:          newLimiter(cfg.LoginRate, cfg.LoginBurst),
@@ -166,6 +171,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	for name, f := range deps.OAuth {
 		s.oauth[name] = f
+	}
+	for name, f := range deps.AppOAuth {
+		s.appOAuth[name] = f
+		delete(s.oauth, name)
 	}
 	origins := append([]string{originOf(cfg.BaseURL)}, cfg.TrustedOrigins...)
 	for _, o := range origins {

@@ -166,6 +166,8 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("POST /workspaces/{id}/accounts", u.signedIn(form, u.connectAccount))
 	mux.Handle("POST /workspaces/{id}/accounts/oauth", u.signedIn(form, u.startOAuth))
 	mux.Handle("POST /workspaces/{id}/accounts/form", u.signedIn(form, u.connectFormAccount))
+	mux.Handle("GET /workspaces/{id}/accounts/pick", u.signedIn(form, u.pickPage))
+	mux.Handle("POST /workspaces/{id}/accounts/pick", u.signedIn(form, u.pickAccounts))
 	mux.Handle("GET /workspaces/{id}/accounts/{account}", u.signedIn(form, u.accountLink))
 	mux.Handle("POST /workspaces/{id}/accounts/{account}/delete", u.signedIn(form, u.deleteAccount))
 	mux.Handle("POST /workspaces/{id}/media", u.signedIn(upload, u.uploadMedia))

@@ -1,8 +1,10 @@
 package portal
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -266,7 +268,13 @@ type workspacePageView struct {
 	Compose, Connect, Upload, Invite *form
 	// ConnectForms are the form networks' connect forms.
 	ConnectForms []connectFormView
+	// OAuthNetworks are the networks connected through Herald's own app
+	// on this server, each a button.
+	OAuthNetworks []oauthNetworkView
 }
+
+// oauthNetworkView is one "Connect with ..." button.
+type oauthNetworkView struct{ Network, Label string }
 
 // postsView is the list of posts, a fragment the page reloads when
 // something changes.
@@ -410,6 +418,9 @@ func (u *webUI) workspacePage(w http.ResponseWriter, r *http.Request, p *Princip
 			return err
 		}
 		v.ConnectForms = u.s.connectForms(forms.connectNetwork, forms.connectForm)
+		for _, n := range slices.Sorted(maps.Keys(u.s.appOAuth)) {
+			v.OAuthNetworks = append(v.OAuthNetworks, oauthNetworkView{Network: n, Label: networkLabel(n)})
+		}
 	}
 	if v.CanMedia {
 		if v.Media, err = u.s.ListMedia(ctx, p, id); err != nil {

@@ -140,6 +140,8 @@ func (s *Server) mountFacebook(m *http.ServeMux) {
 	m.Handle("POST /graph/{version}/{id}/feed", s.metaAPI([]string{"pages_manage_posts"}, s.fbFeed))
 	m.Handle("POST /graph/{version}/{id}/photos", s.metaAPI([]string{"pages_manage_posts"}, s.fbPhotos))
 	m.HandleFunc("POST /_simnet/facebook/accounts", s.controlFacebookAccount)
+	// Meta apps serve Facebook, Instagram and Threads alike.
+	m.HandleFunc("POST /_simnet/meta/apps", s.controlMetaApps)
 	m.HandleFunc("GET /_simnet/facebook/posts", func(w http.ResponseWriter, _ *http.Request) {
 		all := s.FacebookPosts()
 		writeJSON(w, http.StatusOK, map[string]any{"count": len(all), "posts": all})

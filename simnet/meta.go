@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/heraldhq/herald/errs"
 )
 
 // Meta's networks (Facebook Pages and Instagram under /graph/, the way
@@ -210,6 +212,39 @@ func (s *Server) CreateMetaApp() (clientID, clientSecret string) {
 	a := &metaApp{clientID: s.nextID(), secret: randomToken()}
 	m.apps[a.clientID] = a
 	return a.clientID, a.secret
+}
+
+// AddMetaApp registers a Meta app with the id and secret Herald is
+// configured with (networks.meta or networks.threads), so a Herald pointed
+// at this simnet can run its connect flows.
+func (s *Server) AddMetaApp(clientID, clientSecret string) {
+	m := s.lockMeta()
+	defer m.unlock()
+	m.apps[clientID] = &metaApp{clientID: clientID, secret: clientSecret}
+}
+
+// controlMetaApps handles POST /_simnet/meta/apps {"app_id", "app_secret"}:
+// it registers that app, or a new one when app_id is empty, and answers
+// its id and secret.
+func (s *Server) controlMetaApps(w http.ResponseWriter, r *http.Request) {
+	v, err := formValues(w, r)
+	if err != nil {
+		writeInvalid(w, errs.E(errs.Invalid, "the body must be JSON or a form"))
+		return
+	}
+	id, secret := strings.TrimSpace(v.Get("app_id")), v.Get("app_secret")
+	switch {
+	case id == "":
+		id, secret = s.CreateMetaApp()
+	case secret == "":
+		var f errs.Fields
+		f.Add("app_secret", "must not be empty")
+		writeInvalid(w, f.Err())
+		return
+	default:
+		s.AddMetaApp(id, secret)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"app_id": id, "app_secret": secret})
 }
 
 // graphError writes the Graph API error object.

@@ -227,3 +227,54 @@ func TestMetaDialogDeny(t *testing.T) {
 		t.Errorf("unknown app: %d", res.StatusCode)
 	}
 }
+
+// Herald's configured Meta app can be registered by its id and secret.
+func TestMetaAppsControl(t *testing.T) {
+	t.Parallel()
+	sim := simnet.New(simnet.Options{})
+	ts := httptest.NewServer(sim)
+	defer ts.Close()
+	dialog := ts.URL + "/facebook/v24.0/dialog/oauth?client_id=herald-meta&redirect_uri=https://herald.example/cb&state=s"
+	get := func() int {
+		res, err := http.Get(dialog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		return res.StatusCode
+	}
+	if got := get(); got != http.StatusBadRequest {
+		t.Fatalf("unregistered app: %d", got)
+	}
+	res, err := http.Post(ts.URL+"/_simnet/meta/apps", "application/json", strings.NewReader(`{"app_id":"herald-meta","app_secret":"s3cret"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]string
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK || out["app_id"] != "herald-meta" {
+		t.Fatalf("register: %d %v", res.StatusCode, out)
+	}
+	if got := get(); got != http.StatusOK {
+		t.Errorf("registered app: %d", got)
+	}
+	res, err = http.Post(ts.URL+"/_simnet/meta/apps", "application/json", strings.NewReader(`{"app_id":"nosecret"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusUnprocessableEntity && res.StatusCode != http.StatusBadRequest {
+		t.Errorf("an app without a secret: %d", res.StatusCode)
+	}
+	res, err = http.Post(ts.URL+"/_simnet/meta/apps", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = nil
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	_ = res.Body.Close()
+	if out["app_id"] == "" || out["app_secret"] == "" {
+		t.Errorf("a new app: %v", out)
+	}
+}
