@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/internal/httpapi"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 )
 
 // apiError is LinkedIn's error body.
@@ -20,11 +20,11 @@ type apiError struct {
 	Message          string `json:"message"`
 }
 
-// request builds a call to the versioned API.
-func (p *Provider) request(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
-	req, err := httpapi.NewRequest(ctx, method, url, body)
-	if err != nil {
-		return nil, err
+// request builds a call to the versioned API for op.
+func (p *Provider) request(ctx context.Context, method, url string, body io.Reader, op string) (*http.Request, *provider.Error) {
+	req, perr := httpcall.NewRequest(ctx, method, url, body, op)
+	if perr != nil {
+		return nil, perr
 	}
 	req.Header.Set("Linkedin-Version", p.version)
 	req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
@@ -35,11 +35,11 @@ func (p *Provider) request(ctx context.Context, method, url string, body io.Read
 }
 
 // statusError turns a failure answer to op into a provider error.
-func (p *Provider) statusError(acct provider.Account, ex httpapi.Exchange, op string) *provider.Error {
+func (p *Provider) statusError(acct provider.Account, ex httpcall.Exchange, op string) *provider.Error {
 	code := ex.Res.StatusCode
 	var ae apiError
 	_ = json.Unmarshal(ex.Body, &ae)
-	said := httpapi.Short(ae.Message)
+	said := httpcall.Short(ae.Message)
 	msg := func(fallback string) string {
 		if said != "" {
 			return op + ": " + said
@@ -49,14 +49,14 @@ func (p *Provider) statusError(acct provider.Account, ex httpapi.Exchange, op st
 	e := &provider.Error{Status: code}
 	switch {
 	case code == http.StatusUnauthorized:
-		return httpapi.Unauthorized(acct, p.now(), code, op, said)
+		return httpcall.Unauthorized(acct, p.now(), code, op, said)
 	case code == http.StatusForbidden:
 		// ACCESS_DENIED: the token lacks the permission, or the member is
 		// not an administrator of the organization posted as.
 		e.Kind, e.Message = provider.Disconnected, msg("LinkedIn refused access")+"; reconnect the account with the permission to post"
 	case code == http.StatusTooManyRequests:
 		e.Kind, e.Message = provider.RateLimited, msg("LinkedIn's daily limit is reached")
-		e.RetryAfter = httpapi.RetryAfter(ex.Res.Header, p.now())
+		e.RetryAfter = httpcall.RetryAfter(ex.Res.Header, p.now())
 		if e.RetryAfter.IsZero() {
 			// LinkedIn's limits are daily and reset at midnight UTC.
 			e.RetryAfter = p.now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
@@ -66,7 +66,7 @@ func (p *Provider) statusError(acct provider.Account, ex httpapi.Exchange, op st
 		e.Message = fmt.Sprintf("%s: LinkedIn no longer serves API version %s; Herald must be updated (or given a newer version)", op, p.version)
 	case code == http.StatusRequestTimeout || code >= 500:
 		e.Kind, e.Message = provider.Retry, msg(fmt.Sprintf("LinkedIn answered %d %s", code, http.StatusText(code)))
-		e.RetryAfter = httpapi.RetryAfter(ex.Res.Header, p.now())
+		e.RetryAfter = httpcall.RetryAfter(ex.Res.Header, p.now())
 	case code >= 300 && code < 400:
 		e.Kind, e.Message = provider.Retry, fmt.Sprintf("%s: LinkedIn redirected the request (%d)", op, code)
 	case code >= 400:

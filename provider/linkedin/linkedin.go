@@ -11,7 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/internal/httpapi"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 )
 
 // Network is the provider's name.
@@ -70,7 +70,7 @@ func WithClock(now func() time.Time) Option { return func(p *Provider) { p.now =
 // production outbound.NewClient; nil means that with its defaults).
 // Redirects are never followed.
 func New(client *http.Client, opts ...Option) *Provider {
-	p := &Provider{client: httpapi.NoRedirects(client), version: DefaultVersion, now: time.Now}
+	p := &Provider{client: httpcall.NoRedirects(client), version: DefaultVersion, now: time.Now}
 	for _, o := range opts {
 		o(p)
 	}
@@ -130,7 +130,7 @@ func mediaType(m provider.Media) string {
 // NeedsRefresh reports whether acct's access token expires within a day
 // of now and a refresh token can renew it.
 func (p *Provider) NeedsRefresh(acct provider.Account, now time.Time) bool {
-	return httpapi.NeedsRefresh(acct, now, refreshMargin)
+	return httpcall.NeedsRefresh(acct, now, refreshMargin)
 }
 
 func baseURL(acct provider.Account) string {

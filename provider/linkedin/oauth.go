@@ -7,7 +7,7 @@ import (
 
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/internal/httpapi"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 )
 
 // LinkedIn's OAuth 2.0 endpoints.
@@ -73,7 +73,7 @@ func (p *Provider) Exchange(ctx context.Context, code string) (provider.Credenti
 	if p.oauth == nil {
 		return provider.Credentials{}, errs.E(errs.Unavailable, "Herald has no LinkedIn app configured")
 	}
-	return httpapi.ExchangeCode(ctx, p.client, p.oauth, "LinkedIn", code, "")
+	return httpcall.ExchangeCode(ctx, p.client, p.oauth, "LinkedIn", code, "")
 }
 
 // Refresh renews acct's access token with its refresh token. LinkedIn
@@ -83,5 +83,5 @@ func (p *Provider) Refresh(ctx context.Context, acct provider.Account) (provider
 	if p.oauth == nil {
 		return provider.Credentials{}, &provider.Error{Kind: provider.Disconnected, Message: "renewing the access token: Herald has no LinkedIn app configured"}
 	}
-	return httpapi.Refresh(ctx, p.client, p.oauth, "LinkedIn", acct.RefreshToken)
+	return httpcall.Refresh(ctx, p.client, p.oauth, "LinkedIn", acct.RefreshToken)
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/internal/httpapi"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 )
 
 func checkAccount(acct provider.Account) *provider.Error {
@@ -21,10 +21,6 @@ func checkAccount(acct provider.Account) *provider.Error {
 		return &provider.Error{Kind: provider.Disconnected, Message: "the account has no LinkedIn member or organization URN; reconnect the account"}
 	}
 	return nil
-}
-
-func buildError(op string, err error) *provider.Error {
-	return &provider.Error{Kind: provider.BadContent, Message: op + ": the request could not be built", Err: err}
 }
 
 type mediaRef struct {
@@ -96,13 +92,13 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 		}{refs}}
 	}
 	b, _ := json.Marshal(body)
-	req, err := p.request(ctx, http.MethodPost, base+"/rest/posts", bytes.NewReader(b))
-	if err != nil {
-		return provider.Result{}, buildError(op, err)
+	req, perr := p.request(ctx, http.MethodPost, base+"/rest/posts", bytes.NewReader(b), op)
+	if perr != nil {
+		return provider.Result{}, perr
 	}
-	ex, err := httpapi.Do(p.client, req, acct.AccessToken)
+	ex, err := httpcall.DoBearer(p.client, req, acct.AccessToken)
 	if err != nil {
-		return provider.Result{}, httpapi.TransportError(err, ex, "LinkedIn", op, true)
+		return provider.Result{}, httpcall.TransportError(err, ex, op, "LinkedIn", true)
 	}
 	if ex.Res.StatusCode != http.StatusCreated {
 		return provider.Result{}, p.statusError(acct, ex, op)
@@ -124,13 +120,13 @@ func (p *Provider) uploadImage(ctx context.Context, base string, acct provider.A
 		return "", &provider.Error{Kind: provider.BadContent, Message: op + ": the attachment has no content"}
 	}
 	init, _ := json.Marshal(map[string]any{"initializeUploadRequest": map[string]string{"owner": acct.RemoteID}})
-	req, err := p.request(ctx, http.MethodPost, base+"/rest/images?action=initializeUpload", bytes.NewReader(init))
-	if err != nil {
-		return "", buildError(op, err)
+	req, perr := p.request(ctx, http.MethodPost, base+"/rest/images?action=initializeUpload", bytes.NewReader(init), op)
+	if perr != nil {
+		return "", perr
 	}
-	ex, err := httpapi.Do(p.client, req, acct.AccessToken)
+	ex, err := httpcall.DoBearer(p.client, req, acct.AccessToken)
 	if err != nil {
-		return "", httpapi.TransportError(err, ex, "LinkedIn", op, false)
+		return "", httpcall.TransportError(err, ex, op, "LinkedIn", false)
 	}
 	if ex.Res.StatusCode != http.StatusOK {
 		return "", p.statusError(acct, ex, op)
@@ -152,15 +148,15 @@ func (p *Provider) uploadImage(ctx context.Context, base string, acct provider.A
 		return "", &provider.Error{Kind: provider.Retry, Message: op + ": the attachment could not be read", Err: err}
 	}
 	defer rc.Close()
-	put, err := httpapi.NewRequest(ctx, http.MethodPut, out.Value.UploadURL, rc)
-	if err != nil {
-		return "", buildError(op, err)
+	put, perr := httpcall.NewRequest(ctx, http.MethodPut, out.Value.UploadURL, rc, op)
+	if perr != nil {
+		return "", perr
 	}
 	put.ContentLength = m.Size
 	put.Header.Set("Content-Type", "application/octet-stream")
-	ex, err = httpapi.Do(p.client, put, acct.AccessToken)
+	ex, err = httpcall.DoBearer(p.client, put, acct.AccessToken)
 	if err != nil {
-		return "", httpapi.TransportError(err, ex, "LinkedIn", op, false)
+		return "", httpcall.TransportError(err, ex, op, "LinkedIn", false)
 	}
 	if ex.Res.StatusCode != http.StatusCreated && ex.Res.StatusCode != http.StatusOK {
 		return "", p.statusError(acct, ex, op)
@@ -178,13 +174,13 @@ func (p *Provider) Delete(ctx context.Context, acct provider.Account, res provid
 	if !strings.HasPrefix(res.RemoteID, "urn:li:") {
 		return &provider.Error{Kind: provider.BadContent, Message: op + ": the post has no LinkedIn URN"}
 	}
-	req, err := p.request(ctx, http.MethodDelete, baseURL(acct)+"/rest/posts/"+url.PathEscape(res.RemoteID), nil)
-	if err != nil {
-		return buildError(op, err)
+	req, perr := p.request(ctx, http.MethodDelete, baseURL(acct)+"/rest/posts/"+url.PathEscape(res.RemoteID), nil, op)
+	if perr != nil {
+		return perr
 	}
-	ex, err := httpapi.Do(p.client, req, acct.AccessToken)
+	ex, err := httpcall.DoBearer(p.client, req, acct.AccessToken)
 	if err != nil {
-		return httpapi.TransportError(err, ex, "LinkedIn", op, false)
+		return httpcall.TransportError(err, ex, op, "LinkedIn", false)
 	}
 	switch ex.Res.StatusCode {
 	case http.StatusNoContent, http.StatusOK, http.StatusNotFound, http.StatusGone:
@@ -202,13 +198,13 @@ func (p *Provider) VerifyCredentials(ctx context.Context, acct provider.Account)
 	if acct.AccessToken == "" {
 		return provider.Profile{}, &provider.Error{Kind: provider.Disconnected, Message: "the account has no access token; reconnect the account"}
 	}
-	req, err := httpapi.NewRequest(ctx, http.MethodGet, baseURL(acct)+"/v2/userinfo", nil)
-	if err != nil {
-		return provider.Profile{}, buildError(op, err)
+	req, perr := httpcall.NewRequest(ctx, http.MethodGet, baseURL(acct)+"/v2/userinfo", nil, op)
+	if perr != nil {
+		return provider.Profile{}, perr
 	}
-	ex, err := httpapi.Do(p.client, req, acct.AccessToken)
+	ex, err := httpcall.DoBearer(p.client, req, acct.AccessToken)
 	if err != nil {
-		return provider.Profile{}, httpapi.TransportError(err, ex, "LinkedIn", op, false)
+		return provider.Profile{}, httpcall.TransportError(err, ex, op, "LinkedIn", false)
 	}
 	if ex.Res.StatusCode != http.StatusOK {
 		return provider.Profile{}, p.statusError(acct, ex, op)

@@ -11,16 +11,16 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/internal/httpapi"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 )
 
 // exchange is one API call's outcome.
-type exchange = httpapi.Exchange
+type exchange = httpcall.Exchange
 
-// do sends req with the token and reads the answer (see httpapi.Do). The
+// do sends req with the token and reads the answer (see httpcall.DoBearer). The
 // rate-limit headers are recorded under rateKey when it is not empty.
 func (p *Provider) do(req *http.Request, token, rateKey string) (exchange, error) {
-	ex, err := httpapi.Do(p.client, req, token)
+	ex, err := httpcall.DoBearer(p.client, req, token)
 	if ex.Res != nil && rateKey != "" {
 		p.rates.observe(rateKey, ex.Res.Header, p.now())
 	}
@@ -106,7 +106,7 @@ func tokenExpired(h http.Header, said string) bool {
 // maybeApplied is set for requests with an effect (posting a status): if
 // such a request went out, the outcome is Unknown.
 func transportError(err error, ex exchange, op string, maybeApplied bool) *provider.Error {
-	return httpapi.TransportError(err, ex, "the instance", op, maybeApplied)
+	return httpcall.TransportError(err, ex, op, "the instance", maybeApplied)
 }
 
 // rateLimitedUntil is when a 429 says to try again: the later of the
@@ -125,7 +125,7 @@ func (p *Provider) rateLimitedUntil(h http.Header) time.Time {
 
 // retryAfterHeader reads Retry-After, in seconds or as an HTTP date.
 func (p *Provider) retryAfterHeader(h http.Header) time.Time {
-	return httpapi.RetryAfter(h, p.now())
+	return httpcall.RetryAfter(h, p.now())
 }
 
 // parseReset reads X-RateLimit-Reset: an ISO 8601 instant on Mastodon,

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/internal/httpapi"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 )
 
 // RateLimit is what an instance last said about an account's request
@@ -24,15 +24,15 @@ func (p *Provider) RateLimit(acct provider.Account) (RateLimit, bool) {
 	return p.rates.get(accountKey(acct))
 }
 
-func accountKey(acct provider.Account) string { return httpapi.AccountKey(acct) }
+func accountKey(acct provider.Account) string { return httpcall.AccountKey(acct) }
 
 // rateBook keeps the latest rate-limit state per account.
-type rateBook struct{ book httpapi.RateBook }
+type rateBook struct{ book httpcall.RateBook }
 
 func (b *rateBook) get(key string) (RateLimit, bool) { return b.book.Get(key) }
 
 // observe records the X-RateLimit-* headers of one answer (see
-// httpapi.RateBook.Observe for answers that arrive out of order).
+// httpcall.RateBook.Observe for answers that arrive out of order).
 func (b *rateBook) observe(key string, h http.Header, now time.Time) {
 	limit, err1 := strconv.Atoi(h.Get("X-RateLimit-Limit"))
 	remaining, err2 := strconv.Atoi(h.Get("X-RateLimit-Remaining"))

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/internal/httpapi"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 )
 
 // problem is X's error body: v2's problem shape, with the v1.1 errors
@@ -32,16 +32,16 @@ func (pr problem) say() string {
 	if msg == "" {
 		msg = pr.Title
 	}
-	return httpapi.Short(msg)
+	return httpcall.Short(msg)
 }
 
 // call sends req for acct. Only answers of POST /2/tweets feed the rate
 // book (record), the budget that decides whether Herald may publish.
-func (p *Provider) call(req *http.Request, acct provider.Account, record bool) (httpapi.Exchange, error) {
-	ex, err := httpapi.Do(p.client, req, acct.AccessToken)
+func (p *Provider) call(req *http.Request, acct provider.Account, record bool) (httpcall.Exchange, error) {
+	ex, err := httpcall.DoBearer(p.client, req, acct.AccessToken)
 	if err == nil && record {
 		if rl, ok := p.rateHeaders(ex.Res.Header); ok {
-			p.rates.Observe(httpapi.AccountKey(acct), rl)
+			p.rates.Observe(httpcall.AccountKey(acct), rl)
 		}
 	}
 	return ex, err
@@ -58,7 +58,7 @@ func (p *Provider) rateHeaders(h http.Header) (provider.RateLimit, bool) {
 }
 
 // statusError turns a failure answer to op into a provider error.
-func (p *Provider) statusError(acct provider.Account, ex httpapi.Exchange, op string) *provider.Error {
+func (p *Provider) statusError(acct provider.Account, ex httpcall.Exchange, op string) *provider.Error {
 	code := ex.Res.StatusCode
 	var pr problem
 	_ = json.Unmarshal(ex.Body, &pr)
@@ -73,7 +73,7 @@ func (p *Provider) statusError(acct provider.Account, ex httpapi.Exchange, op st
 	lower := strings.ToLower(said + " " + pr.Type)
 	switch {
 	case code == http.StatusUnauthorized:
-		return httpapi.Unauthorized(acct, p.now(), code, op, said)
+		return httpcall.Unauthorized(acct, p.now(), code, op, said)
 	case code == http.StatusTooManyRequests:
 		e.Kind, e.Message = provider.RateLimited, msg("X is limiting requests")
 		e.RetryAfter = p.rateLimitedUntil(ex.Res.Header)
@@ -89,7 +89,7 @@ func (p *Provider) statusError(acct provider.Account, ex httpapi.Exchange, op st
 		e.Kind, e.Message = provider.BadContent, msg("X refused the post")
 	case code == http.StatusRequestTimeout || code >= 500:
 		e.Kind, e.Message = provider.Retry, msg(fmt.Sprintf("X answered %d %s", code, http.StatusText(code)))
-		e.RetryAfter = httpapi.RetryAfter(ex.Res.Header, p.now())
+		e.RetryAfter = httpcall.RetryAfter(ex.Res.Header, p.now())
 	case code >= 300 && code < 400:
 		e.Kind, e.Message = provider.Retry, fmt.Sprintf("%s: X redirected the request (%d)", op, code)
 	case code >= 400:
@@ -103,7 +103,7 @@ func (p *Provider) statusError(acct provider.Account, ex httpapi.Exchange, op st
 // rateLimitedUntil is when a 429 says to try again: the later of
 // x-rate-limit-reset and Retry-After, or X's 15-minute window from now.
 func (p *Provider) rateLimitedUntil(h http.Header) time.Time {
-	until := httpapi.RetryAfter(h, p.now())
+	until := httpcall.RetryAfter(h, p.now())
 	if n, err := strconv.ParseInt(h.Get("x-rate-limit-reset"), 10, 64); err == nil && n > 0 {
 		if reset := time.Unix(n, 0); reset.After(until) {
 			until = reset

@@ -8,7 +8,7 @@ import (
 
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/internal/httpapi"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 )
 
 // X's OAuth 2.0 endpoints.
@@ -83,7 +83,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier string) (provide
 		v.Add("verifier", "must not be empty")
 		return provider.Credentials{}, v.Err()
 	}
-	return httpapi.ExchangeCode(ctx, p.client, p.oauth, "X", code, verifier)
+	return httpcall.ExchangeCode(ctx, p.client, p.oauth, "X", code, verifier)
 }
 
 // Refresh renews acct's access token with its refresh token. X rotates
@@ -93,5 +93,5 @@ func (p *Provider) Refresh(ctx context.Context, acct provider.Account) (provider
 	if p.oauth == nil {
 		return provider.Credentials{}, &provider.Error{Kind: provider.Disconnected, Message: "renewing the access token: Herald has no X app configured"}
 	}
-	return httpapi.Refresh(ctx, p.client, p.oauth, "X", acct.RefreshToken)
+	return httpcall.Refresh(ctx, p.client, p.oauth, "X", acct.RefreshToken)
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/internal/httpapi"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 )
 
 func checkAccount(acct provider.Account) *provider.Error {
@@ -24,10 +24,6 @@ func checkAccount(acct provider.Account) *provider.Error {
 		return &provider.Error{Kind: provider.Disconnected, Message: "the account has no access token; reconnect the account"}
 	}
 	return nil
-}
-
-func buildError(op string, err error) *provider.Error {
-	return &provider.Error{Kind: provider.BadContent, Message: op + ": the request could not be built", Err: err}
 }
 
 // Publish uploads p's images, then creates the post, as a reply when
@@ -78,14 +74,14 @@ func (p *Provider) createPost(ctx context.Context, base string, acct provider.Ac
 		}{post.ReplyTo.RemoteID}
 	}
 	b, _ := json.Marshal(body)
-	req, err := httpapi.NewRequest(ctx, http.MethodPost, base+"/2/tweets", bytes.NewReader(b))
-	if err != nil {
-		return provider.Result{}, buildError(op, err)
+	req, perr := httpcall.NewRequest(ctx, http.MethodPost, base+"/2/tweets", bytes.NewReader(b), op)
+	if perr != nil {
+		return provider.Result{}, perr
 	}
 	req.Header.Set("Content-Type", "application/json")
 	ex, err := p.call(req, acct, true)
 	if err != nil {
-		return provider.Result{}, httpapi.TransportError(err, ex, "X", op, true)
+		return provider.Result{}, httpcall.TransportError(err, ex, op, "X", true)
 	}
 	if ex.Res.StatusCode != http.StatusCreated && ex.Res.StatusCode != http.StatusOK {
 		return provider.Result{}, p.statusError(acct, ex, op)
@@ -194,16 +190,16 @@ func (p *Provider) appendChunk(ctx context.Context, base string, acct provider.A
 
 // mediaCall makes one media request and decodes its "data" into out.
 func (p *Provider) mediaCall(ctx context.Context, acct provider.Account, op, method, u, contentType string, body io.Reader, out *mediaData) error {
-	req, err := httpapi.NewRequest(ctx, method, u, body)
-	if err != nil {
-		return buildError(op, err)
+	req, perr := httpcall.NewRequest(ctx, method, u, body, op)
+	if perr != nil {
+		return perr
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	ex, err := p.call(req, acct, false)
 	if err != nil {
-		return httpapi.TransportError(err, ex, "X", op, false)
+		return httpcall.TransportError(err, ex, op, "X", false)
 	}
 	if ex.Res.StatusCode < 200 || ex.Res.StatusCode > 299 {
 		return p.statusError(acct, ex, op)
@@ -232,7 +228,7 @@ func (p *Provider) awaitMedia(ctx context.Context, base string, acct provider.Ac
 		if info.State == "failed" {
 			msg := "X could not process it"
 			if info.Error != nil && info.Error.Message != "" {
-				msg = httpapi.Short(info.Error.Message)
+				msg = httpcall.Short(info.Error.Message)
 			}
 			return &provider.Error{Kind: provider.BadContent, Message: op + ": " + msg}
 		}
@@ -268,13 +264,13 @@ func (p *Provider) Delete(ctx context.Context, acct provider.Account, res provid
 	if res.RemoteID == "" {
 		return &provider.Error{Kind: provider.BadContent, Message: op + ": the post has no X id"}
 	}
-	req, err := httpapi.NewRequest(ctx, http.MethodDelete, baseURL(acct)+"/2/tweets/"+url.PathEscape(res.RemoteID), nil)
-	if err != nil {
-		return buildError(op, err)
+	req, perr := httpcall.NewRequest(ctx, http.MethodDelete, baseURL(acct)+"/2/tweets/"+url.PathEscape(res.RemoteID), nil, op)
+	if perr != nil {
+		return perr
 	}
 	ex, err := p.call(req, acct, false)
 	if err != nil {
-		return httpapi.TransportError(err, ex, "X", op, false)
+		return httpcall.TransportError(err, ex, op, "X", false)
 	}
 	switch ex.Res.StatusCode {
 	case http.StatusOK, http.StatusNotFound:
@@ -290,13 +286,13 @@ func (p *Provider) VerifyCredentials(ctx context.Context, acct provider.Account)
 	if perr := checkAccount(acct); perr != nil {
 		return provider.Profile{}, perr
 	}
-	req, err := httpapi.NewRequest(ctx, http.MethodGet, baseURL(acct)+"/2/users/me", nil)
-	if err != nil {
-		return provider.Profile{}, buildError(op, err)
+	req, perr := httpcall.NewRequest(ctx, http.MethodGet, baseURL(acct)+"/2/users/me", nil, op)
+	if perr != nil {
+		return provider.Profile{}, perr
 	}
 	ex, err := p.call(req, acct, false)
 	if err != nil {
-		return provider.Profile{}, httpapi.TransportError(err, ex, "X", op, false)
+		return provider.Profile{}, httpcall.TransportError(err, ex, op, "X", false)
 	}
 	if ex.Res.StatusCode != http.StatusOK {
 		return provider.Profile{}, p.statusError(acct, ex, op)
@@ -346,13 +342,13 @@ func (p *Provider) FindByText(ctx context.Context, acct provider.Account, text s
 	if !since.IsZero() {
 		q.Set("start_time", since.UTC().Format(time.RFC3339))
 	}
-	req, err := httpapi.NewRequest(ctx, http.MethodGet, baseURL(acct)+"/2/users/"+url.PathEscape(acct.RemoteID)+"/tweets?"+q.Encode(), nil)
-	if err != nil {
-		return provider.Result{}, false, buildError(op, err)
+	req, perr := httpcall.NewRequest(ctx, http.MethodGet, baseURL(acct)+"/2/users/"+url.PathEscape(acct.RemoteID)+"/tweets?"+q.Encode(), nil, op)
+	if perr != nil {
+		return provider.Result{}, false, perr
 	}
 	ex, err := p.call(req, acct, false)
 	if err != nil {
-		return provider.Result{}, false, httpapi.TransportError(err, ex, "X", op, false)
+		return provider.Result{}, false, httpcall.TransportError(err, ex, op, "X", false)
 	}
 	if ex.Res.StatusCode != http.StatusOK {
 		return provider.Result{}, false, p.statusError(acct, ex, op)

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/heraldhq/herald/provider"
-	"github.com/heraldhq/herald/provider/internal/httpapi"
+	"github.com/heraldhq/herald/provider/internal/httpcall"
 	"github.com/heraldhq/herald/provider/x/xtext"
 )
 
@@ -44,7 +44,7 @@ type Provider struct {
 	chunk        int
 	pollInterval time.Duration
 	pollTimeout  time.Duration
-	rates        httpapi.RateBook
+	rates        httpcall.RateBook
 }
 
 // Option adjusts a Provider.
@@ -78,7 +78,7 @@ func WithMediaPolling(interval, timeout time.Duration) Option {
 // production outbound.NewClient; nil means that with its defaults).
 // Redirects are never followed.
 func New(client *http.Client, opts ...Option) *Provider {
-	p := &Provider{client: httpapi.NoRedirects(client), now: time.Now, chunk: defaultChunkBytes, pollTimeout: time.Minute}
+	p := &Provider{client: httpcall.NoRedirects(client), now: time.Now, chunk: defaultChunkBytes, pollTimeout: time.Minute}
 	for _, o := range opts {
 		o(p)
 	}
@@ -143,14 +143,14 @@ func mediaType(m provider.Media) string {
 // NeedsRefresh reports whether acct's access token expires within five
 // minutes of now and a refresh token can renew it.
 func (p *Provider) NeedsRefresh(acct provider.Account, now time.Time) bool {
-	return httpapi.NeedsRefresh(acct, now, refreshMargin)
+	return httpcall.NeedsRefresh(acct, now, refreshMargin)
 }
 
 // RateLimit returns the budget of POST /2/tweets that X last reported for
 // acct (x-rate-limit-* headers), the one that decides whether Herald can
 // publish.
 func (p *Provider) RateLimit(acct provider.Account) (provider.RateLimit, bool) {
-	return p.rates.Get(httpapi.AccountKey(acct))
+	return p.rates.Get(httpcall.AccountKey(acct))
 }
 
 func baseURL(acct provider.Account) string {

@@ -1,12 +1,16 @@
-// Package httpcall is what the chat and webhook providers share about making
-// one HTTP call to a network: knowing whether the request went out before a
-// failure (only then can a post exist), reading a bounded answer, turning
-// Retry-After into an instant and a transport failure into a
-// *provider.Error. It holds no network's rules; each provider maps its own
-// status codes and bodies.
+// Package httpcall is what the providers that talk to a network over plain
+// HTTP share about making one call: knowing whether the request went out
+// before a failure (only then can a post exist), reading a bounded answer,
+// turning Retry-After into an instant and a transport failure into a
+// *provider.Error, keeping the latest rate-limit state per key, and, for
+// the OAuth 2.0 networks, bearer calls, expired tokens and the code
+// exchange and refresh through golang.org/x/oauth2 (oauth.go). It holds no
+// network's rules; each provider maps its own status codes and bodies.
 //
-// It must never retry a request: whether to repeat a post is the
-// Publisher's decision.
+// It must never retry a request (whether to repeat a post is the
+// Publisher's decision), never follow redirects on API calls (a redirected
+// POST would be replayed as a GET elsewhere) and never put tokens or
+// client secrets in errors.
 package httpcall
 
 import (

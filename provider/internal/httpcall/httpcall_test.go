@@ -59,6 +59,10 @@ func TestRateBookKeepsNewestWindow(t *testing.T) {
 	if !ok || got.Remaining != 3 || !got.Reset.Equal(t0.Add(2*time.Second)) {
 		t.Errorf("got %+v", got)
 	}
+	b.Observe("k", provider.RateLimit{Limit: 5, Remaining: 5, Reset: t0.Add(3 * time.Second)}) // next window
+	if got, _ := b.Get("k"); got.Remaining != 5 {
+		t.Errorf("new window: %+v", got)
+	}
 	if _, ok := b.Get("other"); ok {
 		t.Error("an unseen key has a state")
 	}

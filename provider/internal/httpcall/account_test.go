@@ -1,7 +1,9 @@
-package httpapi
+package httpcall
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -45,40 +47,6 @@ func TestNeedsRefresh(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	h := http.Header{}
-	if !RetryAfter(h, now).IsZero() {
-		t.Error("absent header")
-	}
-	h.Set("Retry-After", "30")
-	if got := RetryAfter(h, now); !got.Equal(now.Add(30 * time.Second)) {
-		t.Errorf("seconds: %v", got)
-	}
-	h.Set("Retry-After", "Fri, 01 May 2026 13:00:00 GMT")
-	if got := RetryAfter(h, now); !got.Equal(now.Add(time.Hour)) {
-		t.Errorf("date: %v", got)
-	}
-}
-
-func TestRateBookKeepsTheNewestWindow(t *testing.T) {
-	t.Parallel()
-	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	var b RateBook
-	b.Observe("k", provider.RateLimit{Limit: 10, Remaining: 5, Reset: t0.Add(time.Minute)})
-	b.Observe("k", provider.RateLimit{Limit: 10, Remaining: 7, Reset: t0.Add(time.Minute)}) // late answer, same window
-	b.Observe("k", provider.RateLimit{Limit: 10, Remaining: 9, Reset: t0})                  // older window
-	got, ok := b.Get("k")
-	if !ok || got.Remaining != 5 || !got.Reset.Equal(t0.Add(time.Minute)) {
-		t.Errorf("got %+v", got)
-	}
-	b.Observe("k", provider.RateLimit{Limit: 10, Remaining: 9, Reset: t0.Add(2 * time.Minute)})
-	if got, _ := b.Get("k"); got.Remaining != 9 {
-		t.Errorf("new window: %+v", got)
-	}
-}
-
 func TestAccountKeyHidesTheToken(t *testing.T) {
 	t.Parallel()
 	a := AccountKey(provider.Account{InstanceURL: "https://a", AccessToken: "secret"})
@@ -87,5 +55,35 @@ func TestAccountKeyHidesTheToken(t *testing.T) {
 	}
 	if AccountKey(provider.Account{ID: "acct_1", AccessToken: "secret"}) != "acct_1" {
 		t.Error("id not used")
+	}
+}
+
+func TestDoBearerAuthorizes(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Auth", r.Header.Get("Authorization"))
+		w.Header().Set("X-Accept", r.Header.Get("Accept"))
+	}))
+	defer srv.Close()
+	call := func(token, accept string) *http.Response {
+		t.Helper()
+		req, perr := NewRequest(context.Background(), http.MethodGet, srv.URL, nil, "op")
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		ex, err := DoBearer(srv.Client(), req, token)
+		if err != nil || !ex.Sent || ex.Status() != http.StatusOK {
+			t.Fatalf("DoBearer: %+v, %v", ex, err)
+		}
+		return ex.Res
+	}
+	if res := call("tok", ""); res.Header.Get("X-Auth") != "Bearer tok" || res.Header.Get("X-Accept") != "application/json" {
+		t.Errorf("with a token: %v", res.Header)
+	}
+	if res := call("", "text/plain"); res.Header.Get("X-Auth") != "" || res.Header.Get("X-Accept") != "text/plain" {
+		t.Errorf("without a token: %v", res.Header)
 	}
 }
