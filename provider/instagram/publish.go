@@ -123,57 +123,27 @@ func (p *Provider) imageContainer(ctx context.Context, api graph.API, acct provi
 	return p.create(ctx, api, acct, op, form)
 }
 
-// create makes a container (POST /{ig-user-id}/media). Containers are not
-// public, so a lost answer is only Retry.
-func (p *Provider) create(ctx context.Context, api graph.API, acct provider.Account, op string, form url.Values) (string, error) {
-	var out struct {
-		ID string `json:"id"`
-	}
-	err := p.c.Do(ctx, graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/media", nil), Token: acct.AccessToken, Form: form, RateKey: graph.AccountKey(acct), Op: op}, &out)
-	if err != nil {
-		return "", err
-	}
-	if out.ID == "" {
-		return "", &provider.Error{Kind: provider.Retry, Message: op + ": Meta's answer had no container id"}
-	}
-	return out.ID, nil
+// containers are Instagram's: made on /{ig-user-id}/media, with their
+// state in status_code and, for an ERROR, the reason in status
+// ("Error: ...").
+var containers = graph.Containers{
+	Network:     "Instagram",
+	Edge:        "media",
+	CodeField:   "status_code",
+	ReasonField: "status",
+	Refused:     "Instagram refused the image",
+	NoReason:    "it could not use the image",
 }
 
-// await polls a container until it is FINISHED.
+// create makes a container (see graph.Containers.Create).
+func (p *Provider) create(ctx context.Context, api graph.API, acct provider.Account, op string, form url.Values) (string, error) {
+	return containers.Create(ctx, p.c, api, acct, op, form)
+}
+
+// await polls a container until it is FINISHED (see
+// graph.Containers.Await).
 func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Account, id, op string) error {
-	deadline := time.Now().Add(p.pollTimeout)
-	u := api.URL("/"+url.PathEscape(id), url.Values{"fields": {"status_code,status"}})
-	for {
-		var out struct {
-			StatusCode string `json:"status_code"`
-			Status     string `json:"status"`
-		}
-		if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &out); err != nil {
-			return err
-		}
-		switch out.StatusCode {
-		case "FINISHED", "PUBLISHED":
-			return nil
-		case "ERROR":
-			why := strings.TrimSpace(strings.TrimPrefix(out.Status, "Error:"))
-			if why == "" {
-				why = "it could not use the image"
-			}
-			return &provider.Error{Kind: provider.BadContent, Message: op + ": Instagram refused the image: " + why}
-		case "EXPIRED":
-			return &provider.Error{Kind: provider.Retry, Message: op + ": the container expired before it was published"}
-		}
-		if time.Now().After(deadline) {
-			return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("%s: Instagram was still processing it after %s", op, p.pollTimeout)}
-		}
-		t := time.NewTimer(p.pollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return &provider.Error{Kind: provider.Retry, Message: op + ": stopped while Instagram was processing it", Err: ctx.Err()}
-		case <-t.C:
-		}
-	}
+	return containers.Await(ctx, p.c, api, acct, id, op, p.pollInterval, p.pollTimeout)
 }
 
 // publish publishes a finished container: the one step that makes the

@@ -138,56 +138,26 @@ func (p *Provider) container(ctx context.Context, api graph.API, acct provider.A
 	return id, p.await(ctx, api, acct, id, op)
 }
 
-// create makes a container. Containers are not public, so a lost answer
-// is Retry.
-func (p *Provider) create(ctx context.Context, api graph.API, acct provider.Account, op string, form url.Values) (string, error) {
-	var out struct {
-		ID string `json:"id"`
-	}
-	err := p.c.Do(ctx, graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/threads", nil), Token: acct.AccessToken, Form: form, RateKey: graph.AccountKey(acct), Op: op}, &out)
-	if err != nil {
-		return "", err
-	}
-	if out.ID == "" {
-		return "", &provider.Error{Kind: provider.Retry, Message: op + ": Meta's answer had no container id"}
-	}
-	return out.ID, nil
+// containers are Threads': made on /{threads-user-id}/threads, with
+// their state in status and, for an ERROR, the reason in error_message.
+var containers = graph.Containers{
+	Network:     "Threads",
+	Edge:        "threads",
+	CodeField:   "status",
+	ReasonField: "error_message",
+	Refused:     "Threads refused it",
+	NoReason:    "it could not use the media",
 }
 
+// create makes a container (see graph.Containers.Create).
+func (p *Provider) create(ctx context.Context, api graph.API, acct provider.Account, op string, form url.Values) (string, error) {
+	return containers.Create(ctx, p.c, api, acct, op, form)
+}
+
+// await polls a container until it is FINISHED (see
+// graph.Containers.Await).
 func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Account, id, op string) error {
-	deadline := time.Now().Add(p.pollTimeout)
-	u := api.URL("/"+url.PathEscape(id), url.Values{"fields": {"status,error_message"}})
-	for {
-		var out struct {
-			Status       string `json:"status"`
-			ErrorMessage string `json:"error_message"`
-		}
-		if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &out); err != nil {
-			return err
-		}
-		switch out.Status {
-		case "FINISHED", "PUBLISHED":
-			return nil
-		case "ERROR":
-			why := out.ErrorMessage
-			if why == "" {
-				why = "it could not use the media"
-			}
-			return &provider.Error{Kind: provider.BadContent, Message: op + ": Threads refused it: " + why}
-		case "EXPIRED":
-			return &provider.Error{Kind: provider.Retry, Message: op + ": the container expired before it was published"}
-		}
-		if time.Now().After(deadline) {
-			return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("%s: Threads was still processing it after %s", op, p.pollTimeout)}
-		}
-		t := time.NewTimer(p.pollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return &provider.Error{Kind: provider.Retry, Message: op + ": stopped while Threads was processing it", Err: ctx.Err()}
-		case <-t.C:
-		}
-	}
+	return containers.Await(ctx, p.c, api, acct, id, op, p.pollInterval, p.pollTimeout)
 }
 
 func (p *Provider) publish(ctx context.Context, api graph.API, acct provider.Account, container, text string, reply bool) (provider.Result, error) {

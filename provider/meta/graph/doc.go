@@ -2,7 +2,8 @@
 // instagram, threads) share for Meta's Graph APIs (graph.facebook.com and
 // graph.threads.net): versioned URLs, the Graph error object turned into a
 // *provider.Error of the right Kind, the usage headers (X-App-Usage,
-// X-Business-Use-Case-Usage) kept per account as a provider.RateLimit, and
+// X-Business-Use-Case-Usage) kept per account as a provider.RateLimit, the
+// container steps Instagram and Threads publish through (Containers), and
 // the Facebook-style OAuth steps (authorization dialog, code exchange,
 // long-lived token exchange).
 //
