@@ -2,7 +2,6 @@ package instagram
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -133,6 +132,8 @@ var containers = graph.Containers{
 	ReasonField: "status",
 	Refused:     "Instagram refused the image",
 	NoReason:    "it could not use the image",
+	TextField:   "caption",
+	Item:        "media",
 }
 
 // create makes a container (see graph.Containers.Create).
@@ -146,74 +147,9 @@ func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Accou
 	return containers.Await(ctx, p.c, api, acct, id, op, p.pollInterval, p.pollTimeout)
 }
 
-// publish publishes a finished container: the one step that makes the
-// post public.
+// publish publishes a finished container (see graph.Containers.Publish).
 func (p *Provider) publish(ctx context.Context, api graph.API, acct provider.Account, container, caption string) (provider.Result, error) {
-	const op = "publishing the post"
-	var out struct {
-		ID string `json:"id"`
-	}
-	started := p.c.Now()
-	err := p.c.Do(ctx, graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/media_publish", nil), Token: acct.AccessToken,
-		Form: url.Values{"creation_id": {container}}, RateKey: graph.AccountKey(acct), Op: op, Effect: true}, &out)
-	if err != nil {
-		var pe *provider.Error
-		if errors.As(err, &pe) && pe.Kind == provider.Unknown {
-			return p.settle(ctx, api, acct, container, caption, started, pe)
-		}
-		return provider.Result{}, err
-	}
-	if out.ID == "" {
-		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": Meta's answer had no media id"}
-	}
-	return provider.Result{RemoteID: out.ID, RemoteURL: p.permalink(ctx, api, acct, out.ID), Ref: out.ID}, nil
-}
-
-// settle looks into a media_publish whose answer was lost, in the same
-// Publish call. Only when the container says PUBLISHED does it look for
-// the media among the account's newest (same caption, published since the
-// request), and returns it; otherwise the outcome stays Unknown, with what
-// Instagram said. This is best-effort: it needs the container id, which
-// does not outlive the call.
-func (p *Provider) settle(ctx context.Context, api graph.API, acct provider.Account, container, caption string, started time.Time, lost *provider.Error) (provider.Result, error) {
-	const op = "checking whether the post was published"
-	var st struct {
-		StatusCode string `json:"status_code"`
-	}
-	u := api.URL("/"+url.PathEscape(container), url.Values{"fields": {"status_code"}})
-	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &st); err != nil || st.StatusCode != "PUBLISHED" {
-		return provider.Result{}, lost
-	}
-	var list struct {
-		Data []struct {
-			ID        string `json:"id"`
-			Caption   string `json:"caption"`
-			Permalink string `json:"permalink"`
-			Timestamp string `json:"timestamp"`
-		} `json:"data"`
-	}
-	u = api.URL("/"+url.PathEscape(acct.RemoteID)+"/media", url.Values{"fields": {"id,caption,permalink,timestamp"}, "limit": {"10"}})
-	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &list); err == nil {
-		for _, m := range list.Data {
-			ts, err := time.Parse("2006-01-02T15:04:05-0700", m.Timestamp)
-			if err == nil && m.Caption == caption && !ts.Before(started.Add(-time.Minute).Truncate(time.Second)) && m.ID != "" {
-				return provider.Result{RemoteID: m.ID, RemoteURL: m.Permalink, Ref: m.ID}, nil
-			}
-		}
-	}
-	c := *lost
-	c.Message = "publishing the post: the answer was lost, and Instagram shows it as published but Herald could not find it; check the profile before posting again"
-	return provider.Result{}, &c
-}
-
-// permalink asks for a media's public address; the post is published
-// whatever happens here, so a failure only leaves the URL empty.
-func (p *Provider) permalink(ctx context.Context, api graph.API, acct provider.Account, id string) string {
-	var out struct {
-		Permalink string `json:"permalink"`
-	}
-	_ = p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: api.URL("/"+url.PathEscape(id), url.Values{"fields": {"permalink"}}), Token: acct.AccessToken, Op: "reading the post's address"}, &out)
-	return out.Permalink
+	return containers.Publish(ctx, p.c, api, acct, container, caption, "media")
 }
 
 // comment comments on an earlier media as the account (text only).

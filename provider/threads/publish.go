@@ -2,12 +2,10 @@ package threads
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/provider/meta/graph"
@@ -147,6 +145,8 @@ var containers = graph.Containers{
 	ReasonField: "error_message",
 	Refused:     "Threads refused it",
 	NoReason:    "it could not use the media",
+	TextField:   "text",
+	Item:        "post",
 }
 
 // create makes a container (see graph.Containers.Create).
@@ -160,67 +160,12 @@ func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Accou
 	return containers.Await(ctx, p.c, api, acct, id, op, p.pollInterval, p.pollTimeout)
 }
 
+// publish publishes a finished container (see graph.Containers.Publish);
+// a lost answer is looked for among the profile's posts or replies.
 func (p *Provider) publish(ctx context.Context, api graph.API, acct provider.Account, container, text string, reply bool) (provider.Result, error) {
-	const op = "publishing the post"
-	var out struct {
-		ID string `json:"id"`
-	}
-	started := p.c.Now()
-	err := p.c.Do(ctx, graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/threads_publish", nil), Token: acct.AccessToken,
-		Form: url.Values{"creation_id": {container}}, RateKey: graph.AccountKey(acct), Op: op, Effect: true}, &out)
-	if err != nil {
-		var pe *provider.Error
-		if errors.As(err, &pe) && pe.Kind == provider.Unknown {
-			return p.settle(ctx, api, acct, container, text, reply, started, pe)
-		}
-		return provider.Result{}, err
-	}
-	if out.ID == "" {
-		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": Meta's answer had no post id"}
-	}
-	var link struct {
-		Permalink string `json:"permalink"`
-	}
-	// Published whatever happens here: a failure only leaves the URL empty.
-	_ = p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: api.URL("/"+url.PathEscape(out.ID), url.Values{"fields": {"permalink"}}), Token: acct.AccessToken, Op: "reading the post's address"}, &link)
-	return provider.Result{RemoteID: out.ID, RemoteURL: link.Permalink, Ref: out.ID}, nil
-}
-
-// settle looks into a threads_publish whose answer was lost, in the same
-// Publish call: only when the container's status is PUBLISHED does it
-// take the profile's newest post (or reply) with the same text, published
-// since the request. Otherwise the outcome stays Unknown.
-func (p *Provider) settle(ctx context.Context, api graph.API, acct provider.Account, container, text string, reply bool, started time.Time, lost *provider.Error) (provider.Result, error) {
-	const op = "checking whether the post was published"
-	var st struct {
-		Status string `json:"status"`
-	}
-	u := api.URL("/"+url.PathEscape(container), url.Values{"fields": {"status"}})
-	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &st); err != nil || st.Status != "PUBLISHED" {
-		return provider.Result{}, lost
-	}
-	edge := "/threads"
+	edge := "threads"
 	if reply {
-		edge = "/replies"
+		edge = "replies"
 	}
-	var list struct {
-		Data []struct {
-			ID        string `json:"id"`
-			Text      string `json:"text"`
-			Permalink string `json:"permalink"`
-			Timestamp string `json:"timestamp"`
-		} `json:"data"`
-	}
-	u = api.URL("/"+url.PathEscape(acct.RemoteID)+edge, url.Values{"fields": {"id,text,permalink,timestamp"}, "limit": {"10"}})
-	if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &list); err == nil {
-		for _, m := range list.Data {
-			ts, err := time.Parse("2006-01-02T15:04:05-0700", m.Timestamp)
-			if err == nil && m.Text == text && m.ID != "" && !ts.Before(started.Add(-time.Minute).Truncate(time.Second)) {
-				return provider.Result{RemoteID: m.ID, RemoteURL: m.Permalink, Ref: m.ID}, nil
-			}
-		}
-	}
-	c := *lost
-	c.Message = "publishing the post: the answer was lost, and Threads shows it as published but Herald could not find it; check the profile before posting again"
-	return provider.Result{}, &c
+	return containers.Publish(ctx, p.c, api, acct, container, text, edge)
 }

@@ -22,6 +22,8 @@ var testContainers = graph.Containers{
 	ReasonField: "why",
 	Refused:     "Net refused the image",
 	NoReason:    "it could not use it",
+	TextField:   "caption",
+	Item:        "thing",
 }
 
 // containerServer answers container creation with id "c1" (or no id when
@@ -115,5 +117,24 @@ func TestContainersFailures(t *testing.T) {
 	_, err := testContainers.Create(t.Context(), c, graph.API{BaseURL: ts.URL, Version: "v1"}, acct, "op", nil)
 	if pe := (*provider.Error)(nil); !errors.As(err, &pe) || pe.Kind != provider.Retry || !strings.Contains(pe.Message, "no container id") {
 		t.Errorf("Create without an id = %v; want Retry", err)
+	}
+}
+
+func TestContainersPublish(t *testing.T) {
+	t.Parallel()
+	c := graph.NewClient(outbound.NewClient(outbound.Policy{AllowLoopback: true}), nil)
+	acct := provider.Account{RemoteID: "u1", AccessToken: "tok"}
+	ts, seen := containerServer(t, false, `{"id":"c1","permalink":"https://net.example/p/c1"}`)
+	res, err := testContainers.Publish(t.Context(), c, graph.API{BaseURL: ts.URL, Version: "v1"}, acct, "k1", "hello", "things")
+	if err != nil || res.RemoteID != "c1" || res.Ref != "c1" || res.RemoteURL != "https://net.example/p/c1" {
+		t.Fatalf("Publish = %+v, %v", res, err)
+	}
+	if len(*seen) != 2 || (*seen)[0] != "POST /v1/u1/things_publish  Bearer tok" || (*seen)[1] != "GET /v1/c1 permalink Bearer tok" {
+		t.Errorf("calls: %q", *seen)
+	}
+	ts, _ = containerServer(t, true, `{}`)
+	_, err = testContainers.Publish(t.Context(), c, graph.API{BaseURL: ts.URL, Version: "v1"}, acct, "k1", "hello", "things")
+	if pe := (*provider.Error)(nil); !errors.As(err, &pe) || pe.Kind != provider.Unknown || !strings.Contains(pe.Message, "no thing id") {
+		t.Errorf("Publish without an id = %v; want Unknown", err)
 	}
 }
