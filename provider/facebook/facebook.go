@@ -97,24 +97,13 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 		out = append(out, provider.Violation{Field: "media", Message: fmt.Sprintf("has %d images; Herald posts up to %d to a Facebook page at once", len(media), MaxMedia)})
 	}
 	for i, m := range media {
-		out = append(out, checkImage(i, m, ImageTypes, MaxImageBytes, "Facebook")...)
+		out = append(out, graph.CheckImage(i, m, imageRules)...)
 	}
 	return out
 }
 
-func checkImage(i int, m provider.Media, types []string, maxBytes int64, network string) []provider.Violation {
-	field := fmt.Sprintf("media[%d]", i)
-	mt := strings.ToLower(strings.TrimSpace(strings.Split(m.MimeType, ";")[0]))
-	switch {
-	case !slices.Contains(types, mt):
-		return []provider.Violation{{Field: field, Message: fmt.Sprintf("is of type %q; %s accepts %s", m.MimeType, network, strings.Join(types, ", "))}}
-	case m.Size <= 0:
-		return []provider.Violation{{Field: field, Message: "is empty"}}
-	case m.Size > maxBytes:
-		return []provider.Violation{{Field: field, Message: fmt.Sprintf("is %.1f MB; %s allows images up to %.0f MB", float64(m.Size)/(1<<20), network, float64(maxBytes)/(1<<20))}}
-	}
-	return nil
-}
+// imageRules is what Facebook takes as one photo.
+var imageRules = graph.ImageRules{Network: "Facebook", Types: ImageTypes, Takes: "accepts " + strings.Join(ImageTypes, ", "), MaxBytes: MaxImageBytes}
 
 // RateLimit is the usage Meta last reported for acct's page, as a budget
 // of 100 %.

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/rivo/uniseg"
@@ -115,6 +114,9 @@ var (
 	mentionRE = regexp.MustCompile(`(?:^|[^\p{L}\p{N}_.])@[A-Za-z0-9_.]+`)
 )
 
+// imageRules is what Instagram takes as one image.
+var imageRules = graph.ImageRules{Network: "Instagram", Types: ImageTypes, Takes: "publishes JPEG images only", MaxBytes: MaxImageBytes, MaxAltText: MaxAltTextChars}
+
 // Validate checks a post against Instagram's limits: the caption in
 // graphemes, at most 30 hashtags and 20 @mentions, 1 to 10 JPEG images.
 func (p *Provider) Validate(text string, media []provider.Media) []provider.Violation {
@@ -135,18 +137,7 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 		out = append(out, provider.Violation{Field: "media", Message: fmt.Sprintf("has %d images; an Instagram carousel takes up to %d", len(media), MaxMedia)})
 	}
 	for i, m := range media {
-		field := fmt.Sprintf("media[%d]", i)
-		mt := strings.ToLower(strings.TrimSpace(strings.Split(m.MimeType, ";")[0]))
-		switch {
-		case !slices.Contains(ImageTypes, mt):
-			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is of type %q; Instagram publishes JPEG images only", m.MimeType)})
-		case m.Size <= 0:
-			out = append(out, provider.Violation{Field: field, Message: "is empty"})
-		case m.Size > MaxImageBytes:
-			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %.1f MB; Instagram allows images up to 8 MB", float64(m.Size)/(1<<20))})
-		case uniseg.GraphemeClusterCount(m.Description) > MaxAltTextChars:
-			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("has a description longer than %d characters", MaxAltTextChars)})
-		}
+		out = append(out, graph.CheckImage(i, m, imageRules)...)
 	}
 	return out
 }

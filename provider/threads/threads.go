@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rivo/uniseg"
-
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/provider/meta/graph"
 )
@@ -111,6 +109,9 @@ func (p *Provider) Limits() provider.Limits {
 	}
 }
 
+// imageRules is what Threads takes as one image.
+var imageRules = graph.ImageRules{Network: "Threads", Types: ImageTypes, Takes: "accepts JPEG and PNG images", MaxBytes: MaxImageBytes, MaxAltText: MaxAltTextChars}
+
 // Validate checks a post against Threads' limits, counting as Threads
 // does (see Count).
 func (p *Provider) Validate(text string, media []provider.Media) []provider.Violation {
@@ -126,18 +127,7 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 		out = append(out, provider.Violation{Field: "media", Message: fmt.Sprintf("has %d images; Threads allows %d", len(media), MaxMedia)})
 	}
 	for i, m := range media {
-		field := fmt.Sprintf("media[%d]", i)
-		mt := strings.ToLower(strings.TrimSpace(strings.Split(m.MimeType, ";")[0]))
-		switch {
-		case !slices.Contains(ImageTypes, mt):
-			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is of type %q; Threads accepts JPEG and PNG images", m.MimeType)})
-		case m.Size <= 0:
-			out = append(out, provider.Violation{Field: field, Message: "is empty"})
-		case m.Size > MaxImageBytes:
-			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %.1f MB; Threads allows images up to 8 MB", float64(m.Size)/(1<<20))})
-		case uniseg.GraphemeClusterCount(m.Description) > MaxAltTextChars:
-			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("has a description longer than %d characters", MaxAltTextChars)})
-		}
+		out = append(out, graph.CheckImage(i, m, imageRules)...)
 	}
 	return out
 }
