@@ -35,6 +35,7 @@ import (
 	"github.com/heraldhq/herald/gen/herald/portal/v1/portalv1connect"
 	"github.com/heraldhq/herald/gen/herald/publisher/v1/publisherv1connect"
 	"github.com/heraldhq/herald/gen/herald/trigger/v1/triggerv1connect"
+	"github.com/heraldhq/herald/mediaurl"
 	"github.com/heraldhq/herald/notify"
 	"github.com/heraldhq/herald/outbound"
 	"github.com/heraldhq/herald/portal"
@@ -191,10 +192,17 @@ func (n *Node) build(ctx context.Context) error {
 	runs := cfg.Services.Runs
 	b := bind.New(cfg.InternalToken)
 	out := outbound.NewClient(outbound.Policy{AllowLoopback: cfg.Outbound.AllowLoopback, AllowPrivate: cfg.Outbound.AllowPrivate})
-	providers, appOAuth := providers(out, cfg.BaseURL, cfg.Networks)
+	secret, err := cfg.LoadSecretKey()
+	if err != nil {
+		return err
+	}
+	media, err := mediaurl.New(cfg.BaseURL, secret)
+	if err != nil {
+		return err
+	}
+	providers, appOAuth := providers(out, cfg.BaseURL, cfg.Networks, media)
 
 	lPortal, lPublisher, lNotification := &latePortal{}, &latePublisher{}, &lateNotification{}
-	var err error
 
 	if runs(config.Trigger) {
 		tc := trigger.DefaultConfig()
@@ -222,21 +230,18 @@ func (n *Node) build(ctx context.Context) error {
 	}
 	var triggerClient triggerv1connect.TriggerServiceClient
 	if runs(config.Portal) {
-		key, err := cfg.LoadSecretKey()
-		if err != nil {
-			return err
-		}
+		var err error
 		if triggerClient, err = b.Trigger(cfg.Services.Trigger, n.localTrigger()); err != nil {
 			return err
 		}
 		pc := portal.DefaultConfig()
 		pc.BaseURL = cfg.BaseURL
-		pc.SecretKey = key
+		pc.SecretKey = secret
 		pc.CookieSecure = cfg.CookieSecure
 		pc.APIRate = cfg.Limits.APIRate
 		pc.APIBurst = cfg.Limits.APIBurst
 		n.Portal, err = portal.New(pc, portal.Deps{
-			DB: n.db(config.Portal), Bus: n.gate, Blob: n.Blob, Log: n.log,
+			DB: n.db(config.Portal), Bus: n.gate, Blob: n.Blob, Log: n.log, MediaURLs: media,
 			Trigger: triggerClient, Publisher: lPublisher, Notification: lNotification,
 			NotificationStream: n.notificationStream(),
 			Providers:          providers,

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/mediaurl"
 	"github.com/heraldhq/herald/portal"
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/provider/bluesky"
@@ -29,12 +32,16 @@ import (
 // callbacks live under. With networks.simnet_url, every network with a
 // fixed address (its API, authorization and token endpoints) is sent to
 // that simnet instead.
-func providers(out *http.Client, baseURL string, cfg config.Networks) (map[string]provider.Provider, map[string]portal.AppOAuthFlow) {
+//
+// media signs the links to a post's media that Instagram, Threads and
+// signed-webhook receivers fetch (Portal serves them under baseURL, which
+// must be reachable from the network for those to work).
+func providers(out *http.Client, baseURL string, cfg config.Networks, media *mediaurl.Signer) (map[string]provider.Provider, map[string]portal.AppOAuthFlow) {
 	var (
 		tg  []telegram.Option
 		dc  []discord.Option
 		sl  []slack.Option
-		wh  []webhook.Option
+		wh  = []webhook.Option{webhook.WithMediaURLs(signedLink(media))}
 		xo  []x.Option
 		lo  []linkedin.Option
 		sim = strings.TrimSuffix(cfg.SimnetURL, "/")
@@ -64,7 +71,9 @@ func providers(out *http.Client, baseURL string, cfg config.Networks) (map[strin
 	if liApp.ClientID != "" {
 		lo = append(lo, linkedin.WithOAuth(linkedin.OAuthConfig(liApp)))
 	}
-	fb, ig, th := facebook.New(out), instagram.New(out), threads.New(out)
+	fb := facebook.New(out)
+	ig := instagram.New(out, instagram.WithMediaURL(signedLink(media)))
+	th := threads.New(out, threads.WithMediaURL(signedLink(media)))
 	xp, lip := x.New(out, xo...), linkedin.New(out, lo...)
 	if xApp.ClientID != "" {
 		flows[x.Network] = portal.XOAuth(xp, xBase)
@@ -96,4 +105,15 @@ func providers(out *http.Client, baseURL string, cfg config.Networks) (map[strin
 		m[p.Network()] = p
 	}
 	return m, flows
+}
+
+// signedLink gives a provider a public link to a medium: signed, for an
+// hour.
+func signedLink(s *mediaurl.Signer) func(ctx context.Context, m provider.Media) (string, error) {
+	return func(_ context.Context, m provider.Media) (string, error) {
+		if m.Key == "" {
+			return "", errors.New("the attachment has no key in media storage")
+		}
+		return s.URL(m.Key, mediaurl.DefaultTTL), nil
+	}
 }

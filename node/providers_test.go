@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/mediaurl"
 )
 
 // Only the networks whose app is configured get a connect flow, and
@@ -14,7 +15,7 @@ import (
 // with Herald's callback under base_url.
 func TestProvidersOAuthFlows(t *testing.T) {
 	t.Parallel()
-	_, flows := providers(http.DefaultClient, "https://herald.example", config.Networks{})
+	_, flows := providers(http.DefaultClient, "https://herald.example", config.Networks{}, testSigner(t))
 	if len(flows) != 0 {
 		t.Fatalf("flows without apps: %v", flows)
 	}
@@ -25,7 +26,7 @@ func TestProvidersOAuthFlows(t *testing.T) {
 		Meta:      config.MetaApp{AppID: "1", AppSecret: "metasecret"},
 		Threads:   config.MetaApp{AppID: "2", AppSecret: "thsecret"},
 	}
-	provs, flows := providers(http.DefaultClient, "https://herald.example/", cfg)
+	provs, flows := providers(http.DefaultClient, "https://herald.example/", cfg, testSigner(t))
 	want := map[string]string{
 		"x":         "http://127.0.0.1:9999/x/i/oauth2/authorize",
 		"linkedin":  "http://127.0.0.1:9999/linkedin/oauth/v2/authorization",
@@ -56,4 +57,13 @@ func TestProvidersOAuthFlows(t *testing.T) {
 			t.Errorf("%s authorize URL %s", network, raw)
 		}
 	}
+}
+
+func testSigner(t *testing.T) *mediaurl.Signer {
+	t.Helper()
+	s, err := mediaurl.New("https://herald.example", make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

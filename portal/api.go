@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/errs"
+	"github.com/heraldhq/herald/mediaurl"
 )
 
 // This file is the HTTP plumbing shared by the JSON API (and, later, the
@@ -28,6 +29,7 @@ func (s *Service) Handler() http.Handler {
 func (s *Service) routes(mux *http.ServeMux) {
 	json, upload := s.cfg.MaxJSONBytes, s.cfg.MaxUploadBytes+(1<<20)
 
+	mux.HandleFunc("GET "+mediaurl.Path+"{key...}", s.publicMedia)
 	mux.Handle("GET /api/v1/setup", s.public(json, s.apiSetupNeeded))
 	mux.Handle("POST /api/v1/setup", s.public(json, s.apiSetup))
 	mux.Handle("POST /api/v1/login", s.public(json, s.apiLogin))

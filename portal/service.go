@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/gen/herald/portal/v1/portalv1connect"
 	"github.com/heraldhq/herald/gen/herald/publisher/v1/publisherv1connect"
 	"github.com/heraldhq/herald/gen/herald/trigger/v1/triggerv1connect"
+	"github.com/heraldhq/herald/mediaurl"
 	"github.com/heraldhq/herald/outbox"
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/provider/mastodon"
@@ -83,6 +84,9 @@ type Deps struct {
 	// AppOAuth are the networks connected through OAuth with an app of
 	// Herald's own, by network name; only those whose app is configured.
 	AppOAuth map[string]AppOAuthFlow
+	// MediaURLs checks the signed media links Publisher hands the networks
+	// that fetch media themselves; nil serves none.
+	MediaURLs *mediaurl.Signer
 }
 
 // Service is the Portal service.
@@ -92,6 +96,8 @@ type Service struct {
 	bus    bus.Bus
 	log    *slog.Logger
 	blob   *gcblob.Bucket
+	// mediaURLs checks signed media links (nil: none are served).
+	mediaURLs *mediaurl.Signer
 	outbox *outbox.Outbox
 
 	trigger            triggerv1connect.TriggerServiceClient
@@ -143,7 +149,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("portal: deriving keys: %w", err)
 	}
 	s := &Service{
-		cfg: cfg, db: deps.DB, bus: deps.Bus, log: log, blob: deps.Blob,
+		cfg: cfg, db: deps.DB, bus: deps.Bus, log: log, blob: deps.Blob, mediaURLs: deps.MediaURLs,
 		outbox:             outbox.New(deps.DB, tablePrefix, deps.Bus, log),
 		trigger:            deps.Trigger,
 		publisher:          deps.Publisher,

@@ -49,6 +49,9 @@ type Credentials struct {
 
 // Media is one attachment. Open is called for each upload.
 type Media struct {
+	// Key is the file's key in Herald's blob store, for providers that
+	// hand the network a signed link to it (mediaurl) instead of the bytes.
+	Key         string
 	FileName    string
 	MimeType    string
 	Size        int64

@@ -280,6 +280,7 @@ func (s *Service) media(ctx context.Context, refs []*portalv1.MediaRef) ([]provi
 		}
 		key := ref.GetBlobKey()
 		out = append(out, provider.Media{
+			Key:         key,
 			FileName:    ref.GetFileName(),
 			MimeType:    ref.GetMimeType(),
 			Size:        size,
