@@ -67,6 +67,8 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/posts/{id}", s.authed(json, s.apiGetPost))
 	mux.Handle("PATCH /api/v1/posts/{id}", s.authed(json, s.apiUpdatePost))
 	mux.Handle("DELETE /api/v1/posts/{id}", s.authed(json, s.apiDeletePost))
+	mux.Handle("POST /api/v1/posts/{id}/targets/{account}/retry", s.authed(json, s.apiRetryTarget))
+	mux.Handle("POST /api/v1/posts/{id}/targets/{account}/published", s.authed(json, s.apiMarkTargetPublished))
 	mux.Handle("GET /api/v1/posts/{id}/firings", s.authed(json, s.apiListFirings))
 
 	mux.Handle("POST /api/v1/workspaces/{id}/queues", s.authed(json, s.apiCreateQueue))

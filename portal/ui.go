@@ -148,6 +148,8 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("POST /workspaces/{id}/posts", u.signedIn(form, u.createPost))
 	mux.Handle("GET /workspaces/{id}/posts/{post}", u.signedIn(form, u.postLink))
 	mux.Handle("POST /workspaces/{id}/posts/{post}/delete", u.signedIn(form, u.deletePost))
+	mux.Handle("POST /workspaces/{id}/posts/{post}/targets/{account}/retry", u.signedIn(form, u.settleTarget(true)))
+	mux.Handle("POST /workspaces/{id}/posts/{post}/targets/{account}/published", u.signedIn(form, u.settleTarget(false)))
 	mux.Handle("GET /workspaces/{id}/posts/{post}/edit", u.signedIn(form, u.editPost))
 	mux.Handle("POST /workspaces/{id}/posts/{post}", u.signedIn(form, u.updatePost))
 	mux.Handle("GET /workspaces/{id}/queues", u.signedIn(form, u.queues))

@@ -226,7 +226,10 @@ func (s *Service) Schedule(ctx context.Context, req *triggerv1.ScheduleRequest) 
 		case cur.same(in) && cur.state != stateCancelled:
 			out = cur
 			return nil
-		case cur.state == stateFired:
+		case cur.state == stateFired && !(cur.kind == kindOnce && in.kind == kindOnce && in.revision > cur.revision):
+			// A one-shot schedule that fired may be armed again only for a
+			// newer revision of its post: a new publication (a user
+			// publishing a failed post again), never the same one twice.
 			return errs.E(errs.Conflict, "the schedule already fired; schedule the post under a new schedule_id")
 		}
 		if in.kind == kindRRule && cur.lastDue >= in.due {

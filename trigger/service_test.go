@@ -212,6 +212,20 @@ func TestScheduleAfterFired(t *testing.T) {
 	if n := len(b.dues.of(tenant, "s1")); n != 1 {
 		t.Errorf("fired %d times, want once", n)
 	}
+
+	// A newer revision of the post is a new publication: it arms the
+	// schedule again, and it fires once more, for that revision.
+	newer := scheduleReq(tenant, "s1", time.Now().Add(100*time.Millisecond))
+	newer.Revision = req.GetRevision() + 1
+	if st := mustSchedule(t, s, newer).GetState(); st != triggerv1.ScheduleState_SCHEDULE_STATE_PENDING {
+		t.Fatalf("a newer revision after the fire: state %v, want pending", st)
+	}
+	eventually(t, "the newer revision to fire", func() bool { return len(b.dues.of(tenant, "s1")) == 2 })
+	b.drain(s)
+	dues := b.dues.of(tenant, "s1")
+	if len(dues) != 2 || dues[1].ev.GetRevision() != newer.GetRevision() {
+		t.Errorf("fires %v, want a second one for revision %d", dues, newer.GetRevision())
+	}
 }
 
 func TestScheduleSameRequestTwiceChangesNothing(t *testing.T) {
