@@ -91,14 +91,14 @@ type Deps struct {
 
 // Service is the Portal service.
 type Service struct {
-	cfg    Config
-	db     *store.DB
-	bus    bus.Bus
-	log    *slog.Logger
-	blob   *gcblob.Bucket
+	cfg  Config
+	db   *store.DB
+	bus  bus.Bus
+	log  *slog.Logger
+	blob *gcblob.Bucket
 	// mediaURLs checks signed media links (nil: none are served).
 	mediaURLs *mediaurl.Signer
-	outbox *outbox.Outbox
+	outbox    *outbox.Outbox
 
 	trigger            triggerv1connect.TriggerServiceClient
 	publisher          publisherv1connect.PublisherServiceClient
