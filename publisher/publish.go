@@ -96,7 +96,12 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 			called = true
 			callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 			defer cancel()
-			return f(callCtx, acct)
+			failpoint(FailBeforeCall)
+			err := f(callCtx, acct)
+			// The network answered (or did not); nothing of it is
+			// committed yet: the worst moment to die.
+			failpoint(FailAfterCall)
+			return err
 		}
 		err := do()
 		if k := kindOf(err); renewable && !refreshed &&
