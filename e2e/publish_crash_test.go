@@ -22,9 +22,9 @@ import (
 // The publish crash proof runs publishCrashPosts posts by default; the
 // full run of issue 5 is 10,000:
 //
-//	HERALD_PUBLISH_CRASH_POSTS=10000 go test -race -run TestPublishCrash -v -timeout 20m ./e2e/
+//	HERALD_TEST_PUBLISH_CRASH_POSTS=10000 go test -race -run TestPublishCrash -v -timeout 20m ./e2e/
 const (
-	publishCrashPostsEnv = "HERALD_PUBLISH_CRASH_POSTS"
+	publishCrashPostsEnv = "HERALD_TEST_PUBLISH_CRASH_POSTS"
 	publishCrashPosts    = 10000
 	// publishCrashKills is how many times the test itself kills the
 	// process at a random moment while posts are being published, on top
