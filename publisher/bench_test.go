@@ -17,7 +17,20 @@ import (
 //
 //	go test -run '^$' -bench PostDue -benchtime 10000x ./publisher/
 func BenchmarkPostDue(b *testing.B) {
-	tb := setup(b, setupOptions{cfg: func(c *Config) { c.Concurrency = 64 }})
+	benchmarkPostDue(b, setup(b, setupOptions{cfg: func(c *Config) { c.Concurrency = 64 }}))
+}
+
+// BenchmarkPostDueSlowNetwork is BenchmarkPostDue with the default
+// configuration and a network answering each publish 50 ms late:
+//
+//	go test -run '^$' -bench PostDueSlowNetwork -benchtime 10000x ./publisher/
+func BenchmarkPostDueSlowNetwork(b *testing.B) {
+	net := newFakeNetwork("mastodon")
+	net.latency = 50 * time.Millisecond
+	benchmarkPostDue(b, setup(b, setupOptions{cfg: func(c *Config) { c.Concurrency = DefaultConfig().Concurrency }, net: net}))
+}
+
+func benchmarkPostDue(b *testing.B, tb *bundle) {
 	jobs := make([]*portalv1.PublishJob, b.N)
 	for i := range jobs {
 		jobs[i] = job("agency_a", id.New("post"), 1, "hi", fmt.Sprintf("acct_%d", i%50))

@@ -538,6 +538,8 @@ type fakeNetwork struct {
 	byText  map[string][]step
 	seq     int
 	budgets map[string]*RateLimit
+	// latency delays every publish, as a distant network would.
+	latency time.Duration
 }
 
 func newFakeNetwork(name string) *fakeNetwork {
@@ -606,6 +608,13 @@ func (n *fakeNetwork) Validate(text string, media []provider.Media) []provider.V
 }
 
 func (n *fakeNetwork) Publish(ctx context.Context, acct provider.Account, p provider.Post) (provider.Result, error) {
+	if n.latency > 0 {
+		select {
+		case <-time.After(n.latency):
+		case <-ctx.Done():
+			return provider.Result{}, &provider.Error{Kind: provider.Unknown, Err: ctx.Err()}
+		}
+	}
 	c := call{Account: acct.ID, Key: p.IdempotencyKey, Text: p.Text, At: time.Now(), AsComment: p.AsComment}
 	if p.ReplyTo != nil {
 		c.ReplyTo = p.ReplyTo.RemoteID

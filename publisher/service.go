@@ -70,7 +70,7 @@ type Config struct {
 // DefaultConfig returns the settings for a production node.
 func DefaultConfig() Config {
 	return Config{
-		Concurrency:      64,
+		Concurrency:      256,
 		CallTimeout:      60 * time.Second,
 		InFlightTimeout:  3 * time.Minute,
 		MaxTries:         8,
@@ -186,6 +186,12 @@ type Service struct {
 	// refreshGroup makes one renewal of an account's credentials serve
 	// every try of this node that needs it; creds holds the newest
 	// credentials this node renewed or read, by account.
+	// settleQueue holds the outcomes waiting for the group commit that
+	// settling runs (see settle).
+	settleMu    sync.Mutex
+	settleQueue []*settleReq
+	settling    bool
+
 	refreshGroup singleflight.Group
 	credsMu      sync.Mutex
 	creds        map[string]*portalv1.Target

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/node"
+	"github.com/heraldhq/herald/publisher"
 )
 
 func serveCmd() *cobra.Command {
@@ -25,6 +27,14 @@ func serveCmd() *cobra.Command {
 				return fail(cmd, err)
 			}
 			log := newLogger(cfg)
+			// Crash tests only (see publisher.FailpointEnv): never set in
+			// production, and read by no other command.
+			if spec := os.Getenv(publisher.FailpointEnv); spec != "" {
+				if err := publisher.EnableFailpoints(spec); err != nil {
+					return fail(cmd, err)
+				}
+				log.Warn("test failpoints armed: this process will kill itself on purpose", "failpoints", spec)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			n, err := node.New(ctx, cfg, log)
