@@ -73,8 +73,11 @@ func NewClient(p Policy) *http.Client {
 			return conn, err
 		},
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   16,
+		// Publisher makes up to 256 calls at once, most of them to a few
+		// networks' API hosts: keep as many connections to one host as
+		// that, or most calls would open (and TLS-handshake) a new one.
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
