@@ -2,6 +2,7 @@ package portal
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/bus"
 	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
+	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
 )
 
 // TestOneShotLateLimit: a one-shot post takes a late limit, Trigger is
@@ -85,5 +87,34 @@ func TestOneShotLateLimit(t *testing.T) {
 	again := a.owner.must(http.StatusOK, a.owner.do("PATCH", "/api/v1/posts/"+id, map[string]any{"scheduled_at": future()})).json(t)
 	if again["status"] != PostScheduled || again["targets"].([]any)[0].(map[string]any)["status"] != TargetPending {
 		t.Fatalf("rescheduled skipped post: %v", again)
+	}
+}
+
+// TestUIOneShotLateLimit: the composer's late limit reaches Trigger for a
+// post scheduled at a time, and a skipped post offers a new time.
+func TestUIOneShotLateLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	c := a.browser(t, b)
+	path := "/workspaces/" + a.workspace
+	c.must(http.StatusSeeOther, c.post(path+"/posts", url.Values{"text": {"Launch"}, "account_ids": {a.account},
+		"when": {"schedule"}, "scheduled_at": {future()}, "skip_late": {"45m"}, "csrf_token": {c.csrf()}}))
+	b.trigger.mu.Lock()
+	var req *triggerv1.ScheduleRequest
+	for _, r := range b.trigger.schedules {
+		req = r
+	}
+	b.trigger.mu.Unlock()
+	if req == nil || req.GetSkipIfLaterThan().AsDuration() != 45*time.Minute {
+		t.Fatalf("Trigger was asked for %v, want a 45m late limit", req)
+	}
+	due := req.GetDueAt().AsTime()
+	b.publish(t, "evt_skip_ui", bus.TopicScheduleSkipped, mustMarshal(t, &eventsv1.ScheduleSkipped{TenantId: a.id,
+		ScheduleId: req.GetScheduleId(), PostId: req.GetPostId(), Revision: 1, DueAt: timestamppb.New(due), Count: 1,
+		SkippedAt: timestamppb.New(due.Add(time.Hour)), SkipIfLaterThan: durationpb.New(45 * time.Minute)}))
+	page := c.must(http.StatusOK, c.get(path)).Body
+	if !strings.Contains(page, path+"/posts/"+req.GetPostId()+"/edit") || !strings.Contains(page, "Give it a new time") {
+		t.Errorf("a skipped post offers no new time:\n%s", excerpt(page))
 	}
 }

@@ -544,6 +544,9 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 	if when.QueueID != nil {
 		in.QueueID = *when.QueueID
 	}
+	if when.SkipIfLaterThan != nil {
+		in.SkipIfLaterThan = *when.SkipIfLaterThan
+	}
 	var post Post
 	err = formErrs.Err()
 	if err == nil {

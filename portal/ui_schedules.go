@@ -297,7 +297,7 @@ func (u *webUI) updatePost(w http.ResponseWriter, r *http.Request, p *Principal)
 	when := formWhen(r, &formErrs, loc)
 	text := r.PostFormValue("text")
 	up := PostUpdate{Text: &text, ScheduledAt: when.ScheduledAt, PublishNow: when.PublishNow, Repeat: when.Repeat,
-		QueueID: when.QueueID, Evergreen: when.Evergreen, Draft: when.Draft}
+		QueueID: when.QueueID, Evergreen: when.Evergreen, Draft: when.Draft, SkipIfLaterThan: when.SkipIfLaterThan}
 	if post.Kind == KindDraft && when.Draft {
 		up.Draft = false // stays a draft: only the text changes
 	}
