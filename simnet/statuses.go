@@ -15,17 +15,19 @@ import (
 // Status is a post as simnet stored it, for tests and benchmarks to check
 // what was published.
 type Status struct {
-	ID             string    `json:"id"`
-	AccountID      string    `json:"account_id"`
-	Username       string    `json:"username"`
-	Text           string    `json:"text"`
-	SpoilerText    string    `json:"spoiler_text,omitempty"`
-	Visibility     string    `json:"visibility"`
-	MediaIDs       []string  `json:"media_ids"`
-	IdempotencyKey string    `json:"idempotency_key,omitempty"`
-	URL            string    `json:"url"`
-	URI            string    `json:"uri"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID             string   `json:"id"`
+	AccountID      string   `json:"account_id"`
+	Username       string   `json:"username"`
+	Text           string   `json:"text"`
+	SpoilerText    string   `json:"spoiler_text,omitempty"`
+	Visibility     string   `json:"visibility"`
+	MediaIDs       []string `json:"media_ids"`
+	IdempotencyKey string   `json:"idempotency_key,omitempty"`
+	// InReplyToID is the status this one replies to, if any.
+	InReplyToID string    `json:"in_reply_to_id,omitempty"`
+	URL         string    `json:"url"`
+	URI         string    `json:"uri"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 type status struct {
@@ -50,6 +52,7 @@ func (s *Server) Statuses() []Status {
 
 type statusParams struct {
 	Status      string   `json:"status"`
+	InReplyToID string   `json:"in_reply_to_id"`
 	SpoilerText string   `json:"spoiler_text"`
 	Visibility  string   `json:"visibility"`
 	MediaIDs    []string `json:"media_ids"`
@@ -78,6 +81,7 @@ func parseStatusParams(w http.ResponseWriter, r *http.Request) (statusParams, er
 		}
 	}
 	p.Status = r.PostFormValue("status")
+	p.InReplyToID = r.PostFormValue("in_reply_to_id")
 	p.SpoilerText = r.PostFormValue("spoiler_text")
 	p.Visibility = r.PostFormValue("visibility")
 	p.MediaIDs = append(r.PostForm["media_ids[]"], r.PostForm["media_ids"]...)
@@ -137,6 +141,14 @@ func (s *Server) createStatus(a *account, ap *app, p statusParams, key, base str
 		return nil, false, http.StatusUnprocessableEntity, fmt.Sprintf("Cannot attach more than %d files", s.opts.MaxMedia)
 	}
 
+	if p.InReplyToID != "" {
+		s.mu.RLock()
+		_, ok := s.statuses[p.InReplyToID]
+		s.mu.RUnlock()
+		if !ok {
+			return nil, false, http.StatusNotFound, "Record not found"
+		}
+	}
 	id := s.nextID()
 	st = &status{
 		Status: Status{
@@ -147,6 +159,7 @@ func (s *Server) createStatus(a *account, ap *app, p statusParams, key, base str
 			SpoilerText:    p.SpoilerText,
 			Visibility:     p.Visibility,
 			IdempotencyKey: key,
+			InReplyToID:    p.InReplyToID,
 			URL:            base + "/@" + a.username + "/" + id,
 			URI:            base + "/users/" + a.username + "/statuses/" + id,
 			CreatedAt:      now,
@@ -229,6 +242,10 @@ func (s *Server) statusJSON(st *status) *statusJSON {
 		Mentions:         []struct{}{},
 		Tags:             []struct{}{},
 		Emojis:           []struct{}{},
+	}
+	if st.InReplyToID != "" {
+		reply := st.InReplyToID
+		out.InReplyToID = &reply
 	}
 	if st.app != nil {
 		out.Application = &appRef{Name: st.app.name, Website: st.app.websitePtr()}

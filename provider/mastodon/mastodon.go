@@ -99,13 +99,17 @@ func (p *Provider) Network() string { return Network }
 func (p *Provider) DedupesByKey() bool { return true }
 
 // Limits are Mastodon's defaults: 500 characters, 4 attachments, JPEG,
-// PNG, GIF or WebP images up to 16 MiB.
+// PNG, GIF or WebP images up to 16 MiB; threads and first comments are
+// replies.
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
-		MaxTextChars:  DefaultMaxChars,
-		MaxMedia:      DefaultMaxMedia,
-		MaxImageBytes: DefaultMaxImageBytes,
-		ImageTypes:    slices.Clone(DefaultImageTypes),
+		MaxTextChars:    DefaultMaxChars,
+		MaxMedia:        DefaultMaxMedia,
+		MaxImageBytes:   DefaultMaxImageBytes,
+		ImageTypes:      slices.Clone(DefaultImageTypes),
+		MaxAltTextChars: MaxDescriptionChars,
+		Threads:         true,
+		FirstComment:    true,
 	}
 }
 

@@ -67,6 +67,11 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 func (p *Provider) postStatus(ctx context.Context, base, token, rateKey string, post provider.Post, mediaIDs []string) (provider.Result, error) {
 	const op = "posting the status"
 	form := url.Values{"status": {post.Text}}
+	// A thread's next part, or a first comment, is a reply to the status
+	// before it (Mastodon has no comments apart from replies).
+	if post.ReplyTo != nil && post.ReplyTo.RemoteID != "" {
+		form.Set("in_reply_to_id", post.ReplyTo.RemoteID)
+	}
 	for _, id := range mediaIDs {
 		form.Add("media_ids[]", id)
 	}
@@ -83,6 +88,11 @@ func (p *Provider) postStatus(ctx context.Context, base, token, rateKey string, 
 		return provider.Result{}, transportError(err, ex, op, true)
 	}
 	if ex.Res.StatusCode != http.StatusOK {
+		if ex.Res.StatusCode == http.StatusNotFound && form.Has("in_reply_to_id") {
+			// The instance cannot find the status replied to.
+			return provider.Result{}, &provider.Error{Kind: provider.BadContent, Status: ex.Res.StatusCode,
+				Message: op + ": the status it replies to is gone from the instance"}
+		}
 		return provider.Result{}, p.statusError(ex, op)
 	}
 	var st statusEntity
