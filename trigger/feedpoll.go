@@ -66,6 +66,9 @@ type feedPoller struct {
 	dispatching sync.Mutex
 	// Counters for Stats; rounds counts the looks for due feeds.
 	polls, notModified, failed, items, rounds int64
+	// dropped counts polls whose fetch was made but whose commit was not:
+	// fenced (the shard moved meanwhile) or stale (the feed changed).
+	dropped int64
 
 	wake chan struct{}
 	wg   sync.WaitGroup
@@ -433,6 +436,11 @@ func (p *feedPoller) commit(ctx context.Context, f feed, token int64, r fetched)
 	if err != nil {
 		return err
 	}
+	if fenced || stale {
+		p.mu.Lock()
+		p.dropped++
+		p.mu.Unlock()
+	}
 	switch {
 	case fenced:
 		p.log.Info("trigger: feed poll fenced: the shard has a newer holder", "shard", f.shard, "feed", f.id)
@@ -578,6 +586,9 @@ type FeedStats struct {
 	// Polls counts polls committed; NotModified those answered 304, Failed
 	// those that failed. Items counts feed.item events written.
 	Polls, NotModified, Failed, Items int64
+	// Dropped counts polls fetched but not committed: fenced (the shard
+	// moved to another node meanwhile, which polls it instead) or stale.
+	Dropped int64
 	// InFlight is how many polls run now; Rounds how many times the poller
 	// looked for due feeds.
 	InFlight int
@@ -587,5 +598,6 @@ type FeedStats struct {
 func (p *feedPoller) stats() FeedStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return FeedStats{Polls: p.polls, NotModified: p.notModified, Failed: p.failed, Items: p.items, InFlight: len(p.inflight), Rounds: p.rounds}
+	return FeedStats{Polls: p.polls, NotModified: p.notModified, Failed: p.failed, Items: p.items, Dropped: p.dropped,
+		InFlight: len(p.inflight), Rounds: p.rounds}
 }

@@ -570,11 +570,21 @@ func TestFeedTwoEnginesPollEachFeedOnce(t *testing.T) {
 		}
 		r.advance(15*time.Minute, one, two)
 	}
+	// Each feed is fetched once per interval; a shard moving between the
+	// engines mid-poll may cost an extra fetch, which its fence keeps from
+	// committing (counted as dropped), never a second poll.
+	dropped := one.Stats().Feeds.Dropped + two.Stats().Feeds.Dropped
+	extra := int64(0)
 	for i, srv := range servers {
 		wantKeys(t, r.items.keys(fmt.Sprintf("feed_%d", i)), 1, 2, 3, 4, 5)
-		if n, _ := srv.counts(); n != rounds+1 {
-			t.Errorf("feed %d fetched %d times, want %d: once per interval, by one engine", i, n, rounds+1)
+		n, _ := srv.counts()
+		if n < rounds+1 {
+			t.Errorf("feed %d fetched %d times, want %d: once per interval", i, n, rounds+1)
 		}
+		extra += int64(n - (rounds + 1))
+	}
+	if extra != dropped {
+		t.Errorf("%d fetches beyond one per interval, but %d polls dropped by their fence: a second poll committed", extra, dropped)
 	}
 	if a, b := one.Stats().Feeds.Polls, two.Stats().Feeds.Polls; a+b != feeds*(rounds+1) || a == 0 || b == 0 {
 		t.Errorf("engines committed %d and %d polls, want both to poll and %d in all", a, b, feeds*(rounds+1))
