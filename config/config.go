@@ -217,6 +217,10 @@ type Limits struct {
 	// make; APIBurst how many it may make at once.
 	APIRate  float64 `koanf:"api_rate"`
 	APIBurst int     `koanf:"api_burst"`
+	// PublishConcurrency is how many posts one Publisher node publishes at
+	// once (network calls in flight); the per-account rate limits apply
+	// within it.
+	PublishConcurrency int `koanf:"publish_concurrency"`
 }
 
 // Log configures logging.
@@ -240,7 +244,7 @@ func Default() Config {
 			Portal: local, Trigger: local, Publisher: local, Notification: local,
 		},
 		SMTP:            SMTP{From: "Herald <herald@localhost>"},
-		Limits:          Limits{APIRate: 20, APIBurst: 200},
+		Limits:          Limits{APIRate: 20, APIBurst: 200, PublishConcurrency: 256},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 15 * time.Second,
 	}
@@ -552,6 +556,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.APIBurst < 1 {
 		bad("limits.api_burst", "must be at least 1")
+	}
+	if c.Limits.PublishConcurrency < 1 || c.Limits.PublishConcurrency > 4096 {
+		bad("limits.publish_concurrency", "must be from 1 to 4096")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -122,6 +122,7 @@ func TestBadConfigurationNamesTheKey(t *testing.T) {
 		{name: "bad log level", yaml: "log:\n  level: loud\n", key: "log.level", want: "not one of"},
 		{name: "bad duration", yaml: "shutdown_timeout: soon\n", key: "shutdown_timeout", want: ""},
 		{name: "bad smtp", yaml: "smtp:\n  url: http://mail\n", key: "smtp.url", want: "not supported"},
+		{name: "no publish concurrency", yaml: "limits:\n  publish_concurrency: 0\n", key: "limits.publish_concurrency", want: "from 1 to 4096"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -223,6 +223,7 @@ func (n *Node) build(ctx context.Context) error {
 	}
 	if runs(config.Publisher) {
 		pc := publisher.DefaultConfig()
+		pc.Concurrency = cfg.Limits.PublishConcurrency
 		n.Publisher, err = publisher.New(pc, publisher.Deps{DB: n.db(config.Publisher), Bus: n.gate, Blob: n.Blob, Portal: lPortal, Providers: providers, Coord: n.Coord, Log: n.log})
 		if err != nil {
 			return fmt.Errorf("publisher: %w", err)
