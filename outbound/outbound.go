@@ -72,7 +72,7 @@ func NewClient(p Policy) *http.Client {
 			}
 			return conn, err
 		},
-		ForceAttemptHTTP2:     true,
+		ForceAttemptHTTP2: true,
 		// Publisher makes up to 256 calls at once, most of them to a few
 		// networks' API hosts: keep as many connections to one host as
 		// that, or most calls would open (and TLS-handshake) a new one.

@@ -155,7 +155,7 @@ func TestUnknownOutcomeIsLookedUp(t *testing.T) {
 // provider.Deduper or provider.Looker.
 type blindNetwork struct{ n *fakeNetwork }
 
-func (b blindNetwork) Network() string          { return b.n.Network() }
+func (b blindNetwork) Network() string         { return b.n.Network() }
 func (b blindNetwork) Limits() provider.Limits { return b.n.Limits() }
 func (b blindNetwork) Validate(text string, media []provider.Media) []provider.Violation {
 	return b.n.Validate(text, media)
