@@ -139,4 +139,11 @@ const (
 	TopicScheduleMoved         = "schedule.moved"
 	TopicScheduleSkipped       = "schedule.skipped"
 	TopicFeedItem              = "feed.item"
+	TopicApprovalRequested     = "approval.requested"
+	TopicApprovalDecided       = "approval.decided"
+	TopicApprovalCommented     = "approval.commented"
+	TopicCredentialExpiring    = "account.credential_expiring"
+	TopicFeedDraftsCreated     = "feed.drafts_created"
+	TopicQueueRunningEmpty     = "queue.running_empty"
+	TopicTeammateInvited       = "team.invited"
 )

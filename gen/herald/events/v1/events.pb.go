@@ -807,6 +807,751 @@ func (x *FeedItem) GetFoundAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// ApprovalRequested is emitted by Portal when a post is submitted for
+// approval under the workspace's policy. Topic: approval.requested
+type ApprovalRequested struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	PostId      string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Revision    int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	ApprovalId  string                 `protobuf:"bytes,5,opt,name=approval_id,json=approvalId,proto3" json:"approval_id,omitempty"`
+	// stage is "internal" (managers of the agency approve) or "client" (the
+	// workspace's client approvers approve).
+	Stage       string `protobuf:"bytes,6,opt,name=stage,proto3" json:"stage,omitempty"`
+	RequestedBy string `protobuf:"bytes,7,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	// excerpt is the start of the post's text, safe to show.
+	Excerpt       string                 `protobuf:"bytes,8,opt,name=excerpt,proto3" json:"excerpt,omitempty"`
+	RequestedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=requested_at,json=requestedAt,proto3" json:"requested_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovalRequested) Reset() {
+	*x = ApprovalRequested{}
+	mi := &file_herald_events_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovalRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovalRequested) ProtoMessage() {}
+
+func (x *ApprovalRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_events_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovalRequested.ProtoReflect.Descriptor instead.
+func (*ApprovalRequested) Descriptor() ([]byte, []int) {
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ApprovalRequested) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ApprovalRequested) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *ApprovalRequested) GetPostId() string {
+	if x != nil {
+		return x.PostId
+	}
+	return ""
+}
+
+func (x *ApprovalRequested) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *ApprovalRequested) GetApprovalId() string {
+	if x != nil {
+		return x.ApprovalId
+	}
+	return ""
+}
+
+func (x *ApprovalRequested) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *ApprovalRequested) GetRequestedBy() string {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return ""
+}
+
+func (x *ApprovalRequested) GetExcerpt() string {
+	if x != nil {
+		return x.Excerpt
+	}
+	return ""
+}
+
+func (x *ApprovalRequested) GetRequestedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RequestedAt
+	}
+	return nil
+}
+
+// ApprovalDecided is emitted by Portal when an approver approved or
+// rejected a post. Topic: approval.decided
+type ApprovalDecided struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	PostId      string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Revision    int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	ApprovalId  string                 `protobuf:"bytes,5,opt,name=approval_id,json=approvalId,proto3" json:"approval_id,omitempty"`
+	Stage       string                 `protobuf:"bytes,6,opt,name=stage,proto3" json:"stage,omitempty"`
+	// decision is "approved" or "rejected".
+	Decision  string `protobuf:"bytes,7,opt,name=decision,proto3" json:"decision,omitempty"`
+	DecidedBy string `protobuf:"bytes,8,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	// decided_by_name is the approver's display name (a client approver
+	// signed in by link has no user account of the agency).
+	DecidedByName string `protobuf:"bytes,9,opt,name=decided_by_name,json=decidedByName,proto3" json:"decided_by_name,omitempty"`
+	Comment       string `protobuf:"bytes,10,opt,name=comment,proto3" json:"comment,omitempty"`
+	// author_id is the user who submitted the post, the one to tell.
+	AuthorId      string                 `protobuf:"bytes,11,opt,name=author_id,json=authorId,proto3" json:"author_id,omitempty"`
+	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovalDecided) Reset() {
+	*x = ApprovalDecided{}
+	mi := &file_herald_events_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovalDecided) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovalDecided) ProtoMessage() {}
+
+func (x *ApprovalDecided) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_events_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovalDecided.ProtoReflect.Descriptor instead.
+func (*ApprovalDecided) Descriptor() ([]byte, []int) {
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ApprovalDecided) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ApprovalDecided) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *ApprovalDecided) GetPostId() string {
+	if x != nil {
+		return x.PostId
+	}
+	return ""
+}
+
+func (x *ApprovalDecided) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *ApprovalDecided) GetApprovalId() string {
+	if x != nil {
+		return x.ApprovalId
+	}
+	return ""
+}
+
+func (x *ApprovalDecided) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *ApprovalDecided) GetDecision() string {
+	if x != nil {
+		return x.Decision
+	}
+	return ""
+}
+
+func (x *ApprovalDecided) GetDecidedBy() string {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return ""
+}
+
+func (x *ApprovalDecided) GetDecidedByName() string {
+	if x != nil {
+		return x.DecidedByName
+	}
+	return ""
+}
+
+func (x *ApprovalDecided) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *ApprovalDecided) GetAuthorId() string {
+	if x != nil {
+		return x.AuthorId
+	}
+	return ""
+}
+
+func (x *ApprovalDecided) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+// ApprovalCommented is emitted by Portal when someone commented on a post
+// under review. Topic: approval.commented
+type ApprovalCommented struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	PostId        string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	ApprovalId    string                 `protobuf:"bytes,4,opt,name=approval_id,json=approvalId,proto3" json:"approval_id,omitempty"`
+	CommentId     string                 `protobuf:"bytes,5,opt,name=comment_id,json=commentId,proto3" json:"comment_id,omitempty"`
+	AuthorId      string                 `protobuf:"bytes,6,opt,name=author_id,json=authorId,proto3" json:"author_id,omitempty"`
+	AuthorName    string                 `protobuf:"bytes,7,opt,name=author_name,json=authorName,proto3" json:"author_name,omitempty"`
+	Body          string                 `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
+	CommentedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=commented_at,json=commentedAt,proto3" json:"commented_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovalCommented) Reset() {
+	*x = ApprovalCommented{}
+	mi := &file_herald_events_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovalCommented) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovalCommented) ProtoMessage() {}
+
+func (x *ApprovalCommented) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_events_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovalCommented.ProtoReflect.Descriptor instead.
+func (*ApprovalCommented) Descriptor() ([]byte, []int) {
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ApprovalCommented) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ApprovalCommented) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *ApprovalCommented) GetPostId() string {
+	if x != nil {
+		return x.PostId
+	}
+	return ""
+}
+
+func (x *ApprovalCommented) GetApprovalId() string {
+	if x != nil {
+		return x.ApprovalId
+	}
+	return ""
+}
+
+func (x *ApprovalCommented) GetCommentId() string {
+	if x != nil {
+		return x.CommentId
+	}
+	return ""
+}
+
+func (x *ApprovalCommented) GetAuthorId() string {
+	if x != nil {
+		return x.AuthorId
+	}
+	return ""
+}
+
+func (x *ApprovalCommented) GetAuthorName() string {
+	if x != nil {
+		return x.AuthorName
+	}
+	return ""
+}
+
+func (x *ApprovalCommented) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *ApprovalCommented) GetCommentedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CommentedAt
+	}
+	return nil
+}
+
+// CredentialExpiring is emitted by Portal when an account's credentials
+// expire soon and cannot be refreshed without its owner. Topic:
+// account.credential_expiring
+type CredentialExpiring struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	AccountId     string                 `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Network       string                 `protobuf:"bytes,4,opt,name=network,proto3" json:"network,omitempty"`
+	AccountName   string                 `protobuf:"bytes,5,opt,name=account_name,json=accountName,proto3" json:"account_name,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CredentialExpiring) Reset() {
+	*x = CredentialExpiring{}
+	mi := &file_herald_events_v1_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialExpiring) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialExpiring) ProtoMessage() {}
+
+func (x *CredentialExpiring) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_events_v1_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialExpiring.ProtoReflect.Descriptor instead.
+func (*CredentialExpiring) Descriptor() ([]byte, []int) {
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CredentialExpiring) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *CredentialExpiring) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *CredentialExpiring) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *CredentialExpiring) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *CredentialExpiring) GetAccountName() string {
+	if x != nil {
+		return x.AccountName
+	}
+	return ""
+}
+
+func (x *CredentialExpiring) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+// FeedDraftsCreated is emitted by Portal when an automation turned new feed
+// items into posts (drafts for approval, or posts in a queue). Topic:
+// feed.drafts_created
+type FeedDraftsCreated struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	TenantId       string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId    string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	AutomationId   string                 `protobuf:"bytes,3,opt,name=automation_id,json=automationId,proto3" json:"automation_id,omitempty"`
+	AutomationName string                 `protobuf:"bytes,4,opt,name=automation_name,json=automationName,proto3" json:"automation_name,omitempty"`
+	PostIds        []string               `protobuf:"bytes,5,rep,name=post_ids,json=postIds,proto3" json:"post_ids,omitempty"`
+	// queued: the posts went into a queue rather than waiting as drafts.
+	Queued        bool                   `protobuf:"varint,6,opt,name=queued,proto3" json:"queued,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedDraftsCreated) Reset() {
+	*x = FeedDraftsCreated{}
+	mi := &file_herald_events_v1_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedDraftsCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedDraftsCreated) ProtoMessage() {}
+
+func (x *FeedDraftsCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_events_v1_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedDraftsCreated.ProtoReflect.Descriptor instead.
+func (*FeedDraftsCreated) Descriptor() ([]byte, []int) {
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *FeedDraftsCreated) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *FeedDraftsCreated) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *FeedDraftsCreated) GetAutomationId() string {
+	if x != nil {
+		return x.AutomationId
+	}
+	return ""
+}
+
+func (x *FeedDraftsCreated) GetAutomationName() string {
+	if x != nil {
+		return x.AutomationName
+	}
+	return ""
+}
+
+func (x *FeedDraftsCreated) GetPostIds() []string {
+	if x != nil {
+		return x.PostIds
+	}
+	return nil
+}
+
+func (x *FeedDraftsCreated) GetQueued() bool {
+	if x != nil {
+		return x.Queued
+	}
+	return false
+}
+
+func (x *FeedDraftsCreated) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// QueueRunningEmpty is emitted by Trigger when an evergreen queue has fewer
+// posts waiting than its threshold of free slots ahead. Topic:
+// queue.running_empty
+type QueueRunningEmpty struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	QueueId     string                 `protobuf:"bytes,3,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	QueueName   string                 `protobuf:"bytes,4,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	// remaining is how many posts are still waiting in the queue.
+	Remaining int64 `protobuf:"varint,5,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	// empty_at is when the last waiting post goes out (unset when none wait).
+	EmptyAt       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=empty_at,json=emptyAt,proto3" json:"empty_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueRunningEmpty) Reset() {
+	*x = QueueRunningEmpty{}
+	mi := &file_herald_events_v1_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueRunningEmpty) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueRunningEmpty) ProtoMessage() {}
+
+func (x *QueueRunningEmpty) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_events_v1_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueRunningEmpty.ProtoReflect.Descriptor instead.
+func (*QueueRunningEmpty) Descriptor() ([]byte, []int) {
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *QueueRunningEmpty) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *QueueRunningEmpty) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *QueueRunningEmpty) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *QueueRunningEmpty) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+func (x *QueueRunningEmpty) GetRemaining() int64 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+func (x *QueueRunningEmpty) GetEmptyAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EmptyAt
+	}
+	return nil
+}
+
+// TeammateInvited is emitted by Portal when someone was invited to the
+// agency. Topic: team.invited
+type TeammateInvited struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	InviteId      string                 `protobuf:"bytes,2,opt,name=invite_id,json=inviteId,proto3" json:"invite_id,omitempty"`
+	Email         string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	Role          string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	WorkspaceIds  []string               `protobuf:"bytes,5,rep,name=workspace_ids,json=workspaceIds,proto3" json:"workspace_ids,omitempty"`
+	InvitedBy     string                 `protobuf:"bytes,6,opt,name=invited_by,json=invitedBy,proto3" json:"invited_by,omitempty"`
+	InvitedByName string                 `protobuf:"bytes,7,opt,name=invited_by_name,json=invitedByName,proto3" json:"invited_by_name,omitempty"`
+	// accept_url is where the invitee accepts; it carries a secret, so it
+	// goes only to the invitee's address.
+	AcceptUrl     string                 `protobuf:"bytes,8,opt,name=accept_url,json=acceptUrl,proto3" json:"accept_url,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TeammateInvited) Reset() {
+	*x = TeammateInvited{}
+	mi := &file_herald_events_v1_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TeammateInvited) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TeammateInvited) ProtoMessage() {}
+
+func (x *TeammateInvited) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_events_v1_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TeammateInvited.ProtoReflect.Descriptor instead.
+func (*TeammateInvited) Descriptor() ([]byte, []int) {
+	return file_herald_events_v1_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TeammateInvited) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *TeammateInvited) GetInviteId() string {
+	if x != nil {
+		return x.InviteId
+	}
+	return ""
+}
+
+func (x *TeammateInvited) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *TeammateInvited) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *TeammateInvited) GetWorkspaceIds() []string {
+	if x != nil {
+		return x.WorkspaceIds
+	}
+	return nil
+}
+
+func (x *TeammateInvited) GetInvitedBy() string {
+	if x != nil {
+		return x.InvitedBy
+	}
+	return ""
+}
+
+func (x *TeammateInvited) GetInvitedByName() string {
+	if x != nil {
+		return x.InvitedByName
+	}
+	return ""
+}
+
+func (x *TeammateInvited) GetAcceptUrl() string {
+	if x != nil {
+		return x.AcceptUrl
+	}
+	return ""
+}
+
+func (x *TeammateInvited) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 var File_herald_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_herald_events_v1_events_proto_rawDesc = "" +
@@ -894,7 +1639,87 @@ const file_herald_events_v1_events_proto_rawDesc = "" +
 	" \x03(\tR\n" +
 	"categories\x12=\n" +
 	"\fpublished_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt\x125\n" +
-	"\bfound_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\afoundAtB\xbf\x01\n" +
+	"\bfound_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\afoundAt\"\xbb\x02\n" +
+	"\x11ApprovalRequested\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x17\n" +
+	"\apost_id\x18\x03 \x01(\tR\x06postId\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision\x12\x1f\n" +
+	"\vapproval_id\x18\x05 \x01(\tR\n" +
+	"approvalId\x12\x14\n" +
+	"\x05stage\x18\x06 \x01(\tR\x05stage\x12!\n" +
+	"\frequested_by\x18\a \x01(\tR\vrequestedBy\x12\x18\n" +
+	"\aexcerpt\x18\b \x01(\tR\aexcerpt\x12=\n" +
+	"\frequested_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vrequestedAt\"\x92\x03\n" +
+	"\x0fApprovalDecided\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x17\n" +
+	"\apost_id\x18\x03 \x01(\tR\x06postId\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision\x12\x1f\n" +
+	"\vapproval_id\x18\x05 \x01(\tR\n" +
+	"approvalId\x12\x14\n" +
+	"\x05stage\x18\x06 \x01(\tR\x05stage\x12\x1a\n" +
+	"\bdecision\x18\a \x01(\tR\bdecision\x12\x1d\n" +
+	"\n" +
+	"decided_by\x18\b \x01(\tR\tdecidedBy\x12&\n" +
+	"\x0fdecided_by_name\x18\t \x01(\tR\rdecidedByName\x12\x18\n" +
+	"\acomment\x18\n" +
+	" \x01(\tR\acomment\x12\x1b\n" +
+	"\tauthor_id\x18\v \x01(\tR\bauthorId\x129\n" +
+	"\n" +
+	"decided_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"\xbd\x02\n" +
+	"\x11ApprovalCommented\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x17\n" +
+	"\apost_id\x18\x03 \x01(\tR\x06postId\x12\x1f\n" +
+	"\vapproval_id\x18\x04 \x01(\tR\n" +
+	"approvalId\x12\x1d\n" +
+	"\n" +
+	"comment_id\x18\x05 \x01(\tR\tcommentId\x12\x1b\n" +
+	"\tauthor_id\x18\x06 \x01(\tR\bauthorId\x12\x1f\n" +
+	"\vauthor_name\x18\a \x01(\tR\n" +
+	"authorName\x12\x12\n" +
+	"\x04body\x18\b \x01(\tR\x04body\x12=\n" +
+	"\fcommented_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vcommentedAt\"\xeb\x01\n" +
+	"\x12CredentialExpiring\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x12\x18\n" +
+	"\anetwork\x18\x04 \x01(\tR\anetwork\x12!\n" +
+	"\faccount_name\x18\x05 \x01(\tR\vaccountName\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x8f\x02\n" +
+	"\x11FeedDraftsCreated\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12#\n" +
+	"\rautomation_id\x18\x03 \x01(\tR\fautomationId\x12'\n" +
+	"\x0fautomation_name\x18\x04 \x01(\tR\x0eautomationName\x12\x19\n" +
+	"\bpost_ids\x18\x05 \x03(\tR\apostIds\x12\x16\n" +
+	"\x06queued\x18\x06 \x01(\bR\x06queued\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xe2\x01\n" +
+	"\x11QueueRunningEmpty\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x19\n" +
+	"\bqueue_id\x18\x03 \x01(\tR\aqueueId\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x04 \x01(\tR\tqueueName\x12\x1c\n" +
+	"\tremaining\x18\x05 \x01(\x03R\tremaining\x125\n" +
+	"\bempty_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aemptyAt\"\xbb\x02\n" +
+	"\x0fTeammateInvited\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1b\n" +
+	"\tinvite_id\x18\x02 \x01(\tR\binviteId\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\x12#\n" +
+	"\rworkspace_ids\x18\x05 \x03(\tR\fworkspaceIds\x12\x1d\n" +
+	"\n" +
+	"invited_by\x18\x06 \x01(\tR\tinvitedBy\x12&\n" +
+	"\x0finvited_by_name\x18\a \x01(\tR\rinvitedByName\x12\x1d\n" +
+	"\n" +
+	"accept_url\x18\b \x01(\tR\tacceptUrl\x129\n" +
+	"\n" +
+	"expires_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAtB\xbf\x01\n" +
 	"\x14com.herald.events.v1B\vEventsProtoP\x01Z8github.com/heraldhq/herald/gen/herald/events/v1;eventsv1\xa2\x02\x03HEX\xaa\x02\x10Herald.Events.V1\xca\x02\x10Herald\\Events\\V1\xe2\x02\x1cHerald\\Events\\V1\\GPBMetadata\xea\x02\x12Herald::Events::V1b\x06proto3"
 
 var (
@@ -909,7 +1734,7 @@ func file_herald_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_herald_events_v1_events_proto_rawDescData
 }
 
-var file_herald_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_herald_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_herald_events_v1_events_proto_goTypes = []any{
 	(*PostDue)(nil),               // 0: herald.events.v1.PostDue
 	(*PostPublished)(nil),         // 1: herald.events.v1.PostPublished
@@ -918,29 +1743,43 @@ var file_herald_events_v1_events_proto_goTypes = []any{
 	(*ScheduleMoved)(nil),         // 4: herald.events.v1.ScheduleMoved
 	(*ScheduleSkipped)(nil),       // 5: herald.events.v1.ScheduleSkipped
 	(*FeedItem)(nil),              // 6: herald.events.v1.FeedItem
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(*ApprovalRequested)(nil),     // 7: herald.events.v1.ApprovalRequested
+	(*ApprovalDecided)(nil),       // 8: herald.events.v1.ApprovalDecided
+	(*ApprovalCommented)(nil),     // 9: herald.events.v1.ApprovalCommented
+	(*CredentialExpiring)(nil),    // 10: herald.events.v1.CredentialExpiring
+	(*FeedDraftsCreated)(nil),     // 11: herald.events.v1.FeedDraftsCreated
+	(*QueueRunningEmpty)(nil),     // 12: herald.events.v1.QueueRunningEmpty
+	(*TeammateInvited)(nil),       // 13: herald.events.v1.TeammateInvited
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
 }
 var file_herald_events_v1_events_proto_depIdxs = []int32{
-	7,  // 0: herald.events.v1.PostDue.due_at:type_name -> google.protobuf.Timestamp
-	7,  // 1: herald.events.v1.PostDue.fired_at:type_name -> google.protobuf.Timestamp
-	7,  // 2: herald.events.v1.PostDue.next_due_at:type_name -> google.protobuf.Timestamp
-	7,  // 3: herald.events.v1.PostPublished.published_at:type_name -> google.protobuf.Timestamp
-	7,  // 4: herald.events.v1.PostPublished.due_at:type_name -> google.protobuf.Timestamp
-	7,  // 5: herald.events.v1.PostFailed.failed_at:type_name -> google.protobuf.Timestamp
-	7,  // 6: herald.events.v1.PostFailed.due_at:type_name -> google.protobuf.Timestamp
-	7,  // 7: herald.events.v1.ScheduleMoved.due_at:type_name -> google.protobuf.Timestamp
-	7,  // 8: herald.events.v1.ScheduleSkipped.due_at:type_name -> google.protobuf.Timestamp
-	7,  // 9: herald.events.v1.ScheduleSkipped.skipped_at:type_name -> google.protobuf.Timestamp
-	8,  // 10: herald.events.v1.ScheduleSkipped.skip_if_later_than:type_name -> google.protobuf.Duration
-	7,  // 11: herald.events.v1.ScheduleSkipped.next_due_at:type_name -> google.protobuf.Timestamp
-	7,  // 12: herald.events.v1.FeedItem.published_at:type_name -> google.protobuf.Timestamp
-	7,  // 13: herald.events.v1.FeedItem.found_at:type_name -> google.protobuf.Timestamp
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	14, // 0: herald.events.v1.PostDue.due_at:type_name -> google.protobuf.Timestamp
+	14, // 1: herald.events.v1.PostDue.fired_at:type_name -> google.protobuf.Timestamp
+	14, // 2: herald.events.v1.PostDue.next_due_at:type_name -> google.protobuf.Timestamp
+	14, // 3: herald.events.v1.PostPublished.published_at:type_name -> google.protobuf.Timestamp
+	14, // 4: herald.events.v1.PostPublished.due_at:type_name -> google.protobuf.Timestamp
+	14, // 5: herald.events.v1.PostFailed.failed_at:type_name -> google.protobuf.Timestamp
+	14, // 6: herald.events.v1.PostFailed.due_at:type_name -> google.protobuf.Timestamp
+	14, // 7: herald.events.v1.ScheduleMoved.due_at:type_name -> google.protobuf.Timestamp
+	14, // 8: herald.events.v1.ScheduleSkipped.due_at:type_name -> google.protobuf.Timestamp
+	14, // 9: herald.events.v1.ScheduleSkipped.skipped_at:type_name -> google.protobuf.Timestamp
+	15, // 10: herald.events.v1.ScheduleSkipped.skip_if_later_than:type_name -> google.protobuf.Duration
+	14, // 11: herald.events.v1.ScheduleSkipped.next_due_at:type_name -> google.protobuf.Timestamp
+	14, // 12: herald.events.v1.FeedItem.published_at:type_name -> google.protobuf.Timestamp
+	14, // 13: herald.events.v1.FeedItem.found_at:type_name -> google.protobuf.Timestamp
+	14, // 14: herald.events.v1.ApprovalRequested.requested_at:type_name -> google.protobuf.Timestamp
+	14, // 15: herald.events.v1.ApprovalDecided.decided_at:type_name -> google.protobuf.Timestamp
+	14, // 16: herald.events.v1.ApprovalCommented.commented_at:type_name -> google.protobuf.Timestamp
+	14, // 17: herald.events.v1.CredentialExpiring.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 18: herald.events.v1.FeedDraftsCreated.created_at:type_name -> google.protobuf.Timestamp
+	14, // 19: herald.events.v1.QueueRunningEmpty.empty_at:type_name -> google.protobuf.Timestamp
+	14, // 20: herald.events.v1.TeammateInvited.expires_at:type_name -> google.protobuf.Timestamp
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_herald_events_v1_events_proto_init() }
@@ -954,7 +1793,7 @@ func file_herald_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_events_v1_events_proto_rawDesc), len(file_herald_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
