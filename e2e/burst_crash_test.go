@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -85,8 +85,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // childProcess runs one herald command as a child process, across
-// restarts, with its output in a log file per run; the tail of each log is
-// shown when the test fails.
+// restarts (whether the test killed it or it died by itself, e.g. at a
+// failpoint), with its output in a log file per run; the tail of each log
+// is shown when the test fails.
 type childProcess struct {
 	t       *testing.T
 	bin     string
@@ -96,15 +97,15 @@ type childProcess struct {
 	logs    string
 	runs    int
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed once the current run's process is gone
 }
 
 func newChildProcess(t *testing.T, bin, ready string, args, environ []string) *childProcess {
 	t.Helper()
 	p := &childProcess{t: t, bin: bin, args: args, environ: environ, ready: ready, logs: t.TempDir()}
 	t.Cleanup(func() {
-		if p.cmd != nil {
-			_ = p.cmd.Process.Kill()
-			_, _ = p.cmd.Process.Wait()
+		if p.alive() {
+			p.kill()
 		}
 		if t.Failed() {
 			for run := 1; run <= p.runs; run++ {
@@ -123,8 +124,18 @@ func (p *childProcess) logPath(run int) string {
 	return filepath.Join(p.logs, fmt.Sprintf("%s-%d.log", p.args[0], run))
 }
 
-// start runs the command and waits until it is ready.
+// start runs the command and waits until it is ready; the test fails if
+// the process dies first.
 func (p *childProcess) start() {
+	p.t.Helper()
+	if !p.tryStart() {
+		p.t.Fatalf("herald %s (run %d) exited before it was ready", p.args[0], p.runs)
+	}
+}
+
+// tryStart runs the command and waits until it is ready; it reports false
+// if the process died first.
+func (p *childProcess) tryStart() bool {
 	p.t.Helper()
 	p.runs++
 	cmd := exec.Command(p.bin, p.args...)
@@ -138,36 +149,65 @@ func (p *childProcess) start() {
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	p.cmd = cmd
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	p.cmd, p.exited = cmd, exited
 	deadline := time.Now().Add(waitFor)
 	for {
+		if !p.alive() {
+			return false
+		}
 		res, err := http.Get(p.ready)
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return
+				return true
 			}
 		}
 		if time.Now().After(deadline) {
 			p.t.Fatalf("herald %s (run %d) not ready after %s", p.args[0], p.runs, waitFor)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// kill ends the process with SIGKILL and waits until it is gone.
+// alive reports whether the current run's process is still there.
+func (p *childProcess) alive() bool {
+	if p.exited == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill ends the current run with SIGKILL and waits until it is gone.
 func (p *childProcess) kill() {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		p.t.Fatal(err)
 	}
-	_, _ = p.cmd.Process.Wait()
-	p.cmd = nil
+	<-p.exited
 }
 
 // startServe runs herald serve on dataDir with embedded defaults, extra
 // HERALD_* settings last.
 func startServe(t *testing.T, bin, dataDir string, extra ...string) (*childProcess, string) {
+	t.Helper()
+	p, base := newServe(t, bin, dataDir, extra...)
+	p.start()
+	return p, base
+}
+
+// newServe is herald serve on dataDir and an address of its own, not yet
+// started.
+func newServe(t *testing.T, bin, dataDir string, extra ...string) (*childProcess, string) {
 	t.Helper()
 	addr := freeAddr(t)
 	environ := append([]string{
@@ -180,9 +220,7 @@ func startServe(t *testing.T, bin, dataDir string, extra ...string) (*childProce
 		"HERALD_LIMITS__API_BURST=100000",
 	}, extra...)
 	base := "http://" + addr
-	p := newChildProcess(t, bin, base+"/readyz", []string{"serve"}, environ)
-	p.start()
-	return p, base
+	return newChildProcess(t, bin, base+"/readyz", []string{"serve"}, environ), base
 }
 
 // simnetProcess is herald simnet, the simulated Mastodon server, run as
@@ -578,7 +616,10 @@ func postBurst(c *client, method, path string, body obj, due time.Time) (string,
 	return out.ID, nil
 }
 
-func burstText(i int) string { return fmt.Sprintf("burst #%d", i) }
+// burstFormat makes post i's text.
+const burstFormat = "burst #%d"
+
+func burstText(i int) string { return fmt.Sprintf(burstFormat, i) }
 
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
@@ -629,41 +670,15 @@ func checkBurstOutcome(t *testing.T, db *store.DB, statuses []simnet.Status, pos
 	ctx := context.Background()
 	bad := &problems{t: t}
 	defer bad.summary()
-	index := make(map[string]int, len(posts))
+	ids := make([]string, len(posts))
 	for i, p := range posts {
-		index[p.id] = i
+		ids[i] = p.id
 	}
+	o := newOutcome(t, db, bad, ids, func(i int) time.Time { return posts[i].due })
+	index := o.index
 
 	// The network: every post exactly once, under its own key, none early.
-	onNet := map[int]simnet.Status{}
-	keys := map[string]bool{}
-	for _, s := range statuses {
-		var i int
-		if _, err := fmt.Sscanf(s.Text, "burst #%d", &i); err != nil || i < 0 || i >= len(posts) || burstText(i) != s.Text {
-			bad.add("unexpected status", "%q", s.Text)
-			continue
-		}
-		if prev, dup := onNet[i]; dup {
-			bad.add("doubled on the network", "post %d (%s): statuses %s and %s", i, posts[i].id, prev.ID, s.ID)
-			continue
-		}
-		onNet[i] = s
-		switch {
-		case s.IdempotencyKey == "":
-			bad.add("no idempotency key", "post %d", i)
-		case keys[s.IdempotencyKey]:
-			bad.add("idempotency key used twice", "post %d: %s", i, s.IdempotencyKey)
-		}
-		keys[s.IdempotencyKey] = true
-		if s.CreatedAt.Before(posts[i].due) {
-			bad.add("early on the network", "post %d arrived at %s, due %s", i, s.CreatedAt, posts[i].due)
-		}
-	}
-	for i, p := range posts {
-		if _, ok := onNet[i]; !ok {
-			bad.add("lost (never on the network)", "post %d (%s) due %s", i, p.id, p.due.Format(time.TimeOnly))
-		}
-	}
+	o.network(statuses, burstFormat)
 
 	// Trigger: one schedule per post, fired once, never early, its
 	// lateness stored; those the crash delayed fire after the restart,
@@ -762,77 +777,9 @@ func checkBurstOutcome(t *testing.T, db *store.DB, statuses []simnet.Status, pos
 	}
 
 	// Publisher: one attempt per post, succeeded, naming the status the
-	// network holds under the attempt's key.
-	rows, err = db.Query(ctx, `SELECT post_id, state, tries, remote_id, idempotency_key, due_at FROM publisher_attempts`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	attempted := map[int]bool{}
-	retried := 0
-	for rows.Next() {
-		var (
-			postID, state, remoteID, key string
-			tries                        int
-			dueUS                        int64
-		)
-		if err := rows.Scan(&postID, &state, &tries, &remoteID, &key, &dueUS); err != nil {
-			t.Fatal(err)
-		}
-		i, ok := index[postID]
-		switch {
-		case !ok:
-			bad.add("attempt for an unknown post", "%s", postID)
-			continue
-		case attempted[i]:
-			bad.add("two attempts for one post", "post %d (%s)", i, postID)
-			continue
-		}
-		attempted[i] = true
-		if tries > 1 {
-			retried++
-		}
-		s := onNet[i]
-		switch {
-		case state != "succeeded":
-			bad.add("attempt not succeeded", "post %d: state %q after %d tries", i, state, tries)
-		case remoteID != s.ID || key != s.IdempotencyKey:
-			bad.add("attempt does not name the status", "post %d: attempt has remote id %q key %q, the network %q key %q", i, remoteID, key, s.ID, s.IdempotencyKey)
-		case !store.FromMicros(dueUS).Equal(posts[i].due):
-			bad.add("attempt for the wrong occurrence", "post %d: due %s, want %s", i, store.FromMicros(dueUS), posts[i].due)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if len(attempted) != len(posts) {
-		bad.add("attempts missing", "%d posts have an attempt, want %d", len(attempted), len(posts))
-	}
-	t.Logf("Publisher: %d attempts, %d of them tried more than once (left unknown by the crash)", len(attempted), retried)
+	// network holds under the attempt's key, for the post's occurrence.
+	retried := o.attempts()
+	t.Logf("Publisher: %d of the attempts tried more than once (left unknown by the crash)", retried)
 
-	// Portal: every post and target published, with the network's status.
-	rows, err = db.Query(ctx, `SELECT p.id, p.status, t.status, t.remote_id FROM portal_posts p JOIN portal_post_targets t ON t.post_id = p.id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shown := 0
-	for rows.Next() {
-		var postID, postStatus, targetStatus, remoteID string
-		if err := rows.Scan(&postID, &postStatus, &targetStatus, &remoteID); err != nil {
-			t.Fatal(err)
-		}
-		i, ok := index[postID]
-		if !ok {
-			continue
-		}
-		shown++
-		if postStatus != "published" || targetStatus != "published" || remoteID != onNet[i].ID {
-			bad.add("Portal shows another outcome", "post %d: post %q, target %q remote id %q (network %q)", i, postStatus, targetStatus, remoteID, onNet[i].ID)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if shown != len(posts) {
-		bad.add("Portal targets", "%d of %d posts have their target in Portal", shown, len(posts))
-	}
+	o.portal()
 }

@@ -2,12 +2,10 @@ package e2e_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/publisher"
-	"github.com/heraldhq/herald/simnet"
 	"github.com/heraldhq/herald/store"
 )
 
@@ -67,8 +64,8 @@ func TestPublishCrashLosesAndDoublesNothing(t *testing.T) {
 	sim.post("/_simnet/faults", fmt.Sprintf(`{"drop_next": 2, "drop_rate": %g, "path": "/api/v1/statuses"}`, 2/float64(n)))
 
 	dataDir := t.TempDir()
-	proc := newCrashingServe(t, bin, dataDir)
-	if !proc.start() {
+	proc, base := newServe(t, bin, dataDir)
+	if !proc.tryStart() {
 		t.Fatal("herald serve died before it was ready")
 	}
 	db, err := store.Open(ctx, "sqlite://"+filepath.ToSlash(filepath.Join(dataDir, "herald.db")))
@@ -85,7 +82,7 @@ func TestPublishCrashLosesAndDoublesNothing(t *testing.T) {
 		return c
 	}
 
-	h := &herald{t: t, URL: proc.base}
+	h := &herald{t: t, URL: base}
 	c := h.newClient()
 	email := uniqueEmail("pubcrash")
 	const password = "publish crash dummy"
@@ -125,7 +122,7 @@ func TestPublishCrashLosesAndDoublesNothing(t *testing.T) {
 			t.Fatalf("not settled %s after the posts were due: %s", publishCrashPatience, state)
 		}
 		if !proc.alive() {
-			if !proc.start() {
+			if !proc.tryStart() {
 				continue // died again before it was ready: a failpoint on the way up
 			}
 			// The next kill by the test: a random moment of this run.
@@ -152,7 +149,7 @@ func TestPublishCrashLosesAndDoublesNothing(t *testing.T) {
 		return count(`SELECT COUNT(*) FROM portal_post_targets WHERE status = 'published'`) >= n
 	})
 
-	deaths := proc.failpointDeaths()
+	deaths := failpointDeaths(proc)
 	t.Logf("%d runs of herald serve: %d kills by the test, failpoint deaths %v; settled %s after the posts were due; the run took %s",
 		proc.runs, kills, deaths, settled.Sub(due).Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	checkPublishCrashOutcome(t, db, sim, ids, deaths)
@@ -204,48 +201,20 @@ func createPublishCrashPosts(t *testing.T, c *client, ws, acct string, n int) ([
 	return ids, due, time.Since(begin)
 }
 
-func publishCrashText(i int) string { return fmt.Sprintf("publish crash #%d", i) }
+// publishCrashFormat makes post i's text.
+const publishCrashFormat = "publish crash #%d"
+
+func publishCrashText(i int) string { return fmt.Sprintf(publishCrashFormat, i) }
 
 // checkPublishCrashOutcome checks the network and the store once
 // everything settled.
 func checkPublishCrashOutcome(t *testing.T, db *store.DB, sim *simnetProcess, ids []string, deaths map[string]int) {
 	t.Helper()
-	ctx := context.Background()
 	bad := &problems{t: t}
 	defer bad.summary()
 	n := len(ids)
-	index := make(map[string]int, n)
-	for i, id := range ids {
-		index[id] = i
-	}
-
-	// The network: each post exactly once, under a key of its own.
-	onNet := map[int]simnet.Status{}
-	keys := map[string]bool{}
-	for _, s := range sim.statuses() {
-		var i int
-		if _, err := fmt.Sscanf(s.Text, "publish crash #%d", &i); err != nil || i < 0 || i >= n || publishCrashText(i) != s.Text {
-			bad.add("unexpected status", "%q", s.Text)
-			continue
-		}
-		if prev, dup := onNet[i]; dup {
-			bad.add("duplicate on the network", "post %d (%s): statuses %s and %s", i, ids[i], prev.ID, s.ID)
-			continue
-		}
-		onNet[i] = s
-		switch {
-		case s.IdempotencyKey == "":
-			bad.add("no idempotency key", "post %d", i)
-		case keys[s.IdempotencyKey]:
-			bad.add("idempotency key used twice", "post %d: %s", i, s.IdempotencyKey)
-		}
-		keys[s.IdempotencyKey] = true
-	}
-	for i, id := range ids {
-		if _, ok := onNet[i]; !ok {
-			bad.add("lost (never on the network)", "post %d (%s)", i, id)
-		}
-	}
+	o := newOutcome(t, db, bad, ids, nil)
+	o.network(sim.statuses(), publishCrashFormat)
 	st := sim.stats()
 	if st.Statuses != int64(n) {
 		bad.add("statuses created", "the network created %d statuses, want %d", st.Statuses, n)
@@ -268,191 +237,17 @@ func checkPublishCrashOutcome(t *testing.T, db *store.DB, sim *simnetProcess, id
 
 	// Publisher: one attempt per post, settled as succeeded, naming the
 	// network's status; nothing unknown or in flight is left.
-	rows, err := db.Query(ctx, `SELECT post_id, state, tries, remote_id, idempotency_key FROM publisher_attempts`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	attempted := map[int]bool{}
-	retried := 0
-	for rows.Next() {
-		var (
-			postID, state, remoteID, key string
-			tries                        int
-		)
-		if err := rows.Scan(&postID, &state, &tries, &remoteID, &key); err != nil {
-			t.Fatal(err)
-		}
-		i, ok := index[postID]
-		switch {
-		case !ok:
-			bad.add("attempt for an unknown post", "%s", postID)
-			continue
-		case attempted[i]:
-			bad.add("two attempts for one post", "post %d (%s)", i, postID)
-			continue
-		}
-		attempted[i] = true
-		if tries > 1 {
-			retried++
-		}
-		s := onNet[i]
-		switch {
-		case state != "succeeded":
-			bad.add("attempt not succeeded", "post %d: state %q after %d tries", i, state, tries)
-		case remoteID != s.ID || key != s.IdempotencyKey:
-			bad.add("attempt does not name the status", "post %d: attempt has remote id %q key %q, the network %q key %q", i, remoteID, key, s.ID, s.IdempotencyKey)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if len(attempted) != n {
-		bad.add("attempts missing", "%d posts have an attempt, want %d", len(attempted), n)
-	}
-	t.Logf("Publisher: %d attempts, all settled; %d were tried more than once (their outcome was unknown after a death or a dropped answer)", len(attempted), retried)
+	retried := o.attempts()
+	t.Logf("Publisher: every attempt settled; %d were tried more than once (their outcome was unknown after a death or a dropped answer)", retried)
 	if retried == 0 {
 		t.Errorf("no attempt was tried twice: no death left an outcome unknown")
 	}
 
-	// Portal: every target published, with the network's status.
-	rows, err = db.Query(ctx, `SELECT p.id, p.status, t.status, t.remote_id FROM portal_posts p JOIN portal_post_targets t ON t.post_id = p.id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shown := 0
-	for rows.Next() {
-		var postID, postStatus, targetStatus, remoteID string
-		if err := rows.Scan(&postID, &postStatus, &targetStatus, &remoteID); err != nil {
-			t.Fatal(err)
-		}
-		i, ok := index[postID]
-		if !ok {
-			continue
-		}
-		shown++
-		if postStatus != "published" || targetStatus != "published" || remoteID != onNet[i].ID {
-			bad.add("Portal shows another outcome", "post %d: post %q, target %q remote id %q (network %q)", i, postStatus, targetStatus, remoteID, onNet[i].ID)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if shown != n {
-		bad.add("Portal targets", "%d of %d posts have their target in Portal", shown, n)
-	}
-}
-
-// crashingServe is herald serve on one data directory and address, run
-// again after every death, whether the test killed it or it killed itself
-// at a failpoint.
-type crashingServe struct {
-	t       *testing.T
-	bin     string
-	environ []string
-	base    string
-	logs    string
-	runs    int
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once the current run's process is gone
-}
-
-func newCrashingServe(t *testing.T, bin, dataDir string) *crashingServe {
-	t.Helper()
-	addr := freeAddr(t)
-	p := &crashingServe{t: t, bin: bin, base: "http://" + addr, logs: t.TempDir(), environ: []string{
-		"HERALD_DATA_DIR=" + dataDir,
-		"HERALD_LISTEN=" + addr,
-		"HERALD_OUTBOUND__ALLOW_LOOPBACK=true",
-		"HERALD_LOG__LEVEL=warn",
-		// One user creates every post: lift the per-user API limit.
-		"HERALD_LIMITS__API_RATE=1000000",
-		"HERALD_LIMITS__API_BURST=100000",
-	}}
-	t.Cleanup(func() {
-		if p.alive() {
-			p.kill()
-		}
-		if t.Failed() {
-			for run := 1; run <= p.runs; run++ {
-				log, _ := os.ReadFile(p.logPath(run))
-				if len(log) > 3000 {
-					log = log[len(log)-3000:]
-				}
-				t.Logf("herald serve, run %d, end of its log:\n%s", run, log)
-			}
-		}
-	})
-	return p
-}
-
-func (p *crashingServe) logPath(run int) string {
-	return filepath.Join(p.logs, fmt.Sprintf("serve-%d.log", run))
-}
-
-// start runs the process and waits until it is ready; it reports false if
-// the process died first.
-func (p *crashingServe) start() bool {
-	p.t.Helper()
-	p.runs++
-	cmd := exec.Command(p.bin, "serve")
-	cmd.Env = append(os.Environ(), p.environ...)
-	logFile, err := os.Create(p.logPath(p.runs))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	p.cmd, p.exited = cmd, exited
-	deadline := time.Now().Add(waitFor)
-	for {
-		if !p.alive() {
-			return false
-		}
-		res, err := http.Get(p.base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return true
-			}
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("herald serve (run %d) not ready after %s", p.runs, waitFor)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (p *crashingServe) alive() bool {
-	if p.exited == nil {
-		return false
-	}
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill ends the current run with SIGKILL and waits until it is gone.
-func (p *crashingServe) kill() {
-	p.t.Helper()
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		p.t.Fatal(err)
-	}
-	<-p.exited
+	o.portal()
 }
 
 // failpointDeaths counts the runs that killed themselves, by failpoint.
-func (p *crashingServe) failpointDeaths() map[string]int {
+func failpointDeaths(p *childProcess) map[string]int {
 	out := map[string]int{}
 	for run := 1; run <= p.runs; run++ {
 		log, _ := os.ReadFile(p.logPath(run))
