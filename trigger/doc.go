@@ -65,7 +65,8 @@
 //
 // RSS/Atom feeds: a feed belongs to a shard like a schedule, and the node
 // holding the shard polls it at its next_poll_at, at most FeedPolls at a
-// time, through the SSRF-safe outbound client (Deps.Outbound), with
+// time (FeedPollsPerHost against one host), through the SSRF-safe
+// outbound client (Deps.Outbound), following a permanent move, with
 // conditional requests, a timeout, a body limit and exponential backoff on
 // errors. A poll commits in one transaction, fenced like a fire and guarded
 // by the feed's version: the feed's poll state, its new items marked seen

@@ -57,6 +57,13 @@ type feedPoller struct {
 	inflight map[string]context.CancelFunc
 	// hold keeps a feed whose commit failed from being fetched again at once.
 	hold map[string]time.Time
+	// hosts counts the polls in flight per host, capped at
+	// cfg.FeedPollsPerHost so that many feeds on one site (a blog platform,
+	// a news site's sections) do not hit it all at once; capped is how
+	// many due feeds the last dispatch left for that reason, so the next
+	// one reads past them.
+	hosts  map[string]int
+	capped int
 	// settled holds the feeds whose poll ended, or that were changed, since
 	// the running dispatch began: the row it read may predate that, so it
 	// leaves them to the next dispatch rather than fetch them twice.
@@ -80,6 +87,7 @@ func newFeedPoller(e *engine, client *http.Client) *feedPoller {
 		parser:   gofeed.NewParser,
 		inflight: map[string]context.CancelFunc{},
 		hold:     map[string]time.Time{},
+		hosts:    map[string]int{},
 		settled:  map[string]bool{},
 		wake:     make(chan struct{}, 1),
 	}
@@ -153,6 +161,7 @@ func (p *feedPoller) dispatch(ctx context.Context) {
 		}
 	}
 	held := len(p.hold)
+	capped := p.capped
 	p.mu.Unlock()
 	free := p.cfg.FeedPolls - busy
 	if free <= 0 {
@@ -169,8 +178,9 @@ func (p *feedPoller) dispatch(ctx context.Context) {
 		marks[i] = "?"
 		args = append(args, n)
 	}
-	// Feeds in flight or held are still due in the database: read past them.
-	args = append(args, free+busy+held)
+	// Feeds in flight, held or capped by their host are still due in the
+	// database: read past them.
+	args = append(args, free+busy+held+capped)
 	rows, err := p.e.db.Query(ctx, `SELECT `+feedColumns+` FROM trigger_feeds
 		WHERE paused = FALSE AND next_poll_at <= ? AND shard IN (`+strings.Join(marks, ", ")+`)
 		ORDER BY next_poll_at, tenant_id, id LIMIT ?`, args...)
@@ -188,6 +198,7 @@ func (p *feedPoller) dispatch(ctx context.Context) {
 func (p *feedPoller) start(ctx context.Context, due []feed, owned map[int]int64, free int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.capped = 0
 	for _, f := range due {
 		if free == 0 {
 			return
@@ -200,13 +211,22 @@ func (p *feedPoller) start(ctx context.Context, due []feed, owned map[int]int64,
 		if !ok {
 			continue
 		}
+		host := feedHost(f.url)
+		if p.hosts[host] >= p.cfg.FeedPollsPerHost {
+			p.capped++
+			continue
+		}
 		pctx, cancel := context.WithCancel(ctx)
 		p.inflight[key] = cancel
+		p.hosts[host]++
 		free--
 		p.wg.Go(func() {
 			defer func() {
 				p.mu.Lock()
 				delete(p.inflight, key)
+				if p.hosts[host]--; p.hosts[host] <= 0 {
+					delete(p.hosts, host)
+				}
 				p.settled[key] = true
 				p.mu.Unlock()
 				cancel()
@@ -217,11 +237,45 @@ func (p *feedPoller) start(ctx context.Context, due []feed, owned map[int]int64,
 	}
 }
 
+// feedHost is the host a feed's polls are counted against: its host name
+// in lower case, or the whole URL when it does not parse (it was checked
+// when stored, so that does not happen).
+func feedHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		return raw
+	}
+	return strings.ToLower(u.Hostname())
+}
+
+// movedPermanently returns the URL a response was finally fetched from
+// when every redirect on the way was permanent (301 or 308), else "". The
+// feed then lives there: polling the old address forever would cost a
+// redirect a poll and break the day the old address stops redirecting.
+func movedPermanently(resp *http.Response) string {
+	req := resp.Request
+	if req == nil || req.Response == nil {
+		return "" // not redirected
+	}
+	final := req.URL.String()
+	for r := req; r.Response != nil; r = r.Response.Request {
+		if c := r.Response.StatusCode; c != http.StatusMovedPermanently && c != http.StatusPermanentRedirect {
+			return ""
+		}
+	}
+	if checkFeedURL(final) != "" {
+		return ""
+	}
+	return final
+}
+
 // fetched is the outcome of one request for a feed.
 type fetched struct {
 	notModified        bool
 	doc                *gofeed.Feed
 	etag, lastModified string
+	// movedTo is the feed's new URL when the server moved it permanently.
+	movedTo string
 	// problem is set when the poll failed: safe to show to the user.
 	problem    string
 	retryAfter time.Duration
@@ -267,7 +321,8 @@ func (p *feedPoller) fetch(ctx context.Context, f feed) fetched {
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
-		return fetched{notModified: true, etag: resp.Header.Get("ETag"), lastModified: resp.Header.Get("Last-Modified")}
+		return fetched{notModified: true, etag: resp.Header.Get("ETag"), lastModified: resp.Header.Get("Last-Modified"),
+			movedTo: movedPermanently(resp)}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		out := fetched{problem: fmt.Sprintf("the feed's server answered HTTP %s", resp.Status)}
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
@@ -286,7 +341,8 @@ func (p *feedPoller) fetch(ctx context.Context, f feed) fetched {
 	if err != nil {
 		return fetched{problem: "the document is not an RSS, Atom or JSON feed"}
 	}
-	return fetched{doc: doc, etag: resp.Header.Get("ETag"), lastModified: resp.Header.Get("Last-Modified")}
+	return fetched{doc: doc, etag: resp.Header.Get("ETag"), lastModified: resp.Header.Get("Last-Modified"),
+		movedTo: movedPermanently(resp)}
 }
 
 // describe turns a request error into a message for the user: what went
@@ -398,6 +454,11 @@ func (p *feedPoller) commit(ctx context.Context, f feed, token int64, r fetched)
 		default:
 			set += `, consecutive_errors = 0, last_error = '', next_poll_at = ?`
 			args = append(args, store.ToMicros(now.Add(interval)))
+			if r.movedTo != "" && r.movedTo != f.url {
+				// Its items stay seen: the feed moved, it is not a new one.
+				set += `, url = ?`
+				args = append(args, r.movedTo)
+			}
 			if r.doc != nil {
 				// A full response replaces the validators, even with none.
 				set += `, etag = ?, last_modified = ?, primed = TRUE`
@@ -590,14 +651,15 @@ type FeedStats struct {
 	// moved to another node meanwhile, which polls it instead) or stale.
 	Dropped int64
 	// InFlight is how many polls run now; Rounds how many times the poller
-	// looked for due feeds.
-	InFlight int
-	Rounds   int64
+	// looked for due feeds; Capped how many due feeds the last look left
+	// waiting because their host had FeedPollsPerHost polls in flight.
+	InFlight, Capped int
+	Rounds           int64
 }
 
 func (p *feedPoller) stats() FeedStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return FeedStats{Polls: p.polls, NotModified: p.notModified, Failed: p.failed, Items: p.items, Dropped: p.dropped,
-		InFlight: len(p.inflight), Rounds: p.rounds}
+		InFlight: len(p.inflight), Capped: p.capped, Rounds: p.rounds}
 }

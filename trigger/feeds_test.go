@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,17 +248,27 @@ func setupFeeds(t *testing.T) *feedRig {
 // for the polls it started, and for their events to reach the bus.
 func (r *feedRig) pollNow(svcs ...*Service) {
 	r.t.Helper()
-	for _, s := range svcs {
-		s.engine.feeds.dispatch(s.engine.ctx)
-	}
-	eventually(r.t, "feed polls to end", func() bool {
+	for {
 		for _, s := range svcs {
-			if s.Stats().Feeds.InFlight > 0 {
-				return false
-			}
+			s.engine.feeds.dispatch(s.engine.ctx)
 		}
-		return true
-	})
+		eventually(r.t, "feed polls to end", func() bool {
+			for _, s := range svcs {
+				if s.Stats().Feeds.InFlight > 0 {
+					return false
+				}
+			}
+			return true
+		})
+		// Feeds left for their host's polls in flight go in the next round.
+		capped := 0
+		for _, s := range svcs {
+			capped += s.Stats().Feeds.Capped
+		}
+		if capped == 0 {
+			break
+		}
+	}
 	r.drain(svcs...)
 }
 
@@ -1006,5 +1017,93 @@ func TestFeedNewURLIsPolledAsAFirstPoll(t *testing.T) {
 	moved.mu.Unlock()
 	if first != "" {
 		t.Errorf("the new address was sent If-None-Match %q, the old address's validator", first)
+	}
+}
+
+func TestFeedMovedPermanentlyIsPolledAtItsNewAddress(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		moves  bool
+	}{{http.StatusMovedPermanently, true}, {http.StatusPermanentRedirect, true}, {http.StatusFound, false}, {http.StatusTemporaryRedirect, false}} {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			t.Parallel()
+			r := setupFeeds(t)
+			s := r.service(true, nil)
+			srv := newFeedServer(t, rssDoc(items(1, 2)))
+			var redirects atomic.Int32
+			old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				redirects.Add(1)
+				http.Redirect(w, req, srv.URL(), tc.status)
+			}))
+			t.Cleanup(old.Close)
+			putFeed(t, s, feedReq("moved", old.URL+"/rss", 20))
+			r.pollNow(s)
+			f := getFeed(t, s, "moved")
+			want := old.URL + "/rss"
+			if tc.moves {
+				want = srv.URL()
+			}
+			if f.GetUrl() != want || f.GetLastError() != "" {
+				t.Fatalf("after a %d the feed's URL is %q (last error %q), want %q", tc.status, f.GetUrl(), f.GetLastError(), want)
+			}
+			wantKeys(t, r.items.keys("moved"), 1, 2)
+
+			srv.set(rssDoc(items(1, 3)))
+			r.advance(15*time.Minute, s)
+			wantRedirects := int32(1)
+			if !tc.moves {
+				wantRedirects = 2
+			}
+			if n := redirects.Load(); n != wantRedirects {
+				t.Errorf("the old address was asked %d times, want %d", n, wantRedirects)
+			}
+			// Moving is not a new feed: what was seen stays seen.
+			wantKeys(t, r.items.keys("moved"), 1, 2, 3)
+		})
+	}
+}
+
+func TestFeedPollsPerHostAreCapped(t *testing.T) {
+	t.Parallel()
+	r := setupFeeds(t)
+	s := r.service(true, func(c *Config) { c.FeedPollsPerHost = 1 })
+	busy := newFeedServer(t, rssDoc(items(1, 1)))
+	hold := make(chan struct{})
+	busy.hold, busy.arrived = hold, make(chan struct{}, 8)
+	release := sync.OnceFunc(func() {
+		busy.mu.Lock()
+		busy.hold = nil
+		busy.mu.Unlock()
+		close(hold)
+	})
+	t.Cleanup(release) // before the server closes: it waits for its handlers
+	for _, id := range []string{"a", "b", "c"} {
+		putFeed(t, s, feedReq(id, busy.URL()+"?feed="+id, 20))
+	}
+	// Another host (the same server under another name) is not held back.
+	other := newFeedServer(t, rssDoc(items(1, 1)))
+	otherURL := strings.Replace(other.URL(), "127.0.0.1", "localhost", 1)
+	putFeed(t, s, feedReq("elsewhere", otherURL, 20))
+
+	s.engine.feeds.dispatch(s.engine.ctx)
+	<-busy.arrived
+	eventually(t, "the other host's feed to be polled", func() bool { return getFeed(t, s, "elsewhere").GetLastPolledAt() != nil })
+	s.engine.feeds.dispatch(s.engine.ctx)
+	if n, _ := busy.counts(); n != 1 {
+		t.Fatalf("%d polls in flight against one host, want 1", n)
+	}
+	release()
+	eventually(t, "every feed of the busy host to be polled, one at a time", func() bool {
+		s.engine.feeds.dispatch(s.engine.ctx)
+		for _, id := range []string{"a", "b", "c"} {
+			if getFeed(t, s, id).GetLastPolledAt() == nil {
+				return false
+			}
+		}
+		return true
+	})
+	if n, _ := busy.counts(); n != 3 {
+		t.Errorf("the busy host answered %d requests, want 3", n)
 	}
 }

@@ -61,6 +61,9 @@ type Config struct {
 
 	// FeedPolls bounds the feed polls one node runs at once.
 	FeedPolls int
+	// FeedPollsPerHost bounds the polls one node runs at once against one
+	// host.
+	FeedPollsPerHost int
 	// FeedTimeout bounds one poll's request, body included.
 	FeedTimeout time.Duration
 	// FeedMaxBytes is the largest feed document read; a larger one fails
@@ -95,12 +98,13 @@ func DefaultConfig() Config {
 		PastGrace:    5 * time.Second,
 		QueueCatchUp: 15 * time.Minute,
 
-		FeedPolls:       16,
-		FeedTimeout:     20 * time.Second,
-		FeedMaxBytes:    5 << 20,
-		FeedMaxNewItems: 50,
-		FeedForgetAfter: 30 * 24 * time.Hour,
-		FeedKeepAbsent:  2000,
+		FeedPolls:        16,
+		FeedPollsPerHost: 2,
+		FeedTimeout:      20 * time.Second,
+		FeedMaxBytes:     5 << 20,
+		FeedMaxNewItems:  50,
+		FeedForgetAfter:  30 * 24 * time.Hour,
+		FeedKeepAbsent:   2000,
 	}
 }
 
@@ -129,6 +133,9 @@ func (c Config) validate() error {
 	}
 	if c.FeedPolls < 1 {
 		problems = append(problems, errors.New("feed polls must be at least 1"))
+	}
+	if c.FeedPollsPerHost < 1 {
+		problems = append(problems, errors.New("feed polls per host must be at least 1"))
 	}
 	if c.FeedTimeout <= 0 {
 		problems = append(problems, errors.New("feed timeout must be positive"))
