@@ -857,7 +857,10 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 	if err != nil {
 		return Post{}, err
 	}
-	contentChanged := up.Text != nil || up.Thread != nil || up.FirstComment != nil || up.AccountIDs != nil
+	// What changed, not what was sent: the web form sends the text with
+	// every save, and an unchanged text keeps its approval.
+	contentChanged := next.Text != old.Text || encodeThread(next.Thread) != encodeThread(old.Thread) ||
+		next.FirstComment != old.FirstComment || (up.AccountIDs != nil && !sameSet(up.AccountIDs, old.AccountIDs))
 	var review, unreview func(tx *store.Tx) error
 	next.Status, review, unreview = s.reviewOnEdit(ctx, p, old, next, policy, contentChanged, w, up.PublishNow)
 	stored := func(p Post) string {
