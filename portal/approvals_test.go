@@ -2,7 +2,9 @@ package portal
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/heraldhq/herald/bus"
 	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
+	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
 )
 
 // eventLog records the approval events the outbox relays.
@@ -515,4 +518,102 @@ func TestReviewLinks(t *testing.T) {
 	if _, err := b.svc.StartReviewSession(ctx, l2["token"].(string), "Clara"); err == nil {
 		t.Fatal("an expired link still signs in")
 	}
+}
+
+// With the real Trigger: a publish-now post approved by a review link
+// fires at once, and Publisher then gets the approved revision; before the
+// approval, GetPublishJob refuses it.
+func TestApprovalByLinkFiresWithRealTrigger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, _ := setupRealTrigger(t)
+	due := make(chan *eventsv1.PostDue, 4)
+	if _, err := b.bus.Subscribe(ctx, bus.TopicPostDue, "test", func(_ context.Context, m *bus.Message) error {
+		ev := &eventsv1.PostDue{}
+		if err := proto.Unmarshal(m.Payload, ev); err != nil {
+			return err
+		}
+		due <- ev
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a := b.firstAgency(t)
+	a.setPolicy(t, PolicyClient)
+	post := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{
+		"text": "Now, once approved", "account_ids": []string{a.account}, "publish_now": true})).json(t)
+	id := post["id"].(string)
+	res, err := b.svc.GetPublishJob(ctx, &portalv1.GetPublishJobRequest{TenantId: a.id, PostId: id, Revision: 1})
+	if err != nil || res.GetPublishable() {
+		t.Fatalf("a post waiting for approval is publishable: %v, %v", res, err)
+	}
+	select {
+	case ev := <-due:
+		t.Fatalf("fired before approval: %v", ev)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	link := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/review-links", map[string]any{"label": "Client"})).json(t)
+	p := b.reviewPrincipal(t, link["token"].(string), "Clara")
+	if _, err := b.svc.ApprovePost(ctx, p, id, Decision{Revision: 1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-due:
+		if ev.GetPostId() != id || ev.GetRevision() != 1 {
+			t.Fatalf("due = %v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the approved post never fired")
+	}
+	res, err = b.svc.GetPublishJob(ctx, &portalv1.GetPublishJobRequest{TenantId: a.id, PostId: id, Revision: 1})
+	if err != nil || !res.GetPublishable() || res.GetJob().GetText() != "Now, once approved" {
+		t.Fatalf("job after approval = %v, %v", res, err)
+	}
+}
+
+// An approval stands even when Trigger cannot be reached at that moment:
+// the post is left unsynced and the resync loop hands it over.
+func TestApprovalWhileTriggerIsDown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	a := b.firstAgency(t)
+	a.setPolicy(t, PolicyInternal)
+	id := a.createPost(t, "Patience")["id"].(string)
+	b.trigger.setFail(errors.New("connection refused"))
+	got := a.owner.must(http.StatusOK, a.owner.decide(id, "approve", 1, "")).json(t)["post"].(map[string]any)
+	if got["status"] != PostScheduled {
+		t.Fatalf("approved = %v", got)
+	}
+	b.trigger.setFail(nil)
+	if b.trigger.schedule(id) != nil {
+		t.Fatal("scheduled while Trigger was down")
+	}
+	b.svc.resync(ctx, time.Now().Add(time.Minute))
+	if sch := b.trigger.schedule(id); sch == nil || sch.GetRevision() != 1 {
+		t.Fatalf("schedule after resync = %v", sch)
+	}
+}
+
+// A client approver with an account reviews on the same pages as a link.
+func TestClientApproverUserReviews(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	a.setPolicy(t, PolicyClient)
+	approver := b.invite(t, a, "cli@client.test", RoleClientApprover)
+	id := a.createPost(t, "For the approver")["id"].(string)
+
+	c := b.browser(t)
+	c.cookies["herald_session"] = approver.cookie
+	wantText(t, c.must(http.StatusOK, c.get("/review")).Body, "For the approver")
+	page := c.must(http.StatusOK, c.get("/review/posts/"+id)).Body
+	c.must(http.StatusSeeOther, c.post("/review/posts/"+id+"/approve", url.Values{"csrf_token": {pageCSRF(t, page)}, "revision": {"1"}}), "/review")
+	if b.trigger.schedule(id) == nil {
+		t.Fatal("not scheduled after the approver's approval")
+	}
+	// An approver cannot create links or set the policy.
+	approver.must(http.StatusForbidden, approver.do("POST", "/api/v1/workspaces/"+a.workspace+"/review-links", map[string]any{"label": "x"}))
+	approver.must(http.StatusForbidden, approver.do("GET", "/api/v1/workspaces/"+a.workspace+"/review-links", nil))
 }
