@@ -586,3 +586,12 @@ func (u *webUI) reviewMedia(w http.ResponseWriter, r *http.Request, p *Principal
 	}
 	return nil
 }
+
+// pendingMessage tells the author a saved post waits for approval.
+func pendingMessage(post Post) string {
+	msg := "Sent for approval. It is scheduled once approved"
+	if post.Kind == KindOnce && post.LocalTime != "" {
+		msg += ", for " + wallLabel(post.LocalTime) + " (" + post.Zone + ")"
+	}
+	return msg + "."
+}

@@ -151,3 +151,39 @@ func TestUIMemberReview(t *testing.T) {
 	page = owner.must(http.StatusOK, owner.get(base+"/review")).Body
 	wantText(t, page, "Sent back for changes", "Draft", "asked for changes", "Shorter, please")
 }
+
+// Composing on the workspace page under a policy sends the post for
+// approval and says so; an edit of its text on the edit page starts the
+// approval again, and the old revision cannot be approved.
+func TestUIComposeForApproval(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	a.setPolicy(t, PolicyInternal)
+	c := a.browser(t, b)
+	token := c.csrf()
+	path := "/workspaces/" + a.workspace
+	at := future()
+	c.must(http.StatusSeeOther, c.post(path+"/posts", url.Values{"csrf_token": {token}, "text": {"Composed"}, "account_ids": {a.account},
+		"when": {"schedule"}, "scheduled_at": {at}}))
+	wantText(t, c.must(http.StatusOK, c.get(path)).Body, "Sent for approval. It is scheduled once approved")
+	if b.trigger.count() != 0 {
+		t.Fatal("a composed post reached Trigger before approval")
+	}
+	var id string
+	b.db.QueryRow(context.Background(), `SELECT id FROM portal_posts`).Scan(&id)
+	c.must(http.StatusSeeOther, c.post(path+"/posts/"+id, url.Values{"csrf_token": {token}, "text": {"Composed, better"}, "when": {"schedule"}, "scheduled_at": {at}}))
+	wantText(t, c.must(http.StatusOK, c.get(path)).Body, "Sent for approval")
+	c.must(http.StatusConflict, c.post(path+"/posts/"+id+"/approve", url.Values{"csrf_token": {token}, "revision": {"1"}}))
+	// Saving the same text again with the same time is no change of content.
+	c.must(http.StatusSeeOther, c.post(path+"/posts/"+id, url.Values{"csrf_token": {token}, "text": {"Composed, better"}, "when": {"schedule"}, "scheduled_at": {at}}))
+	c.must(http.StatusSeeOther, c.post(path+"/posts/"+id+"/approve", url.Values{"csrf_token": {token}, "revision": {"3"}}))
+	if sch := b.trigger.schedule(id); sch == nil || sch.GetRevision() != 3 {
+		t.Fatalf("schedule = %v", sch)
+	}
+	var requested int
+	b.db.QueryRow(context.Background(), `SELECT COUNT(*) FROM portal_approvals WHERE post_id = ?`, id).Scan(&requested)
+	if requested != 2 {
+		t.Fatalf("%d approval records, want 2 (one per content)", requested)
+	}
+}
