@@ -301,8 +301,11 @@ func (s *Service) reviewAccess(ctx context.Context, q store.Querier, p *Principa
 		return Post{}, "", nil, err
 	}
 	ws, err := s.workspaceRole(ctx, q, p, post.WorkspaceID)
-	if err != nil {
+	if errs.Is(err, errs.NotFound) {
 		return Post{}, "", nil, store.NotFound(store.ErrNoRows, "post")
+	}
+	if err != nil {
+		return Post{}, "", nil, err
 	}
 	var cur *Approval
 	if a, err := latestApproval(ctx, q, p.AgencyID, postID); err == nil {

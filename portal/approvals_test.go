@@ -617,3 +617,62 @@ func TestClientApproverUserReviews(t *testing.T) {
 	approver.must(http.StatusForbidden, approver.do("POST", "/api/v1/workspaces/"+a.workspace+"/review-links", map[string]any{"label": "x"}))
 	approver.must(http.StatusForbidden, approver.do("GET", "/api/v1/workspaces/"+a.workspace+"/review-links", nil))
 }
+
+// The access matrix of the approval endpoints: each role gets what it may
+// do and nothing else; a workspace one is no member of is not found.
+func TestApprovalAccessMatrix(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	a.setPolicy(t, PolicyInternal)
+	approver := b.invite(t, a, "cli@client.test", RoleClientApprover)
+	manager := b.invite(t, a, "max@acme.test", RoleManager)
+	id := a.createPost(t, "Matrix")["id"].(string)
+	link := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/review-links", map[string]any{"label": "L"})).json(t)["id"].(string)
+	// A workspace of the same agency neither invitee is a member of.
+	ws2 := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces", map[string]string{"name": "Two", "timezone": "UTC"})).json(t)["id"].(string)
+
+	ws := "/api/v1/workspaces/" + a.workspace
+	tests := []struct {
+		who    string
+		c      *client
+		method string
+		path   string
+		body   any
+		status int
+	}{
+		{"approver", approver, "PUT", ws + "/approval-policy", map[string]string{"approval_policy": PolicyNone}, 403},
+		{"approver", approver, "POST", ws + "/review-links", map[string]any{"label": "x"}, 403},
+		{"approver", approver, "GET", ws + "/review-links", nil, 403},
+		{"approver", approver, "DELETE", "/api/v1/review-links/" + link, nil, 403},
+		{"approver", approver, "POST", "/api/v1/posts/" + id + "/submit", map[string]any{"scheduled_at": future()}, 403},
+		{"approver", approver, "POST", "/api/v1/posts/" + id + "/approve", map[string]any{"revision": 1}, 403},
+		{"approver", approver, "POST", "/api/v1/posts/" + id + "/reject", map[string]any{"revision": 1, "comment": "no"}, 403},
+		{"approver", approver, "GET", "/api/v1/posts/" + id + "/review", nil, 200},
+		{"approver", approver, "GET", ws + "/approvals", nil, 200},
+		{"approver", approver, "GET", ws + "/approval-policy", nil, 200},
+		{"manager", manager, "GET", ws + "/review-links", nil, 200},
+		{"approver", approver, "GET", "/api/v1/workspaces/" + ws2 + "/approvals", nil, 404},
+		{"manager", manager, "PUT", "/api/v1/workspaces/" + ws2 + "/approval-policy", map[string]string{"approval_policy": PolicyNone}, 404},
+		{"manager", manager, "POST", "/api/v1/workspaces/" + ws2 + "/review-links", map[string]any{"label": "x"}, 404},
+		{"manager", manager, "GET", "/api/v1/workspaces/" + ws2 + "/approvals", nil, 404},
+	}
+	for _, tt := range tests {
+		if res := tt.c.do(tt.method, tt.path, tt.body); res.Status != tt.status {
+			t.Errorf("%s %s %s: %d, want %d: %s", tt.who, tt.method, tt.path, res.Status, tt.status, res.Body)
+		}
+	}
+	// Nothing changed: the post still waits, the link still works.
+	var status string
+	var revoked int64
+	b.db.QueryRow(context.Background(), `SELECT status FROM portal_posts WHERE id = ?`, id).Scan(&status)
+	b.db.QueryRow(context.Background(), `SELECT revoked_at FROM portal_review_links WHERE id = ?`, link).Scan(&revoked)
+	if status != PostPendingApproval || revoked != 0 || b.trigger.count() != 0 {
+		t.Fatalf("refused requests changed things: status %s, revoked %d", status, revoked)
+	}
+	// An API token acts as its user: the manager's token approves.
+	tok := manager.must(http.StatusCreated, manager.do("POST", "/api/v1/tokens", map[string]string{"name": "ci"})).json(t)["token"].(string)
+	script := b.client(t)
+	script.bearer = tok
+	script.must(http.StatusOK, script.decide(id, "approve", 1, ""))
+}

@@ -406,7 +406,7 @@ func (u *webUI) reviewCookie() string {
 func (u *webUI) reviewer(maxBody int64, f uiPageFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p *Principal
-		var err error
+		var err error = errs.E(errs.Unauthenticated, "no review session")
 		if c, cerr := r.Cookie(u.reviewCookie()); cerr == nil && c.Value != "" {
 			p, err = u.s.ReviewSessionPrincipal(r.Context(), c.Value)
 			if err == nil {
@@ -414,7 +414,10 @@ func (u *webUI) reviewer(maxBody int64, f uiPageFunc) http.Handler {
 					err = errRateLimited(after, "too many requests; wait a moment and try again")
 				}
 			}
-		} else {
+		}
+		if errs.Is(err, errs.Unauthenticated) {
+			// No review session (or one that ended): a signed-in client
+			// approver reviews with their own session.
 			p, err = u.principal(r)
 			if errs.Is(err, errs.Unauthenticated) {
 				err = errs.E(errs.Unauthenticated, "open the review link you were sent, or sign in")
