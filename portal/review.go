@@ -288,3 +288,61 @@ func (s *Service) OpenReviewMedia(ctx context.Context, p *Principal, postID, med
 	}
 	return m, r, nil
 }
+
+// ReviewMaterial is what a reviewer sees of a post besides its text: the
+// accounts it goes to and its media.
+type ReviewMaterial struct {
+	Accounts []Account
+	Media    []Media
+}
+
+// GetReviewMaterial loads the accounts and media of a post a reviewer may
+// see (as reviewAccess decides), with no token or other secret.
+func (s *Service) GetReviewMaterial(ctx context.Context, p *Principal, postID string) (ReviewMaterial, error) {
+	if _, _, _, err := s.reviewAccess(ctx, s.db, p, postID); err != nil {
+		return ReviewMaterial{}, err
+	}
+	out := ReviewMaterial{Accounts: []Account{}, Media: []Media{}}
+	rows, err := s.db.Query(ctx, `SELECT `+prefixColumns("a.", accountColumns)+` FROM portal_accounts a
+		JOIN portal_post_targets t ON t.account_id = a.id AND t.agency_id = a.agency_id
+		WHERE a.agency_id = ? AND t.post_id = ? ORDER BY a.network, a.id`, p.AgencyID, postID)
+	if err != nil {
+		return ReviewMaterial{}, err
+	}
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			rows.Close()
+			return ReviewMaterial{}, err
+		}
+		out.Accounts = append(out.Accounts, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return ReviewMaterial{}, err
+	}
+	rows, err = s.db.Query(ctx, `SELECT `+prefixColumns("m.", mediaColumns)+` FROM portal_media m
+		JOIN portal_post_media pm ON pm.media_id = m.id
+		WHERE m.agency_id = ? AND pm.post_id = ? ORDER BY pm.position`, p.AgencyID, postID)
+	if err != nil {
+		return ReviewMaterial{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanMedia(rows)
+		if err != nil {
+			return ReviewMaterial{}, err
+		}
+		out.Media = append(out.Media, m)
+	}
+	return out, rows.Err()
+}
+
+// prefixColumns qualifies a column list with a table alias.
+func prefixColumns(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = alias + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}

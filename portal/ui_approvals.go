@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/errs"
 )
@@ -135,12 +136,26 @@ type reviewPostView struct {
 	Comment    *form
 	// Base is where the page's forms go: /review/posts/{id} or
 	// /workspaces/{ws}/posts/{id}.
-	Base string
-	// MediaURL is the address of a media file shown in the post.
-	MediaBase string
-	Client    bool
+	Base   string
+	Client bool
 	// CanEdit: the member may open the post's edit page.
 	CanEdit bool
+	// Previews show the text as each account would get it; Media are the
+	// post's files.
+	Previews []reviewPreview
+	Media    []reviewMedia
+}
+
+// reviewPreview is the post as one account publishes it.
+type reviewPreview struct {
+	Network, Account string
+	Chars, Limit     int
+	Over             bool
+}
+
+type reviewMedia struct {
+	URL, Description string
+	Video            bool
 }
 
 // reviewErrorView is a message on the client review's frame.
@@ -285,16 +300,31 @@ func (u *webUI) reviewPage(w http.ResponseWriter, r *http.Request, p *Principal,
 	if rev.Current != nil && rev.Current.Status == ApprovalPending && full.Status == PostPendingApproval {
 		v.Waiting = stageLabel(rev.Current.Stage)
 	}
+	mat, err := u.s.GetReviewMaterial(ctx, p, postID)
+	if err != nil {
+		return err
+	}
+	chars := utf8.RuneCountInString(full.Text)
+	for _, a := range mat.Accounts {
+		pv := reviewPreview{Network: networkLabel(a.Network), Account: accountName(a), Chars: chars, Limit: u.networkTextLimit(ctx, a.Network)}
+		pv.Over = pv.Limit > 0 && chars > pv.Limit
+		v.Previews = append(v.Previews, pv)
+	}
+	for _, m := range mat.Media {
+		mu := "/review/posts/" + url.PathEscape(postID) + "/media/" + url.PathEscape(m.ID)
+		if !client {
+			mu = "/api/v1/media/" + url.PathEscape(m.ID) + "/content"
+		}
+		v.Media = append(v.Media, reviewMedia{URL: mu, Description: m.Description, Video: strings.HasPrefix(m.MimeType, "video/")})
+	}
 	if client {
 		v.Base = "/review/posts/" + url.PathEscape(postID)
-		v.MediaBase = v.Base + "/media/"
 		v.chrome = chrome{Title: "Review", User: p, CSRF: p.CSRFToken, Flash: u.takeFlash(w, r)}
 		v.AgencyName = u.agencyName(ctx, p)
 		u.render(w, r, status, "review_post", v)
 		return nil
 	}
 	v.Base = workspacePath(ws.ID) + "/posts/" + url.PathEscape(postID)
-	v.MediaBase = "/api/v1/media/"
 	switch full.Status {
 	case PostDraft, PostPendingApproval, PostApproved, PostScheduled, PostSkipped:
 		v.CanEdit = ws.Role.can(actWritePosts)

@@ -187,3 +187,36 @@ func TestUIComposeForApproval(t *testing.T) {
 		t.Fatalf("%d approval records, want 2 (one per content)", requested)
 	}
 }
+
+// A link holder sees the post's media and where it goes, and the media of
+// no other post.
+func TestUIClientReviewMedia(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	a.setPolicy(t, PolicyClient)
+	media := a.owner.must(http.StatusCreated, a.owner.upload(a.workspace, "pic.png", pngBytes(t), "A red square")).json(t)["id"].(string)
+	other := a.owner.must(http.StatusCreated, a.owner.upload(a.workspace, "other.png", pngBytes(t), "")).json(t)["id"].(string)
+	id := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{
+		"text": "With a picture", "account_ids": []string{a.account}, "media_ids": []string{media}, "scheduled_at": future()})).json(t)["id"].(string)
+	draft := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{
+		"text": "Draft", "account_ids": []string{a.account}, "media_ids": []string{other}, "draft": true})).json(t)["id"].(string)
+	link := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/review-links", map[string]any{"label": "C"})).json(t)
+	c := b.browser(t)
+	linkPath := strings.TrimPrefix(link["url"].(string), "https://herald.test")
+	c.must(http.StatusSeeOther, c.post(linkPath, url.Values{"name": {"Clara"}}))
+
+	page := c.must(http.StatusOK, c.get("/review/posts/"+id)).Body
+	mediaURL := "/review/posts/" + id + "/media/" + media
+	if !strings.Contains(page, `src="`+mediaURL+`"`) || !strings.Contains(page, `alt="A red square"`) {
+		t.Fatalf("no media in the review page:\n%s", excerpt(page))
+	}
+	wantText(t, page, "Where it goes", "Mastodon", "@ada@social.example")
+	res := c.must(http.StatusOK, c.get(mediaURL))
+	if res.Header.Get("Content-Type") != "image/png" || res.Body != string(pngBytes(t)) {
+		t.Fatalf("media answer %v", res.Header)
+	}
+	c.must(http.StatusNotFound, c.get("/review/posts/"+id+"/media/"+other))
+	c.must(http.StatusNotFound, c.get("/review/posts/"+draft+"/media/"+other))
+	c.must(http.StatusUnauthorized, c.get("/api/v1/media/"+media+"/content"))
+}
