@@ -217,7 +217,7 @@ func (s *Service) requestApproval(ctx context.Context, tx *store.Tx, agencyID st
 // first stage of its workspace's policy, within tx.
 func (s *Service) submitForApproval(ctx context.Context, tx *store.Tx, p *Principal, post Post, policy string, publishNow bool, now time.Time) error {
 	actorID, name := actorOf(p)
-	if err := withdrawApproval(ctx, tx, p.AgencyID, post.ID, actorID, name, now, true); err != nil {
+	if err := withdrawApproval(ctx, tx, p.AgencyID, post.ID, actorID, name, now); err != nil {
 		return err
 	}
 	stages := stagesOf(policy)
@@ -225,10 +225,11 @@ func (s *Service) submitForApproval(ctx context.Context, tx *store.Tx, p *Princi
 	return err
 }
 
-// withdrawApproval marks what is pending (and, with approved too, what was
-// approved) of a post as superseded: its content changed or it went back
-// to a draft, so no earlier decision may let it publish.
-func withdrawApproval(ctx context.Context, tx *store.Tx, agencyID, postID, actorID, actorName string, now time.Time, approved bool) error {
+// withdrawApproval marks what is pending or approved of a post as
+// superseded: its content changed or it went back to a draft, so no
+// earlier decision may let it publish. A review under way is recorded as
+// withdrawn. (Ties of time in the history are broken by id: ids grow.)
+func withdrawApproval(ctx context.Context, tx *store.Tx, agencyID, postID, actorID, actorName string, now time.Time) error {
 	a, err := latestApproval(ctx, tx, agencyID, postID)
 	if errors.Is(err, store.ErrNoRows) {
 		return nil
@@ -236,13 +237,8 @@ func withdrawApproval(ctx context.Context, tx *store.Tx, agencyID, postID, actor
 	if err != nil {
 		return err
 	}
-	q := `UPDATE portal_approvals SET status = ? WHERE agency_id = ? AND post_id = ? AND status = ?`
-	args := []any{ApprovalSuperseded, agencyID, postID, ApprovalPending}
-	if approved {
-		q = `UPDATE portal_approvals SET status = ? WHERE agency_id = ? AND post_id = ? AND status IN (?, ?)`
-		args = append(args, ApprovalApproved)
-	}
-	res, err := tx.Exec(ctx, q, args...)
+	res, err := tx.Exec(ctx, `UPDATE portal_approvals SET status = ? WHERE agency_id = ? AND post_id = ? AND status IN (?, ?)`,
+		ApprovalSuperseded, agencyID, postID, ApprovalPending, ApprovalApproved)
 	if err != nil {
 		return err
 	}
@@ -641,7 +637,7 @@ func (s *Service) reviewOnEdit(ctx context.Context, p *Principal, old, next Post
 	now := time.Now().UTC()
 	actorID, name := actorOf(p)
 	withdraw := func(tx *store.Tx) error {
-		return withdrawApproval(ctx, tx, p.AgencyID, old.ID, actorID, name, now, true)
+		return withdrawApproval(ctx, tx, p.AgencyID, old.ID, actorID, name, now)
 	}
 	carry := func(tx *store.Tx) error {
 		return carryApproval(ctx, tx, p.AgencyID, old.ID, old.Revision, next.Revision)
@@ -662,15 +658,15 @@ func (s *Service) reviewOnEdit(ctx context.Context, p *Principal, old, next Post
 		return PostScheduled, withdraw, nil
 	}
 	submit := func(tx *store.Tx) error {
-		now := publishNow
+		atOnce := publishNow
 		if !w.given() && old.Status == PostPendingApproval {
 			// Content edited, schedule untouched: a publish-now post
 			// still publishes at its approval.
 			if a, err := latestApproval(ctx, tx, p.AgencyID, old.ID); err == nil {
-				now = a.PublishNow
+				atOnce = a.PublishNow
 			}
 		}
-		return s.submitForApproval(ctx, tx, p, next, policy, now, time.Now().UTC())
+		return s.submitForApproval(ctx, tx, p, next, policy, atOnce, now)
 	}
 	return PostPendingApproval, submit, nil
 }

@@ -335,9 +335,11 @@ func TestApprovedPublishNowPublishesAtApproval(t *testing.T) {
 	post := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{
 		"text": "Breaking", "account_ids": []string{a.account}, "publish_now": true})).json(t)
 	id := post["id"].(string)
-	time.Sleep(20 * time.Millisecond)
+	// A change of text while it waits keeps "publish now".
+	a.owner.must(http.StatusOK, a.owner.do("PATCH", "/api/v1/posts/"+id, map[string]any{"text": "Breaking news"}))
+	time.Sleep(1100 * time.Millisecond)
 	before := time.Now().Truncate(time.Second)
-	a.owner.must(http.StatusOK, a.owner.decide(id, "approve", 1, ""))
+	a.owner.must(http.StatusOK, a.owner.decide(id, "approve", 2, ""))
 	sch := b.trigger.schedule(id)
 	if sch == nil || sch.GetDueAt().AsTime().Before(before) {
 		t.Fatalf("schedule = %v, want due at approval (%v)", sch, before)
