@@ -678,3 +678,28 @@ func TestApprovalAccessMatrix(t *testing.T) {
 	script.bearer = tok
 	script.must(http.StatusOK, script.decide(id, "approve", 1, ""))
 }
+
+// A queued post waits for approval outside its queue, then takes the
+// queue's next free slot.
+func TestApprovedQueuedPostTakesASlot(t *testing.T) {
+	t.Parallel()
+	b, _ := setupRealTrigger(t)
+	a := b.firstAgency(t)
+	a.setPolicy(t, PolicyInternal)
+	q := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/queues", map[string]any{
+		"name": "Tips", "slots": []map[string]any{{"weekday": 1, "time": "09:00"}}, "account_ids": []string{a.account}})).json(t)
+	post := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{
+		"text": "Tip one", "queue_id": q["id"]})).json(t)
+	id := post["id"].(string)
+	if post["status"] != PostPendingApproval || post["scheduled_at"] != "" {
+		t.Fatalf("queued post under review = %v", post)
+	}
+	got := a.owner.must(http.StatusOK, a.owner.decide(id, "approve", 1, "")).json(t)["post"].(map[string]any)
+	if got["status"] != PostScheduled || got["scheduled_at"] == "" || got["queue_id"] != q["id"] {
+		t.Fatalf("approved queued post = %v", got)
+	}
+	slot, err := time.Parse(time.RFC3339, got["scheduled_at_utc"].(string))
+	if err != nil || slot.Before(time.Now()) {
+		t.Fatalf("slot %v, %v", got["scheduled_at_utc"], err)
+	}
+}
