@@ -233,12 +233,6 @@ func (s *Service) EndReviewSession(ctx context.Context, p *Principal) error {
 	return err
 }
 
-// ReviewWorkspace is what a reviewer's page shows of a workspace.
-type ReviewWorkspace struct {
-	AgencyName string
-	Workspace  Workspace
-}
-
 // ReviewWorkspaces lists the workspaces a principal reviews for the
 // client: a link's one, or those a user is a client approver of (for an
 // owner or manager: none, they review on the workspace's page).

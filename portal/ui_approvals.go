@@ -372,7 +372,9 @@ func (u *webUI) decide(w http.ResponseWriter, r *http.Request, p *Principal, rej
 			msg = "Approved. It now waits for the client's approval."
 		case PostApproved:
 			msg = "Approved, but its planned time passed during the review, so it was not published. It needs a new time."
-		case PostScheduled, PostPublishing:
+		case PostPublishing:
+			msg = "Approved. It is being published now."
+		case PostScheduled:
 			msg = "Approved. It is scheduled."
 			if post.LocalTime != "" && post.Kind == KindOnce {
 				msg = "Approved. It is scheduled for " + wallLabel(post.LocalTime) + " (" + post.Zone + ")."
