@@ -220,3 +220,21 @@ func TestUIClientReviewMedia(t *testing.T) {
 	c.must(http.StatusNotFound, c.get("/review/posts/"+draft+"/media/"+other))
 	c.must(http.StatusUnauthorized, c.get("/api/v1/media/"+media+"/content"))
 }
+
+// The workspace's post list offers a waiting post's review.
+func TestUIPostListLinksToReview(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	a.setPolicy(t, PolicyInternal)
+	id := a.createPost(t, "Listed")["id"].(string)
+	c := a.browser(t, b)
+	page := c.must(http.StatusOK, c.get("/workspaces/"+a.workspace)).Body
+	if !strings.Contains(page, `href="/workspaces/`+a.workspace+`/posts/`+id+`/review"`) {
+		t.Fatalf("no review link in the post list:\n%s", excerpt(page))
+	}
+	// The nav leads to the workspace's approvals.
+	if !strings.Contains(page, `href="/workspaces/`+a.workspace+`/approvals"`) {
+		t.Fatal("no approvals link in the navigation")
+	}
+}
