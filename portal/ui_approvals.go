@@ -42,15 +42,7 @@ func (u *webUI) routesApprovals(mux *http.ServeMux, form int64) {
 
 // --- labels ---
 
-func approvalStatusLabel(post Post) string {
-	switch post.Status {
-	case PostPendingApproval:
-		return "Waiting for approval"
-	case PostApproved:
-		return "Approved, needs a new time"
-	}
-	return statusLabel(post.Status)
-}
+func approvalStatusLabel(post Post) string { return statusLabel(post.Status) }
 
 func policyLabel(policy string) string {
 	switch policy {
