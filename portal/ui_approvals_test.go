@@ -110,6 +110,16 @@ func TestUIClientReviewByLink(t *testing.T) {
 	// Signing out ends the link's session.
 	client.must(http.StatusOK, client.post("/review/signout", url.Values{"csrf_token": {token}}))
 	client.must(http.StatusUnauthorized, client.get("/review"))
+
+	client.must(http.StatusSeeOther, client.post(linkPath, url.Values{"name": {"Clara"}}), "/review")
+	// Revoking needs the token too; with it, the link's sign-in ends.
+	revoke := "/workspaces/" + a.workspace + "/review-links/" + link["id"].(string) + "/revoke"
+	owner.must(http.StatusForbidden, owner.post(revoke, url.Values{}))
+	client.must(http.StatusOK, client.get("/review"))
+	owner.must(http.StatusSeeOther, owner.post(revoke, url.Values{"csrf_token": {csrf}}))
+	client.must(http.StatusUnauthorized, client.get("/review"))
+	client.must(http.StatusUnauthorized, client.get(linkPath))
+	client.must(http.StatusUnauthorized, client.post(linkPath, url.Values{"name": {"Clara"}}))
 }
 
 func TestUIMemberReview(t *testing.T) {
