@@ -16,8 +16,13 @@ const (
 	RoleOwner Role = "owner"
 	// RoleManager handles a workspace's accounts, media and posts.
 	RoleManager Role = "manager"
-	// RoleClientApprover may read a workspace's posts.
+	// RoleClientApprover may read a workspace's posts and decide their
+	// client stage of approval.
 	RoleClientApprover Role = "client_approver"
+	// roleReviewLink is the holder of a review link: no general right at
+	// all; the review methods let it see and decide the posts of its
+	// workspace waiting for the client.
+	roleReviewLink Role = "review_link"
 )
 
 func (r Role) valid() bool {
@@ -40,6 +45,15 @@ type Principal struct {
 	ViaToken bool
 
 	sessionHash string
+	// review is set for a browser signed in by a review link: it acts
+	// in that link's workspace only.
+	review *reviewGrant
+}
+
+// reviewGrant is what a review link allows.
+type reviewGrant struct {
+	linkID      string
+	workspaceID string
 }
 
 // action is something a role may be allowed to do in a workspace.
@@ -56,11 +70,18 @@ const (
 	// actViewTeam is seeing who has access to a workspace.
 	actViewTeam
 	actTeam
+	// actApproveInternal is deciding the internal stage of approval.
+	actApproveInternal
+	// actApprovalPolicy is setting a workspace's approval policy and its
+	// review links.
+	actApprovalPolicy
 )
 
 var roleActions = map[Role]map[action]bool{
-	RoleOwner:          {actReadPosts: true, actWritePosts: true, actAccounts: true, actMedia: true, actViewMedia: true, actViewTeam: true, actTeam: true},
-	RoleManager:        {actReadPosts: true, actWritePosts: true, actAccounts: true, actMedia: true, actViewMedia: true, actViewTeam: true},
+	RoleOwner: {actReadPosts: true, actWritePosts: true, actAccounts: true, actMedia: true, actViewMedia: true, actViewTeam: true, actTeam: true,
+		actApproveInternal: true, actApprovalPolicy: true},
+	RoleManager: {actReadPosts: true, actWritePosts: true, actAccounts: true, actMedia: true, actViewMedia: true, actViewTeam: true,
+		actApproveInternal: true, actApprovalPolicy: true},
 	RoleClientApprover: {actReadPosts: true, actViewMedia: true},
 }
 
@@ -90,6 +111,14 @@ func (s *Service) workspaceRole(ctx context.Context, q store.Querier, p *Princip
 		return Workspace{}, store.NotFound(err, "workspace")
 	}
 	w.CreatedAt = store.FromMicros(created)
+	if p.review != nil {
+		// A review link reaches its own workspace and nothing else.
+		if p.review.workspaceID != w.ID {
+			return Workspace{}, errs.E(errs.NotFound, "workspace not found")
+		}
+		w.Role = roleReviewLink
+		return w, nil
+	}
 	if p.Owner {
 		w.Role = RoleOwner
 		return w, nil

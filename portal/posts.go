@@ -466,11 +466,29 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 	now := time.Now().UTC()
 	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
 	pl.apply(&post)
-	err = s.db.Tx(ctx, func(tx *store.Tx) error { return insertPost(ctx, tx, p.AgencyID, post, accounts, media) })
+	policy, err := approvalPolicy(ctx, s.db, p.AgencyID, workspaceID)
 	if err != nil {
 		return Post{}, err
 	}
-	if post.Kind == KindDraft {
+	review := post.Kind != KindDraft && policy != PolicyNone
+	if review {
+		// Under an approval policy the post waits for its approvers;
+		// Trigger hears of it only once it is approved.
+		post.Status = PostPendingApproval
+	}
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := insertPost(ctx, tx, p.AgencyID, post, accounts, media); err != nil {
+			return err
+		}
+		if review {
+			return s.submitForApproval(ctx, tx, p, post, policy, in.PublishNow, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return Post{}, err
+	}
+	if post.Kind == KindDraft || review {
 		return s.GetPost(ctx, p, post.ID)
 	}
 
@@ -696,7 +714,7 @@ func (s *Service) ListPosts(ctx context.Context, p *Principal, workspaceID strin
 }
 
 // postStatuses are the stored statuses a list can be narrowed to.
-var postStatuses = []string{PostDraft, PostScheduled, PostPublished, PostFailed, PostPartiallyFailed, PostSkipped}
+var postStatuses = []string{PostDraft, PostPendingApproval, PostApproved, PostScheduled, PostPublished, PostFailed, PostPartiallyFailed, PostSkipped}
 
 // ListPostsByStatus is ListPosts narrowed to one stored status ("" for
 // all).
@@ -766,12 +784,20 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 	if err != nil {
 		return Post{}, err
 	}
-	if (old.Status != PostScheduled && old.Status != PostDraft && old.Status != PostSkipped) || old.Finished {
+	switch old.Status {
+	case PostScheduled, PostDraft, PostSkipped, PostPendingApproval, PostApproved:
+	default:
+		return Post{}, errNotEditable
+	}
+	if old.Finished {
 		return Post{}, errNotEditable
 	}
 	w := up.when()
 	if old.Status == PostSkipped && !w.given() {
 		return Post{}, errs.Fields{"scheduled_at": "is required: the post was skipped, so it needs a new time (or publish_now, a queue or draft)"}.Err()
+	}
+	if old.Status == PostApproved && !w.given() {
+		return Post{}, errs.Fields{"scheduled_at": "is required: the post was approved after its time had passed, so it needs a new time (or publish_now, a queue or draft)"}.Err()
 	}
 	if up.Text == nil && up.Thread == nil && up.FirstComment == nil && up.AccountIDs == nil && !w.given() {
 		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, thread, first_comment, account_ids or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
@@ -827,16 +853,23 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 	}
 
 	next.Revision = old.Revision + 1
-	stored := func(p Post) string {
-		switch {
-		case p.Kind == KindDraft:
-			return PostDraft
-		case p.Status == PostSkipped:
-			return PostSkipped
-		}
-		return PostScheduled
+	policy, err := approvalPolicy(ctx, s.db, p.AgencyID, old.WorkspaceID)
+	if err != nil {
+		return Post{}, err
 	}
-	write := func(ctx context.Context, from, to Post, targets []targetAccount) error {
+	// What changed, not what was sent: the web form sends the text with
+	// every save, and an unchanged text keeps its approval.
+	contentChanged := next.Text != old.Text || encodeThread(next.Thread) != encodeThread(old.Thread) ||
+		next.FirstComment != old.FirstComment || (up.AccountIDs != nil && !sameSet(up.AccountIDs, old.AccountIDs))
+	var review, unreview func(tx *store.Tx) error
+	next.Status, review, unreview = s.reviewOnEdit(ctx, p, old, next, policy, contentChanged, w, up.PublishNow)
+	stored := func(p Post) string {
+		if p.Kind == KindDraft {
+			return PostDraft
+		}
+		return p.Status
+	}
+	write := func(ctx context.Context, from, to Post, targets []targetAccount, hook func(tx *store.Tx) error) error {
 		return s.db.Tx(ctx, func(tx *store.Tx) error {
 			res, err := tx.Exec(ctx, `UPDATE portal_posts SET text = ?, thread = ?, first_comment = ?, revision = ?, status = ?,
 					scheduled_at = ?, local_time = ?, zone = ?,
@@ -852,6 +885,11 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
 				return errs.E(errs.Conflict, "the post changed meanwhile; reload it and try again")
+			}
+			if hook != nil {
+				if err := hook(tx); err != nil {
+					return err
+				}
 			}
 			if targets == nil && from.Status == PostSkipped {
 				// A new time for a skipped post: its targets wait again.
@@ -876,7 +914,7 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 			oldTargets = append(oldTargets, targetAccount{id: t.AccountID, network: t.Network})
 		}
 	}
-	if err := write(ctx, old, next, newTargets); err != nil {
+	if err := write(ctx, old, next, newTargets, review); err != nil {
 		return Post{}, err
 	}
 	if next.Kind == KindDraft {
@@ -887,12 +925,21 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 		}
 		return s.GetPost(ctx, p, postID)
 	}
+	if next.Status == PostPendingApproval || next.Status == PostApproved {
+		if old.Status == PostScheduled {
+			// Trigger held the old revision: it goes off the schedule until
+			// approved (a firing that slips through finds the post pending,
+			// which GetPublishJob refuses).
+			s.cancelSchedule(ctx, p.AgencyID, postID)
+		}
+		return s.GetPost(ctx, p, postID)
+	}
 	sch, err := s.schedule(ctx, p.AgencyID, next)
 	if err != nil {
 		s.log.Warn("trigger refused an edited post; restoring it", "post_id", postID, "err", err)
 		// The old content comes back, still unsynced: if Trigger did take
 		// the new revision, the resync loop gives it the old one again.
-		if rerr := write(context.WithoutCancel(ctx), next, old, oldTargets); rerr != nil {
+		if rerr := write(context.WithoutCancel(ctx), next, old, oldTargets, unreview); rerr != nil {
 			s.log.Error("restoring a post Trigger did not reschedule", "post_id", postID, "err", rerr)
 		}
 		return Post{}, describeTriggerError(err, next.Kind, "scheduling is unavailable right now; the post was not changed, try again shortly")

@@ -565,6 +565,8 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 	}
 	var msg string
 	switch {
+	case post.Status == PostPendingApproval:
+		msg = pendingMessage(post)
 	case in.PublishNow:
 		msg = "Your post is being published now."
 	case post.Kind == KindDraft:

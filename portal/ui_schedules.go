@@ -325,12 +325,14 @@ func (u *webUI) updatePost(w http.ResponseWriter, r *http.Request, p *Principal)
 		return u.editPage(w, r, p, post, f, refusedStatus(w, err))
 	}
 	msg := "Saved."
-	switch saved.Kind {
-	case KindDraft:
+	switch {
+	case saved.Status == PostPendingApproval:
+		msg = pendingMessage(saved)
+	case saved.Kind == KindDraft:
 		msg = "Draft saved."
-	case KindRecurring:
+	case saved.Kind == KindRecurring:
 		msg = "Saved: " + describeRepeat(saved.RRule) + ", next on " + wallLabel(saved.LocalTime) + " (" + saved.Zone + ")."
-	case KindQueue:
+	case saved.Kind == KindQueue:
 		msg = "Saved in the queue."
 	default:
 		if saved.LocalTime != "" {

@@ -276,6 +276,10 @@ func statusLabel(status string) string {
 		return "Partly failed"
 	case PostSkipped:
 		return "Skipped"
+	case PostPendingApproval:
+		return "Waiting for approval"
+	case PostApproved:
+		return "Approved, needs a new time"
 	case TargetPending:
 		return "Pending"
 	case AccountActive:
