@@ -19,7 +19,10 @@
 // An agency owner may do everything in the agency. Other users are members
 // of workspaces with a role: a manager handles the accounts, media and posts
 // of the workspace; a client approver may read its posts (and the media they
-// show) and nothing else for now.
+// show), and review, approve, reject and comment on those waiting for the
+// client's approval, and nothing else. A client without an account reviews
+// through a workspace's review link, which signs its holder into the review
+// pages only (docs/decisions/0021-approvals.md).
 //
 // # Scheduled times
 //
