@@ -247,6 +247,7 @@ func (n *Node) build(ctx context.Context) error {
 			NotificationStream: n.notificationStream(),
 			Providers:          providers,
 			AppOAuth:           appOAuth,
+			Outbound:           out,
 		})
 		if err != nil {
 			return fmt.Errorf("portal: %w", err)

@@ -90,6 +90,7 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/notifications/read", s.authed(json, s.apiMarkRead))
 	mux.Handle("GET /api/v1/notifications/stream", s.authed(json, s.apiNotificationStream))
 	s.routesApprovals(mux, json)
+	mux.Handle("POST /api/v1/workspaces/{id}/imports", s.authed(maxImportBytes+(1<<20), s.apiImportPosts))
 	s.mountUI(mux)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -432,37 +433,65 @@ func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID stri
 	if err != nil {
 		return Post{}, err
 	}
+	c, err := s.checkNewPost(ctx, p, ws, in, nil)
+	if err != nil {
+		return Post{}, err
+	}
+	return s.createChecked(ctx, p, ws, c)
+}
+
+// checkedPost is a new post's input found sound, with what it refers to.
+type checkedPost struct {
+	in       PostInput
+	accounts []targetAccount
+	media    []Media
+	plan     plan
+}
+
+// checkNewPost checks a new post's input field by field and changes
+// nothing. unstored are media not in the library yet (an import's files
+// fetched by URL), checked as if the post had them after in.MediaIDs.
+func (s *Service) checkNewPost(ctx context.Context, p *Principal, ws Workspace, in PostInput, unstored []Media) (checkedPost, error) {
 	loc, err := time.LoadLocation(ws.Timezone)
 	if err != nil {
-		return Post{}, fmt.Errorf("portal: workspace %s zone %q: %w", ws.ID, ws.Timezone, err)
+		return checkedPost{}, fmt.Errorf("portal: workspace %s zone %q: %w", ws.ID, ws.Timezone, err)
 	}
 	if in.QueueID != "" && len(in.AccountIDs) == 0 {
 		// A post added to a queue goes, unless told otherwise, to the
 		// accounts the queue posts to.
-		if q, err := s.workspaceQueue(ctx, p.AgencyID, workspaceID, in.QueueID); err == nil {
+		if q, err := s.workspaceQueue(ctx, p.AgencyID, ws.ID, in.QueueID); err == nil {
 			in.AccountIDs = q.GetAccountIds()
 		}
 	}
 	var v errs.Fields
 	checkText(&v, in.Text)
 	checkParts(&v, in.Thread, in.FirstComment)
-	accounts := s.checkAccounts(ctx, &v, p.AgencyID, workspaceID, in.AccountIDs)
-	media := s.checkMedia(ctx, &v, p.AgencyID, workspaceID, in.MediaIDs)
+	accounts := s.checkAccounts(ctx, &v, p.AgencyID, ws.ID, in.AccountIDs)
+	media := s.checkMedia(ctx, &v, p.AgencyID, ws.ID, in.MediaIDs)
+	if n := len(in.MediaIDs) + len(unstored); len(unstored) > 0 && n > maxPostMedia {
+		v.Add("media_ids", "at most %d media", maxPostMedia)
+	}
 	pl, _ := s.planWhen(ctx, &v, p.AgencyID, ws, in.when(), loc, time.Now())
 	// Publisher is asked only about content that is otherwise sound: its
 	// answers about an unknown account's network would be noise.
 	if len(v) == 0 {
-		if err := s.validateContent(ctx, &v, in.Text, accounts, media); err != nil {
-			return Post{}, err
+		if err := s.validateContent(ctx, &v, in.Text, accounts, append(slices.Clip(media), unstored...)); err != nil {
+			return checkedPost{}, err
 		}
 		if err := s.validateParts(ctx, &v, in.Thread, in.FirstComment, accounts); err != nil {
-			return Post{}, err
+			return checkedPost{}, err
 		}
 	}
 	if err := v.Err(); err != nil {
-		return Post{}, err
+		return checkedPost{}, err
 	}
+	return checkedPost{in: in, accounts: accounts, media: media, plan: pl}, nil
+}
 
+// createChecked writes a checked post and hands it to its approvers or to
+// Trigger.
+func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace, c checkedPost) (Post, error) {
+	in, accounts, media, pl, workspaceID := c.in, c.accounts, c.media, c.plan, ws.ID
 	now := time.Now().UTC()
 	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
 	pl.apply(&post)

@@ -75,6 +75,10 @@ type Deps struct {
 	// the browser and sets them; it must not be reachable otherwise.
 	NotificationStream http.Handler
 
+	// Outbound fetches URLs users give (media of a bulk import); it must
+	// be the SSRF-safe client of package outbound. Nil refuses them.
+	Outbound *http.Client
+
 	// Providers by network name, to verify accounts' credentials.
 	Providers map[string]provider.Provider
 	// OAuth flows by network name, for networks whose provider does not
@@ -99,6 +103,7 @@ type Service struct {
 	// mediaURLs checks signed media links (nil: none are served).
 	mediaURLs *mediaurl.Signer
 	outbox    *outbox.Outbox
+	outbound  *http.Client
 
 	trigger            triggerv1connect.TriggerServiceClient
 	publisher          publisherv1connect.PublisherServiceClient
@@ -151,6 +156,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{
 		cfg: cfg, db: deps.DB, bus: deps.Bus, log: log, blob: deps.Blob, mediaURLs: deps.MediaURLs,
 		outbox:             outbox.New(deps.DB, tablePrefix, deps.Bus, log),
+		outbound:           deps.Outbound,
 		trigger:            deps.Trigger,
 		publisher:          deps.Publisher,
 		notification:       deps.Notification,
