@@ -35,9 +35,20 @@ func lastDigestAt(now time.Time, d digestSetting) time.Time {
 		loc = time.UTC
 	}
 	l := now.In(loc)
-	at := time.Date(l.Year(), l.Month(), l.Day(), d.hour, 0, 0, 0, loc)
+	at := digestOn(l.Year(), l.Month(), l.Day(), d.hour, loc)
 	if at.After(now) {
-		at = time.Date(l.Year(), l.Month(), l.Day()-1, d.hour, 0, 0, 0, loc)
+		at = digestOn(l.Year(), l.Month(), l.Day()-1, d.hour, loc)
+	}
+	return at
+}
+
+// digestOn is hour o'clock of a day in loc or, on the day clocks skip that
+// hour, the first instant after the gap.
+func digestOn(y int, m time.Month, day, hour int, loc *time.Location) time.Time {
+	at := time.Date(y, m, day, hour, 0, 0, 0, loc)
+	if at.Hour() != hour {
+		// Go may resolve a skipped wall time to the hour before the gap.
+		at = at.Add(time.Hour)
 	}
 	return at
 }

@@ -143,6 +143,28 @@ type bundle struct {
 	db     *store.DB
 	bus    *fakeBus
 	portal *fakePortal
+	clock  *testClock
+}
+
+// testClock is the service's clock: the real time until a test sets one.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now.IsZero() {
+		return time.Now()
+	}
+	return c.now
+}
+
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
 }
 
 // setup starts a service on a fresh store. edit adjusts the
@@ -166,6 +188,8 @@ func setup(t *testing.T, edit func(*Config)) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.clock = &testClock{}
+	svc.now = b.clock.Now
 	if err := svc.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
