@@ -89,6 +89,10 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/notifications", s.authed(json, s.apiListNotifications))
 	mux.Handle("POST /api/v1/notifications/read", s.authed(json, s.apiMarkRead))
 	mux.Handle("GET /api/v1/notifications/stream", s.authed(json, s.apiNotificationStream))
+	mux.Handle("GET /api/v1/me/notification-preferences", s.authed(json, s.apiGetNotificationPrefs))
+	mux.Handle("PUT /api/v1/me/notification-preferences", s.authed(json, s.apiPutNotificationPrefs))
+	mux.Handle("GET /api/v1/agency/branding", s.authed(json, s.apiGetBranding))
+	mux.Handle("PUT /api/v1/agency/branding", s.authed(json, s.apiPutBranding))
 	s.mountUI(mux)
 }
 
