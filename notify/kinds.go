@@ -19,11 +19,15 @@ const (
 	roleClientApprover = "client_approver"
 )
 
+// Audiences by role. An owner may do everything a manager may, in every
+// workspace (Portal's roles), so "the managers" of a workspace include the
+// agency's owners: an event the managers hear of is never hidden from the
+// people above them. Whoever does not want one turns it off in their
+// preferences.
 var (
-	managers          = []string{roleManager}
-	managersAndOwners = []string{roleManager, roleOwner}
-	clientApprovers   = []string{roleClientApprover}
-	everyone          = []string{roleManager, roleOwner, roleClientApprover}
+	managers        = []string{roleManager, roleOwner}
+	clientApprovers = []string{roleClientApprover}
+	everyone        = []string{roleManager, roleOwner, roleClientApprover}
 )
 
 // audience is who among a workspace's recipients an event is for. The
@@ -72,7 +76,7 @@ func approvalRequestedNotice(ev *eventsv1.ApprovalRequested) (notice, error) {
 	excerpt := firstWords(ev.GetExcerpt(), 200)
 	switch ev.GetStage() {
 	case "internal":
-		n.to = audience{roles: managersAndOwners, except: ev.GetRequestedBy()}
+		n.to = audience{roles: managers, except: ev.GetRequestedBy()}
 		n.body = "A post was submitted for internal review."
 	case "client":
 		n.to = audience{roles: clientApprovers, except: ev.GetRequestedBy()}
@@ -145,7 +149,7 @@ func expiringNotice(ev *eventsv1.CredentialExpiring) notice {
 		body:    "Herald's access to " + acct + " ends " + when + " and cannot be renewed without you. Reconnect it before then to keep publishing.",
 		link:    accountLink(ev.GetWorkspaceId(), ev.GetAccountId()),
 		subject: "Action needed soon: " + acct + " expires " + when,
-		to:      audience{roles: managersAndOwners},
+		to:      audience{roles: managers},
 	}
 }
 

@@ -54,8 +54,8 @@ func TestEachKindReachesExactlyItsAudience(t *testing.T) {
 		want  []string
 		title string
 	}{
-		{"published: managers", bus.TopicPostPublished, published("ten_a", "ws_1"),
-			[]string{"author", "manager"}, "Post published on Mastodon"},
+		{"published: managers (owners are managers of every workspace)", bus.TopicPostPublished, published("ten_a", "ws_1"),
+			[]string{"owner", "author", "manager"}, "Post published on Mastodon"},
 		{"failed: managers and owners", bus.TopicPostFailed, failed("ten_a", "ws_1"),
 			[]string{"owner", "author", "manager"}, "Post failed on Mastodon"},
 		{"unknown outcome: managers and owners, asked to settle it", bus.TopicPostFailed,
@@ -76,7 +76,7 @@ func TestEachKindReachesExactlyItsAudience(t *testing.T) {
 		{"approval decided: the author and managers, not the approver", bus.TopicApprovalDecided,
 			&eventsv1.ApprovalDecided{TenantId: "ten_a", WorkspaceId: "ws_1", PostId: "post_1", Stage: "client", Decision: "rejected",
 				DecidedBy: "client1", DecidedByName: "Cleo", AuthorId: "author", Comment: "Wrong date"},
-			[]string{"author", "manager"}, "Post rejected"},
+			[]string{"owner", "author", "manager"}, "Post rejected"},
 		{"approval decided for an owner's post: the owner too", bus.TopicApprovalDecided,
 			&eventsv1.ApprovalDecided{TenantId: "ten_a", WorkspaceId: "ws_1", PostId: "post_1", Stage: "internal", Decision: "approved",
 				DecidedBy: "manager", AuthorId: "owner"},
@@ -90,10 +90,10 @@ func TestEachKindReachesExactlyItsAudience(t *testing.T) {
 			[]string{"owner", "author", "manager", "client2"}, "Cleo commented on a post under review"},
 		{"feed drafts: managers", bus.TopicFeedDraftsCreated,
 			&eventsv1.FeedDraftsCreated{TenantId: "ten_a", WorkspaceId: "ws_1", AutomationId: "auto_1", AutomationName: "Blog", PostIds: []string{"post_1", "post_2"}},
-			[]string{"author", "manager"}, "Blog created 2 new posts"},
+			[]string{"owner", "author", "manager"}, "Blog created 2 new posts"},
 		{"queue running empty: managers", bus.TopicQueueRunningEmpty,
 			&eventsv1.QueueRunningEmpty{TenantId: "ten_a", WorkspaceId: "ws_1", QueueId: "q_1", QueueName: "Tips", Remaining: 1, EmptyAt: soon},
-			[]string{"author", "manager"}, "Queue Tips is running empty"},
+			[]string{"owner", "author", "manager"}, "Queue Tips is running empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -162,7 +162,7 @@ func failedNotice(ev *eventsv1.PostFailed) notice {
 		body:    body,
 		link:    postLink(ev.GetWorkspaceId(), ev.GetPostId()),
 		subject: "Failed to publish on " + net + ": " + firstWords(reason, 60),
-		to:      audience{roles: managersAndOwners},
+		to:      audience{roles: managers},
 	}
 	if ev.GetKind() == "unknown" {
 		// Nobody knows whether the post is out: someone has to look and
@@ -186,7 +186,7 @@ func reconnectNotice(ev *eventsv1.AccountNeedsReconnect) notice {
 		body:    body,
 		link:    accountLink(ev.GetWorkspaceId(), ev.GetAccountId()),
 		subject: "Action needed: reconnect your " + net + " account",
-		to:      audience{roles: managersAndOwners},
+		to:      audience{roles: managers},
 	}
 }
 
