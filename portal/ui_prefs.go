@@ -1,7 +1,9 @@
 package portal
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/heraldhq/herald/errs"
@@ -91,7 +93,7 @@ func (u *webUI) notificationPrefs(w http.ResponseWriter, r *http.Request, p *Pri
 // digest (digest=on, digest_hour, digest_zone).
 func (u *webUI) saveNotificationPrefs(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var kinds []*notificationv1.KindPreference
-	for kind := range categoryLabels {
+	for _, kind := range slices.Sorted(maps.Keys(categoryLabels)) {
 		if c := r.PostFormValue("channel." + kind); c != "" {
 			kinds = append(kinds, &notificationv1.KindPreference{Kind: kind, Channel: c})
 		}
