@@ -78,6 +78,27 @@ func (l *lateNotification) MarkRead(ctx context.Context, r *notificationv1.MarkR
 	return l.c.MarkRead(ctx, r)
 }
 
+func (l *lateNotification) GetPreferences(ctx context.Context, r *notificationv1.GetPreferencesRequest) (*notificationv1.GetPreferencesResponse, error) {
+	if l.c == nil {
+		return nil, errNotBound
+	}
+	return l.c.GetPreferences(ctx, r)
+}
+
+func (l *lateNotification) UpdatePreferences(ctx context.Context, r *notificationv1.UpdatePreferencesRequest) (*notificationv1.UpdatePreferencesResponse, error) {
+	if l.c == nil {
+		return nil, errNotBound
+	}
+	return l.c.UpdatePreferences(ctx, r)
+}
+
+func (l *lateNotification) Unsubscribe(ctx context.Context, r *notificationv1.UnsubscribeRequest) (*notificationv1.UnsubscribeResponse, error) {
+	if l.c == nil {
+		return nil, errNotBound
+	}
+	return l.c.Unsubscribe(ctx, r)
+}
+
 var errNotBound = errs.E(errs.Unavailable, "service is starting")
 
 var (

@@ -216,6 +216,7 @@ func (n *Node) build(ctx context.Context) error {
 		nc.SMTP = cfg.SMTP.URL
 		nc.From = cfg.SMTP.From
 		nc.BaseURL = cfg.BaseURL
+		nc.SecretKey = secret
 		n.Notification, err = notify.New(nc, notify.Deps{DB: n.db(config.Notification), Bus: n.gate, Portal: lPortal, Log: n.log})
 		if err != nil {
 			return fmt.Errorf("notification: %w", err)

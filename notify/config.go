@@ -52,6 +52,13 @@ type Config struct {
 	// Heartbeat is how often an idle stream gets a comment, so proxies keep
 	// it open and a gone client is noticed.
 	Heartbeat time.Duration
+
+	// SecretKey is the deployment's secret (config's secret key); the key
+	// that signs unsubscribe links is derived from it. Empty: emails carry
+	// no unsubscribe link and Unsubscribe refuses every token.
+	SecretKey []byte
+	// DigestPoll is how often the digest loop looks for digests due.
+	DigestPoll time.Duration
 }
 
 // DefaultConfig returns a configuration with email disabled.
@@ -67,6 +74,7 @@ func DefaultConfig() Config {
 		Batch:        50,
 		StreamBuffer: 64,
 		Heartbeat:    15 * time.Second,
+		DigestPoll:   time.Minute,
 	}
 }
 
@@ -161,6 +169,7 @@ func (cfg *Config) validate() (*smtpServer, *mail.Address, error) {
 	fill(&cfg.SendTimeout, def.SendTimeout)
 	fill(&cfg.Poll, def.Poll)
 	fill(&cfg.Heartbeat, def.Heartbeat)
+	fill(&cfg.DigestPoll, def.DigestPoll)
 	if cfg.From == "" {
 		cfg.From = def.From
 	}
@@ -204,7 +213,7 @@ func (cfg *Config) validate() (*smtpServer, *mail.Address, error) {
 	if cfg.RetryMin < 0 || cfg.RetryMax < cfg.RetryMin {
 		v.Add("retry_max", "must be at least retry_min, and both positive")
 	}
-	for name, d := range map[string]time.Duration{"send_timeout": cfg.SendTimeout, "poll": cfg.Poll, "heartbeat": cfg.Heartbeat} {
+	for name, d := range map[string]time.Duration{"send_timeout": cfg.SendTimeout, "poll": cfg.Poll, "heartbeat": cfg.Heartbeat, "digest_poll": cfg.DigestPoll} {
 		if d < 0 {
 			v.Add(name, "must be positive")
 		}

@@ -21,6 +21,12 @@ const (
 	statusPending = "pending"
 	statusSent    = "sent"
 	statusFailed  = "failed"
+	// statusHeld waits for the recipient's daily digest; statusDigested
+	// went out in one; statusUnsubscribed was held when its recipient
+	// unsubscribed, and is never sent.
+	statusHeld         = "held"
+	statusDigested     = "digested"
+	statusUnsubscribed = "unsubscribed"
 )
 
 // handle consumes one event. An error asks the bus to deliver it again, so
@@ -34,8 +40,21 @@ func (s *Service) handle(ctx context.Context, m *bus.Message) error {
 	}
 	// Portal is asked before the transaction: a network call must not hold
 	// a write transaction open.
-	res, err := s.portal.ListRecipients(ctx, &portalv1.ListRecipientsRequest{TenantId: n.tenantID, WorkspaceId: n.workspaceID})
+	scope := n.workspaceID
+	if n.inviteEmail != "" {
+		scope = n.inviteWorkspace
+	}
+	var res *portalv1.ListRecipientsResponse
+	if scope != "" {
+		res, err = s.portal.ListRecipients(ctx, &portalv1.ListRecipientsRequest{TenantId: n.tenantID, WorkspaceId: scope})
+	}
 	switch {
+	case scope == "":
+		res = &portalv1.ListRecipientsResponse{}
+	case errs.Is(err, errs.NotFound) && n.inviteEmail != "":
+		// The workspace is gone but the invitee may still accept (or learn
+		// that the invitation lapsed): the email goes out unbranded.
+		res = &portalv1.ListRecipientsResponse{}
 	case errs.Is(err, errs.NotFound):
 		// The workspace is gone: nobody is left to tell.
 		s.log.Info("notify: workspace not found, nobody to notify", "topic", m.Topic, "event_id", m.ID,
@@ -46,9 +65,13 @@ func (s *Service) handle(ctx context.Context, m *bus.Message) error {
 		s.log.Error("notify: dropping event: Portal refused it as invalid", "topic", m.Topic, "event_id", m.ID, "err", err)
 		return nil
 	case err != nil:
-		return fmt.Errorf("notify: recipients of workspace %s: %w", n.workspaceID, err)
+		return fmt.Errorf("notify: recipients of workspace %s: %w", scope, err)
 	}
-	created, err := s.record(ctx, m.ID, n, uniqueRecipients(res.GetRecipients()))
+	var rcpts []*portalv1.Recipient
+	if n.inviteEmail == "" {
+		rcpts = n.to.pick(res.GetRecipients())
+	}
+	created, err := s.record(ctx, m.ID, n, rcpts, brandOf(res.GetBranding()))
 	if err != nil {
 		return err
 	}
@@ -73,38 +96,52 @@ func uniqueRecipients(rs []*portalv1.Recipient) []*portalv1.Recipient {
 	return out
 }
 
-// record stores, in one transaction with the event id, a notification and
-// a queued email for each recipient, then pushes the notifications to the
-// live streams. It returns nothing when the event was handled before.
-func (s *Service) record(ctx context.Context, eventID string, n notice, rcpts []*portalv1.Recipient) ([]*notificationv1.Notification, error) {
-	now := time.Now().UTC()
+// record stores, in one transaction with the event id, what each
+// recipient asked for of n's kind (an in-app notification, an email queued
+// or held for their digest, both or nothing), then pushes the
+// notifications to the live streams. It returns nothing when the event was
+// handled before.
+func (s *Service) record(ctx context.Context, eventID string, n notice, rcpts []*portalv1.Recipient, b brand) ([]*notificationv1.Notification, error) {
+	now := s.now().UTC()
 	var created []*notificationv1.Notification
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		created = created[:0]
 		first, err := s.outbox.FirstDelivery(ctx, tx, eventID)
 		if err != nil || !first {
 			return err
 		}
+		if n.inviteEmail != "" {
+			return s.queueEmail(ctx, tx, n, b, "", n.inviteEmail, "", "", now)
+		}
 		for _, r := range rcpts {
-			nt := &notificationv1.Notification{
-				NotificationId: id.New("ntf"),
-				TenantId:       n.tenantID,
-				UserId:         r.GetUserId(),
-				WorkspaceId:    n.workspaceID,
-				Kind:           n.kind,
-				Title:          n.title,
-				Body:           n.body,
-				Link:           n.link,
-				CreatedAt:      timestamppb.New(now),
+			channel, err := channelOf(ctx, tx, n.tenantID, r.GetUserId(), n.kind)
+			if err != nil {
+				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO notify_notifications
-				(notification_id, tenant_id, user_id, workspace_id, event_id, kind, title, body, link, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				nt.NotificationId, nt.TenantId, nt.UserId, nt.WorkspaceId, eventID, nt.Kind,
-				nt.Title, nt.Body, nt.Link, store.ToMicros(now)); err != nil {
-				return fmt.Errorf("storing notification: %w", err)
+			var notificationID string
+			if inApp(channel) {
+				nt := &notificationv1.Notification{
+					NotificationId: id.New("ntf"),
+					TenantId:       n.tenantID,
+					UserId:         r.GetUserId(),
+					WorkspaceId:    n.workspaceID,
+					Kind:           n.kind,
+					Title:          n.title,
+					Body:           n.body,
+					Link:           n.link,
+					CreatedAt:      timestamppb.New(now),
+				}
+				if _, err := tx.Exec(ctx, `INSERT INTO notify_notifications
+					(notification_id, tenant_id, user_id, workspace_id, event_id, kind, title, body, link, created_at)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					nt.NotificationId, nt.TenantId, nt.UserId, nt.WorkspaceId, eventID, nt.Kind,
+					nt.Title, nt.Body, nt.Link, store.ToMicros(now)); err != nil {
+					return fmt.Errorf("storing notification: %w", err)
+				}
+				created = append(created, nt)
+				notificationID = nt.NotificationId
 			}
-			created = append(created, nt)
-			if s.smtp == nil || r.GetEmail() == "" {
+			if !byMail(channel) || s.smtp == nil || r.GetEmail() == "" {
 				continue
 			}
 			if _, err := mail.ParseAddress(r.GetEmail()); err != nil {
@@ -112,16 +149,8 @@ func (s *Service) record(ctx context.Context, eventID string, n notice, rcpts []
 				s.log.Warn("notify: recipient has an unusable email address", "user_id", r.GetUserId(), "err", err)
 				continue
 			}
-			e, err := renderEmail(n, s.cfg.BaseURL, r.GetName())
-			if err != nil {
+			if err := s.queueEmail(ctx, tx, n, b, r.GetUserId(), r.GetEmail(), r.GetName(), notificationID, now); err != nil {
 				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO notify_emails
-				(email_id, tenant_id, notification_id, to_address, to_name, subject, text_body, html_body, status, next_try_at, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				id.New("eml"), n.tenantID, nt.NotificationId, r.GetEmail(), r.GetName(), e.subject, e.text, e.html,
-				statusPending, store.ToMicros(now), store.ToMicros(now)); err != nil {
-				return fmt.Errorf("queueing email: %w", err)
 			}
 		}
 		tx.AfterCommit(func() {
@@ -136,4 +165,38 @@ func (s *Service) record(ctx context.Context, eventID string, n notice, rcpts []
 		return nil, fmt.Errorf("notify: event %s: %w", eventID, err)
 	}
 	return created, nil
+}
+
+// queueEmail renders n for one address and queues it, or holds it for the
+// user's digest when they chose one. userID is empty for an invitee.
+func (s *Service) queueEmail(ctx context.Context, tx *store.Tx, n notice, b brand, userID, to, name, notificationID string, now time.Time) error {
+	if s.smtp == nil {
+		return nil
+	}
+	status := statusPending
+	var unsub string
+	if userID != "" {
+		d, err := digestOf(ctx, tx, n.tenantID, userID)
+		if err != nil {
+			return err
+		}
+		if d.enabled {
+			status = statusHeld
+		}
+		unsub = s.unsubURL(n.tenantID, userID, n.kind)
+	}
+	e, err := renderEmail(n, b, s.cfg.BaseURL, name, unsub)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO notify_emails
+		(email_id, tenant_id, notification_id, to_address, to_name, subject, text_body, html_body, status, next_try_at, created_at,
+		 user_id, category, from_name, unsubscribe_url, brand, title, body, link)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id.New("eml"), n.tenantID, notificationID, to, name, e.subject, e.text, e.html,
+		status, store.ToMicros(now), store.ToMicros(now),
+		userID, n.kind, b.sender(), unsub, b.encode(), n.title, n.body, n.item(s.cfg.BaseURL).Link); err != nil {
+		return fmt.Errorf("queueing email: %w", err)
+	}
+	return nil
 }

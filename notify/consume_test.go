@@ -22,6 +22,8 @@ func TestEventNotifiesEveryRecipientOnce(t *testing.T) {
 		title     string
 		linkStart string
 		subject   string
+		// inAppOnly: by default the kind sends no email.
+		inAppOnly bool
 	}{
 		{
 			topic:     bus.TopicPostPublished,
@@ -29,6 +31,7 @@ func TestEventNotifiesEveryRecipientOnce(t *testing.T) {
 			title:     "Post published on Mastodon",
 			linkStart: "/workspaces/ws_1/posts/post_",
 			subject:   "Published on Mastodon",
+			inAppOnly: true,
 		},
 		{
 			topic: bus.TopicPostFailed,
@@ -77,6 +80,12 @@ func TestEventNotifiesEveryRecipientOnce(t *testing.T) {
 				}
 			}
 			emails := b.emails(t)
+			if tt.inAppOnly {
+				if len(emails) != 0 {
+					t.Fatalf("queued emails = %s, want none for a kind that is in-app by default", describe(emails))
+				}
+				return
+			}
 			if len(emails) != 2 {
 				t.Fatalf("queued emails = %s, want one to each of the 2 recipients with an address", describe(emails))
 			}

@@ -22,6 +22,10 @@ type queuedEmail struct {
 	text     string
 	html     string
 	attempts int // including the one being made
+	// fromName is the agency's sender name; unsub the one-click
+	// unsubscribe URL for the List-Unsubscribe headers.
+	fromName string
+	unsub    string
 }
 
 // deliverLoop sends due emails until ctx is cancelled.
@@ -84,7 +88,7 @@ func (s *Service) claim(ctx context.Context) ([]queuedEmail, error) {
 	var claimed []queuedEmail
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		claimed = claimed[:0]
-		rows, err := tx.Query(ctx, `SELECT email_id, to_address, to_name, subject, text_body, html_body, attempts
+		rows, err := tx.Query(ctx, `SELECT email_id, to_address, to_name, subject, text_body, html_body, attempts, from_name, unsubscribe_url
 			FROM notify_emails WHERE status = ? AND next_try_at <= ?
 			ORDER BY next_try_at, email_id LIMIT ?`, statusPending, store.ToMicros(now), s.cfg.Batch)
 		if err != nil {
@@ -93,7 +97,7 @@ func (s *Service) claim(ctx context.Context) ([]queuedEmail, error) {
 		var due []queuedEmail
 		for rows.Next() {
 			var e queuedEmail
-			if err := rows.Scan(&e.id, &e.to, &e.toName, &e.subject, &e.text, &e.html, &e.attempts); err != nil {
+			if err := rows.Scan(&e.id, &e.to, &e.toName, &e.subject, &e.text, &e.html, &e.attempts, &e.fromName, &e.unsub); err != nil {
 				rows.Close()
 				return err
 			}
@@ -186,7 +190,15 @@ func (s *Service) send(ctx context.Context, batch []queuedEmail) []error {
 // message builds the email to send for e.
 func (s *Service) message(e queuedEmail) (*gomail.Msg, error) {
 	m := gomail.NewMsg()
-	m.FromMailAddress(s.from)
+	if e.fromName != "" {
+		// White label: the agency's name, Herald's address (the one the
+		// mail server may send from).
+		if err := m.FromFormat(e.fromName, s.from.Address); err != nil {
+			return nil, permanent{fmt.Errorf("sender %q: %w", e.fromName, err)}
+		}
+	} else {
+		m.FromMailAddress(s.from)
+	}
 	if err := m.AddToFormat(e.toName, e.to); err != nil {
 		return nil, permanent{fmt.Errorf("recipient address %q: %w", e.to, err)}
 	}
@@ -197,6 +209,12 @@ func (s *Service) message(e queuedEmail) (*gomail.Msg, error) {
 	m.SetDate()
 	// RFC 3834: no out-of-office replies to a machine.
 	m.SetGenHeader(gomail.Header("Auto-Submitted"), "auto-generated")
+	if e.unsub != "" {
+		// RFC 2369 and RFC 8058: mail clients offer an unsubscribe button
+		// that POSTs to the link, no sign-in needed.
+		m.SetGenHeader(gomail.Header("List-Unsubscribe"), "<"+e.unsub+">")
+		m.SetGenHeader(gomail.Header("List-Unsubscribe-Post"), "List-Unsubscribe=One-Click")
+	}
 	m.SetBodyString(gomail.TypeTextPlain, e.text)
 	m.AddAlternativeString(gomail.TypeTextHTML, e.html)
 	return m, nil

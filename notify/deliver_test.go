@@ -249,7 +249,7 @@ func TestEmailIsRetriedWhileSMTPIsDown(t *testing.T) {
 	})
 	to := uniqueAddress("retried")
 	b.portal.set("ten_a", "ws_1", &portalv1.Recipient{UserId: "usr_1", Email: to})
-	if err := b.deliver(t, id.New("evt"), bus.TopicPostPublished, published("ten_a", "ws_1")); err != nil {
+	if err := b.deliver(t, id.New("evt"), bus.TopicPostFailed, failed("ten_a", "ws_1")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "failed attempts that keep the email pending", func() (bool, string) {
@@ -265,7 +265,7 @@ func TestEmailIsRetriedWhileSMTPIsDown(t *testing.T) {
 			e := b.emails(t)
 			return len(e) == 1 && e[0].status == statusSent && e[0].lastError == "", describe(e)
 		})
-		if msgs := mp.waitMail(t, to, 1); len(msgs) != 1 || msgs[0].Subject != "Published on Mastodon" {
+		if msgs := mp.waitMail(t, to, 1); len(msgs) != 1 || msgs[0].Subject != "Failed to publish on Mastodon: The instance refused it." {
 			t.Errorf("mailpit holds %+v", msgs)
 		}
 	})
@@ -280,7 +280,7 @@ func TestEmailIsGivenUpAfterMaxAttempts(t *testing.T) {
 		c.MaxAttempts = 3
 	})
 	b.portal.set("ten_a", "ws_1", &portalv1.Recipient{UserId: "usr_1", Email: "dead@herald.test"})
-	if err := b.deliver(t, id.New("evt"), bus.TopicPostPublished, published("ten_a", "ws_1")); err != nil {
+	if err := b.deliver(t, id.New("evt"), bus.TopicPostFailed, failed("ten_a", "ws_1")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the email to become a dead letter", func() (bool, string) {
@@ -302,7 +302,7 @@ func TestClaimTakesAnEmailOnce(t *testing.T) {
 	b.svc.Close() // no delivery loop competing with the test
 	b.portal.set("ten_a", "ws_1", &portalv1.Recipient{UserId: "usr_1", Email: "one@herald.test"},
 		&portalv1.Recipient{UserId: "usr_2", Email: "two@herald.test"})
-	if err := b.svc.handle(context.Background(), msg(t, bus.TopicPostPublished, published("ten_a", "ws_1"))); err != nil {
+	if err := b.svc.handle(context.Background(), msg(t, bus.TopicPostFailed, failed("ten_a", "ws_1"))); err != nil {
 		t.Fatal(err)
 	}
 	first, err := b.svc.claim(context.Background())

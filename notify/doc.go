@@ -3,10 +3,16 @@
 // reconnected) into notifications for the people of the workspace, in-app
 // and by email.
 //
-// For each event it asks Portal who the workspace's recipients are and, in
-// one transaction that also records the event id (so a redelivered event
-// changes nothing), stores one in-app notification and one queued email per
-// recipient. After the commit the notifications are pushed to the
+// For each event it asks Portal who the workspace's recipients are (with
+// their roles and the agency's branding), keeps those the kind of event is
+// for (kinds.go: by role, the post's author, never the one who acted), and,
+// in one transaction that also records the event id (so a redelivered event
+// changes nothing), stores for each what their preferences ask (prefs.go):
+// an in-app notification, a queued email, both or nothing; a user on a daily
+// digest has their emails held and sent as one (digest.go). An invitation
+// goes by email only, to the invitee. Emails wear the agency's name, logo
+// and colour and carry a signed one-click unsubscribe link
+// (unsubscribe.go). After the commit the notifications are pushed to the
 // recipients' open browser streams (StreamHandler, Server-Sent Events), and
 // a delivery loop sends the queued emails over SMTP, retrying with backoff
 // and keeping the ones it gave up on as dead letters.

@@ -30,7 +30,7 @@ func TestEventsFromAnOutboxOverTheMemBus(t *testing.T) {
 	b := mem.New()
 	t.Cleanup(func() { b.Close() })
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	portal := &fakePortal{recipients: map[string][]*portalv1.Recipient{}}
+	portal := newFakePortal()
 	portal.set("ten_a", "ws_1", &portalv1.Recipient{UserId: "usr_1"}, &portalv1.Recipient{UserId: "usr_2"})
 
 	svc, err := New(DefaultConfig(), Deps{DB: db, Bus: b, Log: log, Portal: portal})

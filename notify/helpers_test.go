@@ -80,14 +80,29 @@ func (f fakeSub) Close() error { f(); return nil }
 type fakePortal struct {
 	mu         sync.Mutex
 	recipients map[string][]*portalv1.Recipient // tenant/workspace -> recipients
+	branding   map[string]*portalv1.Branding    // tenant/workspace -> branding
 	err        error
 	calls      int
 }
 
+// set lists a workspace's recipients. One without a role is a manager:
+// every kind of event but those for client approvers reaches managers.
 func (p *fakePortal) set(tenantID, workspaceID string, rs ...*portalv1.Recipient) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for _, r := range rs {
+		if r.Role == "" {
+			r.Role = roleManager
+		}
+	}
 	p.recipients[tenantID+"/"+workspaceID] = rs
+}
+
+// setBranding gives the agency's workspace a look.
+func (p *fakePortal) setBranding(tenantID, workspaceID string, b *portalv1.Branding) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.branding[tenantID+"/"+workspaceID] = b
 }
 
 func (p *fakePortal) fail(err error) {
@@ -107,7 +122,7 @@ func (p *fakePortal) ListRecipients(_ context.Context, req *portalv1.ListRecipie
 	if !ok {
 		return nil, errs.E(errs.NotFound, "workspace not found")
 	}
-	return &portalv1.ListRecipientsResponse{Recipients: rs}, nil
+	return &portalv1.ListRecipientsResponse{Recipients: rs, Branding: p.branding[req.GetTenantId()+"/"+req.GetWorkspaceId()]}, nil
 }
 
 func (p *fakePortal) UpdateCredentials(context.Context, *portalv1.UpdateCredentialsRequest) (*portalv1.UpdateCredentialsResponse, error) {
@@ -118,12 +133,38 @@ func (p *fakePortal) GetPublishJob(context.Context, *portalv1.GetPublishJobReque
 	return nil, errors.New("not used by notify")
 }
 
+func newFakePortal() *fakePortal {
+	return &fakePortal{recipients: map[string][]*portalv1.Recipient{}, branding: map[string]*portalv1.Branding{}}
+}
+
 // bundle is what a test works with.
 type bundle struct {
 	svc    *Service
 	db     *store.DB
 	bus    *fakeBus
 	portal *fakePortal
+	clock  *testClock
+}
+
+// testClock is the service's clock: the real time until a test sets one.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now.IsZero() {
+		return time.Now()
+	}
+	return c.now
+}
+
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
 }
 
 // setup starts a service on a fresh store. edit adjusts the
@@ -138,14 +179,17 @@ func setup(t *testing.T, edit func(*Config)) *bundle {
 	t.Cleanup(func() { db.Close() })
 	cfg := DefaultConfig()
 	cfg.Poll = 50 * time.Millisecond
+	cfg.SecretKey = []byte("test secret key of the notification tests")
 	if edit != nil {
 		edit(&cfg)
 	}
-	b := &bundle{db: db, bus: newFakeBus(), portal: &fakePortal{recipients: map[string][]*portalv1.Recipient{}}}
+	b := &bundle{db: db, bus: newFakeBus(), portal: newFakePortal()}
 	svc, err := New(cfg, Deps{DB: db, Bus: b.bus, Portal: b.portal, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.clock = &testClock{}
+	svc.now = b.clock.Now
 	if err := svc.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +222,15 @@ func msg(t *testing.T, topic string, ev proto.Message) *bus.Message {
 		t.Fatal(err)
 	}
 	return &bus.Message{ID: id.New("evt"), Topic: topic, Payload: payload, Delivery: 1}
+}
+
+// failed returns a post.failed event for a workspace; its kind goes by
+// email by default.
+func failed(tenantID, workspaceID string) *eventsv1.PostFailed {
+	return &eventsv1.PostFailed{
+		TenantId: tenantID, WorkspaceId: workspaceID, PostId: id.New("post"), Revision: 1,
+		AccountId: id.New("acct"), Network: "mastodon", Reason: "The instance refused it.", Kind: "bad_content",
+	}
 }
 
 // published returns a post.published event for a workspace.

@@ -1,9 +1,6 @@
 package notify
 
 import (
-	"bytes"
-	"fmt"
-	htmltemplate "html/template"
 	"net/url"
 	"strings"
 	"unicode"
@@ -15,7 +12,12 @@ import (
 )
 
 // topics are the events the service turns into notifications.
-var topics = []string{bus.TopicPostPublished, bus.TopicPostFailed, bus.TopicAccountNeedsReconnect}
+var topics = []string{
+	bus.TopicPostPublished, bus.TopicPostFailed, bus.TopicAccountNeedsReconnect,
+	bus.TopicApprovalRequested, bus.TopicApprovalDecided, bus.TopicApprovalCommented,
+	bus.TopicCredentialExpiring, bus.TopicFeedDraftsCreated, bus.TopicQueueRunningEmpty,
+	bus.TopicTeammateInvited,
+}
 
 // notice is what one event tells every recipient in its workspace.
 type notice struct {
@@ -31,6 +33,16 @@ type notice struct {
 	subject string
 	// extURL is where the published post can be seen on the network.
 	extURL string
+
+	// to is who in the workspace is told.
+	to audience
+	// inviteEmail, for an invitation, is the only address told: the
+	// invitee is no user yet, and link (accept_url, absolute) carries a
+	// secret meant for them alone.
+	inviteEmail string
+	// inviteWorkspace is a workspace of the invitation, whose agency's
+	// branding the email wears.
+	inviteWorkspace string
 }
 
 // errBadEvent marks an event that can never be turned into a notification:
@@ -60,6 +72,52 @@ func decodeNotice(m *bus.Message) (notice, error) {
 			return notice{}, errBadEvent{"payload: " + err.Error()}
 		}
 		return reconnectNotice(&ev), checkScope(ev.GetTenantId(), ev.GetWorkspaceId())
+	case bus.TopicApprovalRequested:
+		var ev eventsv1.ApprovalRequested
+		if err := proto.Unmarshal(m.Payload, &ev); err != nil {
+			return notice{}, errBadEvent{"payload: " + err.Error()}
+		}
+		n, err := approvalRequestedNotice(&ev)
+		if err != nil {
+			return notice{}, err
+		}
+		return n, checkScope(ev.GetTenantId(), ev.GetWorkspaceId())
+	case bus.TopicApprovalDecided:
+		var ev eventsv1.ApprovalDecided
+		if err := proto.Unmarshal(m.Payload, &ev); err != nil {
+			return notice{}, errBadEvent{"payload: " + err.Error()}
+		}
+		return approvalDecidedNotice(&ev), checkScope(ev.GetTenantId(), ev.GetWorkspaceId())
+	case bus.TopicApprovalCommented:
+		var ev eventsv1.ApprovalCommented
+		if err := proto.Unmarshal(m.Payload, &ev); err != nil {
+			return notice{}, errBadEvent{"payload: " + err.Error()}
+		}
+		return approvalCommentedNotice(&ev), checkScope(ev.GetTenantId(), ev.GetWorkspaceId())
+	case bus.TopicCredentialExpiring:
+		var ev eventsv1.CredentialExpiring
+		if err := proto.Unmarshal(m.Payload, &ev); err != nil {
+			return notice{}, errBadEvent{"payload: " + err.Error()}
+		}
+		return expiringNotice(&ev), checkScope(ev.GetTenantId(), ev.GetWorkspaceId())
+	case bus.TopicFeedDraftsCreated:
+		var ev eventsv1.FeedDraftsCreated
+		if err := proto.Unmarshal(m.Payload, &ev); err != nil {
+			return notice{}, errBadEvent{"payload: " + err.Error()}
+		}
+		return draftsNotice(&ev), checkScope(ev.GetTenantId(), ev.GetWorkspaceId())
+	case bus.TopicQueueRunningEmpty:
+		var ev eventsv1.QueueRunningEmpty
+		if err := proto.Unmarshal(m.Payload, &ev); err != nil {
+			return notice{}, errBadEvent{"payload: " + err.Error()}
+		}
+		return queueEmptyNotice(&ev), checkScope(ev.GetTenantId(), ev.GetWorkspaceId())
+	case bus.TopicTeammateInvited:
+		var ev eventsv1.TeammateInvited
+		if err := proto.Unmarshal(m.Payload, &ev); err != nil {
+			return notice{}, errBadEvent{"payload: " + err.Error()}
+		}
+		return inviteNotice(&ev)
 	}
 	return notice{}, errBadEvent{"unexpected topic " + m.Topic}
 }
@@ -80,6 +138,7 @@ func publishedNotice(ev *eventsv1.PostPublished) notice {
 		link:    postLink(ev.GetWorkspaceId(), ev.GetPostId()),
 		subject: "Published on " + net,
 		extURL:  safeURL(ev.GetRemoteUrl()),
+		to:      audience{roles: managers},
 	}
 	if n.extURL != "" {
 		n.body += " See it at " + n.extURL
@@ -97,13 +156,22 @@ func failedNotice(ev *eventsv1.PostFailed) notice {
 	if hint := failureHint(ev.GetKind()); hint != "" {
 		body += " " + hint
 	}
-	return notice{
+	n := notice{
 		tenantID: ev.GetTenantId(), workspaceID: ev.GetWorkspaceId(), kind: bus.TopicPostFailed,
 		title:   "Post failed on " + net,
 		body:    body,
 		link:    postLink(ev.GetWorkspaceId(), ev.GetPostId()),
 		subject: "Failed to publish on " + net + ": " + firstWords(reason, 60),
+		to:      audience{roles: managers},
 	}
+	if ev.GetKind() == "unknown" {
+		// Nobody knows whether the post is out: someone has to look and
+		// settle it, which is a different ask from a plain failure.
+		n.title = "Check your post on " + net
+		n.body = "Herald could not tell whether " + net + " published your post: " + reason + " " + failureHint("unknown")
+		n.subject = "Action needed: did your post go out on " + net + "?"
+	}
+	return n
 }
 
 func reconnectNotice(ev *eventsv1.AccountNeedsReconnect) notice {
@@ -116,8 +184,9 @@ func reconnectNotice(ev *eventsv1.AccountNeedsReconnect) notice {
 		tenantID: ev.GetTenantId(), workspaceID: ev.GetWorkspaceId(), kind: bus.TopicAccountNeedsReconnect,
 		title:   "Reconnect your " + net + " account",
 		body:    body,
-		link:    "/workspaces/" + url.PathEscape(ev.GetWorkspaceId()) + "/accounts/" + url.PathEscape(ev.GetAccountId()),
+		link:    accountLink(ev.GetWorkspaceId(), ev.GetAccountId()),
 		subject: "Action needed: reconnect your " + net + " account",
+		to:      audience{roles: managers},
 	}
 }
 
@@ -131,8 +200,14 @@ func failureHint(kind string) string {
 		return "Reconnect the account, then schedule the post again."
 	case "rate_limited", "unavailable":
 		return "The network is busy or down; schedule the post again later."
+	case "unknown":
+		return "Look at the account: if the post is there, mark it published; if not, retry it."
 	}
 	return ""
+}
+
+func accountLink(workspaceID, accountID string) string {
+	return "/workspaces/" + url.PathEscape(workspaceID) + "/accounts/" + url.PathEscape(accountID)
 }
 
 func postLink(workspaceID, postID string) string {
@@ -184,42 +259,4 @@ func firstWords(s string, max int) string {
 		}
 	}
 	return strings.TrimRight(cut, " .,;:") + "…"
-}
-
-// email is one rendered email.
-type email struct {
-	subject string
-	text    string
-	html    string
-}
-
-var emailHTML = htmltemplate.Must(htmltemplate.New("email").Parse(`<!DOCTYPE html>
-<html><body style="font-family: sans-serif; line-height: 1.4; color: #222">
-{{if .Name}}<p>Hi {{.Name}},</p>{{end}}
-<p><strong>{{.Title}}</strong></p>
-<p>{{.Body}}</p>
-<p><a href="{{.Link}}">Open in Herald</a>{{if .ExtURL}} · <a href="{{.ExtURL}}">View the post</a>{{end}}</p>
-<p style="color: #777; font-size: smaller">You receive this because you are a member of this workspace in Herald.</p>
-</body></html>
-`))
-
-// renderEmail writes the email telling one recipient about n.
-func renderEmail(n notice, baseURL, name string) (email, error) {
-	link := baseURL + n.link
-	var text strings.Builder
-	if name != "" {
-		fmt.Fprintf(&text, "Hi %s,\n\n", oneLine(name))
-	}
-	fmt.Fprintf(&text, "%s\n\n%s\n\nOpen in Herald: %s\n", n.title, n.body, link)
-	text.WriteString("\n-- \nYou receive this because you are a member of this workspace in Herald.\n")
-
-	var html bytes.Buffer
-	err := emailHTML.Execute(&html, struct {
-		Name, Title, Body string
-		Link, ExtURL      string
-	}{oneLine(name), n.title, n.body, link, n.extURL})
-	if err != nil {
-		return email{}, fmt.Errorf("notify: rendering email: %w", err)
-	}
-	return email{subject: oneLine(n.subject), text: text.String(), html: html.String()}, nil
 }

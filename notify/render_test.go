@@ -88,7 +88,7 @@ func TestNotices(t *testing.T) {
 func TestRenderEmailEscapesHTML(t *testing.T) {
 	t.Parallel()
 	n := failedNotice(&eventsv1.PostFailed{WorkspaceId: "w", PostId: "p", Reason: `<img src=x onerror="alert(1)">`})
-	e, err := renderEmail(n, "https://herald.example", `<script>alert("name")</script>`)
+	e, err := renderEmail(n, brandOf(nil), "https://herald.example", `<script>alert("name")</script>`, "")
 	if err != nil {
 		t.Fatal(err)
 	}

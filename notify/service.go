@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"sync"
+	"time"
 
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/gen/herald/notification/v1/notificationv1connect"
@@ -49,6 +50,10 @@ type Service struct {
 	from *mail.Address
 	// mailWake makes the delivery loop look for due emails now.
 	mailWake chan struct{}
+	// unsubKey signs unsubscribe links; nil without Config.SecretKey.
+	unsubKey []byte
+	// now is the clock digests and preferences go by; tests set it.
+	now func() time.Time
 
 	mu      sync.Mutex
 	started bool
@@ -79,7 +84,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		log = slog.Default()
 	}
 	log = log.With("service", "notification")
+	key, err := unsubKey(cfg.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("notify: deriving the unsubscribe key: %w", err)
+	}
 	return &Service{
+		unsubKey: key,
+		now:      time.Now,
 		cfg:      cfg,
 		db:       deps.DB,
 		bus:      deps.Bus,
@@ -144,6 +155,7 @@ func (s *Service) Start(ctx context.Context) error {
 	} else {
 		s.log.Info("notify: sending email", "smtp", s.smtp.redacted, "from", s.from.String())
 		s.wg.Go(func() { s.deliverLoop(ctx) })
+		s.wg.Go(func() { s.digestLoop(ctx) })
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/errs"
@@ -606,7 +607,16 @@ func (s *Service) onFeedItem(ctx context.Context, m *bus.Message) error {
 			return nil
 		}
 		acted = true
-		return insertPost(ctx, tx, tenant, post, accounts, nil)
+		if err := insertPost(ctx, tx, tenant, post, accounts, nil); err != nil {
+			return err
+		}
+		// In the post's transaction: the team hears of exactly the posts
+		// that exist.
+		_, err = s.outbox.Add(ctx, tx, bus.TopicFeedDraftsCreated, &eventsv1.FeedDraftsCreated{
+			TenantId: tenant, WorkspaceId: a.WorkspaceID, AutomationId: a.ID, AutomationName: a.Name,
+			PostIds: []string{post.ID}, Queued: post.Kind == KindQueue, CreatedAt: timestamppb.New(now),
+		})
+		return err
 	})
 	if err != nil || !acted || post.Kind != KindQueue {
 		return err

@@ -264,6 +264,11 @@ type fakeNotification struct {
 	mu   sync.Mutex
 	asks []*notificationv1.ListNotificationsRequest
 	read []*notificationv1.MarkReadRequest
+	// Preferences (prefs_fake_test.go).
+	prefAsks     []string
+	prefs        map[string]string
+	digest       *notificationv1.Digest
+	unsubscribed int
 }
 
 func (f *fakeNotification) ListNotifications(_ context.Context, req *notificationv1.ListNotificationsRequest) (*notificationv1.ListNotificationsResponse, error) {

@@ -235,7 +235,8 @@ func (s *Service) UpdateCredentials(ctx context.Context, req *portalv1.UpdateCre
 }
 
 // ListRecipients returns who hears about a workspace's events: its members
-// and the agency's owners, with their emails.
+// and the agency's owners, with their emails and roles, and the agency's
+// branding for the emails.
 func (s *Service) ListRecipients(ctx context.Context, req *portalv1.ListRecipientsRequest) (*portalv1.ListRecipientsResponse, error) {
 	var v errs.Fields
 	if req.GetTenantId() == "" {
@@ -260,6 +261,9 @@ func (s *Service) ListRecipients(ctx context.Context, req *portalv1.ListRecipien
 		return nil, err
 	}
 	res := &portalv1.ListRecipientsResponse{}
+	if res.Branding, err = s.brandingProto(ctx, req.GetTenantId()); err != nil {
+		return nil, err
+	}
 	for _, m := range members {
 		res.Recipients = append(res.Recipients, &portalv1.Recipient{UserId: m.UserID, Email: m.Email, Name: m.Name, Role: string(m.Role)})
 	}

@@ -6,7 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/errs"
+	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
 	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/store"
 )
@@ -65,13 +69,25 @@ func (s *Service) CreateInvite(ctx context.Context, p *Principal, workspaceID st
 	token := newSecret("")
 	inv := Invite{ID: id.New("inv"), WorkspaceID: workspaceID, Email: email, Role: in.Role,
 		ExpiresAt: time.Now().Add(s.cfg.InviteTTL).UTC()}
-	_, err := s.db.Exec(ctx, `INSERT INTO portal_invites (token_hash, id, agency_id, workspace_id, email, role, invited_by, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, hashSecret(token), inv.ID, p.AgencyID, workspaceID, email, string(in.Role), p.UserID,
-		store.ToMicros(time.Now()), store.ToMicros(inv.ExpiresAt))
+	link := strings.TrimSuffix(s.cfg.BaseURL, "/") + "/invites/" + token
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO portal_invites (token_hash, id, agency_id, workspace_id, email, role, invited_by, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, hashSecret(token), inv.ID, p.AgencyID, workspaceID, email, string(in.Role), p.UserID,
+			store.ToMicros(time.Now()), store.ToMicros(inv.ExpiresAt))
+		if err != nil {
+			return err
+		}
+		// With the invite, so the invitee is emailed exactly when it exists.
+		_, err = s.outbox.Add(ctx, tx, bus.TopicTeammateInvited, &eventsv1.TeammateInvited{
+			TenantId: p.AgencyID, InviteId: inv.ID, Email: email, Role: string(in.Role), WorkspaceIds: []string{workspaceID},
+			InvitedBy: p.UserID, InvitedByName: p.Name, AcceptUrl: link, ExpiresAt: timestamppb.New(inv.ExpiresAt),
+		})
+		return err
+	})
 	if err != nil {
 		return Invite{}, "", err
 	}
-	return inv, strings.TrimSuffix(s.cfg.BaseURL, "/") + "/invites/" + token, nil
+	return inv, link, nil
 }
 
 // AcceptInvite redeems an invite token: it creates the user (or, for an

@@ -178,6 +178,12 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("GET /notifications", u.signedIn(form, u.notifications))
 	mux.Handle("POST /notifications/read", u.signedIn(form, u.markRead))
 	u.routesApprovals(mux, form)
+	mux.Handle("GET /settings/notifications", u.signedIn(form, u.notificationPrefs))
+	mux.Handle("POST /settings/notifications", u.signedIn(form, u.saveNotificationPrefs))
+	mux.Handle("GET /settings/branding", u.signedIn(form, u.brandingPage))
+	mux.Handle("POST /settings/branding", u.signedIn(form, u.saveBranding))
+	mux.Handle("GET /unsubscribe", u.public(form, u.unsubscribePage))
+	mux.Handle("POST /unsubscribe", u.public(form, u.unsubscribe))
 }
 
 // static serves an embedded asset. A URL carrying the asset's current

@@ -19,6 +19,7 @@ import (
 	"github.com/heraldhq/herald/errs"
 	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
 	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
+	"github.com/heraldhq/herald/outbox"
 	"github.com/heraldhq/herald/store"
 )
 
@@ -661,9 +662,11 @@ func (s *Service) scheduleQueued(ctx context.Context, in scheduleInput) (*trigge
 			if in.due, err = freeSlot(ctx, tx, q, s.clock.Now()); err != nil {
 				return err
 			}
-			out, err = s.insert(ctx, tx, in)
-			changed = err == nil
-			return err
+			if out, err = s.insert(ctx, tx, in); err != nil {
+				return err
+			}
+			changed = true
+			return noteQueueLevel(ctx, tx, s.outbox, in.tenantID, in.queueID, false)
 		case err != nil:
 			return err
 		case cur.kind == kindQueue && cur.queueID == in.queueID && cur.live():
@@ -684,9 +687,11 @@ func (s *Service) scheduleQueued(ctx context.Context, in scheduleInput) (*trigge
 				return err
 			}
 		}
-		out, err = s.replace(ctx, tx, cur, in)
-		changed = err == nil
-		return err
+		if out, err = s.replace(ctx, tx, cur, in); err != nil {
+			return err
+		}
+		changed = true
+		return noteQueueLevel(ctx, tx, s.outbox, in.tenantID, in.queueID, false)
 	})
 	if err != nil {
 		return nil, err
@@ -773,7 +778,60 @@ func (e *engine) fireQueued(ctx context.Context, tx *store.Tx, en *entry, now ti
 	} else if n == 0 {
 		return schedule{}, false, false, nil
 	}
+	if r.state == stateFired {
+		// One post fewer waits: the queue may be running low.
+		if err := noteQueueLevel(ctx, tx, e.box, en.tenantID, sp.queueID, true); err != nil {
+			return schedule{}, false, false, err
+		}
+	}
 	return r, true, false, nil
+}
+
+// queueLowWater is how many waiting posts a queue needs not to be running
+// low: below it, its team is told to add posts before its slots go empty.
+const queueLowWater = 3
+
+// noteQueueLevel compares the queue's waiting posts with queueLowWater in
+// tx, which holds the queue's lock. Below it, after a fire (mayWarn), the
+// queue is marked running low and queue.running_empty goes out in the same
+// transaction, once: the mark keeps later fires quiet until enough posts
+// wait again, which re-arms it. Enqueueing never warns: a queue being
+// filled is not running empty.
+func noteQueueLevel(ctx context.Context, tx *store.Tx, box *outbox.Outbox, tenantID, queueID string, mayWarn bool) error {
+	var (
+		low             bool
+		workspace, name string
+		waiting, last   int64
+	)
+	err := tx.QueryRow(ctx, `SELECT running_low, workspace_id, name FROM trigger_queues WHERE tenant_id = ? AND id = ?`,
+		tenantID, queueID).Scan(&low, &workspace, &name)
+	if errors.Is(err, store.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading queue %s: %w", queueID, err)
+	}
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MAX(due_at), 0) FROM trigger_schedules
+		WHERE tenant_id = ? AND queue_id = ? AND kind = 'queue' AND state IN ('pending', 'held')`,
+		tenantID, queueID).Scan(&waiting, &last); err != nil {
+		return fmt.Errorf("counting queue %s: %w", queueID, err)
+	}
+	switch {
+	case waiting >= queueLowWater && low:
+		_, err = tx.Exec(ctx, `UPDATE trigger_queues SET running_low = ? WHERE tenant_id = ? AND id = ?`, false, tenantID, queueID)
+		return err
+	case waiting < queueLowWater && !low && mayWarn:
+		if _, err := tx.Exec(ctx, `UPDATE trigger_queues SET running_low = ? WHERE tenant_id = ? AND id = ?`, true, tenantID, queueID); err != nil {
+			return err
+		}
+		ev := &eventsv1.QueueRunningEmpty{TenantId: tenantID, WorkspaceId: workspace, QueueId: queueID, QueueName: name, Remaining: waiting}
+		if waiting > 0 {
+			ev.EmptyAt = timestamppb.New(store.FromMicros(last))
+		}
+		_, err = box.Add(ctx, tx, bus.TopicQueueRunningEmpty, ev)
+		return err
+	}
+	return nil
 }
 
 // replanLate moves a queued post whose slot passed long ago (an outage) to

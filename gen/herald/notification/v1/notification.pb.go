@@ -30,7 +30,10 @@ type Notification struct {
 	TenantId       string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	UserId         string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	WorkspaceId    string                 `protobuf:"bytes,4,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
-	// kind: post.published, post.failed, account.needs_reconnect
+	// kind is the event's topic: post.published, post.failed,
+	// account.needs_reconnect, account.credential_expiring,
+	// approval.requested, approval.decided, approval.commented,
+	// feed.drafts_created, queue.running_empty
 	Kind          string                 `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
 	Title         string                 `protobuf:"bytes,6,opt,name=title,proto3" json:"title,omitempty"`
 	Body          string                 `protobuf:"bytes,7,opt,name=body,proto3" json:"body,omitempty"`
@@ -366,6 +369,464 @@ func (x *MarkReadResponse) GetMarked() int32 {
 	return 0
 }
 
+// KindPreference is how one kind of event reaches a user.
+type KindPreference struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is an event kind (post.failed, approval.requested, ...).
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// channel is one of in_app, email, both, none.
+	Channel string `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	// is_default: the user never chose; channel is the default for the kind.
+	IsDefault     bool `protobuf:"varint,3,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KindPreference) Reset() {
+	*x = KindPreference{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KindPreference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KindPreference) ProtoMessage() {}
+
+func (x *KindPreference) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KindPreference.ProtoReflect.Descriptor instead.
+func (*KindPreference) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *KindPreference) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *KindPreference) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *KindPreference) GetIsDefault() bool {
+	if x != nil {
+		return x.IsDefault
+	}
+	return false
+}
+
+// Digest batches a user's emails into one a day.
+type Digest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Enabled bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// hour of the day (0-23) in zone when the digest is sent.
+	Hour int32 `protobuf:"varint,2,opt,name=hour,proto3" json:"hour,omitempty"`
+	// zone is an IANA time zone name.
+	Zone          string `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Digest) Reset() {
+	*x = Digest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Digest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Digest) ProtoMessage() {}
+
+func (x *Digest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Digest.ProtoReflect.Descriptor instead.
+func (*Digest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Digest) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Digest) GetHour() int32 {
+	if x != nil {
+		return x.Hour
+	}
+	return 0
+}
+
+func (x *Digest) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+type GetPreferencesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPreferencesRequest) Reset() {
+	*x = GetPreferencesRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPreferencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPreferencesRequest) ProtoMessage() {}
+
+func (x *GetPreferencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPreferencesRequest.ProtoReflect.Descriptor instead.
+func (*GetPreferencesRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetPreferencesRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *GetPreferencesRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type GetPreferencesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kinds         []*KindPreference      `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	Digest        *Digest                `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPreferencesResponse) Reset() {
+	*x = GetPreferencesResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPreferencesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPreferencesResponse) ProtoMessage() {}
+
+func (x *GetPreferencesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPreferencesResponse.ProtoReflect.Descriptor instead.
+func (*GetPreferencesResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetPreferencesResponse) GetKinds() []*KindPreference {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *GetPreferencesResponse) GetDigest() *Digest {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+type UpdatePreferencesRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// kinds to change; is_default is ignored.
+	Kinds []*KindPreference `protobuf:"bytes,3,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// digest, when set, replaces the digest setting.
+	Digest        *Digest `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePreferencesRequest) Reset() {
+	*x = UpdatePreferencesRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePreferencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePreferencesRequest) ProtoMessage() {}
+
+func (x *UpdatePreferencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePreferencesRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePreferencesRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UpdatePreferencesRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UpdatePreferencesRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UpdatePreferencesRequest) GetKinds() []*KindPreference {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *UpdatePreferencesRequest) GetDigest() *Digest {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+type UpdatePreferencesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kinds         []*KindPreference      `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	Digest        *Digest                `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePreferencesResponse) Reset() {
+	*x = UpdatePreferencesResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePreferencesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePreferencesResponse) ProtoMessage() {}
+
+func (x *UpdatePreferencesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePreferencesResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePreferencesResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UpdatePreferencesResponse) GetKinds() []*KindPreference {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *UpdatePreferencesResponse) GetDigest() *Digest {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+type UnsubscribeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsubscribeRequest) Reset() {
+	*x = UnsubscribeRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsubscribeRequest) ProtoMessage() {}
+
+func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsubscribeRequest.ProtoReflect.Descriptor instead.
+func (*UnsubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UnsubscribeRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type UnsubscribeResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// category is the event kind whose emails stop, or "all".
+	Category      string `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsubscribeResponse) Reset() {
+	*x = UnsubscribeResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsubscribeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsubscribeResponse) ProtoMessage() {}
+
+func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsubscribeResponse.ProtoReflect.Descriptor instead.
+func (*UnsubscribeResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UnsubscribeResponse) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UnsubscribeResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UnsubscribeResponse) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
 var File_herald_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_herald_notification_v1_notification_proto_rawDesc = "" +
@@ -398,10 +859,42 @@ const file_herald_notification_v1_notification_proto_rawDesc = "" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12)\n" +
 	"\x10notification_ids\x18\x03 \x03(\tR\x0fnotificationIds\"*\n" +
 	"\x10MarkReadResponse\x12\x16\n" +
-	"\x06marked\x18\x01 \x01(\x05R\x06marked2\xee\x01\n" +
+	"\x06marked\x18\x01 \x01(\x05R\x06marked\"]\n" +
+	"\x0eKindPreference\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x12\x1d\n" +
+	"\n" +
+	"is_default\x18\x03 \x01(\bR\tisDefault\"J\n" +
+	"\x06Digest\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x12\n" +
+	"\x04hour\x18\x02 \x01(\x05R\x04hour\x12\x12\n" +
+	"\x04zone\x18\x03 \x01(\tR\x04zone\"M\n" +
+	"\x15GetPreferencesRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"\x8e\x01\n" +
+	"\x16GetPreferencesResponse\x12<\n" +
+	"\x05kinds\x18\x01 \x03(\v2&.herald.notification.v1.KindPreferenceR\x05kinds\x126\n" +
+	"\x06digest\x18\x02 \x01(\v2\x1e.herald.notification.v1.DigestR\x06digest\"\xc6\x01\n" +
+	"\x18UpdatePreferencesRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12<\n" +
+	"\x05kinds\x18\x03 \x03(\v2&.herald.notification.v1.KindPreferenceR\x05kinds\x126\n" +
+	"\x06digest\x18\x04 \x01(\v2\x1e.herald.notification.v1.DigestR\x06digest\"\x91\x01\n" +
+	"\x19UpdatePreferencesResponse\x12<\n" +
+	"\x05kinds\x18\x01 \x03(\v2&.herald.notification.v1.KindPreferenceR\x05kinds\x126\n" +
+	"\x06digest\x18\x02 \x01(\v2\x1e.herald.notification.v1.DigestR\x06digest\"*\n" +
+	"\x12UnsubscribeRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"g\n" +
+	"\x13UnsubscribeResponse\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1a\n" +
+	"\bcategory\x18\x03 \x01(\tR\bcategory2\xc1\x04\n" +
 	"\x13NotificationService\x12x\n" +
 	"\x11ListNotifications\x120.herald.notification.v1.ListNotificationsRequest\x1a1.herald.notification.v1.ListNotificationsResponse\x12]\n" +
-	"\bMarkRead\x12'.herald.notification.v1.MarkReadRequest\x1a(.herald.notification.v1.MarkReadResponseB\xef\x01\n" +
+	"\bMarkRead\x12'.herald.notification.v1.MarkReadRequest\x1a(.herald.notification.v1.MarkReadResponse\x12o\n" +
+	"\x0eGetPreferences\x12-.herald.notification.v1.GetPreferencesRequest\x1a..herald.notification.v1.GetPreferencesResponse\x12x\n" +
+	"\x11UpdatePreferences\x120.herald.notification.v1.UpdatePreferencesRequest\x1a1.herald.notification.v1.UpdatePreferencesResponse\x12f\n" +
+	"\vUnsubscribe\x12*.herald.notification.v1.UnsubscribeRequest\x1a+.herald.notification.v1.UnsubscribeResponseB\xef\x01\n" +
 	"\x1acom.herald.notification.v1B\x11NotificationProtoP\x01ZDgithub.com/heraldhq/herald/gen/herald/notification/v1;notificationv1\xa2\x02\x03HNX\xaa\x02\x16Herald.Notification.V1\xca\x02\x16Herald\\Notification\\V1\xe2\x02\"Herald\\Notification\\V1\\GPBMetadata\xea\x02\x18Herald::Notification::V1b\x06proto3"
 
 var (
@@ -416,28 +909,48 @@ func file_herald_notification_v1_notification_proto_rawDescGZIP() []byte {
 	return file_herald_notification_v1_notification_proto_rawDescData
 }
 
-var file_herald_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_herald_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_herald_notification_v1_notification_proto_goTypes = []any{
 	(*Notification)(nil),              // 0: herald.notification.v1.Notification
 	(*ListNotificationsRequest)(nil),  // 1: herald.notification.v1.ListNotificationsRequest
 	(*ListNotificationsResponse)(nil), // 2: herald.notification.v1.ListNotificationsResponse
 	(*MarkReadRequest)(nil),           // 3: herald.notification.v1.MarkReadRequest
 	(*MarkReadResponse)(nil),          // 4: herald.notification.v1.MarkReadResponse
-	(*timestamppb.Timestamp)(nil),     // 5: google.protobuf.Timestamp
+	(*KindPreference)(nil),            // 5: herald.notification.v1.KindPreference
+	(*Digest)(nil),                    // 6: herald.notification.v1.Digest
+	(*GetPreferencesRequest)(nil),     // 7: herald.notification.v1.GetPreferencesRequest
+	(*GetPreferencesResponse)(nil),    // 8: herald.notification.v1.GetPreferencesResponse
+	(*UpdatePreferencesRequest)(nil),  // 9: herald.notification.v1.UpdatePreferencesRequest
+	(*UpdatePreferencesResponse)(nil), // 10: herald.notification.v1.UpdatePreferencesResponse
+	(*UnsubscribeRequest)(nil),        // 11: herald.notification.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),       // 12: herald.notification.v1.UnsubscribeResponse
+	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
 }
 var file_herald_notification_v1_notification_proto_depIdxs = []int32{
-	5, // 0: herald.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	5, // 1: herald.notification.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
-	0, // 2: herald.notification.v1.ListNotificationsResponse.notifications:type_name -> herald.notification.v1.Notification
-	1, // 3: herald.notification.v1.NotificationService.ListNotifications:input_type -> herald.notification.v1.ListNotificationsRequest
-	3, // 4: herald.notification.v1.NotificationService.MarkRead:input_type -> herald.notification.v1.MarkReadRequest
-	2, // 5: herald.notification.v1.NotificationService.ListNotifications:output_type -> herald.notification.v1.ListNotificationsResponse
-	4, // 6: herald.notification.v1.NotificationService.MarkRead:output_type -> herald.notification.v1.MarkReadResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	13, // 0: herald.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	13, // 1: herald.notification.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
+	0,  // 2: herald.notification.v1.ListNotificationsResponse.notifications:type_name -> herald.notification.v1.Notification
+	5,  // 3: herald.notification.v1.GetPreferencesResponse.kinds:type_name -> herald.notification.v1.KindPreference
+	6,  // 4: herald.notification.v1.GetPreferencesResponse.digest:type_name -> herald.notification.v1.Digest
+	5,  // 5: herald.notification.v1.UpdatePreferencesRequest.kinds:type_name -> herald.notification.v1.KindPreference
+	6,  // 6: herald.notification.v1.UpdatePreferencesRequest.digest:type_name -> herald.notification.v1.Digest
+	5,  // 7: herald.notification.v1.UpdatePreferencesResponse.kinds:type_name -> herald.notification.v1.KindPreference
+	6,  // 8: herald.notification.v1.UpdatePreferencesResponse.digest:type_name -> herald.notification.v1.Digest
+	1,  // 9: herald.notification.v1.NotificationService.ListNotifications:input_type -> herald.notification.v1.ListNotificationsRequest
+	3,  // 10: herald.notification.v1.NotificationService.MarkRead:input_type -> herald.notification.v1.MarkReadRequest
+	7,  // 11: herald.notification.v1.NotificationService.GetPreferences:input_type -> herald.notification.v1.GetPreferencesRequest
+	9,  // 12: herald.notification.v1.NotificationService.UpdatePreferences:input_type -> herald.notification.v1.UpdatePreferencesRequest
+	11, // 13: herald.notification.v1.NotificationService.Unsubscribe:input_type -> herald.notification.v1.UnsubscribeRequest
+	2,  // 14: herald.notification.v1.NotificationService.ListNotifications:output_type -> herald.notification.v1.ListNotificationsResponse
+	4,  // 15: herald.notification.v1.NotificationService.MarkRead:output_type -> herald.notification.v1.MarkReadResponse
+	8,  // 16: herald.notification.v1.NotificationService.GetPreferences:output_type -> herald.notification.v1.GetPreferencesResponse
+	10, // 17: herald.notification.v1.NotificationService.UpdatePreferences:output_type -> herald.notification.v1.UpdatePreferencesResponse
+	12, // 18: herald.notification.v1.NotificationService.Unsubscribe:output_type -> herald.notification.v1.UnsubscribeResponse
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_herald_notification_v1_notification_proto_init() }
@@ -451,7 +964,7 @@ func file_herald_notification_v1_notification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_notification_v1_notification_proto_rawDesc), len(file_herald_notification_v1_notification_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -791,8 +791,10 @@ func (x *Recipient) GetRole() string {
 }
 
 type ListRecipientsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Recipients    []*Recipient           `protobuf:"bytes,1,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Recipients []*Recipient           `protobuf:"bytes,1,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	// branding is how the agency's emails look (white label).
+	Branding      *Branding `protobuf:"bytes,2,opt,name=branding,proto3" json:"branding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -832,6 +834,95 @@ func (x *ListRecipientsResponse) GetRecipients() []*Recipient {
 		return x.Recipients
 	}
 	return nil
+}
+
+func (x *ListRecipientsResponse) GetBranding() *Branding {
+	if x != nil {
+		return x.Branding
+	}
+	return nil
+}
+
+// Branding is an agency's look in the emails sent on its behalf.
+type Branding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the agency's name, shown as the sender and in the header.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// logo_url is an https URL of the agency's logo; empty: no logo.
+	LogoUrl string `protobuf:"bytes,2,opt,name=logo_url,json=logoUrl,proto3" json:"logo_url,omitempty"`
+	// primary_color is "#rrggbb".
+	PrimaryColor string `protobuf:"bytes,3,opt,name=primary_color,json=primaryColor,proto3" json:"primary_color,omitempty"`
+	// sender_name replaces the sender's display name; empty: name.
+	SenderName string `protobuf:"bytes,4,opt,name=sender_name,json=senderName,proto3" json:"sender_name,omitempty"`
+	// hide_powered_by drops the "powered by Herald" line.
+	HidePoweredBy bool `protobuf:"varint,5,opt,name=hide_powered_by,json=hidePoweredBy,proto3" json:"hide_powered_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Branding) Reset() {
+	*x = Branding{}
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Branding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Branding) ProtoMessage() {}
+
+func (x *Branding) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Branding.ProtoReflect.Descriptor instead.
+func (*Branding) Descriptor() ([]byte, []int) {
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Branding) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Branding) GetLogoUrl() string {
+	if x != nil {
+		return x.LogoUrl
+	}
+	return ""
+}
+
+func (x *Branding) GetPrimaryColor() string {
+	if x != nil {
+		return x.PrimaryColor
+	}
+	return ""
+}
+
+func (x *Branding) GetSenderName() string {
+	if x != nil {
+		return x.SenderName
+	}
+	return ""
+}
+
+func (x *Branding) GetHidePoweredBy() bool {
+	if x != nil {
+		return x.HidePoweredBy
+	}
+	return false
 }
 
 var File_herald_portal_v1_portal_proto protoreflect.FileDescriptor
@@ -902,11 +993,19 @@ const file_herald_portal_v1_portal_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
-	"\x04role\x18\x04 \x01(\tR\x04role\"U\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\"\x8d\x01\n" +
 	"\x16ListRecipientsResponse\x12;\n" +
 	"\n" +
 	"recipients\x18\x01 \x03(\v2\x1b.herald.portal.v1.RecipientR\n" +
-	"recipients2\xc4\x02\n" +
+	"recipients\x126\n" +
+	"\bbranding\x18\x02 \x01(\v2\x1a.herald.portal.v1.BrandingR\bbranding\"\xa7\x01\n" +
+	"\bBranding\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\blogo_url\x18\x02 \x01(\tR\alogoUrl\x12#\n" +
+	"\rprimary_color\x18\x03 \x01(\tR\fprimaryColor\x12\x1f\n" +
+	"\vsender_name\x18\x04 \x01(\tR\n" +
+	"senderName\x12&\n" +
+	"\x0fhide_powered_by\x18\x05 \x01(\bR\rhidePoweredBy2\xc4\x02\n" +
 	"\rPortalService\x12`\n" +
 	"\rGetPublishJob\x12&.herald.portal.v1.GetPublishJobRequest\x1a'.herald.portal.v1.GetPublishJobResponse\x12c\n" +
 	"\x0eListRecipients\x12'.herald.portal.v1.ListRecipientsRequest\x1a(.herald.portal.v1.ListRecipientsResponse\x12l\n" +
@@ -925,7 +1024,7 @@ func file_herald_portal_v1_portal_proto_rawDescGZIP() []byte {
 	return file_herald_portal_v1_portal_proto_rawDescData
 }
 
-var file_herald_portal_v1_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_herald_portal_v1_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_herald_portal_v1_portal_proto_goTypes = []any{
 	(*GetPublishJobRequest)(nil),      // 0: herald.portal.v1.GetPublishJobRequest
 	(*MediaRef)(nil),                  // 1: herald.portal.v1.MediaRef
@@ -938,31 +1037,33 @@ var file_herald_portal_v1_portal_proto_goTypes = []any{
 	(*ListRecipientsRequest)(nil),     // 8: herald.portal.v1.ListRecipientsRequest
 	(*Recipient)(nil),                 // 9: herald.portal.v1.Recipient
 	(*ListRecipientsResponse)(nil),    // 10: herald.portal.v1.ListRecipientsResponse
-	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
+	(*Branding)(nil),                  // 11: herald.portal.v1.Branding
+	(*timestamppb.Timestamp)(nil),     // 12: google.protobuf.Timestamp
 }
 var file_herald_portal_v1_portal_proto_depIdxs = []int32{
-	11, // 0: herald.portal.v1.GetPublishJobRequest.due_at:type_name -> google.protobuf.Timestamp
-	11, // 1: herald.portal.v1.Target.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 0: herald.portal.v1.GetPublishJobRequest.due_at:type_name -> google.protobuf.Timestamp
+	12, // 1: herald.portal.v1.Target.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: herald.portal.v1.PublishJob.media:type_name -> herald.portal.v1.MediaRef
 	2,  // 3: herald.portal.v1.PublishJob.targets:type_name -> herald.portal.v1.Target
 	4,  // 4: herald.portal.v1.PublishJob.thread:type_name -> herald.portal.v1.PostPart
 	4,  // 5: herald.portal.v1.PublishJob.first_comment:type_name -> herald.portal.v1.PostPart
 	1,  // 6: herald.portal.v1.PostPart.media:type_name -> herald.portal.v1.MediaRef
 	3,  // 7: herald.portal.v1.GetPublishJobResponse.job:type_name -> herald.portal.v1.PublishJob
-	11, // 8: herald.portal.v1.UpdateCredentialsRequest.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 8: herald.portal.v1.UpdateCredentialsRequest.expires_at:type_name -> google.protobuf.Timestamp
 	2,  // 9: herald.portal.v1.UpdateCredentialsResponse.target:type_name -> herald.portal.v1.Target
 	9,  // 10: herald.portal.v1.ListRecipientsResponse.recipients:type_name -> herald.portal.v1.Recipient
-	0,  // 11: herald.portal.v1.PortalService.GetPublishJob:input_type -> herald.portal.v1.GetPublishJobRequest
-	8,  // 12: herald.portal.v1.PortalService.ListRecipients:input_type -> herald.portal.v1.ListRecipientsRequest
-	6,  // 13: herald.portal.v1.PortalService.UpdateCredentials:input_type -> herald.portal.v1.UpdateCredentialsRequest
-	5,  // 14: herald.portal.v1.PortalService.GetPublishJob:output_type -> herald.portal.v1.GetPublishJobResponse
-	10, // 15: herald.portal.v1.PortalService.ListRecipients:output_type -> herald.portal.v1.ListRecipientsResponse
-	7,  // 16: herald.portal.v1.PortalService.UpdateCredentials:output_type -> herald.portal.v1.UpdateCredentialsResponse
-	14, // [14:17] is the sub-list for method output_type
-	11, // [11:14] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 11: herald.portal.v1.ListRecipientsResponse.branding:type_name -> herald.portal.v1.Branding
+	0,  // 12: herald.portal.v1.PortalService.GetPublishJob:input_type -> herald.portal.v1.GetPublishJobRequest
+	8,  // 13: herald.portal.v1.PortalService.ListRecipients:input_type -> herald.portal.v1.ListRecipientsRequest
+	6,  // 14: herald.portal.v1.PortalService.UpdateCredentials:input_type -> herald.portal.v1.UpdateCredentialsRequest
+	5,  // 15: herald.portal.v1.PortalService.GetPublishJob:output_type -> herald.portal.v1.GetPublishJobResponse
+	10, // 16: herald.portal.v1.PortalService.ListRecipients:output_type -> herald.portal.v1.ListRecipientsResponse
+	7,  // 17: herald.portal.v1.PortalService.UpdateCredentials:output_type -> herald.portal.v1.UpdateCredentialsResponse
+	15, // [15:18] is the sub-list for method output_type
+	12, // [12:15] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_herald_portal_v1_portal_proto_init() }
@@ -976,7 +1077,7 @@ func file_herald_portal_v1_portal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_portal_v1_portal_proto_rawDesc), len(file_herald_portal_v1_portal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

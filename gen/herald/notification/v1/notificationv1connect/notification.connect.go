@@ -40,12 +40,32 @@ const (
 	// NotificationServiceMarkReadProcedure is the fully-qualified name of the NotificationService's
 	// MarkRead RPC.
 	NotificationServiceMarkReadProcedure = "/herald.notification.v1.NotificationService/MarkRead"
+	// NotificationServiceGetPreferencesProcedure is the fully-qualified name of the
+	// NotificationService's GetPreferences RPC.
+	NotificationServiceGetPreferencesProcedure = "/herald.notification.v1.NotificationService/GetPreferences"
+	// NotificationServiceUpdatePreferencesProcedure is the fully-qualified name of the
+	// NotificationService's UpdatePreferences RPC.
+	NotificationServiceUpdatePreferencesProcedure = "/herald.notification.v1.NotificationService/UpdatePreferences"
+	// NotificationServiceUnsubscribeProcedure is the fully-qualified name of the NotificationService's
+	// Unsubscribe RPC.
+	NotificationServiceUnsubscribeProcedure = "/herald.notification.v1.NotificationService/Unsubscribe"
 )
 
 // NotificationServiceClient is a client for the herald.notification.v1.NotificationService service.
 type NotificationServiceClient interface {
 	ListNotifications(context.Context, *v1.ListNotificationsRequest) (*v1.ListNotificationsResponse, error)
 	MarkRead(context.Context, *v1.MarkReadRequest) (*v1.MarkReadResponse, error)
+	// Preferences
+	// GetPreferences returns a user's channel for every event kind (the
+	// default where the user chose none) and their digest setting.
+	GetPreferences(context.Context, *v1.GetPreferencesRequest) (*v1.GetPreferencesResponse, error)
+	// UpdatePreferences changes the kinds it names and, when digest is set,
+	// the digest setting; the rest stays as it was.
+	UpdatePreferences(context.Context, *v1.UpdatePreferencesRequest) (*v1.UpdatePreferencesResponse, error)
+	// Unsubscribe turns email off for the user and category a signed token
+	// from an email names; no sign-in is needed, and using a token again
+	// changes nothing.
+	Unsubscribe(context.Context, *v1.UnsubscribeRequest) (*v1.UnsubscribeResponse, error)
 }
 
 // NewNotificationServiceClient constructs a client for the
@@ -71,6 +91,24 @@ func NewNotificationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(notificationServiceMethods.ByName("MarkRead")),
 			connect.WithClientOptions(opts...),
 		),
+		getPreferences: connect.NewClient[v1.GetPreferencesRequest, v1.GetPreferencesResponse](
+			httpClient,
+			baseURL+NotificationServiceGetPreferencesProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("GetPreferences")),
+			connect.WithClientOptions(opts...),
+		),
+		updatePreferences: connect.NewClient[v1.UpdatePreferencesRequest, v1.UpdatePreferencesResponse](
+			httpClient,
+			baseURL+NotificationServiceUpdatePreferencesProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("UpdatePreferences")),
+			connect.WithClientOptions(opts...),
+		),
+		unsubscribe: connect.NewClient[v1.UnsubscribeRequest, v1.UnsubscribeResponse](
+			httpClient,
+			baseURL+NotificationServiceUnsubscribeProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("Unsubscribe")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -78,6 +116,9 @@ func NewNotificationServiceClient(httpClient connect.HTTPClient, baseURL string,
 type notificationServiceClient struct {
 	listNotifications *connect.Client[v1.ListNotificationsRequest, v1.ListNotificationsResponse]
 	markRead          *connect.Client[v1.MarkReadRequest, v1.MarkReadResponse]
+	getPreferences    *connect.Client[v1.GetPreferencesRequest, v1.GetPreferencesResponse]
+	updatePreferences *connect.Client[v1.UpdatePreferencesRequest, v1.UpdatePreferencesResponse]
+	unsubscribe       *connect.Client[v1.UnsubscribeRequest, v1.UnsubscribeResponse]
 }
 
 // ListNotifications calls herald.notification.v1.NotificationService.ListNotifications.
@@ -98,11 +139,49 @@ func (c *notificationServiceClient) MarkRead(ctx context.Context, req *v1.MarkRe
 	return nil, err
 }
 
+// GetPreferences calls herald.notification.v1.NotificationService.GetPreferences.
+func (c *notificationServiceClient) GetPreferences(ctx context.Context, req *v1.GetPreferencesRequest) (*v1.GetPreferencesResponse, error) {
+	response, err := c.getPreferences.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// UpdatePreferences calls herald.notification.v1.NotificationService.UpdatePreferences.
+func (c *notificationServiceClient) UpdatePreferences(ctx context.Context, req *v1.UpdatePreferencesRequest) (*v1.UpdatePreferencesResponse, error) {
+	response, err := c.updatePreferences.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// Unsubscribe calls herald.notification.v1.NotificationService.Unsubscribe.
+func (c *notificationServiceClient) Unsubscribe(ctx context.Context, req *v1.UnsubscribeRequest) (*v1.UnsubscribeResponse, error) {
+	response, err := c.unsubscribe.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // NotificationServiceHandler is an implementation of the herald.notification.v1.NotificationService
 // service.
 type NotificationServiceHandler interface {
 	ListNotifications(context.Context, *v1.ListNotificationsRequest) (*v1.ListNotificationsResponse, error)
 	MarkRead(context.Context, *v1.MarkReadRequest) (*v1.MarkReadResponse, error)
+	// Preferences
+	// GetPreferences returns a user's channel for every event kind (the
+	// default where the user chose none) and their digest setting.
+	GetPreferences(context.Context, *v1.GetPreferencesRequest) (*v1.GetPreferencesResponse, error)
+	// UpdatePreferences changes the kinds it names and, when digest is set,
+	// the digest setting; the rest stays as it was.
+	UpdatePreferences(context.Context, *v1.UpdatePreferencesRequest) (*v1.UpdatePreferencesResponse, error)
+	// Unsubscribe turns email off for the user and category a signed token
+	// from an email names; no sign-in is needed, and using a token again
+	// changes nothing.
+	Unsubscribe(context.Context, *v1.UnsubscribeRequest) (*v1.UnsubscribeResponse, error)
 }
 
 // NewNotificationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -124,12 +203,36 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 		connect.WithSchema(notificationServiceMethods.ByName("MarkRead")),
 		connect.WithHandlerOptions(opts...),
 	)
+	notificationServiceGetPreferencesHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceGetPreferencesProcedure,
+		svc.GetPreferences,
+		connect.WithSchema(notificationServiceMethods.ByName("GetPreferences")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceUpdatePreferencesHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceUpdatePreferencesProcedure,
+		svc.UpdatePreferences,
+		connect.WithSchema(notificationServiceMethods.ByName("UpdatePreferences")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceUnsubscribeHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceUnsubscribeProcedure,
+		svc.Unsubscribe,
+		connect.WithSchema(notificationServiceMethods.ByName("Unsubscribe")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/herald.notification.v1.NotificationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case NotificationServiceListNotificationsProcedure:
 			notificationServiceListNotificationsHandler.ServeHTTP(w, r)
 		case NotificationServiceMarkReadProcedure:
 			notificationServiceMarkReadHandler.ServeHTTP(w, r)
+		case NotificationServiceGetPreferencesProcedure:
+			notificationServiceGetPreferencesHandler.ServeHTTP(w, r)
+		case NotificationServiceUpdatePreferencesProcedure:
+			notificationServiceUpdatePreferencesHandler.ServeHTTP(w, r)
+		case NotificationServiceUnsubscribeProcedure:
+			notificationServiceUnsubscribeHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -145,4 +248,16 @@ func (UnimplementedNotificationServiceHandler) ListNotifications(context.Context
 
 func (UnimplementedNotificationServiceHandler) MarkRead(context.Context, *v1.MarkReadRequest) (*v1.MarkReadResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.MarkRead is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) GetPreferences(context.Context, *v1.GetPreferencesRequest) (*v1.GetPreferencesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.GetPreferences is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) UpdatePreferences(context.Context, *v1.UpdatePreferencesRequest) (*v1.UpdatePreferencesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.UpdatePreferences is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) Unsubscribe(context.Context, *v1.UnsubscribeRequest) (*v1.UnsubscribeResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.Unsubscribe is not implemented"))
 }
