@@ -166,6 +166,10 @@ func runSlice(t *testing.T, h *herald) {
 
 	// Live notifications: the browser's stream is open before the post goes out.
 	stream := openStream(t, owner)
+	// A published post is told in the app by default; this owner wants
+	// an email too.
+	owner.call(http.MethodPut, "/api/v1/me/notification-preferences", obj{
+		"kinds": []obj{{"kind": "post.published", "channel": "both"}}}, http.StatusOK)
 
 	// 6. Schedule at a local time in the workspace's zone, a few seconds ahead.
 	due := time.Now().Add(3 * time.Second).In(zone).Truncate(time.Second)
