@@ -590,6 +590,16 @@ func (s *Service) onFeedItem(ctx context.Context, m *bus.Message) error {
 			plan{kind: KindDraft, zone: ws.Timezone}.apply(&post)
 		}
 	}
+	// Under an approval policy a post the automation would queue waits for
+	// its approvers like any other; a draft waits for a person anyway.
+	policy, err := approvalPolicy(ctx, s.db, tenant, a.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	review := failure == "" && post.Kind == KindQueue && policy != PolicyNone
+	if review {
+		post.Status = PostPendingApproval
+	}
 	acted := false
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
 		acted = false
@@ -610,6 +620,14 @@ func (s *Service) onFeedItem(ctx context.Context, m *bus.Message) error {
 		if err := insertPost(ctx, tx, tenant, post, accounts, nil); err != nil {
 			return err
 		}
+		if review {
+			// Submitted in the automation's name, on behalf of whoever
+			// set it up.
+			by := &Principal{AgencyID: tenant, UserID: a.CreatedBy, Name: "Automation " + a.Name}
+			if err := s.submitForApproval(ctx, tx, by, post, policy, false, now); err != nil {
+				return err
+			}
+		}
 		// In the post's transaction: the team hears of exactly the posts
 		// that exist.
 		_, err = s.outbox.Add(ctx, tx, bus.TopicFeedDraftsCreated, &eventsv1.FeedDraftsCreated{
@@ -618,7 +636,7 @@ func (s *Service) onFeedItem(ctx context.Context, m *bus.Message) error {
 		})
 		return err
 	})
-	if err != nil || !acted || post.Kind != KindQueue {
+	if err != nil || !acted || post.Kind != KindQueue || review {
 		return err
 	}
 	sch, err := s.schedule(ctx, tenant, post)

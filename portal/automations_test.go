@@ -277,3 +277,38 @@ func TestAutomationWithTriggerFeeds(t *testing.T) {
 		t.Fatal("deleting the automation took its drafts")
 	}
 }
+
+// An automation's queued post under an approval policy waits for its
+// approvers like a person's, and takes its slot once approved.
+func TestAutomationQueueWaitsForApproval(t *testing.T) {
+	t.Parallel()
+	b, ts, _ := setupRealTriggerFeeds(t)
+	a := b.firstAgency(t)
+	ctx := context.Background()
+	events := b.approvalEvents(t)
+	a.setPolicy(t, PolicyInternal)
+	q := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/queues", map[string]any{
+		"name": "From the blog", "account_ids": []string{a.account}, "slots": []map[string]any{{"weekday": 2, "time": "10:00"}}})).json(t)
+	qid := q["id"].(string)
+	auto := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/automations", map[string]any{"name": "Blog",
+		"feed_url": "https://blog.example/feed", "template": "{{.title}}", "account_ids": []string{a.account}, "action": "queue", "queue_id": qid})).json(t)
+	aid := auto["id"].(string)
+
+	b.feedItem(t, "fa-1", &eventsv1.FeedItem{TenantId: a.id, WorkspaceId: a.workspace, FeedId: aid, ItemKey: "k1", Title: "Reviewed first", Link: "https://blog.example/r"})
+	got := a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/automations/"+aid, nil)).json(t)
+	postID := got["items"].([]any)[0].(map[string]any)["post_id"].(string)
+	post := a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/posts/"+postID, nil)).json(t)
+	if post["status"] != PostPendingApproval {
+		t.Fatalf("the automation's post is %v, want it waiting for approval", post["status"])
+	}
+	if _, err := ts.GetSchedule(ctx, &triggerv1.GetScheduleRequest{TenantId: a.id, ScheduleId: postID}); err == nil {
+		t.Fatal("Trigger holds a schedule for a post nobody approved")
+	}
+	events.wait(t, b, bus.TopicApprovalRequested, 1)
+
+	a.owner.must(http.StatusOK, a.owner.decide(postID, "approve", post["revision"].(float64), ""))
+	sch, err := ts.GetSchedule(ctx, &triggerv1.GetScheduleRequest{TenantId: a.id, ScheduleId: postID})
+	if err != nil || sch.GetSchedule().GetQueueId() != qid {
+		t.Fatalf("after approval the schedule is %v (%v), want a slot of the queue", sch.GetSchedule(), err)
+	}
+}
