@@ -178,6 +178,8 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("GET /notifications", u.signedIn(form, u.notifications))
 	mux.Handle("POST /notifications/read", u.signedIn(form, u.markRead))
 	u.routesApprovals(mux, form)
+	mux.Handle("GET /workspaces/{id}/import", u.signedIn(form, u.importPage))
+	mux.Handle("POST /workspaces/{id}/import", u.signedIn(maxImportBytes+(1<<20), u.importPosts))
 	mux.Handle("GET /settings/notifications", u.signedIn(form, u.notificationPrefs))
 	mux.Handle("POST /settings/notifications", u.signedIn(form, u.saveNotificationPrefs))
 	mux.Handle("GET /settings/branding", u.signedIn(form, u.brandingPage))
