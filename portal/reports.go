@@ -23,7 +23,7 @@ const maxReportDays = 366
 // ReportRow is one account's outcomes in a period.
 type ReportRow struct {
 	AccountID, Handle, DisplayName, Network string
-	Published, Failed, Skipped            int
+	Published, Failed, Skipped              int
 }
 
 // NetworkTotal is one network's outcomes in a period.
