@@ -52,6 +52,9 @@ type Config struct {
 	// Heartbeat is how often an idle stream gets a comment, so proxies keep
 	// it open and a gone client is noticed.
 	Heartbeat time.Duration
+
+	// Webhooks tunes the delivery to webhook and Slack endpoints.
+	Webhooks WebhookConfig
 }
 
 // DefaultConfig returns a configuration with email disabled.
@@ -67,6 +70,7 @@ func DefaultConfig() Config {
 		Batch:        50,
 		StreamBuffer: 64,
 		Heartbeat:    15 * time.Second,
+		Webhooks:     DefaultWebhookConfig(),
 	}
 }
 
@@ -215,5 +219,6 @@ func (cfg *Config) validate() (*smtpServer, *mail.Address, error) {
 	if cfg.StreamBuffer < 1 {
 		v.Add("stream_buffer", "must be at least 1")
 	}
+	cfg.Webhooks.validate(&v)
 	return srv, from, v.Err()
 }

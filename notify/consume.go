@@ -48,7 +48,7 @@ func (s *Service) handle(ctx context.Context, m *bus.Message) error {
 	case err != nil:
 		return fmt.Errorf("notify: recipients of workspace %s: %w", n.workspaceID, err)
 	}
-	created, err := s.record(ctx, m.ID, n, uniqueRecipients(res.GetRecipients()))
+	created, err := s.record(ctx, m, n, uniqueRecipients(res.GetRecipients()))
 	if err != nil {
 		return err
 	}
@@ -76,12 +76,17 @@ func uniqueRecipients(rs []*portalv1.Recipient) []*portalv1.Recipient {
 // record stores, in one transaction with the event id, a notification and
 // a queued email for each recipient, then pushes the notifications to the
 // live streams. It returns nothing when the event was handled before.
-func (s *Service) record(ctx context.Context, eventID string, n notice, rcpts []*portalv1.Recipient) ([]*notificationv1.Notification, error) {
+// The event's webhook deliveries are queued in the same transaction.
+func (s *Service) record(ctx context.Context, m *bus.Message, n notice, rcpts []*portalv1.Recipient) ([]*notificationv1.Notification, error) {
+	eventID := m.ID
 	now := time.Now().UTC()
 	var created []*notificationv1.Notification
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		first, err := s.outbox.FirstDelivery(ctx, tx, eventID)
 		if err != nil || !first {
+			return err
+		}
+		if err := s.queueHooks(ctx, tx, m, n); err != nil {
 			return err
 		}
 		for _, r := range rcpts {

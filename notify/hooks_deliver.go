@@ -1,0 +1,394 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/errs"
+	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
+	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/outbound"
+	"github.com/heraldhq/herald/store"
+)
+
+// maxExcerpt bounds the response body kept per attempt.
+const maxExcerpt = 1024
+
+// dueDelivery is one claimed delivery with what posting it needs.
+type dueDelivery struct {
+	id, tenantID, workspaceID, endpointID, eventID, topic string
+	payload                                               []byte
+	attempts                                              int // including the one being made
+	deadline                                              time.Time
+	kind, url                                             string
+	secrets                                               []string
+}
+
+// attemptResult is what one POST gave.
+type attemptResult struct {
+	at        time.Time
+	status    int
+	latency   time.Duration
+	response  string
+	err       error
+	permanent bool // no retry can help: the address is refused by policy
+}
+
+func (r attemptResult) ok() bool { return r.err == nil && r.status >= 200 && r.status < 300 }
+
+func (r attemptResult) errText() string {
+	switch {
+	case r.err != nil:
+		return errorText(r.err)
+	case r.ok():
+		return ""
+	case r.status >= 300 && r.status < 400:
+		return fmt.Sprintf("answered %d: redirects are not followed, use the final address", r.status)
+	}
+	return fmt.Sprintf("answered %d", r.status)
+}
+
+// hookLoop posts due deliveries until ctx is cancelled.
+func (s *Service) hookLoop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		n, err := s.deliverHooks(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("notify: delivering webhooks", "err", err)
+		}
+		if err == nil && n == s.cfg.Webhooks.Batch {
+			continue
+		}
+		wait := s.cfg.Webhooks.Poll
+		if next, ok := s.nextHookDue(ctx); ok {
+			wait = max(min(wait, time.Until(next)), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.hookWake:
+		case <-timer.C:
+		}
+	}
+}
+
+func (s *Service) nextHookDue(ctx context.Context) (time.Time, bool) {
+	var at *int64
+	err := s.db.QueryRow(ctx, `SELECT MIN(next_try_at) FROM notify_deliveries WHERE status = ?`, hookPending).Scan(&at)
+	if err != nil || at == nil {
+		return time.Time{}, false
+	}
+	return store.FromMicros(*at), true
+}
+
+// deliverHooks claims one batch of due deliveries, posts them
+// (Concurrency at a time) and records each outcome as it comes.
+func (s *Service) deliverHooks(ctx context.Context) (int, error) {
+	batch, err := s.claimHooks(ctx, "")
+	if err != nil || len(batch) == 0 {
+		return 0, err
+	}
+	sem := make(chan struct{}, s.cfg.Webhooks.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for _, d := range batch {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			res := s.post(ctx, d)
+			// Recorded even when shutting down: the POST happened.
+			if err := s.recordHook(context.WithoutCancel(ctx), d, res); err != nil {
+				mu.Lock()
+				firstErr = cmpOr(firstErr, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return len(batch), firstErr
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// claimHooks takes due deliveries of enabled endpoints for this process
+// (only deliveryID when set). As with emails, a claim counts as an attempt
+// and moves next_try_at past the time a POST may take: of two nodes, only
+// the first to update a row posts it, and a crashed node's claim lapses.
+// A delivery may so be posted twice, with the same event id; never zero
+// times.
+func (s *Service) claimHooks(ctx context.Context, deliveryID string) ([]dueDelivery, error) {
+	now := time.Now()
+	lease := store.ToMicros(now.Add(2*s.cfg.Webhooks.Timeout + time.Second))
+	var claimed []dueDelivery
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		claimed = claimed[:0]
+		q := `SELECT d.delivery_id, d.tenant_id, d.workspace_id, d.endpoint_id, d.event_id, d.topic, d.payload,
+				d.attempts, d.deadline_at, e.kind, e.url, e.secret, e.previous_secret, e.previous_until
+			FROM notify_deliveries d JOIN notify_endpoints e ON e.endpoint_id = d.endpoint_id
+			WHERE d.status = ? AND d.next_try_at <= ? AND e.enabled = ?`
+		args := []any{hookPending, store.ToMicros(now), true}
+		if deliveryID != "" {
+			q += ` AND d.delivery_id = ?`
+			args = append(args, deliveryID)
+		}
+		q += ` ORDER BY d.next_try_at, d.delivery_id LIMIT ?`
+		args = append(args, s.cfg.Webhooks.Batch)
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		var due []dueDelivery
+		for rows.Next() {
+			var (
+				d                  dueDelivery
+				payload, sec, prev string
+				deadline, prevTill int64
+			)
+			if err := rows.Scan(&d.id, &d.tenantID, &d.workspaceID, &d.endpointID, &d.eventID, &d.topic, &payload,
+				&d.attempts, &deadline, &d.kind, &d.url, &sec, &prev, &prevTill); err != nil {
+				rows.Close()
+				return err
+			}
+			d.payload, d.deadline = []byte(payload), store.FromMicros(deadline)
+			if sec != "" {
+				d.secrets = append(d.secrets, sec)
+			}
+			if prev != "" && prevTill > store.ToMicros(now) {
+				d.secrets = append(d.secrets, prev)
+			}
+			due = append(due, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, d := range due {
+			res, err := tx.Exec(ctx, `UPDATE notify_deliveries SET attempts = attempts + 1, next_try_at = ?
+				WHERE delivery_id = ? AND status = ? AND attempts = ?`, lease, d.id, hookPending, d.attempts)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				d.attempts++
+				claimed = append(claimed, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: claiming webhook deliveries: %w", err)
+	}
+	return claimed, nil
+}
+
+// post makes one attempt. Webhooks carry the Standard Webhooks headers:
+// webhook-id (the event id, the same on every retry and redelivery, for the
+// receiver to deduplicate by), webhook-timestamp and webhook-signature.
+// Slack endpoints get the body alone.
+func (s *Service) post(ctx context.Context, d dueDelivery) attemptResult {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Webhooks.Timeout)
+	defer cancel()
+	res := attemptResult{at: time.Now()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(d.payload))
+	if err != nil {
+		res.err, res.permanent = err, true
+		return res
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Herald-Webhooks/1")
+	if d.kind == kindWebhook {
+		ts := res.at.Unix()
+		req.Header.Set("webhook-id", d.eventID)
+		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+		req.Header.Set("webhook-signature", signature(d.secrets, d.eventID, ts, d.payload))
+	}
+	resp, err := s.hooks.Do(req)
+	res.latency = time.Since(res.at)
+	if err != nil {
+		res.err = err
+		res.permanent = errors.Is(err, outbound.ErrRefused)
+		return res
+	}
+	defer resp.Body.Close()
+	res.status = resp.StatusCode
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxExcerpt))
+	res.response = excerpt(b)
+	// Read a little more so the connection can be reused; a receiver
+	// sending megabytes gets its connection closed instead.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	res.latency = time.Since(res.at)
+	return res
+}
+
+// excerpt keeps the valid UTF-8 start of a response body.
+func excerpt(b []byte) string {
+	for len(b) > 0 && !utf8.Valid(b) {
+		b = b[:len(b)-1]
+	}
+	return string(b)
+}
+
+// recordHook logs an attempt and what it decides: delivered; retried after
+// a backoff with full jitter, capped at the delivery's deadline; or dead
+// once the retry window is over. It keeps the endpoint's failing_since and
+// disables an endpoint that has failed for DisableAfter.
+func (s *Service) recordHook(ctx context.Context, d dueDelivery, r attemptResult) error {
+	now := time.Now()
+	var disabled bool
+	var failingSince int64
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		disabled = false
+		if _, err := tx.Exec(ctx, `INSERT INTO notify_attempts
+			(attempt_id, delivery_id, attempted_at, status_code, latency_ms, response, error)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			id.New("att"), d.id, store.ToMicros(r.at), r.status, r.latency.Milliseconds(), r.response, r.errText()); err != nil {
+			return err
+		}
+		// Only while the claim is ours: if it lapsed and another node took
+		// the delivery, that node's attempt decides.
+		const mine = ` WHERE delivery_id = ? AND status = ? AND attempts = ?`
+		set := `last_status_code = ?, last_latency_ms = ?, last_error = ?`
+		args := []any{r.status, r.latency.Milliseconds(), r.errText()}
+		switch {
+		case r.ok():
+			set += `, status = ?, delivered_at = ?`
+			args = append(args, hookDelivered, store.ToMicros(now))
+		case r.permanent || !now.Before(d.deadline):
+			s.log.Warn("notify: webhook delivery given up", "delivery_id", d.id, "endpoint_id", d.endpointID,
+				"attempts", d.attempts, "err", r.errText())
+			set += `, status = ?`
+			args = append(args, hookDead)
+		default:
+			wait := fullJitter(expBackoff(s.cfg.Webhooks.RetryMin, s.cfg.Webhooks.RetryMax, d.attempts))
+			next := min(store.ToMicros(now.Add(wait)), store.ToMicros(d.deadline))
+			set += `, next_try_at = ?`
+			args = append(args, next)
+		}
+		args = append(args, d.id, hookPending, d.attempts)
+		if _, err := tx.Exec(ctx, `UPDATE notify_deliveries SET `+set+mine, args...); err != nil {
+			return err
+		}
+		if r.ok() {
+			_, err := tx.Exec(ctx, `UPDATE notify_endpoints SET failing_since = 0 WHERE endpoint_id = ? AND failing_since <> 0`, d.endpointID)
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE notify_endpoints SET failing_since = ? WHERE endpoint_id = ? AND failing_since = 0`,
+			store.ToMicros(r.at), d.endpointID); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT failing_since FROM notify_endpoints WHERE endpoint_id = ?`, d.endpointID).Scan(&failingSince); err != nil {
+			return store.NotFound(err, "endpoint")
+		}
+		if failingSince == 0 || now.Sub(store.FromMicros(failingSince)) < s.cfg.Webhooks.DisableAfter {
+			return nil
+		}
+		reason := fmt.Sprintf("every delivery failed for %s (last: %s)", days(s.cfg.Webhooks.DisableAfter), r.errText())
+		res, err := tx.Exec(ctx, `UPDATE notify_endpoints SET enabled = ?, disabled_reason = ?, updated_at = ?
+			WHERE endpoint_id = ? AND enabled = ?`, false, reason, store.ToMicros(now), d.endpointID, true)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		disabled = n == 1
+		return err
+	})
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return nil // the endpoint was deleted meanwhile
+		}
+		return fmt.Errorf("notify: recording webhook delivery %s: %w", d.id, err)
+	}
+	if disabled {
+		s.log.Warn("notify: endpoint disabled", "endpoint_id", d.endpointID, "workspace_id", d.workspaceID)
+		if err := s.tellDisabled(ctx, d, failingSince); err != nil {
+			s.log.Error("notify: telling the workspace its endpoint was disabled", "endpoint_id", d.endpointID, "err", err)
+		}
+	}
+	return nil
+}
+
+// days writes a duration in days when it is whole days.
+func days(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		n := int(d / (24 * time.Hour))
+		if n == 1 {
+			return "1 day"
+		}
+		return strconv.Itoa(n) + " days"
+	}
+	return d.String()
+}
+
+// topicEndpointDisabled is the kind of the notification telling a
+// workspace its endpoint was disabled.
+const topicEndpointDisabled = "webhook.disabled"
+
+// tellDisabled notifies the workspace's people, in-app and by email, by
+// the path events take: the id is made from the endpoint and the start of
+// its failing run, so telling twice (two nodes, a retry) records once.
+func (s *Service) tellDisabled(ctx context.Context, d dueDelivery, failingSince int64) error {
+	res, err := s.portalRecipients(ctx, d.tenantID, d.workspaceID)
+	if err != nil {
+		return err
+	}
+	n := notice{
+		tenantID: d.tenantID, workspaceID: d.workspaceID, kind: topicEndpointDisabled,
+		title: "Webhook endpoint disabled",
+		body: fmt.Sprintf("Herald stopped posting events to %s: every delivery failed for %s. Fix the receiver, then enable the endpoint again; failed deliveries can be re-sent from its log.",
+			d.url, days(s.cfg.Webhooks.DisableAfter)),
+		link:    "/workspaces/" + d.workspaceID + "/webhooks",
+		subject: "Webhook endpoint disabled",
+	}
+	m := &bus.Message{ID: "whoff_" + d.endpointID + "_" + strconv.FormatInt(failingSince, 10), Topic: topicEndpointDisabled}
+	_, err = s.record(ctx, m, n, uniqueRecipients(res))
+	return err
+}
+
+// portalRecipients asks Portal who the people of a workspace are.
+func (s *Service) portalRecipients(ctx context.Context, tenantID, workspaceID string) ([]*portalv1.Recipient, error) {
+	res, err := s.portal.ListRecipients(ctx, &portalv1.ListRecipientsRequest{TenantId: tenantID, WorkspaceId: workspaceID})
+	if err != nil {
+		return nil, fmt.Errorf("recipients of workspace %s: %w", workspaceID, err)
+	}
+	return res.GetRecipients(), nil
+}
+
+// newHookClient is the SSRF-safe client endpoints are posted with. It
+// follows no redirect: a receiver moved elsewhere answers 3xx, which is
+// logged as a failure naming the reason, and a redirect can never lead a
+// delivery to an address the first check would not see.
+func newHookClient(p outbound.Policy, cfg WebhookConfig) *http.Client {
+	p.MaxRedirects = -1
+	p.Timeout = cfg.Timeout
+	if p.Timeout <= 0 {
+		p.Timeout = DefaultWebhookConfig().Timeout
+	}
+	return outbound.NewClient(p)
+}
+
+// wakeHooks makes the delivery loop look for due deliveries now.
+func (s *Service) wakeHooks() {
+	select {
+	case s.hookWake <- struct{}{}:
+	default:
+	}
+}
