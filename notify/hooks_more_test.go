@@ -241,7 +241,10 @@ func TestFailingEndpointIsDisabled(t *testing.T) {
 	t.Parallel()
 	b := setupHooks(t, loopback, func(c *Config) { c.Webhooks.DisableAfter = 300 * time.Millisecond })
 	b.portal.set("ten_a", "ws_1", &portalv1.Recipient{UserId: "usr_owner"})
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(http.StatusInternalServerError); return false })
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusInternalServerError)
+		return false
+	})
 	ep := createEndpoint(t, b.svc, "ten_a", "ws_1", kindWebhook, rc.srv.URL)
 	if err := b.bus.Publish(context.Background(), msg(t, bus.TopicPostPublished, published("ten_a", "ws_1"))); err != nil {
 		t.Fatal(err)
