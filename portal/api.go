@@ -89,6 +89,7 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/notifications", s.authed(json, s.apiListNotifications))
 	mux.Handle("POST /api/v1/notifications/read", s.authed(json, s.apiMarkRead))
 	mux.Handle("GET /api/v1/notifications/stream", s.authed(json, s.apiNotificationStream))
+	s.webhookRoutes(mux, json)
 	s.mountUI(mux)
 }
 
