@@ -50,7 +50,9 @@ func (f *fakeNotification) SendTest(context.Context, *notificationv1.SendTestReq
 
 // nobodyPortal answers Notification's questions about recipients: nobody,
 // which these tests do not look at.
-type nobodyPortal struct{ portalv1connect.PortalServiceClient }
+type nobodyPortal struct {
+	portalv1connect.PortalServiceClient
+}
 
 func (nobodyPortal) ListRecipients(context.Context, *portalv1.ListRecipientsRequest) (*portalv1.ListRecipientsResponse, error) {
 	return &portalv1.ListRecipientsResponse{}, nil
