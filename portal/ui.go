@@ -177,6 +177,7 @@ func (u *webUI) routes(mux *http.ServeMux) {
 
 	mux.Handle("GET /notifications", u.signedIn(form, u.notifications))
 	mux.Handle("POST /notifications/read", u.signedIn(form, u.markRead))
+	u.webhookRoutes(mux, form)
 }
 
 // static serves an embedded asset. A URL carrying the asset's current
