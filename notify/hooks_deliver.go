@@ -3,6 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald/bus"
-	"github.com/heraldhq/herald/errs"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
 	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/outbound"
@@ -83,9 +83,14 @@ func (s *Service) hookLoop(ctx context.Context) {
 	}
 }
 
+// nextHookDue is when the earliest pending delivery is due. Those of
+// disabled endpoints wait for the endpoint, not the clock: counting them
+// would wake the loop for rows it cannot claim.
 func (s *Service) nextHookDue(ctx context.Context) (time.Time, bool) {
 	var at *int64
-	err := s.db.QueryRow(ctx, `SELECT MIN(next_try_at) FROM notify_deliveries WHERE status = ?`, hookPending).Scan(&at)
+	err := s.db.QueryRow(ctx, `SELECT MIN(d.next_try_at) FROM notify_deliveries d
+		JOIN notify_endpoints e ON e.endpoint_id = d.endpoint_id
+		WHERE d.status = ? AND e.enabled = ?`, hookPending, true).Scan(&at)
 	if err != nil || at == nil {
 		return time.Time{}, false
 	}
@@ -93,38 +98,25 @@ func (s *Service) nextHookDue(ctx context.Context) (time.Time, bool) {
 }
 
 // deliverHooks claims one batch of due deliveries, posts them
-// (Concurrency at a time) and records each outcome as it comes.
+// (Concurrency at a time) and records the outcomes in one transaction.
 func (s *Service) deliverHooks(ctx context.Context) (int, error) {
 	batch, err := s.claimHooks(ctx, "")
 	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
+	results := make([]attemptResult, len(batch))
 	sem := make(chan struct{}, s.cfg.Webhooks.Concurrency)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	for _, d := range batch {
+	for i, d := range batch {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			res := s.post(ctx, d)
-			// Recorded even when shutting down: the POST happened.
-			if err := s.recordHook(context.WithoutCancel(ctx), d, res); err != nil {
-				mu.Lock()
-				firstErr = cmpOr(firstErr, err)
-				mu.Unlock()
-			}
+			results[i] = s.post(ctx, d)
 		})
 	}
 	wg.Wait()
-	return len(batch), firstErr
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
+	// Recorded even when shutting down: the POSTs happened.
+	return len(batch), s.recordHooks(context.WithoutCancel(ctx), batch, results)
 }
 
 // claimHooks takes due deliveries of enabled endpoints for this process
@@ -247,83 +239,107 @@ func excerpt(b []byte) string {
 	return string(b)
 }
 
-// recordHook logs an attempt and what it decides: delivered; retried after
-// a backoff with full jitter, capped at the delivery's deadline; or dead
-// once the retry window is over. It keeps the endpoint's failing_since and
-// disables an endpoint that has failed for DisableAfter.
+// recordHook records one attempt (recordHooks).
 func (s *Service) recordHook(ctx context.Context, d dueDelivery, r attemptResult) error {
+	return s.recordHooks(ctx, []dueDelivery{d}, []attemptResult{r})
+}
+
+// disabledEndpoint is an endpoint a batch of outcomes disabled.
+type disabledEndpoint struct {
+	d            dueDelivery
+	failingSince int64
+}
+
+// recordHooks logs each attempt and what it decides, in one transaction:
+// delivered; retried after a backoff with full jitter, capped at the
+// delivery's deadline; or dead once the retry window is over. It keeps the
+// endpoints' failing_since and disables an endpoint that has failed for
+// DisableAfter, then tells the workspace.
+func (s *Service) recordHooks(ctx context.Context, batch []dueDelivery, results []attemptResult) error {
 	now := time.Now()
-	var disabled bool
-	var failingSince int64
+	var disabled []disabledEndpoint
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		disabled = false
-		if _, err := tx.Exec(ctx, `INSERT INTO notify_attempts
-			(attempt_id, delivery_id, attempted_at, status_code, latency_ms, response, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			id.New("att"), d.id, store.ToMicros(r.at), r.status, r.latency.Milliseconds(), r.response, r.errText()); err != nil {
-			return err
+		disabled = disabled[:0]
+		for i, d := range batch {
+			off, failingSince, err := s.recordInTx(ctx, tx, now, d, results[i])
+			if err != nil {
+				return fmt.Errorf("delivery %s: %w", d.id, err)
+			}
+			if off {
+				disabled = append(disabled, disabledEndpoint{d, failingSince})
+			}
 		}
-		// Only while the claim is ours: if it lapsed and another node took
-		// the delivery, that node's attempt decides.
-		const mine = ` WHERE delivery_id = ? AND status = ? AND attempts = ?`
-		set := `last_status_code = ?, last_latency_ms = ?, last_error = ?`
-		args := []any{r.status, r.latency.Milliseconds(), r.errText()}
-		switch {
-		case r.ok():
-			set += `, status = ?, delivered_at = ?`
-			args = append(args, hookDelivered, store.ToMicros(now))
-		case r.permanent || !now.Before(d.deadline):
-			s.log.Warn("notify: webhook delivery given up", "delivery_id", d.id, "endpoint_id", d.endpointID,
-				"attempts", d.attempts, "err", r.errText())
-			set += `, status = ?`
-			args = append(args, hookDead)
-		default:
-			wait := fullJitter(expBackoff(s.cfg.Webhooks.RetryMin, s.cfg.Webhooks.RetryMax, d.attempts))
-			next := min(store.ToMicros(now.Add(wait)), store.ToMicros(d.deadline))
-			set += `, next_try_at = ?`
-			args = append(args, next)
-		}
-		args = append(args, d.id, hookPending, d.attempts)
-		if _, err := tx.Exec(ctx, `UPDATE notify_deliveries SET `+set+mine, args...); err != nil {
-			return err
-		}
-		if r.ok() {
-			_, err := tx.Exec(ctx, `UPDATE notify_endpoints SET failing_since = 0 WHERE endpoint_id = ? AND failing_since <> 0`, d.endpointID)
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE notify_endpoints SET failing_since = ? WHERE endpoint_id = ? AND failing_since = 0`,
-			store.ToMicros(r.at), d.endpointID); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT failing_since FROM notify_endpoints WHERE endpoint_id = ?`, d.endpointID).Scan(&failingSince); err != nil {
-			return store.NotFound(err, "endpoint")
-		}
-		if failingSince == 0 || now.Sub(store.FromMicros(failingSince)) < s.cfg.Webhooks.DisableAfter {
-			return nil
-		}
-		reason := fmt.Sprintf("every delivery failed for %s (last: %s)", days(s.cfg.Webhooks.DisableAfter), r.errText())
-		res, err := tx.Exec(ctx, `UPDATE notify_endpoints SET enabled = ?, disabled_reason = ?, updated_at = ?
-			WHERE endpoint_id = ? AND enabled = ?`, false, reason, store.ToMicros(now), d.endpointID, true)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		disabled = n == 1
-		return err
+		return nil
 	})
 	if err != nil {
-		if errs.Is(err, errs.NotFound) {
-			return nil // the endpoint was deleted meanwhile
-		}
-		return fmt.Errorf("notify: recording webhook delivery %s: %w", d.id, err)
+		return fmt.Errorf("notify: recording webhook deliveries: %w", err)
 	}
-	if disabled {
-		s.log.Warn("notify: endpoint disabled", "endpoint_id", d.endpointID, "workspace_id", d.workspaceID)
-		if err := s.tellDisabled(ctx, d, failingSince); err != nil {
-			s.log.Error("notify: telling the workspace its endpoint was disabled", "endpoint_id", d.endpointID, "err", err)
+	for _, e := range disabled {
+		s.log.Warn("notify: endpoint disabled", "endpoint_id", e.d.endpointID, "workspace_id", e.d.workspaceID)
+		if err := s.tellDisabled(ctx, e.d, e.failingSince); err != nil {
+			s.log.Error("notify: telling the workspace its endpoint was disabled", "endpoint_id", e.d.endpointID, "err", err)
 		}
 	}
 	return nil
+}
+
+// recordInTx records one outcome; it reports whether it disabled the
+// endpoint, and since when the endpoint has been failing.
+func (s *Service) recordInTx(ctx context.Context, tx *store.Tx, now time.Time, d dueDelivery, r attemptResult) (bool, int64, error) {
+	if _, err := tx.Exec(ctx, `INSERT INTO notify_attempts
+		(attempt_id, delivery_id, attempted_at, status_code, latency_ms, response, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		id.New("att"), d.id, store.ToMicros(r.at), r.status, r.latency.Milliseconds(), r.response, r.errText()); err != nil {
+		return false, 0, err
+	}
+	// Only while the claim is ours: if it lapsed and another node took the
+	// delivery, that node's attempt decides.
+	const mine = ` WHERE delivery_id = ? AND status = ? AND attempts = ?`
+	set := `last_status_code = ?, last_latency_ms = ?, last_error = ?`
+	args := []any{r.status, r.latency.Milliseconds(), r.errText()}
+	switch {
+	case r.ok():
+		set += `, status = ?, delivered_at = ?`
+		args = append(args, hookDelivered, store.ToMicros(now))
+	case r.permanent || !now.Before(d.deadline):
+		s.log.Warn("notify: webhook delivery given up", "delivery_id", d.id, "endpoint_id", d.endpointID,
+			"attempts", d.attempts, "err", r.errText())
+		set += `, status = ?`
+		args = append(args, hookDead)
+	default:
+		wait := fullJitter(expBackoff(s.cfg.Webhooks.RetryMin, s.cfg.Webhooks.RetryMax, d.attempts))
+		next := min(store.ToMicros(now.Add(wait)), store.ToMicros(d.deadline))
+		set += `, next_try_at = ?`
+		args = append(args, next)
+	}
+	args = append(args, d.id, hookPending, d.attempts)
+	if _, err := tx.Exec(ctx, `UPDATE notify_deliveries SET `+set+mine, args...); err != nil {
+		return false, 0, err
+	}
+	if r.ok() {
+		_, err := tx.Exec(ctx, `UPDATE notify_endpoints SET failing_since = 0 WHERE endpoint_id = ? AND failing_since <> 0`, d.endpointID)
+		return false, 0, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE notify_endpoints SET failing_since = ? WHERE endpoint_id = ? AND failing_since = 0`,
+		store.ToMicros(r.at), d.endpointID); err != nil {
+		return false, 0, err
+	}
+	var failingSince int64
+	err := tx.QueryRow(ctx, `SELECT failing_since FROM notify_endpoints WHERE endpoint_id = ?`, d.endpointID).Scan(&failingSince)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, 0, nil // deleted meanwhile
+	}
+	if err != nil || failingSince == 0 || now.Sub(store.FromMicros(failingSince)) < s.cfg.Webhooks.DisableAfter {
+		return false, 0, err
+	}
+	reason := fmt.Sprintf("every delivery failed for %s (last: %s)", days(s.cfg.Webhooks.DisableAfter), r.errText())
+	res, err := tx.Exec(ctx, `UPDATE notify_endpoints SET enabled = ?, disabled_reason = ?, updated_at = ?
+		WHERE endpoint_id = ? AND enabled = ?`, false, reason, store.ToMicros(now), d.endpointID, true)
+	if err != nil {
+		return false, 0, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, failingSince, err
 }
 
 // days writes a duration in days when it is whole days.

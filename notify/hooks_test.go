@@ -41,7 +41,7 @@ func fastHooks(c *Config) {
 
 // startService starts a service on db; several may share one db, as
 // Notification nodes do.
-func startService(t *testing.T, db *store.DB, b *fakeBus, p *fakePortal, policy outbound.Policy, edit func(*Config)) *Service {
+func startService(t testing.TB, db *store.DB, b *fakeBus, p *fakePortal, policy outbound.Policy, edit func(*Config)) *Service {
 	t.Helper()
 	ctx := context.Background()
 	cfg := DefaultConfig()
@@ -126,7 +126,7 @@ func (rc *receiver) requests() []received {
 	return append([]received(nil), rc.got...)
 }
 
-func createEndpoint(t *testing.T, svc *Service, tenantID, workspaceID, kind, u string, topics ...string) *notificationv1.CreateEndpointResponse {
+func createEndpoint(t testing.TB, svc *Service, tenantID, workspaceID, kind, u string, topics ...string) *notificationv1.CreateEndpointResponse {
 	t.Helper()
 	if len(topics) == 0 {
 		topics = []string{allTopics}
