@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -28,6 +29,7 @@ type dueDelivery struct {
 	id, tenantID, workspaceID, endpointID, eventID, topic string
 	payload                                               []byte
 	attempts                                              int // including the one being made
+	claim                                                 string
 	deadline                                              time.Time
 	kind, url                                             string
 	secrets                                               []string
@@ -121,19 +123,19 @@ func (s *Service) deliverHooks(ctx context.Context) (int, error) {
 
 // claimHooks takes due deliveries of enabled endpoints for this process
 // (only deliveryID when set). As with emails, a claim counts as an attempt
-// and moves next_try_at past the time a POST may take: of two nodes, only
-// the first to update a row posts it, and a crashed node's claim lapses.
-// A delivery may so be posted twice, with the same event id; never zero
-// times.
+// and moves next_try_at past the time a POST may take, so of two nodes
+// only the first to update a row posts it, and a crashed node's claim
+// lapses. The claim's token, set in the same statement, is what lets this
+// attempt, and no later one, record its outcome. A delivery may so be
+// posted twice, with the same event id; never zero times.
 func (s *Service) claimHooks(ctx context.Context, deliveryID string) ([]dueDelivery, error) {
 	now := time.Now()
 	lease := store.ToMicros(now.Add(2*s.cfg.Webhooks.Timeout + time.Second))
+	token := id.New("clm")
 	var claimed []dueDelivery
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		claimed = claimed[:0]
-		q := `SELECT d.delivery_id, d.tenant_id, d.workspace_id, d.endpoint_id, d.event_id, d.topic, d.payload,
-				d.attempts, d.deadline_at, e.kind, e.url, e.secret, e.previous_secret, e.previous_until
-			FROM notify_deliveries d JOIN notify_endpoints e ON e.endpoint_id = d.endpoint_id
+		q := `SELECT d.delivery_id FROM notify_deliveries d JOIN notify_endpoints e ON e.endpoint_id = d.endpoint_id
 			WHERE d.status = ? AND d.next_try_at <= ? AND e.enabled = ?`
 		args := []any{hookPending, store.ToMicros(now), true}
 		if deliveryID != "" {
@@ -142,11 +144,31 @@ func (s *Service) claimHooks(ctx context.Context, deliveryID string) ([]dueDeliv
 		}
 		q += ` ORDER BY d.next_try_at, d.delivery_id LIMIT ?`
 		args = append(args, s.cfg.Webhooks.Batch)
-		rows, err := tx.Query(ctx, q, args...)
+		ids, err := queryStrings(ctx, tx, q, args...)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		in := placeholders(len(ids))
+		// Guarded again by status and due time: a row another node claimed
+		// meanwhile has moved on and is left to it.
+		upd := []any{lease, token}
+		for _, i := range ids {
+			upd = append(upd, i)
+		}
+		upd = append(upd, hookPending, store.ToMicros(now))
+		if _, err := tx.Exec(ctx, `UPDATE notify_deliveries SET attempts = attempts + 1, next_try_at = ?, claim = ?
+			WHERE delivery_id IN (`+in+`) AND status = ? AND next_try_at <= ?`, upd...); err != nil {
+			return err
+		}
+		sel := append([]any{token}, upd[2:2+len(ids)]...)
+		rows, err := tx.Query(ctx, `SELECT d.delivery_id, d.tenant_id, d.workspace_id, d.endpoint_id, d.event_id, d.topic, d.payload,
+				d.attempts, d.deadline_at, e.kind, e.url, e.secret, e.previous_secret, e.previous_until
+			FROM notify_deliveries d JOIN notify_endpoints e ON e.endpoint_id = d.endpoint_id
+			WHERE d.claim = ? AND d.delivery_id IN (`+in+`) ORDER BY d.delivery_id`, sel...)
 		if err != nil {
 			return err
 		}
-		var due []dueDelivery
+		defer rows.Close()
 		for rows.Next() {
 			var (
 				d                  dueDelivery
@@ -155,41 +177,40 @@ func (s *Service) claimHooks(ctx context.Context, deliveryID string) ([]dueDeliv
 			)
 			if err := rows.Scan(&d.id, &d.tenantID, &d.workspaceID, &d.endpointID, &d.eventID, &d.topic, &payload,
 				&d.attempts, &deadline, &d.kind, &d.url, &sec, &prev, &prevTill); err != nil {
-				rows.Close()
 				return err
 			}
-			d.payload, d.deadline = []byte(payload), store.FromMicros(deadline)
+			d.claim, d.payload, d.deadline = token, []byte(payload), store.FromMicros(deadline)
 			if sec != "" {
 				d.secrets = append(d.secrets, sec)
 			}
 			if prev != "" && prevTill > store.ToMicros(now) {
 				d.secrets = append(d.secrets, prev)
 			}
-			due = append(due, d)
+			claimed = append(claimed, d)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, d := range due {
-			res, err := tx.Exec(ctx, `UPDATE notify_deliveries SET attempts = attempts + 1, next_try_at = ?
-				WHERE delivery_id = ? AND status = ? AND attempts = ?`, lease, d.id, hookPending, d.attempts)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 1 {
-				d.attempts++
-				claimed = append(claimed, d)
-			}
-		}
-		return nil
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notify: claiming webhook deliveries: %w", err)
 	}
 	return claimed, nil
+}
+
+func queryStrings(ctx context.Context, q store.Querier, query string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // post makes one attempt. Webhooks carry the Standard Webhooks headers:
@@ -260,13 +281,39 @@ func (s *Service) recordHooks(ctx context.Context, batch []dueDelivery, results 
 	var disabled []disabledEndpoint
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		disabled = disabled[:0]
+		if err := logAttempts(ctx, tx, batch, results); err != nil {
+			return err
+		}
+		// An endpoint that answered once in the batch is not failing.
+		answered := map[string]bool{}
 		for i, d := range batch {
-			off, failingSince, err := s.recordInTx(ctx, tx, now, d, results[i])
-			if err != nil {
+			if results[i].ok() {
+				answered[d.endpointID] = true
+			}
+		}
+		for i, d := range batch {
+			if err := s.settle(ctx, tx, now, d, results[i]); err != nil {
 				return fmt.Errorf("delivery %s: %w", d.id, err)
+			}
+			if results[i].ok() || answered[d.endpointID] {
+				continue
+			}
+			off, failingSince, err := s.markFailing(ctx, tx, now, d, results[i])
+			if err != nil {
+				return fmt.Errorf("endpoint %s: %w", d.endpointID, err)
 			}
 			if off {
 				disabled = append(disabled, disabledEndpoint{d, failingSince})
+			}
+		}
+		if len(answered) > 0 {
+			args := make([]any, 0, len(answered))
+			for e := range answered {
+				args = append(args, e)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE notify_endpoints SET failing_since = 0
+				WHERE endpoint_id IN (`+placeholders(len(args))+`) AND failing_since <> 0`, args...); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -283,18 +330,25 @@ func (s *Service) recordHooks(ctx context.Context, batch []dueDelivery, results 
 	return nil
 }
 
-// recordInTx records one outcome; it reports whether it disabled the
-// endpoint, and since when the endpoint has been failing.
-func (s *Service) recordInTx(ctx context.Context, tx *store.Tx, now time.Time, d dueDelivery, r attemptResult) (bool, int64, error) {
-	if _, err := tx.Exec(ctx, `INSERT INTO notify_attempts
-		(attempt_id, delivery_id, attempted_at, status_code, latency_ms, response, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		id.New("att"), d.id, store.ToMicros(r.at), r.status, r.latency.Milliseconds(), r.response, r.errText()); err != nil {
-		return false, 0, err
+// logAttempts adds a batch's attempts to the log in one statement.
+func logAttempts(ctx context.Context, tx *store.Tx, batch []dueDelivery, results []attemptResult) error {
+	const cols = 7
+	args := make([]any, 0, cols*len(batch))
+	for i, d := range batch {
+		r := results[i]
+		args = append(args, id.New("att"), d.id, store.ToMicros(r.at), r.status, r.latency.Milliseconds(), r.response, r.errText())
 	}
-	// Only while the claim is ours: if it lapsed and another node took the
-	// delivery, that node's attempt decides.
-	const mine = ` WHERE delivery_id = ? AND status = ? AND attempts = ?`
+	row := "(" + placeholders(cols) + ")"
+	_, err := tx.Exec(ctx, `INSERT INTO notify_attempts
+		(attempt_id, delivery_id, attempted_at, status_code, latency_ms, response, error)
+		VALUES `+strings.TrimSuffix(strings.Repeat(row+", ", len(batch)), ", "), args...)
+	return err
+}
+
+// settle stores what one attempt decides for its delivery, if the claim is
+// still the delivery's: if it lapsed and another attempt took the
+// delivery (another node, a manual re-send), that attempt decides.
+func (s *Service) settle(ctx context.Context, tx *store.Tx, now time.Time, d dueDelivery, r attemptResult) error {
 	set := `last_status_code = ?, last_latency_ms = ?, last_error = ?`
 	args := []any{r.status, r.latency.Milliseconds(), r.errText()}
 	switch {
@@ -312,14 +366,15 @@ func (s *Service) recordInTx(ctx context.Context, tx *store.Tx, now time.Time, d
 		set += `, next_try_at = ?`
 		args = append(args, next)
 	}
-	args = append(args, d.id, hookPending, d.attempts)
-	if _, err := tx.Exec(ctx, `UPDATE notify_deliveries SET `+set+mine, args...); err != nil {
-		return false, 0, err
-	}
-	if r.ok() {
-		_, err := tx.Exec(ctx, `UPDATE notify_endpoints SET failing_since = 0 WHERE endpoint_id = ? AND failing_since <> 0`, d.endpointID)
-		return false, 0, err
-	}
+	args = append(args, d.id, d.claim, hookPending)
+	_, err := tx.Exec(ctx, `UPDATE notify_deliveries SET `+set+` WHERE delivery_id = ? AND claim = ? AND status = ?`, args...)
+	return err
+}
+
+// markFailing starts the endpoint's failing run if this failure begins
+// one, and disables the endpoint once the run has lasted DisableAfter. It
+// reports whether it disabled it, and since when it has been failing.
+func (s *Service) markFailing(ctx context.Context, tx *store.Tx, now time.Time, d dueDelivery, r attemptResult) (bool, int64, error) {
 	if _, err := tx.Exec(ctx, `UPDATE notify_endpoints SET failing_since = ? WHERE endpoint_id = ? AND failing_since = 0`,
 		store.ToMicros(r.at), d.endpointID); err != nil {
 		return false, 0, err

@@ -104,6 +104,12 @@ func TestEndpointsCannotReachInternalAddresses(t *testing.T) {
 			JOIN notify_deliveries d ON d.delivery_id = a.delivery_id WHERE a.error <> ''`).Scan(&n)
 		return err == nil && n == len(stored), describe(statuses(t, b.db))
 	})
+	// Refused by policy is final: those are dead letters at once (the
+	// numeric spellings fail to resolve and are retried instead).
+	eventually(t, "refused deliveries dead", func() (bool, string) {
+		st := statuses(t, b.db)
+		return st[hookDead] >= 4, describe(st)
+	})
 	if st := statuses(t, b.db); st[hookDelivered] != 0 {
 		t.Fatalf("deliveries: %v; nothing may be delivered", st)
 	}

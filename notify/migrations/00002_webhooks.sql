@@ -26,7 +26,8 @@ CREATE INDEX notify_endpoints_workspace ON notify_endpoints (tenant_id, workspac
 -- One event for one endpoint. The body is rendered once, when the event is
 -- recorded, so every attempt posts the same bytes. status: pending,
 -- delivered, dead (retries exhausted: a dead letter, kept and re-sendable).
--- deadline_at ends the retry window.
+-- deadline_at ends the retry window. claim is the token of the attempt under
+-- way, which alone may record its outcome.
 CREATE TABLE notify_deliveries (
     delivery_id      TEXT PRIMARY KEY,
     tenant_id        TEXT NOT NULL,
@@ -37,6 +38,7 @@ CREATE TABLE notify_deliveries (
     payload          TEXT NOT NULL,
     status           TEXT NOT NULL,
     attempts         INTEGER NOT NULL DEFAULT 0,
+    claim            TEXT NOT NULL DEFAULT '',
     next_try_at      BIGINT NOT NULL,
     deadline_at      BIGINT NOT NULL,
     last_status_code INTEGER NOT NULL DEFAULT 0,
