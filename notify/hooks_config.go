@@ -25,6 +25,9 @@ type WebhookConfig struct {
 	// SecretOverlap is how long the secret before a rotation keeps signing
 	// beside the new one.
 	SecretOverlap time.Duration
+	// Retention is how long finished deliveries (delivered or dead) and
+	// their attempts are kept for the log.
+	Retention time.Duration
 	// Poll is how often the delivery loop looks for due deliveries it was
 	// not woken for.
 	Poll time.Duration
@@ -43,6 +46,7 @@ func DefaultWebhookConfig() WebhookConfig {
 		Window:        24 * time.Hour,
 		DisableAfter:  5 * 24 * time.Hour,
 		SecretOverlap: 24 * time.Hour,
+		Retention:     30 * 24 * time.Hour,
 		Poll:          time.Second,
 		Batch:         100,
 		Concurrency:   16,
@@ -63,6 +67,7 @@ func (c *WebhookConfig) validate(v *errs.Fields) {
 		{"webhooks.window", &c.Window, def.Window},
 		{"webhooks.disable_after", &c.DisableAfter, def.DisableAfter},
 		{"webhooks.secret_overlap", &c.SecretOverlap, def.SecretOverlap},
+		{"webhooks.retention", &c.Retention, def.Retention},
 		{"webhooks.poll", &c.Poll, def.Poll},
 	} {
 		if *f.d == 0 {

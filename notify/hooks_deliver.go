@@ -63,7 +63,14 @@ func (r attemptResult) errText() string {
 func (s *Service) hookLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var pruned time.Time
 	for {
+		if time.Since(pruned) >= pruneEvery {
+			if err := s.pruneHooks(ctx, time.Now().Add(-s.cfg.Webhooks.Retention)); err != nil && ctx.Err() == nil {
+				s.log.Warn("notify: pruning the webhook log", "err", err)
+			}
+			pruned = time.Now()
+		}
 		n, err := s.deliverHooks(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("notify: delivering webhooks", "err", err)
@@ -81,6 +88,36 @@ func (s *Service) hookLoop(ctx context.Context) {
 			return
 		case <-s.hookWake:
 		case <-timer.C:
+		}
+	}
+}
+
+// pruneEvery is how often the delivery loop drops the log past Retention.
+const pruneEvery = time.Hour
+
+// pruneHooks deletes finished deliveries created before cutoff, with their
+// attempts, a bounded number at a time so that no transaction grows large.
+func (s *Service) pruneHooks(ctx context.Context, cutoff time.Time) error {
+	for {
+		ids, err := queryStrings(ctx, s.db, `SELECT delivery_id FROM notify_deliveries
+			WHERE status <> ? AND created_at < ? ORDER BY delivery_id LIMIT 500`, hookPending, store.ToMicros(cutoff))
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		args := make([]any, len(ids))
+		for i, v := range ids {
+			args[i] = v
+		}
+		in := placeholders(len(ids))
+		err = s.db.Tx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.Exec(ctx, `DELETE FROM notify_attempts WHERE delivery_id IN (`+in+`)`, args...); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DELETE FROM notify_deliveries WHERE delivery_id IN (`+in+`) AND status <> ?`, append(args, hookPending)...)
+			return err
+		})
+		if err != nil || len(ids) < 500 {
+			return err
 		}
 	}
 }

@@ -435,3 +435,38 @@ func countRows(t *testing.T, db *store.DB, table string) int {
 	}
 	return n
 }
+
+// TestOldDeliveriesArePruned: finished deliveries past the retention go
+// with their attempts; pending ones stay whatever their age.
+func TestOldDeliveriesArePruned(t *testing.T) {
+	t.Parallel()
+	b := setupHooks(t, loopback, nil)
+	b.portal.set("ten_a", "ws_1", &portalv1.Recipient{UserId: "usr_1"})
+	rc := newReceiver(t, nil)
+	createEndpoint(t, b.svc, "ten_a", "ws_1", kindWebhook, rc.srv.URL)
+	for range 3 {
+		if err := b.bus.Publish(context.Background(), msg(t, bus.TopicPostPublished, published("ten_a", "ws_1"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "three delivered", func() (bool, string) {
+		st := statuses(t, b.db)
+		return st[hookDelivered] == 3, describe(st)
+	})
+	ctx := context.Background()
+	if _, err := b.db.Exec(ctx, `UPDATE notify_deliveries SET status = ?, next_try_at = ? WHERE delivery_id = (SELECT MIN(delivery_id) FROM notify_deliveries)`,
+		hookPending, store.ToMicros(time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.svc.pruneHooks(ctx, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if st := statuses(t, b.db); len(st) != 1 || st[hookPending] != 1 {
+		t.Fatalf("after pruning: %v, want the pending one alone", st)
+	}
+	var orphans int
+	if err := b.db.QueryRow(ctx, `SELECT COUNT(*) FROM notify_attempts a WHERE NOT EXISTS
+		(SELECT 1 FROM notify_deliveries d WHERE d.delivery_id = a.delivery_id)`).Scan(&orphans); err != nil || orphans != 0 {
+		t.Fatalf("%d attempts left without their delivery (%v)", orphans, err)
+	}
+}
