@@ -444,8 +444,16 @@ func (s *Service) SendTest(ctx context.Context, req *notificationv1.SendTestRequ
 	if err != nil {
 		return nil, err
 	}
+	// Queued a lease ahead, so the delivery loop does not take it: this
+	// call does, now. Its window is nil, so a failed test is not retried.
+	later := now.Add(2*s.cfg.Webhooks.Timeout + time.Second)
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		return insertDelivery(ctx, tx, 0, ep.TenantId, ep.WorkspaceId, ep.EndpointId, m.ID, topicTest, body, now)
+		_, err := tx.Exec(ctx, `INSERT INTO notify_deliveries
+			(delivery_id, tenant_id, workspace_id, endpoint_id, event_id, topic, payload, status, next_try_at, deadline_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id.New("dlv"), ep.TenantId, ep.WorkspaceId, ep.EndpointId, m.ID, topicTest, string(body), hookPending,
+			store.ToMicros(later), store.ToMicros(now), store.ToMicros(now))
+		return err
 	})
 	if err != nil {
 		return nil, err

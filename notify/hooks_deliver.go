@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -169,12 +170,18 @@ func (s *Service) claimHooks(ctx context.Context, deliveryID string) ([]dueDeliv
 	now := time.Now()
 	lease := store.ToMicros(now.Add(2*s.cfg.Webhooks.Timeout + time.Second))
 	token := id.New("clm")
+	// One delivery asked for by id is taken whenever it is due: SendTest
+	// queues its delivery in the future, so the loop leaves it alone.
+	dueBy := store.ToMicros(now)
+	if deliveryID != "" {
+		dueBy = math.MaxInt64
+	}
 	var claimed []dueDelivery
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		claimed = claimed[:0]
 		q := `SELECT d.delivery_id FROM notify_deliveries d JOIN notify_endpoints e ON e.endpoint_id = d.endpoint_id
 			WHERE d.status = ? AND d.next_try_at <= ? AND e.enabled = ?`
-		args := []any{hookPending, store.ToMicros(now), true}
+		args := []any{hookPending, dueBy, true}
 		if deliveryID != "" {
 			q += ` AND d.delivery_id = ?`
 			args = append(args, deliveryID)
@@ -192,7 +199,7 @@ func (s *Service) claimHooks(ctx context.Context, deliveryID string) ([]dueDeliv
 		for _, i := range ids {
 			upd = append(upd, i)
 		}
-		upd = append(upd, hookPending, store.ToMicros(now))
+		upd = append(upd, hookPending, dueBy)
 		if _, err := tx.Exec(ctx, `UPDATE notify_deliveries SET attempts = attempts + 1, next_try_at = ?, claim = ?
 			WHERE delivery_id IN (`+in+`) AND status = ? AND next_try_at <= ?`, upd...); err != nil {
 			return err
