@@ -457,7 +457,7 @@ func days(d time.Duration) string {
 // workspace its endpoint was disabled.
 const topicEndpointDisabled = "webhook.disabled"
 
-// tellDisabled notifies the workspace's people, in-app and by email, by
+// tellDisabled notifies the workspace's managers and owners, in-app and by email, by
 // the path events take: the id is made from the endpoint and the start of
 // its failing run, so telling twice (two nodes, a retry) records once.
 func (s *Service) tellDisabled(ctx context.Context, d dueDelivery, failingSince int64) error {
@@ -474,8 +474,21 @@ func (s *Service) tellDisabled(ctx context.Context, d dueDelivery, failingSince 
 		subject: "Webhook endpoint disabled",
 	}
 	m := &bus.Message{ID: "whoff_" + d.endpointID + "_" + strconv.FormatInt(failingSince, 10), Topic: topicEndpointDisabled}
-	_, err = s.record(ctx, m, n, uniqueRecipients(res))
+	_, err = s.record(ctx, m, n, uniqueRecipients(endpointOwners(res)))
 	return err
+}
+
+// endpointOwners keeps the recipients who manage a workspace's endpoints:
+// its managers and the agency's owners (a client approver can do nothing
+// about them).
+func endpointOwners(rs []*portalv1.Recipient) []*portalv1.Recipient {
+	var out []*portalv1.Recipient
+	for _, r := range rs {
+		if r.GetRole() == "owner" || r.GetRole() == "manager" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // portalRecipients asks Portal who the people of a workspace are.

@@ -246,7 +246,8 @@ func TestDeadLetterIsKeptAndResent(t *testing.T) {
 func TestFailingEndpointIsDisabled(t *testing.T) {
 	t.Parallel()
 	b := setupHooks(t, loopback, func(c *Config) { c.Webhooks.DisableAfter = 300 * time.Millisecond })
-	b.portal.set("ten_a", "ws_1", &portalv1.Recipient{UserId: "usr_owner"})
+	b.portal.set("ten_a", "ws_1", &portalv1.Recipient{UserId: "usr_owner", Role: "owner"}, &portalv1.Recipient{UserId: "usr_mgr", Role: "manager"},
+		&portalv1.Recipient{UserId: "usr_client", Role: "client_approver"})
 	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusInternalServerError)
 		return false
@@ -279,6 +280,17 @@ func TestFailingEndpointIsDisabled(t *testing.T) {
 		}
 		return false, describe(res)
 	})
+	told := func(user string) bool {
+		for _, n := range b.list(t, "ten_a", user).GetNotifications() {
+			if n.GetKind() == topicEndpointDisabled {
+				return true
+			}
+		}
+		return false
+	}
+	if !told("usr_mgr") || told("usr_client") {
+		t.Errorf("manager told %v, client approver told %v; want the manager only", told("usr_mgr"), told("usr_client"))
+	}
 	// While disabled, new events are not queued for it.
 	before := statuses(t, b.db)
 	if err := b.bus.Publish(ctx, msg(t, bus.TopicPostPublished, published("ten_a", "ws_1"))); err != nil {
