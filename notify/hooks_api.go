@@ -463,7 +463,7 @@ func (s *Service) SendTest(ctx context.Context, req *notificationv1.SendTestRequ
 		m.ID, ep.EndpointId).Scan(&deliveryID); err != nil {
 		return nil, err
 	}
-	claimed, err := s.claimHooks(ctx, deliveryID)
+	claimed, err := s.claimHooks(ctx, deliveryID, 1, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"strconv"
@@ -60,8 +61,20 @@ func (r attemptResult) errText() string {
 	return fmt.Sprintf("answered %d", r.status)
 }
 
-// hookLoop posts due deliveries until ctx is cancelled.
+// hookLoop posts due deliveries until ctx is cancelled. Up to Concurrency
+// POSTs are under way at once, and at most perEndpoint of them to one
+// endpoint, so an endpoint that times out holds a few workers and not the
+// others' deliveries. Outcomes are recorded in batches of what finished
+// together; a worker is free again once its outcome is stored.
 func (s *Service) hookLoop(ctx context.Context) {
+	p := &hookPool{s: s, busy: map[string]int{}, done: make(chan hookOutcome, s.cfg.Webhooks.Concurrency)}
+	recorded := make(chan struct{})
+	go func() { defer close(recorded); p.record() }()
+	defer func() {
+		p.posting.Wait()
+		close(p.done)
+		<-recorded
+	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var pruned time.Time
@@ -72,15 +85,19 @@ func (s *Service) hookLoop(ctx context.Context) {
 			}
 			pruned = time.Now()
 		}
-		n, err := s.deliverHooks(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("notify: delivering webhooks", "err", err)
-		}
-		if err == nil && n == s.cfg.Webhooks.Batch {
-			continue
+		free, full := p.free()
+		if free > 0 {
+			n, err := p.start(ctx, free, full)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("notify: delivering webhooks", "err", err)
+			}
+			// As many as there were free workers: more may be due.
+			if err == nil && n == free && n > 0 {
+				continue
+			}
 		}
 		wait := s.cfg.Webhooks.Poll
-		if next, ok := s.nextHookDue(ctx); ok {
+		if next, ok := s.nextHookDue(ctx); ok && free > 0 {
 			wait = max(min(wait, time.Until(next)), 0)
 		}
 		timer.Reset(wait)
@@ -90,6 +107,103 @@ func (s *Service) hookLoop(ctx context.Context) {
 		case <-s.hookWake:
 		case <-timer.C:
 		}
+	}
+}
+
+// perEndpoint is how many POSTs to one endpoint may be under way at once.
+func (s *Service) perEndpoint() int { return max(1, s.cfg.Webhooks.Concurrency/4) }
+
+// hookPool is the delivery loop's workers.
+type hookPool struct {
+	s       *Service
+	posting sync.WaitGroup
+	done    chan hookOutcome
+
+	mu      sync.Mutex
+	running int
+	busy    map[string]int // endpoint -> POSTs under way
+}
+
+type hookOutcome struct {
+	d dueDelivery
+	r attemptResult
+}
+
+// free says how many workers are free and which endpoints have all the
+// workers they may have.
+func (p *hookPool) free() (int, []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var full []string
+	for e, n := range p.busy {
+		if n >= p.s.perEndpoint() {
+			full = append(full, e)
+		}
+	}
+	return p.s.cfg.Webhooks.Concurrency - p.running, full
+}
+
+// start claims up to n due deliveries, none of the full endpoints', and
+// posts each on a worker of its own.
+func (p *hookPool) start(ctx context.Context, n int, full []string) (int, error) {
+	p.mu.Lock()
+	busy := maps.Clone(p.busy)
+	p.mu.Unlock()
+	batch, err := p.s.claimHooks(ctx, "", min(n, p.s.cfg.Webhooks.Batch), full, busy)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range batch {
+		p.mu.Lock()
+		p.running++
+		p.busy[d.endpointID]++
+		p.mu.Unlock()
+		p.posting.Go(func() { p.done <- hookOutcome{d, p.s.post(ctx, d)} })
+	}
+	return len(batch), nil
+}
+
+// record stores outcomes as they come, those that came together in one
+// transaction, until done is closed. A POST cut short by shutdown is not
+// recorded: its claim lapses and the delivery is tried again, by this node
+// after a restart or by another.
+func (p *hookPool) record() {
+	for first := range p.done {
+		batch := []hookOutcome{first}
+	more:
+		for len(batch) < p.s.cfg.Webhooks.Batch {
+			select {
+			case o, ok := <-p.done:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		var ds []dueDelivery
+		var rs []attemptResult
+		for _, o := range batch {
+			if errors.Is(o.r.err, context.Canceled) {
+				continue
+			}
+			ds, rs = append(ds, o.d), append(rs, o.r)
+		}
+		if len(ds) > 0 {
+			if err := p.s.recordHooks(context.Background(), ds, rs); err != nil {
+				p.s.log.Warn("notify: recording webhook deliveries", "err", err)
+			}
+		}
+		p.mu.Lock()
+		for _, o := range batch {
+			p.running--
+			if p.busy[o.d.endpointID]--; p.busy[o.d.endpointID] <= 0 {
+				delete(p.busy, o.d.endpointID)
+			}
+		}
+		p.mu.Unlock()
+		p.s.wakeHooks()
 	}
 }
 
@@ -137,28 +251,6 @@ func (s *Service) nextHookDue(ctx context.Context) (time.Time, bool) {
 	return store.FromMicros(*at), true
 }
 
-// deliverHooks claims one batch of due deliveries, posts them
-// (Concurrency at a time) and records the outcomes in one transaction.
-func (s *Service) deliverHooks(ctx context.Context) (int, error) {
-	batch, err := s.claimHooks(ctx, "")
-	if err != nil || len(batch) == 0 {
-		return 0, err
-	}
-	results := make([]attemptResult, len(batch))
-	sem := make(chan struct{}, s.cfg.Webhooks.Concurrency)
-	var wg sync.WaitGroup
-	for i, d := range batch {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			results[i] = s.post(ctx, d)
-		})
-	}
-	wg.Wait()
-	// Recorded even when shutting down: the POSTs happened.
-	return len(batch), s.recordHooks(context.WithoutCancel(ctx), batch, results)
-}
-
 // claimHooks takes due deliveries of enabled endpoints for this process
 // (only deliveryID when set). As with emails, a claim counts as an attempt
 // and moves next_try_at past the time a POST may take, so of two nodes
@@ -166,7 +258,11 @@ func (s *Service) deliverHooks(ctx context.Context) (int, error) {
 // lapses. The claim's token, set in the same statement, is what lets this
 // attempt, and no later one, record its outcome. A delivery may so be
 // posted twice, with the same event id; never zero times.
-func (s *Service) claimHooks(ctx context.Context, deliveryID string) ([]dueDelivery, error) {
+//
+// The loop passes the endpoints that have all the POSTs under way they may
+// have (full) and how many each has (busy): a claim takes no more of one
+// endpoint's deliveries than would fill it.
+func (s *Service) claimHooks(ctx context.Context, deliveryID string, limit int, full []string, busy map[string]int) ([]dueDelivery, error) {
 	now := time.Now()
 	lease := store.ToMicros(now.Add(2*s.cfg.Webhooks.Timeout + time.Second))
 	token := id.New("clm")
@@ -179,17 +275,45 @@ func (s *Service) claimHooks(ctx context.Context, deliveryID string) ([]dueDeliv
 	var claimed []dueDelivery
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		claimed = claimed[:0]
-		q := `SELECT d.delivery_id FROM notify_deliveries d JOIN notify_endpoints e ON e.endpoint_id = d.endpoint_id
+		q := `SELECT d.delivery_id, d.endpoint_id FROM notify_deliveries d JOIN notify_endpoints e ON e.endpoint_id = d.endpoint_id
 			WHERE d.status = ? AND d.next_try_at <= ? AND e.enabled = ?`
 		args := []any{hookPending, dueBy, true}
 		if deliveryID != "" {
 			q += ` AND d.delivery_id = ?`
 			args = append(args, deliveryID)
 		}
+		if len(full) > 0 {
+			q += ` AND d.endpoint_id NOT IN (` + placeholders(len(full)) + `)`
+			for _, e := range full {
+				args = append(args, e)
+			}
+		}
+		// Some more than the limit, for when one endpoint has many due.
 		q += ` ORDER BY d.next_try_at, d.delivery_id LIMIT ?`
-		args = append(args, s.cfg.Webhooks.Batch)
-		ids, err := queryStrings(ctx, tx, q, args...)
-		if err != nil || len(ids) == 0 {
+		args = append(args, 4*limit)
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		taken := maps.Clone(busy)
+		if taken == nil {
+			taken = map[string]int{}
+		}
+		var ids []string
+		for rows.Next() && len(ids) < limit {
+			var dID, eID string
+			if err := rows.Scan(&dID, &eID); err != nil {
+				rows.Close()
+				return err
+			}
+			if taken[eID] >= s.perEndpoint() && deliveryID == "" {
+				continue
+			}
+			taken[eID]++
+			ids = append(ids, dID)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
 			return err
 		}
 		in := placeholders(len(ids))
@@ -205,7 +329,7 @@ func (s *Service) claimHooks(ctx context.Context, deliveryID string) ([]dueDeliv
 			return err
 		}
 		sel := append([]any{token}, upd[2:2+len(ids)]...)
-		rows, err := tx.Query(ctx, `SELECT d.delivery_id, d.tenant_id, d.workspace_id, d.endpoint_id, d.event_id, d.topic, d.payload,
+		rows, err = tx.Query(ctx, `SELECT d.delivery_id, d.tenant_id, d.workspace_id, d.endpoint_id, d.event_id, d.topic, d.payload,
 				d.attempts, d.deadline_at, e.kind, e.url, e.secret, e.previous_secret, e.previous_until
 			FROM notify_deliveries d JOIN notify_endpoints e ON e.endpoint_id = d.endpoint_id
 			WHERE d.claim = ? AND d.delivery_id IN (`+in+`) ORDER BY d.delivery_id`, sel...)

@@ -482,3 +482,44 @@ func TestOldDeliveriesArePruned(t *testing.T) {
 		t.Fatalf("%d attempts left without their delivery (%v)", orphans, err)
 	}
 }
+
+// TestSlowEndpointDoesNotHoldOthers: an endpoint that never answers holds
+// at most its share of the workers, so another tenant's deliveries go out
+// long before the slow POSTs time out.
+func TestSlowEndpointDoesNotHoldOthers(t *testing.T) {
+	t.Parallel()
+	const timeout = 3 * time.Second
+	b := setupHooks(t, loopback, func(c *Config) {
+		c.Webhooks.Timeout = timeout
+		c.Webhooks.Concurrency = 8
+	})
+	b.portal.set("ten_slow", "ws_1", &portalv1.Recipient{UserId: "usr_1"})
+	b.portal.set("ten_fast", "ws_1", &portalv1.Recipient{UserId: "usr_2"})
+	slow := newReceiver(t, func(w http.ResponseWriter, r *http.Request) bool {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * timeout):
+		}
+		return false
+	})
+	fast := newReceiver(t, nil)
+	createEndpoint(t, b.svc, "ten_slow", "ws_1", kindWebhook, slow.srv.URL)
+	createEndpoint(t, b.svc, "ten_fast", "ws_1", kindWebhook, fast.srv.URL)
+	ctx := context.Background()
+	for range 30 {
+		if err := b.bus.Publish(ctx, msg(t, bus.TopicPostPublished, published("ten_slow", "ws_1"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the slow endpoint's POSTs are under way
+	start := time.Now()
+	for range 10 {
+		if err := b.bus.Publish(ctx, msg(t, bus.TopicPostPublished, published("ten_fast", "ws_1"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the fast endpoint's deliveries", func() (bool, string) { return len(fast.requests()) == 10, "" })
+	if took := time.Since(start); took > timeout/2 {
+		t.Fatalf("the fast endpoint waited %v behind the slow one (POST timeout %v)", took, timeout)
+	}
+}
