@@ -31,8 +31,9 @@ type WebhookConfig struct {
 	// Poll is how often the delivery loop looks for due deliveries it was
 	// not woken for.
 	Poll time.Duration
-	// Batch is how many deliveries one round claims; Concurrency how many
-	// of them are posted at once.
+	// Batch is how many deliveries are claimed and not yet recorded at
+	// most; Concurrency how many POSTs are under way at once, a quarter of
+	// them at most to one endpoint.
 	Batch       int
 	Concurrency int
 }
@@ -49,7 +50,7 @@ func DefaultWebhookConfig() WebhookConfig {
 		Retention:     30 * 24 * time.Hour,
 		Poll:          time.Second,
 		Batch:         100,
-		Concurrency:   16,
+		Concurrency:   32,
 	}
 }
 

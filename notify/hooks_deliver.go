@@ -61,16 +61,27 @@ func (r attemptResult) errText() string {
 	return fmt.Sprintf("answered %d", r.status)
 }
 
-// hookLoop posts due deliveries until ctx is cancelled. Up to Concurrency
-// POSTs are under way at once, and at most perEndpoint of them to one
+// hookLoop posts due deliveries until ctx is cancelled. Concurrency
+// workers post what the loop claims; up to Batch deliveries are claimed and
+// not yet recorded at once, and at most perEndpoint of them of one
 // endpoint, so an endpoint that times out holds a few workers and not the
 // others' deliveries. Outcomes are recorded in batches of what finished
-// together; a worker is free again once its outcome is stored.
+// together; a claim's place is free again once its outcome is stored.
 func (s *Service) hookLoop(ctx context.Context) {
-	p := &hookPool{s: s, busy: map[string]int{}, done: make(chan hookOutcome, s.cfg.Webhooks.Concurrency)}
+	batch := s.cfg.Webhooks.Batch
+	p := &hookPool{s: s, busy: map[string]int{},
+		queue: make(chan dueDelivery, batch), done: make(chan hookOutcome, batch)}
+	for range s.cfg.Webhooks.Concurrency {
+		p.posting.Go(func() {
+			for d := range p.queue {
+				p.done <- hookOutcome{d, s.post(ctx, d)}
+			}
+		})
+	}
 	recorded := make(chan struct{})
 	go func() { defer close(recorded); p.record() }()
 	defer func() {
+		close(p.queue)
 		p.posting.Wait()
 		close(p.done)
 		<-recorded
@@ -85,19 +96,21 @@ func (s *Service) hookLoop(ctx context.Context) {
 			}
 			pruned = time.Now()
 		}
-		free, full := p.free()
-		if free > 0 {
+		free, full, idle := p.free()
+		// Claims are made in bulk, not one place at a time: each is a
+		// transaction.
+		claimable := free > 0 && (idle || free >= max(1, batch/4))
+		if claimable {
 			n, err := p.start(ctx, free, full)
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("notify: delivering webhooks", "err", err)
 			}
-			// As many as there were free workers: more may be due.
-			if err == nil && n == free && n > 0 {
-				continue
+			if err == nil && n == free {
+				continue // more may be due
 			}
 		}
 		wait := s.cfg.Webhooks.Poll
-		if next, ok := s.nextHookDue(ctx); ok && free > 0 {
+		if next, ok := s.nextHookDue(ctx); ok && claimable {
 			wait = max(min(wait, time.Until(next)), 0)
 		}
 		timer.Reset(wait)
@@ -110,18 +123,20 @@ func (s *Service) hookLoop(ctx context.Context) {
 	}
 }
 
-// perEndpoint is how many POSTs to one endpoint may be under way at once.
+// perEndpoint is how many claimed deliveries of one endpoint may wait for
+// or be in a POST at once.
 func (s *Service) perEndpoint() int { return max(1, s.cfg.Webhooks.Concurrency/4) }
 
-// hookPool is the delivery loop's workers.
+// hookPool is the delivery loop's claims and workers.
 type hookPool struct {
 	s       *Service
 	posting sync.WaitGroup
+	queue   chan dueDelivery
 	done    chan hookOutcome
 
 	mu      sync.Mutex
-	running int
-	busy    map[string]int // endpoint -> POSTs under way
+	running int            // claimed, not yet recorded
+	busy    map[string]int // the same, by endpoint
 }
 
 type hookOutcome struct {
@@ -129,9 +144,9 @@ type hookOutcome struct {
 	r attemptResult
 }
 
-// free says how many workers are free and which endpoints have all the
-// workers they may have.
-func (p *hookPool) free() (int, []string) {
+// free says how many more deliveries may be claimed, which endpoints
+// have all the claims they may have, and whether nothing is under way.
+func (p *hookPool) free() (int, []string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var full []string
@@ -140,16 +155,16 @@ func (p *hookPool) free() (int, []string) {
 			full = append(full, e)
 		}
 	}
-	return p.s.cfg.Webhooks.Concurrency - p.running, full
+	return p.s.cfg.Webhooks.Batch - p.running, full, p.running == 0
 }
 
 // start claims up to n due deliveries, none of the full endpoints', and
-// posts each on a worker of its own.
+// queues them for the workers.
 func (p *hookPool) start(ctx context.Context, n int, full []string) (int, error) {
 	p.mu.Lock()
 	busy := maps.Clone(p.busy)
 	p.mu.Unlock()
-	batch, err := p.s.claimHooks(ctx, "", min(n, p.s.cfg.Webhooks.Batch), full, busy)
+	batch, err := p.s.claimHooks(ctx, "", n, full, busy)
 	if err != nil {
 		return 0, err
 	}
@@ -158,7 +173,7 @@ func (p *hookPool) start(ctx context.Context, n int, full []string) (int, error)
 		p.running++
 		p.busy[d.endpointID]++
 		p.mu.Unlock()
-		p.posting.Go(func() { p.done <- hookOutcome{d, p.s.post(ctx, d)} })
+		p.queue <- d // never blocks: running ≤ Batch, the queue's size
 	}
 	return len(batch), nil
 }
