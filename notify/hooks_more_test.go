@@ -488,7 +488,7 @@ func TestOldDeliveriesArePruned(t *testing.T) {
 // long before the slow POSTs time out.
 func TestSlowEndpointDoesNotHoldOthers(t *testing.T) {
 	t.Parallel()
-	const timeout = 3 * time.Second
+	const timeout = 4 * time.Second
 	b := setupHooks(t, loopback, func(c *Config) {
 		c.Webhooks.Timeout = timeout
 		c.Webhooks.Concurrency = 8
