@@ -217,7 +217,8 @@ func (n *Node) build(ctx context.Context) error {
 		nc.From = cfg.SMTP.From
 		nc.BaseURL = cfg.BaseURL
 		nc.SecretKey = secret
-		n.Notification, err = notify.New(nc, notify.Deps{DB: n.db(config.Notification), Bus: n.gate, Portal: lPortal, Log: n.log})
+		n.Notification, err = notify.New(nc, notify.Deps{DB: n.db(config.Notification), Bus: n.gate, Portal: lPortal, Log: n.log,
+			Outbound: outbound.Policy{AllowLoopback: cfg.Outbound.AllowLoopback, AllowPrivate: cfg.Outbound.AllowPrivate}})
 		if err != nil {
 			return fmt.Errorf("notification: %w", err)
 		}

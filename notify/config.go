@@ -59,6 +59,8 @@ type Config struct {
 	SecretKey []byte
 	// DigestPoll is how often the digest loop looks for digests due.
 	DigestPoll time.Duration
+	// Webhooks tunes the delivery to webhook and Slack endpoints.
+	Webhooks WebhookConfig
 }
 
 // DefaultConfig returns a configuration with email disabled.
@@ -75,6 +77,7 @@ func DefaultConfig() Config {
 		StreamBuffer: 64,
 		Heartbeat:    15 * time.Second,
 		DigestPoll:   time.Minute,
+		Webhooks:     DefaultWebhookConfig(),
 	}
 }
 
@@ -224,5 +227,6 @@ func (cfg *Config) validate() (*smtpServer, *mail.Address, error) {
 	if cfg.StreamBuffer < 1 {
 		v.Add("stream_buffer", "must be at least 1")
 	}
+	cfg.Webhooks.validate(&v)
 	return srv, from, v.Err()
 }

@@ -71,7 +71,7 @@ func (s *Service) handle(ctx context.Context, m *bus.Message) error {
 	if n.inviteEmail == "" {
 		rcpts = n.to.pick(res.GetRecipients())
 	}
-	created, err := s.record(ctx, m.ID, n, rcpts, brandOf(res.GetBranding()))
+	created, err := s.record(ctx, m, n, rcpts, brandOf(res.GetBranding()))
 	if err != nil {
 		return err
 	}
@@ -99,15 +99,20 @@ func uniqueRecipients(rs []*portalv1.Recipient) []*portalv1.Recipient {
 // record stores, in one transaction with the event id, what each
 // recipient asked for of n's kind (an in-app notification, an email queued
 // or held for their digest, both or nothing), then pushes the
-// notifications to the live streams. It returns nothing when the event was
+// notifications to the live streams. The event's webhook deliveries are
+// queued in the same transaction. It returns nothing when the event was
 // handled before.
-func (s *Service) record(ctx context.Context, eventID string, n notice, rcpts []*portalv1.Recipient, b brand) ([]*notificationv1.Notification, error) {
+func (s *Service) record(ctx context.Context, m *bus.Message, n notice, rcpts []*portalv1.Recipient, b brand) ([]*notificationv1.Notification, error) {
+	eventID := m.ID
 	now := s.now().UTC()
 	var created []*notificationv1.Notification
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		created = created[:0]
 		first, err := s.outbox.FirstDelivery(ctx, tx, eventID)
 		if err != nil || !first {
+			return err
+		}
+		if err := s.queueHooks(ctx, tx, m, n); err != nil {
 			return err
 		}
 		if n.inviteEmail != "" {

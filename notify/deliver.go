@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -308,18 +307,9 @@ func (s *Service) recordOutcomes(ctx context.Context, batch []queuedEmail, resul
 }
 
 // backoff is the wait after the given number of failed attempts: RetryMin
-// doubled each time up to RetryMax, less up to a fifth at random so that
-// emails that failed together do not all retry at the same instant.
+// doubled each time up to RetryMax, less up to a fifth at random.
 func (s *Service) backoff(attempts int) time.Duration {
-	d := s.cfg.RetryMin
-	for i := 1; i < attempts && d < s.cfg.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, s.cfg.RetryMax)
-	if d > 0 {
-		d -= time.Duration(rand.Int64N(int64(d)/5 + 1))
-	}
-	return d
+	return lessAFifth(expBackoff(s.cfg.RetryMin, s.cfg.RetryMax, attempts))
 }
 
 // errorText is what is kept of a delivery error: enough to diagnose, short

@@ -17,6 +17,13 @@
 // a delivery loop sends the queued emails over SMTP, retrying with backoff
 // and keeping the ones it gave up on as dead letters.
 //
+// Events of a workspace also go to the webhook and Slack endpoints it
+// configured (hooks*.go): their deliveries are queued in the same
+// transaction as the event id, posted through the SSRF-safe outbound client
+// with Standard Webhooks signatures, retried with full-jitter backoff for a
+// day, then kept as dead letters that can be re-sent; an endpoint failing
+// for days is disabled and its workspace told. See docs/decisions/0019.
+//
 // The service owns the notify_ tables and nothing else. It must never read
 // another service's tables, import another service's package, or block on a
 // slow browser: live delivery is best effort over bounded buffers, and the

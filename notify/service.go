@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/mail"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/gen/herald/notification/v1/notificationv1connect"
 	"github.com/heraldhq/herald/gen/herald/portal/v1/portalv1connect"
+	"github.com/heraldhq/herald/outbound"
 	"github.com/heraldhq/herald/outbox"
 	"github.com/heraldhq/herald/store"
 )
@@ -33,6 +35,9 @@ type Deps struct {
 	Bus    bus.Bus
 	Log    *slog.Logger
 	Portal portalv1connect.PortalServiceClient
+	// Outbound says where webhook and Slack endpoints may be; the zero
+	// Policy (public addresses only) is the safe one.
+	Outbound outbound.Policy
 }
 
 // Service is the Notification service.
@@ -54,6 +59,10 @@ type Service struct {
 	unsubKey []byte
 	// now is the clock digests and preferences go by; tests set it.
 	now func() time.Time
+	// hooks posts to endpoints; hookWake makes its loop look now.
+	hooks    *http.Client
+	policy   outbound.Policy
+	hookWake chan struct{}
 
 	mu      sync.Mutex
 	started bool
@@ -101,6 +110,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		smtp:     srv,
 		from:     from,
 		mailWake: make(chan struct{}, 1),
+		hooks:    newHookClient(deps.Outbound, cfg.Webhooks),
+		policy:   deps.Outbound,
+		hookWake: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}, nil
 }
@@ -133,8 +145,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return errors.New("notify: already started")
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	for _, topic := range topics {
-		sub, err := s.bus.Subscribe(ctx, topic, group, s.handle)
+	for _, sb := range s.subscriptions() {
+		topic := sb.topic
+		sub, err := s.bus.Subscribe(ctx, topic, group, sb.h)
 		if err != nil {
 			cancel()
 			for _, sub := range s.subs {
@@ -150,6 +163,7 @@ func (s *Service) Start(ctx context.Context) error {
 	// The service emits no events yet; the relay runs anyway so that one
 	// added later is relayed without touching the wiring.
 	s.wg.Go(func() { s.outbox.Run(ctx) })
+	s.wg.Go(func() { s.hookLoop(ctx) })
 	if s.smtp == nil {
 		s.log.Info("notify: SMTP is not configured: email notifications are disabled")
 	} else {

@@ -96,6 +96,7 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("PUT /api/v1/me/notification-preferences", s.authed(json, s.apiPutNotificationPrefs))
 	mux.Handle("GET /api/v1/agency/branding", s.authed(json, s.apiGetBranding))
 	mux.Handle("PUT /api/v1/agency/branding", s.authed(json, s.apiPutBranding))
+	s.webhookRoutes(mux, json)
 	s.mountUI(mux)
 }
 

@@ -187,6 +187,7 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("POST /settings/branding", u.signedIn(form, u.saveBranding))
 	mux.Handle("GET /unsubscribe", u.public(form, u.unsubscribePage))
 	mux.Handle("POST /unsubscribe", u.public(form, u.unsubscribe))
+	u.webhookRoutes(mux, form)
 }
 
 // static serves an embedded asset. A URL carrying the asset's current

@@ -827,6 +827,1434 @@ func (x *UnsubscribeResponse) GetCategory() string {
 	return ""
 }
 
+// Endpoint is where a workspace's events are posted: a signed webhook, or a
+// Slack incoming webhook. Its secrets are never returned after creation
+// and rotation.
+type Endpoint struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	EndpointId  string                 `protobuf:"bytes,1,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	TenantId    string                 `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,3,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	// kind: webhook or slack
+	Kind        string `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	Url         string `protobuf:"bytes,5,opt,name=url,proto3" json:"url,omitempty"`
+	Description string `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	// topics the endpoint receives; "*" alone means every workspace event.
+	Topics  []string `protobuf:"bytes,7,rep,name=topics,proto3" json:"topics,omitempty"`
+	Enabled bool     `protobuf:"varint,8,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// disabled_reason says why Herald disabled the endpoint (empty when a
+	// person did, or when enabled).
+	DisabledReason string `protobuf:"bytes,9,opt,name=disabled_reason,json=disabledReason,proto3" json:"disabled_reason,omitempty"`
+	// failing_since is when the current run of failed deliveries began.
+	FailingSince *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=failing_since,json=failingSince,proto3" json:"failing_since,omitempty"`
+	CreatedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// previous_secret_until: the secret before the last rotation still signs
+	// until then.
+	PreviousSecretUntil *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=previous_secret_until,json=previousSecretUntil,proto3" json:"previous_secret_until,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Endpoint) Reset() {
+	*x = Endpoint{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Endpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Endpoint) ProtoMessage() {}
+
+func (x *Endpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
+func (*Endpoint) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Endpoint) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+func (x *Endpoint) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *Endpoint) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *Endpoint) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Endpoint) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Endpoint) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Endpoint) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+func (x *Endpoint) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Endpoint) GetDisabledReason() string {
+	if x != nil {
+		return x.DisabledReason
+	}
+	return ""
+}
+
+func (x *Endpoint) GetFailingSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FailingSince
+	}
+	return nil
+}
+
+func (x *Endpoint) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Endpoint) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Endpoint) GetPreviousSecretUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousSecretUntil
+	}
+	return nil
+}
+
+type CreateEndpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Url           string                 `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	Description   string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	Topics        []string               `protobuf:"bytes,6,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateEndpointRequest) Reset() {
+	*x = CreateEndpointRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateEndpointRequest) ProtoMessage() {}
+
+func (x *CreateEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateEndpointRequest.ProtoReflect.Descriptor instead.
+func (*CreateEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CreateEndpointRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *CreateEndpointRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *CreateEndpointRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *CreateEndpointRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *CreateEndpointRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *CreateEndpointRequest) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+type CreateEndpointResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint *Endpoint              `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// secret signs the payloads ("whsec_..."); shown only here. Empty for
+	// Slack endpoints, which are not signed.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateEndpointResponse) Reset() {
+	*x = CreateEndpointResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateEndpointResponse) ProtoMessage() {}
+
+func (x *CreateEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateEndpointResponse.ProtoReflect.Descriptor instead.
+func (*CreateEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CreateEndpointResponse) GetEndpoint() *Endpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *CreateEndpointResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type ListEndpointsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEndpointsRequest) Reset() {
+	*x = ListEndpointsRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEndpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEndpointsRequest) ProtoMessage() {}
+
+func (x *ListEndpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEndpointsRequest.ProtoReflect.Descriptor instead.
+func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListEndpointsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ListEndpointsRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+type ListEndpointsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoints     []*Endpoint            `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEndpointsResponse) Reset() {
+	*x = ListEndpointsResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEndpointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEndpointsResponse) ProtoMessage() {}
+
+func (x *ListEndpointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEndpointsResponse.ProtoReflect.Descriptor instead.
+func (*ListEndpointsResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListEndpointsResponse) GetEndpoints() []*Endpoint {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+// UpdateEndpointRequest changes the fields it sets.
+type UpdateEndpointRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	EndpointId  string                 `protobuf:"bytes,3,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	Url         *string                `protobuf:"bytes,4,opt,name=url,proto3,oneof" json:"url,omitempty"`
+	Description *string                `protobuf:"bytes,5,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	// set_topics replaces the topics with topics (which must not be empty).
+	SetTopics     bool     `protobuf:"varint,6,opt,name=set_topics,json=setTopics,proto3" json:"set_topics,omitempty"`
+	Topics        []string `protobuf:"bytes,7,rep,name=topics,proto3" json:"topics,omitempty"`
+	Enabled       *bool    `protobuf:"varint,8,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateEndpointRequest) Reset() {
+	*x = UpdateEndpointRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateEndpointRequest) ProtoMessage() {}
+
+func (x *UpdateEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateEndpointRequest.ProtoReflect.Descriptor instead.
+func (*UpdateEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UpdateEndpointRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *UpdateEndpointRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *UpdateEndpointRequest) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+func (x *UpdateEndpointRequest) GetUrl() string {
+	if x != nil && x.Url != nil {
+		return *x.Url
+	}
+	return ""
+}
+
+func (x *UpdateEndpointRequest) GetDescription() string {
+	if x != nil && x.Description != nil {
+		return *x.Description
+	}
+	return ""
+}
+
+func (x *UpdateEndpointRequest) GetSetTopics() bool {
+	if x != nil {
+		return x.SetTopics
+	}
+	return false
+}
+
+func (x *UpdateEndpointRequest) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+func (x *UpdateEndpointRequest) GetEnabled() bool {
+	if x != nil && x.Enabled != nil {
+		return *x.Enabled
+	}
+	return false
+}
+
+type UpdateEndpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      *Endpoint              `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateEndpointResponse) Reset() {
+	*x = UpdateEndpointResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateEndpointResponse) ProtoMessage() {}
+
+func (x *UpdateEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateEndpointResponse.ProtoReflect.Descriptor instead.
+func (*UpdateEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UpdateEndpointResponse) GetEndpoint() *Endpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+type DeleteEndpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	EndpointId    string                 `protobuf:"bytes,3,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteEndpointRequest) Reset() {
+	*x = DeleteEndpointRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteEndpointRequest) ProtoMessage() {}
+
+func (x *DeleteEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteEndpointRequest.ProtoReflect.Descriptor instead.
+func (*DeleteEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DeleteEndpointRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *DeleteEndpointRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *DeleteEndpointRequest) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+type DeleteEndpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteEndpointResponse) Reset() {
+	*x = DeleteEndpointResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteEndpointResponse) ProtoMessage() {}
+
+func (x *DeleteEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteEndpointResponse.ProtoReflect.Descriptor instead.
+func (*DeleteEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{21}
+}
+
+type RotateSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	EndpointId    string                 `protobuf:"bytes,3,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateSecretRequest) Reset() {
+	*x = RotateSecretRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSecretRequest) ProtoMessage() {}
+
+func (x *RotateSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSecretRequest.ProtoReflect.Descriptor instead.
+func (*RotateSecretRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RotateSecretRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RotateSecretRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *RotateSecretRequest) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+type RotateSecretResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint *Endpoint              `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// secret is the new secret, shown only here; the previous one signs
+	// alongside it until endpoint.previous_secret_until.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateSecretResponse) Reset() {
+	*x = RotateSecretResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSecretResponse) ProtoMessage() {}
+
+func (x *RotateSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSecretResponse.ProtoReflect.Descriptor instead.
+func (*RotateSecretResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RotateSecretResponse) GetEndpoint() *Endpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *RotateSecretResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// Delivery is one event for one endpoint.
+type Delivery struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DeliveryId string                 `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	EndpointId string                 `protobuf:"bytes,2,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	EventId    string                 `protobuf:"bytes,3,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Topic      string                 `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
+	// status: pending, delivered, dead
+	Status      string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	Attempts    int32                  `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	NextTryAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=next_try_at,json=nextTryAt,proto3" json:"next_try_at,omitempty"`
+	DeliveredAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
+	// last_status_code is the HTTP status of the last attempt (0: no answer).
+	LastStatusCode int32  `protobuf:"varint,10,opt,name=last_status_code,json=lastStatusCode,proto3" json:"last_status_code,omitempty"`
+	LastError      string `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastLatencyMs  int64  `protobuf:"varint,12,opt,name=last_latency_ms,json=lastLatencyMs,proto3" json:"last_latency_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Delivery) Reset() {
+	*x = Delivery{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delivery) ProtoMessage() {}
+
+func (x *Delivery) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
+func (*Delivery) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Delivery) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+func (x *Delivery) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+func (x *Delivery) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *Delivery) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *Delivery) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Delivery) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Delivery) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Delivery) GetNextTryAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextTryAt
+	}
+	return nil
+}
+
+func (x *Delivery) GetDeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliveredAt
+	}
+	return nil
+}
+
+func (x *Delivery) GetLastStatusCode() int32 {
+	if x != nil {
+		return x.LastStatusCode
+	}
+	return 0
+}
+
+func (x *Delivery) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Delivery) GetLastLatencyMs() int64 {
+	if x != nil {
+		return x.LastLatencyMs
+	}
+	return 0
+}
+
+type Attempt struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	AttemptedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=attempted_at,json=attemptedAt,proto3" json:"attempted_at,omitempty"`
+	StatusCode  int32                  `protobuf:"varint,2,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	LatencyMs   int64                  `protobuf:"varint,3,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	// response is the start of the response body, at most 1 KiB.
+	Response      string `protobuf:"bytes,4,opt,name=response,proto3" json:"response,omitempty"`
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attempt) Reset() {
+	*x = Attempt{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attempt) ProtoMessage() {}
+
+func (x *Attempt) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
+func (*Attempt) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Attempt) GetAttemptedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AttemptedAt
+	}
+	return nil
+}
+
+func (x *Attempt) GetStatusCode() int32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+func (x *Attempt) GetLatencyMs() int64 {
+	if x != nil {
+		return x.LatencyMs
+	}
+	return 0
+}
+
+func (x *Attempt) GetResponse() string {
+	if x != nil {
+		return x.Response
+	}
+	return ""
+}
+
+func (x *Attempt) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ListDeliveriesRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TenantId    string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	EndpointId  string                 `protobuf:"bytes,3,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	// dead_only lists the dead letters: deliveries that exhausted their
+	// retries.
+	DeadOnly bool  `protobuf:"varint,4,opt,name=dead_only,json=deadOnly,proto3" json:"dead_only,omitempty"`
+	Limit    int32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	// cursor is next_cursor of the previous page.
+	Cursor        string `protobuf:"bytes,6,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeliveriesRequest) Reset() {
+	*x = ListDeliveriesRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListDeliveriesRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ListDeliveriesRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *ListDeliveriesRequest) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+func (x *ListDeliveriesRequest) GetDeadOnly() bool {
+	if x != nil {
+		return x.DeadOnly
+	}
+	return false
+}
+
+func (x *ListDeliveriesRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListDeliveriesRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+type ListDeliveriesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deliveries    []*Delivery            `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeliveriesResponse) Reset() {
+	*x = ListDeliveriesResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListDeliveriesResponse) GetDeliveries() []*Delivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+func (x *ListDeliveriesResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+type GetDeliveryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	DeliveryId    string                 `protobuf:"bytes,3,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeliveryRequest) Reset() {
+	*x = GetDeliveryRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeliveryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeliveryRequest) ProtoMessage() {}
+
+func (x *GetDeliveryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeliveryRequest.ProtoReflect.Descriptor instead.
+func (*GetDeliveryRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetDeliveryRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *GetDeliveryRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *GetDeliveryRequest) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+type GetDeliveryResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Delivery *Delivery              `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	Attempts []*Attempt             `protobuf:"bytes,2,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// payload is the body posted (the same on every attempt).
+	Payload       string `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeliveryResponse) Reset() {
+	*x = GetDeliveryResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeliveryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeliveryResponse) ProtoMessage() {}
+
+func (x *GetDeliveryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeliveryResponse.ProtoReflect.Descriptor instead.
+func (*GetDeliveryResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetDeliveryResponse) GetDelivery() *Delivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
+func (x *GetDeliveryResponse) GetAttempts() []*Attempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+func (x *GetDeliveryResponse) GetPayload() string {
+	if x != nil {
+		return x.Payload
+	}
+	return ""
+}
+
+type RedeliverRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	DeliveryId    string                 `protobuf:"bytes,3,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverRequest) Reset() {
+	*x = RedeliverRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverRequest) ProtoMessage() {}
+
+func (x *RedeliverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverRequest.ProtoReflect.Descriptor instead.
+func (*RedeliverRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RedeliverRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RedeliverRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *RedeliverRequest) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+type RedeliverResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delivery      *Delivery              `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverResponse) Reset() {
+	*x = RedeliverResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverResponse) ProtoMessage() {}
+
+func (x *RedeliverResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverResponse.ProtoReflect.Descriptor instead.
+func (*RedeliverResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RedeliverResponse) GetDelivery() *Delivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
+type SendTestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	WorkspaceId   string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	EndpointId    string                 `protobuf:"bytes,3,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendTestRequest) Reset() {
+	*x = SendTestRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendTestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendTestRequest) ProtoMessage() {}
+
+func (x *SendTestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendTestRequest.ProtoReflect.Descriptor instead.
+func (*SendTestRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SendTestRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *SendTestRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *SendTestRequest) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+type SendTestResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delivery      *Delivery              `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	Attempt       *Attempt               `protobuf:"bytes,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendTestResponse) Reset() {
+	*x = SendTestResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendTestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendTestResponse) ProtoMessage() {}
+
+func (x *SendTestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendTestResponse.ProtoReflect.Descriptor instead.
+func (*SendTestResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SendTestResponse) GetDelivery() *Delivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
+func (x *SendTestResponse) GetAttempt() *Attempt {
+	if x != nil {
+		return x.Attempt
+	}
+	return nil
+}
+
 var File_herald_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_herald_notification_v1_notification_proto_rawDesc = "" +
@@ -888,13 +2316,150 @@ const file_herald_notification_v1_notification_proto_rawDesc = "" +
 	"\x13UnsubscribeResponse\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1a\n" +
-	"\bcategory\x18\x03 \x01(\tR\bcategory2\xc1\x04\n" +
+	"\bcategory\x18\x03 \x01(\tR\bcategory\"\x95\x04\n" +
+	"\bEndpoint\x12\x1f\n" +
+	"\vendpoint_id\x18\x01 \x01(\tR\n" +
+	"endpointId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x03 \x01(\tR\vworkspaceId\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x10\n" +
+	"\x03url\x18\x05 \x01(\tR\x03url\x12 \n" +
+	"\vdescription\x18\x06 \x01(\tR\vdescription\x12\x16\n" +
+	"\x06topics\x18\a \x03(\tR\x06topics\x12\x18\n" +
+	"\aenabled\x18\b \x01(\bR\aenabled\x12'\n" +
+	"\x0fdisabled_reason\x18\t \x01(\tR\x0edisabledReason\x12?\n" +
+	"\rfailing_since\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\ffailingSince\x129\n" +
+	"\n" +
+	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12N\n" +
+	"\x15previous_secret_until\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x13previousSecretUntil\"\xb7\x01\n" +
+	"\x15CreateEndpointRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x16\n" +
+	"\x06topics\x18\x06 \x03(\tR\x06topics\"n\n" +
+	"\x16CreateEndpointResponse\x12<\n" +
+	"\bendpoint\x18\x01 \x01(\v2 .herald.notification.v1.EndpointR\bendpoint\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"V\n" +
+	"\x14ListEndpointsRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\"W\n" +
+	"\x15ListEndpointsResponse\x12>\n" +
+	"\tendpoints\x18\x01 \x03(\v2 .herald.notification.v1.EndpointR\tendpoints\"\xb0\x02\n" +
+	"\x15UpdateEndpointRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1f\n" +
+	"\vendpoint_id\x18\x03 \x01(\tR\n" +
+	"endpointId\x12\x15\n" +
+	"\x03url\x18\x04 \x01(\tH\x00R\x03url\x88\x01\x01\x12%\n" +
+	"\vdescription\x18\x05 \x01(\tH\x01R\vdescription\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"set_topics\x18\x06 \x01(\bR\tsetTopics\x12\x16\n" +
+	"\x06topics\x18\a \x03(\tR\x06topics\x12\x1d\n" +
+	"\aenabled\x18\b \x01(\bH\x02R\aenabled\x88\x01\x01B\x06\n" +
+	"\x04_urlB\x0e\n" +
+	"\f_descriptionB\n" +
+	"\n" +
+	"\b_enabled\"V\n" +
+	"\x16UpdateEndpointResponse\x12<\n" +
+	"\bendpoint\x18\x01 \x01(\v2 .herald.notification.v1.EndpointR\bendpoint\"x\n" +
+	"\x15DeleteEndpointRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1f\n" +
+	"\vendpoint_id\x18\x03 \x01(\tR\n" +
+	"endpointId\"\x18\n" +
+	"\x16DeleteEndpointResponse\"v\n" +
+	"\x13RotateSecretRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1f\n" +
+	"\vendpoint_id\x18\x03 \x01(\tR\n" +
+	"endpointId\"l\n" +
+	"\x14RotateSecretResponse\x12<\n" +
+	"\bendpoint\x18\x01 \x01(\v2 .herald.notification.v1.EndpointR\bendpoint\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xd8\x03\n" +
+	"\bDelivery\x12\x1f\n" +
+	"\vdelivery_id\x18\x01 \x01(\tR\n" +
+	"deliveryId\x12\x1f\n" +
+	"\vendpoint_id\x18\x02 \x01(\tR\n" +
+	"endpointId\x12\x19\n" +
+	"\bevent_id\x18\x03 \x01(\tR\aeventId\x12\x14\n" +
+	"\x05topic\x18\x04 \x01(\tR\x05topic\x12\x16\n" +
+	"\x06status\x18\x05 \x01(\tR\x06status\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\x05R\battempts\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12:\n" +
+	"\vnext_try_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tnextTryAt\x12=\n" +
+	"\fdelivered_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\x12(\n" +
+	"\x10last_status_code\x18\n" +
+	" \x01(\x05R\x0elastStatusCode\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\v \x01(\tR\tlastError\x12&\n" +
+	"\x0flast_latency_ms\x18\f \x01(\x03R\rlastLatencyMs\"\xba\x01\n" +
+	"\aAttempt\x12=\n" +
+	"\fattempted_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vattemptedAt\x12\x1f\n" +
+	"\vstatus_code\x18\x02 \x01(\x05R\n" +
+	"statusCode\x12\x1d\n" +
+	"\n" +
+	"latency_ms\x18\x03 \x01(\x03R\tlatencyMs\x12\x1a\n" +
+	"\bresponse\x18\x04 \x01(\tR\bresponse\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\xc3\x01\n" +
+	"\x15ListDeliveriesRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1f\n" +
+	"\vendpoint_id\x18\x03 \x01(\tR\n" +
+	"endpointId\x12\x1b\n" +
+	"\tdead_only\x18\x04 \x01(\bR\bdeadOnly\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\x05R\x05limit\x12\x16\n" +
+	"\x06cursor\x18\x06 \x01(\tR\x06cursor\"{\n" +
+	"\x16ListDeliveriesResponse\x12@\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2 .herald.notification.v1.DeliveryR\n" +
+	"deliveries\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"u\n" +
+	"\x12GetDeliveryRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1f\n" +
+	"\vdelivery_id\x18\x03 \x01(\tR\n" +
+	"deliveryId\"\xaa\x01\n" +
+	"\x13GetDeliveryResponse\x12<\n" +
+	"\bdelivery\x18\x01 \x01(\v2 .herald.notification.v1.DeliveryR\bdelivery\x12;\n" +
+	"\battempts\x18\x02 \x03(\v2\x1f.herald.notification.v1.AttemptR\battempts\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\tR\apayload\"s\n" +
+	"\x10RedeliverRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1f\n" +
+	"\vdelivery_id\x18\x03 \x01(\tR\n" +
+	"deliveryId\"Q\n" +
+	"\x11RedeliverResponse\x12<\n" +
+	"\bdelivery\x18\x01 \x01(\v2 .herald.notification.v1.DeliveryR\bdelivery\"r\n" +
+	"\x0fSendTestRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1f\n" +
+	"\vendpoint_id\x18\x03 \x01(\tR\n" +
+	"endpointId\"\x8b\x01\n" +
+	"\x10SendTestResponse\x12<\n" +
+	"\bdelivery\x18\x01 \x01(\v2 .herald.notification.v1.DeliveryR\bdelivery\x129\n" +
+	"\aattempt\x18\x02 \x01(\v2\x1f.herald.notification.v1.AttemptR\aattempt2\x87\f\n" +
 	"\x13NotificationService\x12x\n" +
 	"\x11ListNotifications\x120.herald.notification.v1.ListNotificationsRequest\x1a1.herald.notification.v1.ListNotificationsResponse\x12]\n" +
 	"\bMarkRead\x12'.herald.notification.v1.MarkReadRequest\x1a(.herald.notification.v1.MarkReadResponse\x12o\n" +
 	"\x0eGetPreferences\x12-.herald.notification.v1.GetPreferencesRequest\x1a..herald.notification.v1.GetPreferencesResponse\x12x\n" +
 	"\x11UpdatePreferences\x120.herald.notification.v1.UpdatePreferencesRequest\x1a1.herald.notification.v1.UpdatePreferencesResponse\x12f\n" +
-	"\vUnsubscribe\x12*.herald.notification.v1.UnsubscribeRequest\x1a+.herald.notification.v1.UnsubscribeResponseB\xef\x01\n" +
+	"\vUnsubscribe\x12*.herald.notification.v1.UnsubscribeRequest\x1a+.herald.notification.v1.UnsubscribeResponse\x12o\n" +
+	"\x0eCreateEndpoint\x12-.herald.notification.v1.CreateEndpointRequest\x1a..herald.notification.v1.CreateEndpointResponse\x12l\n" +
+	"\rListEndpoints\x12,.herald.notification.v1.ListEndpointsRequest\x1a-.herald.notification.v1.ListEndpointsResponse\x12o\n" +
+	"\x0eUpdateEndpoint\x12-.herald.notification.v1.UpdateEndpointRequest\x1a..herald.notification.v1.UpdateEndpointResponse\x12o\n" +
+	"\x0eDeleteEndpoint\x12-.herald.notification.v1.DeleteEndpointRequest\x1a..herald.notification.v1.DeleteEndpointResponse\x12i\n" +
+	"\fRotateSecret\x12+.herald.notification.v1.RotateSecretRequest\x1a,.herald.notification.v1.RotateSecretResponse\x12o\n" +
+	"\x0eListDeliveries\x12-.herald.notification.v1.ListDeliveriesRequest\x1a..herald.notification.v1.ListDeliveriesResponse\x12f\n" +
+	"\vGetDelivery\x12*.herald.notification.v1.GetDeliveryRequest\x1a+.herald.notification.v1.GetDeliveryResponse\x12`\n" +
+	"\tRedeliver\x12(.herald.notification.v1.RedeliverRequest\x1a).herald.notification.v1.RedeliverResponse\x12]\n" +
+	"\bSendTest\x12'.herald.notification.v1.SendTestRequest\x1a(.herald.notification.v1.SendTestResponseB\xef\x01\n" +
 	"\x1acom.herald.notification.v1B\x11NotificationProtoP\x01ZDgithub.com/heraldhq/herald/gen/herald/notification/v1;notificationv1\xa2\x02\x03HNX\xaa\x02\x16Herald.Notification.V1\xca\x02\x16Herald\\Notification\\V1\xe2\x02\"Herald\\Notification\\V1\\GPBMetadata\xea\x02\x18Herald::Notification::V1b\x06proto3"
 
 var (
@@ -909,7 +2474,7 @@ func file_herald_notification_v1_notification_proto_rawDescGZIP() []byte {
 	return file_herald_notification_v1_notification_proto_rawDescData
 }
 
-var file_herald_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_herald_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_herald_notification_v1_notification_proto_goTypes = []any{
 	(*Notification)(nil),              // 0: herald.notification.v1.Notification
 	(*ListNotificationsRequest)(nil),  // 1: herald.notification.v1.ListNotificationsRequest
@@ -924,11 +2489,32 @@ var file_herald_notification_v1_notification_proto_goTypes = []any{
 	(*UpdatePreferencesResponse)(nil), // 10: herald.notification.v1.UpdatePreferencesResponse
 	(*UnsubscribeRequest)(nil),        // 11: herald.notification.v1.UnsubscribeRequest
 	(*UnsubscribeResponse)(nil),       // 12: herald.notification.v1.UnsubscribeResponse
-	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
+	(*Endpoint)(nil),                  // 13: herald.notification.v1.Endpoint
+	(*CreateEndpointRequest)(nil),     // 14: herald.notification.v1.CreateEndpointRequest
+	(*CreateEndpointResponse)(nil),    // 15: herald.notification.v1.CreateEndpointResponse
+	(*ListEndpointsRequest)(nil),      // 16: herald.notification.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),     // 17: herald.notification.v1.ListEndpointsResponse
+	(*UpdateEndpointRequest)(nil),     // 18: herald.notification.v1.UpdateEndpointRequest
+	(*UpdateEndpointResponse)(nil),    // 19: herald.notification.v1.UpdateEndpointResponse
+	(*DeleteEndpointRequest)(nil),     // 20: herald.notification.v1.DeleteEndpointRequest
+	(*DeleteEndpointResponse)(nil),    // 21: herald.notification.v1.DeleteEndpointResponse
+	(*RotateSecretRequest)(nil),       // 22: herald.notification.v1.RotateSecretRequest
+	(*RotateSecretResponse)(nil),      // 23: herald.notification.v1.RotateSecretResponse
+	(*Delivery)(nil),                  // 24: herald.notification.v1.Delivery
+	(*Attempt)(nil),                   // 25: herald.notification.v1.Attempt
+	(*ListDeliveriesRequest)(nil),     // 26: herald.notification.v1.ListDeliveriesRequest
+	(*ListDeliveriesResponse)(nil),    // 27: herald.notification.v1.ListDeliveriesResponse
+	(*GetDeliveryRequest)(nil),        // 28: herald.notification.v1.GetDeliveryRequest
+	(*GetDeliveryResponse)(nil),       // 29: herald.notification.v1.GetDeliveryResponse
+	(*RedeliverRequest)(nil),          // 30: herald.notification.v1.RedeliverRequest
+	(*RedeliverResponse)(nil),         // 31: herald.notification.v1.RedeliverResponse
+	(*SendTestRequest)(nil),           // 32: herald.notification.v1.SendTestRequest
+	(*SendTestResponse)(nil),          // 33: herald.notification.v1.SendTestResponse
+	(*timestamppb.Timestamp)(nil),     // 34: google.protobuf.Timestamp
 }
 var file_herald_notification_v1_notification_proto_depIdxs = []int32{
-	13, // 0: herald.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	13, // 1: herald.notification.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
+	34, // 0: herald.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	34, // 1: herald.notification.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: herald.notification.v1.ListNotificationsResponse.notifications:type_name -> herald.notification.v1.Notification
 	5,  // 3: herald.notification.v1.GetPreferencesResponse.kinds:type_name -> herald.notification.v1.KindPreference
 	6,  // 4: herald.notification.v1.GetPreferencesResponse.digest:type_name -> herald.notification.v1.Digest
@@ -936,21 +2522,57 @@ var file_herald_notification_v1_notification_proto_depIdxs = []int32{
 	6,  // 6: herald.notification.v1.UpdatePreferencesRequest.digest:type_name -> herald.notification.v1.Digest
 	5,  // 7: herald.notification.v1.UpdatePreferencesResponse.kinds:type_name -> herald.notification.v1.KindPreference
 	6,  // 8: herald.notification.v1.UpdatePreferencesResponse.digest:type_name -> herald.notification.v1.Digest
-	1,  // 9: herald.notification.v1.NotificationService.ListNotifications:input_type -> herald.notification.v1.ListNotificationsRequest
-	3,  // 10: herald.notification.v1.NotificationService.MarkRead:input_type -> herald.notification.v1.MarkReadRequest
-	7,  // 11: herald.notification.v1.NotificationService.GetPreferences:input_type -> herald.notification.v1.GetPreferencesRequest
-	9,  // 12: herald.notification.v1.NotificationService.UpdatePreferences:input_type -> herald.notification.v1.UpdatePreferencesRequest
-	11, // 13: herald.notification.v1.NotificationService.Unsubscribe:input_type -> herald.notification.v1.UnsubscribeRequest
-	2,  // 14: herald.notification.v1.NotificationService.ListNotifications:output_type -> herald.notification.v1.ListNotificationsResponse
-	4,  // 15: herald.notification.v1.NotificationService.MarkRead:output_type -> herald.notification.v1.MarkReadResponse
-	8,  // 16: herald.notification.v1.NotificationService.GetPreferences:output_type -> herald.notification.v1.GetPreferencesResponse
-	10, // 17: herald.notification.v1.NotificationService.UpdatePreferences:output_type -> herald.notification.v1.UpdatePreferencesResponse
-	12, // 18: herald.notification.v1.NotificationService.Unsubscribe:output_type -> herald.notification.v1.UnsubscribeResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	34, // 9: herald.notification.v1.Endpoint.failing_since:type_name -> google.protobuf.Timestamp
+	34, // 10: herald.notification.v1.Endpoint.created_at:type_name -> google.protobuf.Timestamp
+	34, // 11: herald.notification.v1.Endpoint.updated_at:type_name -> google.protobuf.Timestamp
+	34, // 12: herald.notification.v1.Endpoint.previous_secret_until:type_name -> google.protobuf.Timestamp
+	13, // 13: herald.notification.v1.CreateEndpointResponse.endpoint:type_name -> herald.notification.v1.Endpoint
+	13, // 14: herald.notification.v1.ListEndpointsResponse.endpoints:type_name -> herald.notification.v1.Endpoint
+	13, // 15: herald.notification.v1.UpdateEndpointResponse.endpoint:type_name -> herald.notification.v1.Endpoint
+	13, // 16: herald.notification.v1.RotateSecretResponse.endpoint:type_name -> herald.notification.v1.Endpoint
+	34, // 17: herald.notification.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
+	34, // 18: herald.notification.v1.Delivery.next_try_at:type_name -> google.protobuf.Timestamp
+	34, // 19: herald.notification.v1.Delivery.delivered_at:type_name -> google.protobuf.Timestamp
+	34, // 20: herald.notification.v1.Attempt.attempted_at:type_name -> google.protobuf.Timestamp
+	24, // 21: herald.notification.v1.ListDeliveriesResponse.deliveries:type_name -> herald.notification.v1.Delivery
+	24, // 22: herald.notification.v1.GetDeliveryResponse.delivery:type_name -> herald.notification.v1.Delivery
+	25, // 23: herald.notification.v1.GetDeliveryResponse.attempts:type_name -> herald.notification.v1.Attempt
+	24, // 24: herald.notification.v1.RedeliverResponse.delivery:type_name -> herald.notification.v1.Delivery
+	24, // 25: herald.notification.v1.SendTestResponse.delivery:type_name -> herald.notification.v1.Delivery
+	25, // 26: herald.notification.v1.SendTestResponse.attempt:type_name -> herald.notification.v1.Attempt
+	1,  // 27: herald.notification.v1.NotificationService.ListNotifications:input_type -> herald.notification.v1.ListNotificationsRequest
+	3,  // 28: herald.notification.v1.NotificationService.MarkRead:input_type -> herald.notification.v1.MarkReadRequest
+	7,  // 29: herald.notification.v1.NotificationService.GetPreferences:input_type -> herald.notification.v1.GetPreferencesRequest
+	9,  // 30: herald.notification.v1.NotificationService.UpdatePreferences:input_type -> herald.notification.v1.UpdatePreferencesRequest
+	11, // 31: herald.notification.v1.NotificationService.Unsubscribe:input_type -> herald.notification.v1.UnsubscribeRequest
+	14, // 32: herald.notification.v1.NotificationService.CreateEndpoint:input_type -> herald.notification.v1.CreateEndpointRequest
+	16, // 33: herald.notification.v1.NotificationService.ListEndpoints:input_type -> herald.notification.v1.ListEndpointsRequest
+	18, // 34: herald.notification.v1.NotificationService.UpdateEndpoint:input_type -> herald.notification.v1.UpdateEndpointRequest
+	20, // 35: herald.notification.v1.NotificationService.DeleteEndpoint:input_type -> herald.notification.v1.DeleteEndpointRequest
+	22, // 36: herald.notification.v1.NotificationService.RotateSecret:input_type -> herald.notification.v1.RotateSecretRequest
+	26, // 37: herald.notification.v1.NotificationService.ListDeliveries:input_type -> herald.notification.v1.ListDeliveriesRequest
+	28, // 38: herald.notification.v1.NotificationService.GetDelivery:input_type -> herald.notification.v1.GetDeliveryRequest
+	30, // 39: herald.notification.v1.NotificationService.Redeliver:input_type -> herald.notification.v1.RedeliverRequest
+	32, // 40: herald.notification.v1.NotificationService.SendTest:input_type -> herald.notification.v1.SendTestRequest
+	2,  // 41: herald.notification.v1.NotificationService.ListNotifications:output_type -> herald.notification.v1.ListNotificationsResponse
+	4,  // 42: herald.notification.v1.NotificationService.MarkRead:output_type -> herald.notification.v1.MarkReadResponse
+	8,  // 43: herald.notification.v1.NotificationService.GetPreferences:output_type -> herald.notification.v1.GetPreferencesResponse
+	10, // 44: herald.notification.v1.NotificationService.UpdatePreferences:output_type -> herald.notification.v1.UpdatePreferencesResponse
+	12, // 45: herald.notification.v1.NotificationService.Unsubscribe:output_type -> herald.notification.v1.UnsubscribeResponse
+	15, // 46: herald.notification.v1.NotificationService.CreateEndpoint:output_type -> herald.notification.v1.CreateEndpointResponse
+	17, // 47: herald.notification.v1.NotificationService.ListEndpoints:output_type -> herald.notification.v1.ListEndpointsResponse
+	19, // 48: herald.notification.v1.NotificationService.UpdateEndpoint:output_type -> herald.notification.v1.UpdateEndpointResponse
+	21, // 49: herald.notification.v1.NotificationService.DeleteEndpoint:output_type -> herald.notification.v1.DeleteEndpointResponse
+	23, // 50: herald.notification.v1.NotificationService.RotateSecret:output_type -> herald.notification.v1.RotateSecretResponse
+	27, // 51: herald.notification.v1.NotificationService.ListDeliveries:output_type -> herald.notification.v1.ListDeliveriesResponse
+	29, // 52: herald.notification.v1.NotificationService.GetDelivery:output_type -> herald.notification.v1.GetDeliveryResponse
+	31, // 53: herald.notification.v1.NotificationService.Redeliver:output_type -> herald.notification.v1.RedeliverResponse
+	33, // 54: herald.notification.v1.NotificationService.SendTest:output_type -> herald.notification.v1.SendTestResponse
+	41, // [41:55] is the sub-list for method output_type
+	27, // [27:41] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_herald_notification_v1_notification_proto_init() }
@@ -958,13 +2580,14 @@ func file_herald_notification_v1_notification_proto_init() {
 	if File_herald_notification_v1_notification_proto != nil {
 		return
 	}
+	file_herald_notification_v1_notification_proto_msgTypes[18].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_notification_v1_notification_proto_rawDesc), len(file_herald_notification_v1_notification_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

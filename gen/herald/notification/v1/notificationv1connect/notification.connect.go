@@ -49,6 +49,33 @@ const (
 	// NotificationServiceUnsubscribeProcedure is the fully-qualified name of the NotificationService's
 	// Unsubscribe RPC.
 	NotificationServiceUnsubscribeProcedure = "/herald.notification.v1.NotificationService/Unsubscribe"
+	// NotificationServiceCreateEndpointProcedure is the fully-qualified name of the
+	// NotificationService's CreateEndpoint RPC.
+	NotificationServiceCreateEndpointProcedure = "/herald.notification.v1.NotificationService/CreateEndpoint"
+	// NotificationServiceListEndpointsProcedure is the fully-qualified name of the
+	// NotificationService's ListEndpoints RPC.
+	NotificationServiceListEndpointsProcedure = "/herald.notification.v1.NotificationService/ListEndpoints"
+	// NotificationServiceUpdateEndpointProcedure is the fully-qualified name of the
+	// NotificationService's UpdateEndpoint RPC.
+	NotificationServiceUpdateEndpointProcedure = "/herald.notification.v1.NotificationService/UpdateEndpoint"
+	// NotificationServiceDeleteEndpointProcedure is the fully-qualified name of the
+	// NotificationService's DeleteEndpoint RPC.
+	NotificationServiceDeleteEndpointProcedure = "/herald.notification.v1.NotificationService/DeleteEndpoint"
+	// NotificationServiceRotateSecretProcedure is the fully-qualified name of the NotificationService's
+	// RotateSecret RPC.
+	NotificationServiceRotateSecretProcedure = "/herald.notification.v1.NotificationService/RotateSecret"
+	// NotificationServiceListDeliveriesProcedure is the fully-qualified name of the
+	// NotificationService's ListDeliveries RPC.
+	NotificationServiceListDeliveriesProcedure = "/herald.notification.v1.NotificationService/ListDeliveries"
+	// NotificationServiceGetDeliveryProcedure is the fully-qualified name of the NotificationService's
+	// GetDelivery RPC.
+	NotificationServiceGetDeliveryProcedure = "/herald.notification.v1.NotificationService/GetDelivery"
+	// NotificationServiceRedeliverProcedure is the fully-qualified name of the NotificationService's
+	// Redeliver RPC.
+	NotificationServiceRedeliverProcedure = "/herald.notification.v1.NotificationService/Redeliver"
+	// NotificationServiceSendTestProcedure is the fully-qualified name of the NotificationService's
+	// SendTest RPC.
+	NotificationServiceSendTestProcedure = "/herald.notification.v1.NotificationService/SendTest"
 )
 
 // NotificationServiceClient is a client for the herald.notification.v1.NotificationService service.
@@ -66,6 +93,16 @@ type NotificationServiceClient interface {
 	// from an email names; no sign-in is needed, and using a token again
 	// changes nothing.
 	Unsubscribe(context.Context, *v1.UnsubscribeRequest) (*v1.UnsubscribeResponse, error)
+	// Webhooks
+	CreateEndpoint(context.Context, *v1.CreateEndpointRequest) (*v1.CreateEndpointResponse, error)
+	ListEndpoints(context.Context, *v1.ListEndpointsRequest) (*v1.ListEndpointsResponse, error)
+	UpdateEndpoint(context.Context, *v1.UpdateEndpointRequest) (*v1.UpdateEndpointResponse, error)
+	DeleteEndpoint(context.Context, *v1.DeleteEndpointRequest) (*v1.DeleteEndpointResponse, error)
+	RotateSecret(context.Context, *v1.RotateSecretRequest) (*v1.RotateSecretResponse, error)
+	ListDeliveries(context.Context, *v1.ListDeliveriesRequest) (*v1.ListDeliveriesResponse, error)
+	GetDelivery(context.Context, *v1.GetDeliveryRequest) (*v1.GetDeliveryResponse, error)
+	Redeliver(context.Context, *v1.RedeliverRequest) (*v1.RedeliverResponse, error)
+	SendTest(context.Context, *v1.SendTestRequest) (*v1.SendTestResponse, error)
 }
 
 // NewNotificationServiceClient constructs a client for the
@@ -109,6 +146,60 @@ func NewNotificationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(notificationServiceMethods.ByName("Unsubscribe")),
 			connect.WithClientOptions(opts...),
 		),
+		createEndpoint: connect.NewClient[v1.CreateEndpointRequest, v1.CreateEndpointResponse](
+			httpClient,
+			baseURL+NotificationServiceCreateEndpointProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("CreateEndpoint")),
+			connect.WithClientOptions(opts...),
+		),
+		listEndpoints: connect.NewClient[v1.ListEndpointsRequest, v1.ListEndpointsResponse](
+			httpClient,
+			baseURL+NotificationServiceListEndpointsProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("ListEndpoints")),
+			connect.WithClientOptions(opts...),
+		),
+		updateEndpoint: connect.NewClient[v1.UpdateEndpointRequest, v1.UpdateEndpointResponse](
+			httpClient,
+			baseURL+NotificationServiceUpdateEndpointProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("UpdateEndpoint")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteEndpoint: connect.NewClient[v1.DeleteEndpointRequest, v1.DeleteEndpointResponse](
+			httpClient,
+			baseURL+NotificationServiceDeleteEndpointProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("DeleteEndpoint")),
+			connect.WithClientOptions(opts...),
+		),
+		rotateSecret: connect.NewClient[v1.RotateSecretRequest, v1.RotateSecretResponse](
+			httpClient,
+			baseURL+NotificationServiceRotateSecretProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("RotateSecret")),
+			connect.WithClientOptions(opts...),
+		),
+		listDeliveries: connect.NewClient[v1.ListDeliveriesRequest, v1.ListDeliveriesResponse](
+			httpClient,
+			baseURL+NotificationServiceListDeliveriesProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("ListDeliveries")),
+			connect.WithClientOptions(opts...),
+		),
+		getDelivery: connect.NewClient[v1.GetDeliveryRequest, v1.GetDeliveryResponse](
+			httpClient,
+			baseURL+NotificationServiceGetDeliveryProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("GetDelivery")),
+			connect.WithClientOptions(opts...),
+		),
+		redeliver: connect.NewClient[v1.RedeliverRequest, v1.RedeliverResponse](
+			httpClient,
+			baseURL+NotificationServiceRedeliverProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("Redeliver")),
+			connect.WithClientOptions(opts...),
+		),
+		sendTest: connect.NewClient[v1.SendTestRequest, v1.SendTestResponse](
+			httpClient,
+			baseURL+NotificationServiceSendTestProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("SendTest")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -119,6 +210,15 @@ type notificationServiceClient struct {
 	getPreferences    *connect.Client[v1.GetPreferencesRequest, v1.GetPreferencesResponse]
 	updatePreferences *connect.Client[v1.UpdatePreferencesRequest, v1.UpdatePreferencesResponse]
 	unsubscribe       *connect.Client[v1.UnsubscribeRequest, v1.UnsubscribeResponse]
+	createEndpoint    *connect.Client[v1.CreateEndpointRequest, v1.CreateEndpointResponse]
+	listEndpoints     *connect.Client[v1.ListEndpointsRequest, v1.ListEndpointsResponse]
+	updateEndpoint    *connect.Client[v1.UpdateEndpointRequest, v1.UpdateEndpointResponse]
+	deleteEndpoint    *connect.Client[v1.DeleteEndpointRequest, v1.DeleteEndpointResponse]
+	rotateSecret      *connect.Client[v1.RotateSecretRequest, v1.RotateSecretResponse]
+	listDeliveries    *connect.Client[v1.ListDeliveriesRequest, v1.ListDeliveriesResponse]
+	getDelivery       *connect.Client[v1.GetDeliveryRequest, v1.GetDeliveryResponse]
+	redeliver         *connect.Client[v1.RedeliverRequest, v1.RedeliverResponse]
+	sendTest          *connect.Client[v1.SendTestRequest, v1.SendTestResponse]
 }
 
 // ListNotifications calls herald.notification.v1.NotificationService.ListNotifications.
@@ -166,6 +266,87 @@ func (c *notificationServiceClient) Unsubscribe(ctx context.Context, req *v1.Uns
 	return nil, err
 }
 
+// CreateEndpoint calls herald.notification.v1.NotificationService.CreateEndpoint.
+func (c *notificationServiceClient) CreateEndpoint(ctx context.Context, req *v1.CreateEndpointRequest) (*v1.CreateEndpointResponse, error) {
+	response, err := c.createEndpoint.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListEndpoints calls herald.notification.v1.NotificationService.ListEndpoints.
+func (c *notificationServiceClient) ListEndpoints(ctx context.Context, req *v1.ListEndpointsRequest) (*v1.ListEndpointsResponse, error) {
+	response, err := c.listEndpoints.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// UpdateEndpoint calls herald.notification.v1.NotificationService.UpdateEndpoint.
+func (c *notificationServiceClient) UpdateEndpoint(ctx context.Context, req *v1.UpdateEndpointRequest) (*v1.UpdateEndpointResponse, error) {
+	response, err := c.updateEndpoint.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeleteEndpoint calls herald.notification.v1.NotificationService.DeleteEndpoint.
+func (c *notificationServiceClient) DeleteEndpoint(ctx context.Context, req *v1.DeleteEndpointRequest) (*v1.DeleteEndpointResponse, error) {
+	response, err := c.deleteEndpoint.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// RotateSecret calls herald.notification.v1.NotificationService.RotateSecret.
+func (c *notificationServiceClient) RotateSecret(ctx context.Context, req *v1.RotateSecretRequest) (*v1.RotateSecretResponse, error) {
+	response, err := c.rotateSecret.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListDeliveries calls herald.notification.v1.NotificationService.ListDeliveries.
+func (c *notificationServiceClient) ListDeliveries(ctx context.Context, req *v1.ListDeliveriesRequest) (*v1.ListDeliveriesResponse, error) {
+	response, err := c.listDeliveries.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetDelivery calls herald.notification.v1.NotificationService.GetDelivery.
+func (c *notificationServiceClient) GetDelivery(ctx context.Context, req *v1.GetDeliveryRequest) (*v1.GetDeliveryResponse, error) {
+	response, err := c.getDelivery.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// Redeliver calls herald.notification.v1.NotificationService.Redeliver.
+func (c *notificationServiceClient) Redeliver(ctx context.Context, req *v1.RedeliverRequest) (*v1.RedeliverResponse, error) {
+	response, err := c.redeliver.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// SendTest calls herald.notification.v1.NotificationService.SendTest.
+func (c *notificationServiceClient) SendTest(ctx context.Context, req *v1.SendTestRequest) (*v1.SendTestResponse, error) {
+	response, err := c.sendTest.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // NotificationServiceHandler is an implementation of the herald.notification.v1.NotificationService
 // service.
 type NotificationServiceHandler interface {
@@ -182,6 +363,16 @@ type NotificationServiceHandler interface {
 	// from an email names; no sign-in is needed, and using a token again
 	// changes nothing.
 	Unsubscribe(context.Context, *v1.UnsubscribeRequest) (*v1.UnsubscribeResponse, error)
+	// Webhooks
+	CreateEndpoint(context.Context, *v1.CreateEndpointRequest) (*v1.CreateEndpointResponse, error)
+	ListEndpoints(context.Context, *v1.ListEndpointsRequest) (*v1.ListEndpointsResponse, error)
+	UpdateEndpoint(context.Context, *v1.UpdateEndpointRequest) (*v1.UpdateEndpointResponse, error)
+	DeleteEndpoint(context.Context, *v1.DeleteEndpointRequest) (*v1.DeleteEndpointResponse, error)
+	RotateSecret(context.Context, *v1.RotateSecretRequest) (*v1.RotateSecretResponse, error)
+	ListDeliveries(context.Context, *v1.ListDeliveriesRequest) (*v1.ListDeliveriesResponse, error)
+	GetDelivery(context.Context, *v1.GetDeliveryRequest) (*v1.GetDeliveryResponse, error)
+	Redeliver(context.Context, *v1.RedeliverRequest) (*v1.RedeliverResponse, error)
+	SendTest(context.Context, *v1.SendTestRequest) (*v1.SendTestResponse, error)
 }
 
 // NewNotificationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -221,6 +412,60 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 		connect.WithSchema(notificationServiceMethods.ByName("Unsubscribe")),
 		connect.WithHandlerOptions(opts...),
 	)
+	notificationServiceCreateEndpointHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceCreateEndpointProcedure,
+		svc.CreateEndpoint,
+		connect.WithSchema(notificationServiceMethods.ByName("CreateEndpoint")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceListEndpointsHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceListEndpointsProcedure,
+		svc.ListEndpoints,
+		connect.WithSchema(notificationServiceMethods.ByName("ListEndpoints")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceUpdateEndpointHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceUpdateEndpointProcedure,
+		svc.UpdateEndpoint,
+		connect.WithSchema(notificationServiceMethods.ByName("UpdateEndpoint")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceDeleteEndpointHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceDeleteEndpointProcedure,
+		svc.DeleteEndpoint,
+		connect.WithSchema(notificationServiceMethods.ByName("DeleteEndpoint")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceRotateSecretHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceRotateSecretProcedure,
+		svc.RotateSecret,
+		connect.WithSchema(notificationServiceMethods.ByName("RotateSecret")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceListDeliveriesHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceListDeliveriesProcedure,
+		svc.ListDeliveries,
+		connect.WithSchema(notificationServiceMethods.ByName("ListDeliveries")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceGetDeliveryHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceGetDeliveryProcedure,
+		svc.GetDelivery,
+		connect.WithSchema(notificationServiceMethods.ByName("GetDelivery")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceRedeliverHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceRedeliverProcedure,
+		svc.Redeliver,
+		connect.WithSchema(notificationServiceMethods.ByName("Redeliver")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceSendTestHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceSendTestProcedure,
+		svc.SendTest,
+		connect.WithSchema(notificationServiceMethods.ByName("SendTest")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/herald.notification.v1.NotificationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case NotificationServiceListNotificationsProcedure:
@@ -233,6 +478,24 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 			notificationServiceUpdatePreferencesHandler.ServeHTTP(w, r)
 		case NotificationServiceUnsubscribeProcedure:
 			notificationServiceUnsubscribeHandler.ServeHTTP(w, r)
+		case NotificationServiceCreateEndpointProcedure:
+			notificationServiceCreateEndpointHandler.ServeHTTP(w, r)
+		case NotificationServiceListEndpointsProcedure:
+			notificationServiceListEndpointsHandler.ServeHTTP(w, r)
+		case NotificationServiceUpdateEndpointProcedure:
+			notificationServiceUpdateEndpointHandler.ServeHTTP(w, r)
+		case NotificationServiceDeleteEndpointProcedure:
+			notificationServiceDeleteEndpointHandler.ServeHTTP(w, r)
+		case NotificationServiceRotateSecretProcedure:
+			notificationServiceRotateSecretHandler.ServeHTTP(w, r)
+		case NotificationServiceListDeliveriesProcedure:
+			notificationServiceListDeliveriesHandler.ServeHTTP(w, r)
+		case NotificationServiceGetDeliveryProcedure:
+			notificationServiceGetDeliveryHandler.ServeHTTP(w, r)
+		case NotificationServiceRedeliverProcedure:
+			notificationServiceRedeliverHandler.ServeHTTP(w, r)
+		case NotificationServiceSendTestProcedure:
+			notificationServiceSendTestHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -260,4 +523,40 @@ func (UnimplementedNotificationServiceHandler) UpdatePreferences(context.Context
 
 func (UnimplementedNotificationServiceHandler) Unsubscribe(context.Context, *v1.UnsubscribeRequest) (*v1.UnsubscribeResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.Unsubscribe is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) CreateEndpoint(context.Context, *v1.CreateEndpointRequest) (*v1.CreateEndpointResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.CreateEndpoint is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) ListEndpoints(context.Context, *v1.ListEndpointsRequest) (*v1.ListEndpointsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.ListEndpoints is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) UpdateEndpoint(context.Context, *v1.UpdateEndpointRequest) (*v1.UpdateEndpointResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.UpdateEndpoint is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) DeleteEndpoint(context.Context, *v1.DeleteEndpointRequest) (*v1.DeleteEndpointResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.DeleteEndpoint is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) RotateSecret(context.Context, *v1.RotateSecretRequest) (*v1.RotateSecretResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.RotateSecret is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) ListDeliveries(context.Context, *v1.ListDeliveriesRequest) (*v1.ListDeliveriesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.ListDeliveries is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) GetDelivery(context.Context, *v1.GetDeliveryRequest) (*v1.GetDeliveryResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.GetDelivery is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) Redeliver(context.Context, *v1.RedeliverRequest) (*v1.RedeliverResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.Redeliver is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) SendTest(context.Context, *v1.SendTestRequest) (*v1.SendTestResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.SendTest is not implemented"))
 }
