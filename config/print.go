@@ -18,6 +18,9 @@ func (c Config) Redacted() Config {
 	if c.InternalToken != "" {
 		c.InternalToken = redacted
 	}
+	if c.Metrics.Token != "" {
+		c.Metrics.Token = redacted
+	}
 	c.Store.URL = redactURL(c.Store.URL)
 	c.Store.Portal = redactURL(c.Store.Portal)
 	c.Store.Trigger = redactURL(c.Store.Trigger)
