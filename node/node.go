@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	gcblob "gocloud.dev/blob"
@@ -340,6 +341,7 @@ func (n *Node) notificationStream() http.Handler {
 			r.SetURL(target)
 			r.Out.URL.Path = strings.TrimRight(target.Path, "/") + StreamPath
 			r.Out.Header.Set(bind.TokenHeader, token)
+			telemetry.Propagator().Inject(r.In.Context(), propagation.HeaderCarrier(r.Out.Header))
 		},
 		FlushInterval: -1,
 	}
