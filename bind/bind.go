@@ -37,6 +37,9 @@ type Binder struct {
 	// HTTP is the client for remote calls; it speaks HTTP/2 without TLS
 	// (h2c) to http:// URLs so gRPC works on a private network.
 	HTTP *http.Client
+	// Interceptors run around every remote call, outside the error and
+	// token ones (tracing and metrics, so they see the call as sent).
+	Interceptors []connect.Interceptor
 }
 
 // New returns a Binder sending token with remote calls.
@@ -62,7 +65,8 @@ func NewHTTPClient() *http.Client {
 }
 
 func (b *Binder) options(ep config.Endpoint) []connect.ClientOption {
-	opts := []connect.ClientOption{connect.WithInterceptors(errs.Interceptor(), tokenSender(b.Token))}
+	ics := append(append([]connect.Interceptor(nil), b.Interceptors...), errs.Interceptor(), tokenSender(b.Token))
+	opts := []connect.ClientOption{connect.WithInterceptors(ics...)}
 	switch ep.Transport {
 	case config.TransportGRPC:
 		opts = append(opts, connect.WithGRPC())
@@ -112,9 +116,12 @@ func (b *Binder) Notification(ep config.Endpoint, local notificationv1connect.No
 	return bind[notificationv1connect.NotificationServiceClient](b, config.Notification, ep, local, local != nil, notificationv1connect.NewNotificationServiceClient)
 }
 
-// HandlerOptions are the options every service handler is mounted with.
-func HandlerOptions(token string) []connect.HandlerOption {
-	return []connect.HandlerOption{connect.WithInterceptors(errs.Interceptor(), tokenChecker(token))}
+// HandlerOptions are the options every service handler is mounted with;
+// outer interceptors (tracing, metrics) run outside the error and token
+// ones, so they also see the calls the token check refuses.
+func HandlerOptions(token string, outer ...connect.Interceptor) []connect.HandlerOption {
+	ics := append(append([]connect.Interceptor(nil), outer...), errs.Interceptor(), tokenChecker(token))
+	return []connect.HandlerOption{connect.WithInterceptors(ics...)}
 }
 
 // RequireToken wraps a plain HTTP handler (the notification stream) so only

@@ -91,6 +91,9 @@ type Config struct {
 	Networks Networks `koanf:"networks"`
 	Limits   Limits   `koanf:"limits"`
 	Log      Log      `koanf:"log"`
+	// Telemetry says where traces go; Metrics whether /metrics is served.
+	Telemetry Telemetry `koanf:"telemetry"`
+	Metrics   Metrics   `koanf:"metrics"`
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 }
@@ -229,6 +232,27 @@ type Log struct {
 	Format string `koanf:"format"` // text, json
 }
 
+// Telemetry configures tracing (see docs/decisions/0023-observability.md).
+type Telemetry struct {
+	// OTLPEndpoint is an OpenTelemetry collector's OTLP/HTTP address
+	// (http://collector:4318; the path defaults to /v1/traces). Empty:
+	// spans are made, and name their trace in log records, but not sent.
+	OTLPEndpoint string `koanf:"otlp_endpoint"`
+	// ServiceName is the service.name of this node's spans.
+	ServiceName string `koanf:"service_name"`
+	// SampleRatio is the share of new traces kept (0 < ratio <= 1); a
+	// trace begun on another node keeps that node's decision.
+	SampleRatio float64 `koanf:"sample_ratio"`
+}
+
+// Metrics configures the Prometheus endpoint, GET /metrics on listen.
+type Metrics struct {
+	Enabled bool `koanf:"enabled"`
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// /metrics, for a node whose listen address is reachable by the public.
+	Token string `koanf:"token"`
+}
+
 // Default returns the zero-configuration settings: everything embedded,
 // data in ./herald-data, listening on :8080.
 func Default() Config {
@@ -246,6 +270,8 @@ func Default() Config {
 		SMTP:            SMTP{From: "Herald <herald@localhost>"},
 		Limits:          Limits{APIRate: 20, APIBurst: 200, PublishConcurrency: 256},
 		Log:             Log{Level: "info", Format: "text"},
+		Telemetry:       Telemetry{ServiceName: "herald", SampleRatio: 1},
+		Metrics:         Metrics{Enabled: true},
 		ShutdownTimeout: 15 * time.Second,
 	}
 }
@@ -569,6 +595,17 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if c.Telemetry.OTLPEndpoint != "" {
+		if u, err := url.Parse(c.Telemetry.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("telemetry.otlp_endpoint", "%q is not an http(s) URL (e.g. http://collector:4318)", c.Telemetry.OTLPEndpoint)
+		}
+	}
+	if c.Telemetry.ServiceName == "" {
+		bad("telemetry.service_name", "must not be empty")
+	}
+	if c.Telemetry.SampleRatio <= 0 || c.Telemetry.SampleRatio > 1 {
+		bad("telemetry.sample_ratio", "must be more than 0 and at most 1, got %v", c.Telemetry.SampleRatio)
 	}
 	return errors.Join(problems...)
 }

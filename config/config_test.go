@@ -80,6 +80,29 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+func TestTelemetryAndMetricsFromEnv(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Metrics.Enabled || c.Telemetry.OTLPEndpoint != "" || c.Telemetry.ServiceName != "herald" || c.Telemetry.SampleRatio != 1 {
+		t.Errorf("defaults: metrics %+v telemetry %+v, want /metrics on and spans kept but not exported", c.Metrics, c.Telemetry)
+	}
+	env := []string{"HERALD_TELEMETRY__OTLP_ENDPOINT=http://collector:4318", "HERALD_TELEMETRY__SERVICE_NAME=herald-eu",
+		"HERALD_TELEMETRY__SAMPLE_RATIO=0.25", "HERALD_METRICS__ENABLED=false", "HERALD_METRICS__TOKEN=scrape"}
+	if c, err = load(t, "", env); err != nil {
+		t.Fatal(err)
+	}
+	want := config.Telemetry{OTLPEndpoint: "http://collector:4318", ServiceName: "herald-eu", SampleRatio: 0.25}
+	if c.Telemetry != want || c.Metrics.Enabled || c.Metrics.Token != "scrape" {
+		t.Errorf("telemetry %+v metrics %+v, want %+v and metrics off with a token", c.Telemetry, c.Metrics, want)
+	}
+	if out, _ := c.Redacted().YAML(); strings.Contains(string(out), "scrape") {
+		t.Errorf("the metrics token is printed:\n%s", out)
+	}
+}
+
 func TestServicesFromEnvAndFlag(t *testing.T) {
 	t.Parallel()
 	env := []string{"HERALD_SERVICES__RUN=trigger,publisher", "HERALD_SERVICES__PORTAL__TRANSPORT=grpc",
@@ -123,6 +146,8 @@ func TestBadConfigurationNamesTheKey(t *testing.T) {
 		{name: "bad duration", yaml: "shutdown_timeout: soon\n", key: "shutdown_timeout", want: ""},
 		{name: "bad smtp", yaml: "smtp:\n  url: http://mail\n", key: "smtp.url", want: "not supported"},
 		{name: "no publish concurrency", yaml: "limits:\n  publish_concurrency: 0\n", key: "limits.publish_concurrency", want: "from 1 to 4096"},
+		{name: "bad otlp endpoint", env: []string{"HERALD_TELEMETRY__OTLP_ENDPOINT=collector:4318"}, key: "telemetry.otlp_endpoint", want: "http(s) URL"},
+		{name: "bad sample ratio", yaml: "telemetry:\n  sample_ratio: 2\n", key: "telemetry.sample_ratio", want: "at most 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,9 @@ func (c Config) Redacted() Config {
 	if c.InternalToken != "" {
 		c.InternalToken = redacted
 	}
+	if c.Metrics.Token != "" {
+		c.Metrics.Token = redacted
+	}
 	c.Store.URL = redactURL(c.Store.URL)
 	c.Store.Portal = redactURL(c.Store.Portal)
 	c.Store.Trigger = redactURL(c.Store.Trigger)
@@ -29,6 +32,7 @@ func (c Config) Redacted() Config {
 	c.Cache.Local = redactURL(c.Cache.Local)
 	c.Blob.URL = redactURL(c.Blob.URL)
 	c.SMTP.URL = redactURL(c.SMTP.URL)
+	c.Telemetry.OTLPEndpoint = redactURL(c.Telemetry.OTLPEndpoint)
 	for _, v := range []*string{&c.Networks.X.ClientSecret, &c.Networks.LinkedIn.ClientSecret, &c.Networks.Meta.AppSecret, &c.Networks.Threads.AppSecret} {
 		if *v != "" {
 			*v = redacted

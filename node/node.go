@@ -22,6 +22,10 @@ import (
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	gcblob "gocloud.dev/blob"
 
 	"github.com/heraldhq/herald/bind"
@@ -41,6 +45,7 @@ import (
 	"github.com/heraldhq/herald/portal"
 	"github.com/heraldhq/herald/publisher"
 	"github.com/heraldhq/herald/store"
+	"github.com/heraldhq/herald/telemetry"
 	"github.com/heraldhq/herald/trigger"
 
 	// Adapters, registered by URL scheme.
@@ -78,7 +83,15 @@ type Node struct {
 	Publisher    *publisher.Service
 	Notification *notify.Service
 
+	// Telemetry: the tracer provider (ownTP when the node built it and so
+	// shuts it down), the metrics registry, the cache's hit counters.
+	tp         trace.TracerProvider
+	ownTP      *sdktrace.TracerProvider
+	metrics    *telemetry.Metrics
+	cacheStats *countingCache
+
 	mux        *http.ServeMux
+	handler    http.Handler // mux, traced and counted
 	middleware []func(http.Handler) http.Handler
 	srv        *http.Server
 	ln         net.Listener
@@ -113,8 +126,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	defer func() {
 		if err != nil {
 			n.closePorts()
+			if n.ownTP != nil {
+				_ = n.ownTP.Shutdown(context.WithoutCancel(ctx))
+			}
 		}
 	}()
+	if err := n.setupTelemetry(ctx); err != nil {
+		return nil, err
+	}
 	if n.cfg.InternalToken == "" {
 		b := make([]byte, 24)
 		_, _ = rand.Read(b)
@@ -158,7 +177,7 @@ func (n *Node) openPorts(ctx context.Context) error {
 	if n.Bus, err = bus.Open(octx, n.cfg.Bus.URL); err != nil {
 		return keyErr("bus.url", n.cfg.Bus.URL, err)
 	}
-	n.gate = newGatedBus(n.Bus)
+	n.gate = newGatedBus(n.Bus, n.tp, n.metrics)
 	if n.Coord, err = coord.Open(octx, n.cfg.Coord.URL); err != nil {
 		return keyErr("coord.url", n.cfg.Coord.URL, err)
 	}
@@ -179,6 +198,8 @@ func (n *Node) openPorts(ctx context.Context) error {
 		}
 		n.Cache = tc
 	}
+	n.cacheStats = newCountingCache(n.Cache)
+	n.Cache = n.cacheStats
 	if n.Blob, err = blob.Open(octx, n.cfg.Blob.URL); err != nil {
 		return keyErr("blob.url", n.cfg.Blob.URL, err)
 	}
@@ -191,6 +212,7 @@ func (n *Node) build(ctx context.Context) error {
 	cfg := n.cfg
 	runs := cfg.Services.Runs
 	b := bind.New(cfg.InternalToken)
+	b.Interceptors = []connect.Interceptor{telemetry.Interceptor(n.tp, n.metrics)}
 	out := outbound.NewClient(outbound.Policy{AllowLoopback: cfg.Outbound.AllowLoopback, AllowPrivate: cfg.Outbound.AllowPrivate})
 	secret, err := cfg.LoadSecretKey()
 	if err != nil {
@@ -322,13 +344,14 @@ func (n *Node) notificationStream() http.Handler {
 			r.SetURL(target)
 			r.Out.URL.Path = strings.TrimRight(target.Path, "/") + StreamPath
 			r.Out.Header.Set(bind.TokenHeader, token)
+			telemetry.Propagator().Inject(r.In.Context(), propagation.HeaderCarrier(r.Out.Header))
 		},
 		FlushInterval: -1,
 	}
 }
 
 func (n *Node) mount() {
-	opts := bind.HandlerOptions(n.cfg.InternalToken)
+	opts := bind.HandlerOptions(n.cfg.InternalToken, telemetry.Interceptor(n.tp, n.metrics))
 	if n.Trigger != nil {
 		n.mux.Handle(triggerv1connect.NewTriggerServiceHandler(n.Trigger, opts...))
 	}
@@ -348,6 +371,11 @@ func (n *Node) mount() {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	n.mux.HandleFunc("GET /readyz", n.ready)
+	n.registerCollectors()
+	if n.cfg.Metrics.Enabled {
+		n.mux.Handle("GET /metrics", n.metricsHandler())
+	}
+	n.handler = telemetry.HTTPHandler(n.mux, n.tp, n.metrics)
 }
 
 // ready reports each port's health; 503 when any is down.
@@ -383,8 +411,8 @@ func (n *Node) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(b.String()))
 }
 
-// Handler is everything the node serves over HTTP.
-func (n *Node) Handler() http.Handler { return n.mux }
+// Handler is everything the node serves over HTTP, traced and counted.
+func (n *Node) Handler() http.Handler { return n.handler }
 
 // Config is the node's effective configuration.
 func (n *Node) Config() config.Config { return n.cfg }
@@ -432,7 +460,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.ln = ln
 	}
 	ln := n.ln
-	var h http.Handler = n.mux
+	h := n.handler
 	for _, mw := range n.middleware {
 		h = mw(h)
 	}
@@ -486,6 +514,12 @@ func (n *Node) Stop(ctx context.Context) error {
 			}
 		}
 		n.closePorts()
+		if n.ownTP != nil {
+			// Flush the spans of the shutdown itself too.
+			if err := n.ownTP.Shutdown(ctx); err != nil {
+				n.log.Warn("telemetry: flushing spans", "err", err)
+			}
+		}
 	})
 	return errors.Join(errsOut...)
 }

@@ -12,6 +12,7 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/heraldhq/herald/bus"
@@ -61,7 +64,8 @@ func New(db *store.DB, prefix string, b bus.Bus, log *slog.Logger) *Outbox {
 	}
 }
 
-// Migrate creates the outbox table if it does not exist.
+// Migrate creates the outbox table if it does not exist, and adds the
+// metadata column to a table created before it existed.
 func (o *Outbox) Migrate(ctx context.Context) error {
 	_, err := o.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+o.table+` (
 		seq_id     TEXT PRIMARY KEY,
@@ -69,10 +73,14 @@ func (o *Outbox) Migrate(ctx context.Context) error {
 		payload    BYTEA NOT NULL,
 		created_at BIGINT NOT NULL,
 		attempts   INTEGER NOT NULL DEFAULT 0,
-		next_at    BIGINT NOT NULL DEFAULT 0
+		next_at    BIGINT NOT NULL DEFAULT 0,
+		metadata   TEXT
 	)`)
 	if err != nil {
 		return fmt.Errorf("outbox %s: %w", o.table, err)
+	}
+	if err := o.addMetadataColumn(ctx); err != nil {
+		return fmt.Errorf("outbox %s: adding the metadata column: %w", o.table, err)
 	}
 	_, err = o.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+o.inbox+` (
 		event_id TEXT PRIMARY KEY,
@@ -82,6 +90,43 @@ func (o *Outbox) Migrate(ctx context.Context) error {
 		return fmt.Errorf("outbox %s: %w", o.inbox, err)
 	}
 	return nil
+}
+
+// addMetadataColumn upgrades an outbox table from before bus metadata
+// (the trace context) was stored. PostgreSQL says IF NOT EXISTS itself,
+// which also holds when two nodes migrate at once; SQLite has no such
+// clause, so the column is looked up first.
+func (o *Outbox) addMetadataColumn(ctx context.Context) error {
+	if o.db.Dialect() == store.Postgres {
+		_, err := o.db.Exec(ctx, `ALTER TABLE `+o.table+` ADD COLUMN IF NOT EXISTS metadata TEXT`)
+		return err
+	}
+	var n int
+	if err := o.db.QueryRow(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = 'metadata'`, o.table).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err := o.db.Exec(ctx, `ALTER TABLE `+o.table+` ADD COLUMN metadata TEXT`)
+	return err
+}
+
+// contextMetadata is what the bus message of an event written with ctx
+// carries besides the payload: the trace context (W3C traceparent and
+// baggage, by the process's propagator), so the consumer's work joins the
+// trace of the change that caused it. NULL when ctx carries none.
+func contextMetadata(ctx context.Context) (any, error) {
+	md := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, md)
+	if len(md) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(md)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
 }
 
 // FirstDelivery records, within tx, that the service handled the event with
@@ -111,7 +156,7 @@ func (o *Outbox) Add(ctx context.Context, tx *store.Tx, topic string, ev proto.M
 	return ids[0], nil
 }
 
-// insertChunk is the most events one INSERT writes (four parameters each;
+// insertChunk is the most events one INSERT writes (five parameters each;
 // SQLite allows 32766 in one statement).
 const insertChunk = 1000
 
@@ -138,12 +183,16 @@ func (o *Outbox) AddBatch(ctx context.Context, tx *store.Tx, topic string, evs [
 	if err := bad.Err(); err != nil {
 		return nil, err
 	}
+	md, err := contextMetadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: encoding the metadata of %s: %w", topic, err)
+	}
 	ids := make([]string, 0, len(evs))
 	now := store.ToMicros(time.Now())
 	for chunk := range slices.Chunk(evs, insertChunk) {
 		var q strings.Builder
-		q.WriteString(`INSERT INTO ` + o.table + ` (seq_id, topic, payload, created_at) VALUES `)
-		args := make([]any, 0, 4*len(chunk))
+		q.WriteString(`INSERT INTO ` + o.table + ` (seq_id, topic, payload, created_at, metadata) VALUES `)
+		args := make([]any, 0, 5*len(chunk))
 		for i, ev := range chunk {
 			payload, err := proto.Marshal(ev)
 			if err != nil {
@@ -152,10 +201,10 @@ func (o *Outbox) AddBatch(ctx context.Context, tx *store.Tx, topic string, evs [
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString("(?, ?, ?, ?)")
+			q.WriteString("(?, ?, ?, ?, ?)")
 			eid := id.New("evt")
 			ids = append(ids, eid)
-			args = append(args, eid, topic, payload, now)
+			args = append(args, eid, topic, payload, now, md)
 		}
 		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
 			return nil, fmt.Errorf("outbox: writing %s: %w", topic, err)
@@ -185,6 +234,7 @@ type row struct {
 	topic    string
 	payload  []byte
 	attempts int
+	metadata string // JSON object, or empty
 }
 
 // publishChunk is the most events one Publish call carries; the rows of a
@@ -282,7 +332,7 @@ func (o *Outbox) Run(ctx context.Context) {
 }
 
 func (o *Outbox) due(ctx context.Context) ([]row, error) {
-	rs, err := o.db.Query(ctx, `SELECT seq_id, topic, payload, attempts FROM `+o.table+
+	rs, err := o.db.Query(ctx, `SELECT seq_id, topic, payload, attempts, COALESCE(metadata, '') FROM `+o.table+
 		` WHERE next_at <= ? ORDER BY seq_id LIMIT ?`, store.ToMicros(time.Now()), o.Batch)
 	if err != nil {
 		return nil, err
@@ -291,7 +341,7 @@ func (o *Outbox) due(ctx context.Context) ([]row, error) {
 	var out []row
 	for rs.Next() {
 		var r row
-		if err := rs.Scan(&r.id, &r.topic, &r.payload, &r.attempts); err != nil {
+		if err := rs.Scan(&r.id, &r.topic, &r.payload, &r.attempts, &r.metadata); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -305,6 +355,14 @@ func (o *Outbox) relay(ctx context.Context, rs []row) {
 	msgs := make([]*bus.Message, len(rs))
 	for i, r := range rs {
 		msgs[i] = &bus.Message{ID: r.id, Topic: r.topic, Payload: r.payload}
+		if r.metadata != "" {
+			// A row whose metadata does not decode is still relayed: the
+			// event matters, its trace context does not.
+			if err := json.Unmarshal([]byte(r.metadata), &msgs[i].Metadata); err != nil {
+				o.log.Warn("outbox: dropping undecodable metadata", "id", r.id, "err", err)
+				msgs[i].Metadata = nil
+			}
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, o.PublishTimeout)
 	err := o.bus.Publish(pctx, msgs...)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/telemetry"
 )
 
 func rootCmd() *cobra.Command {
@@ -39,8 +40,10 @@ func newLogger(c config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	// Records logged with a context inside a span name its trace_id and
+	// span_id, so one post's lines can be found across nodes.
 	if c.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, opts)))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(telemetry.LogHandler(slog.NewTextHandler(os.Stderr, opts)))
 }

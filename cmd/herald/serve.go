@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -45,8 +46,13 @@ func serveCmd() *cobra.Command {
 				_ = n.Stop(context.Background())
 				return fail(cmd, err)
 			}
+			traces := "not exported"
+			if u, err := url.Parse(cfg.Telemetry.OTLPEndpoint); err == nil && cfg.Telemetry.OTLPEndpoint != "" {
+				traces = u.Redacted()
+			}
 			log.Info("herald started", "services", cfg.Services.Run, "listen", n.Addr(),
-				"data_dir", cfg.DataDir, "startup", time.Since(begin).Round(time.Millisecond))
+				"data_dir", cfg.DataDir, "startup", time.Since(begin).Round(time.Millisecond),
+				"metrics", cfg.Metrics.Enabled, "traces", traces)
 			fmt.Fprintf(cmd.OutOrStdout(), "Herald is running at %s\n", cfg.BaseURL)
 			<-ctx.Done()
 			log.Info("herald stopping")
