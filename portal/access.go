@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/heraldhq/herald/errs"
@@ -45,9 +46,28 @@ type Principal struct {
 	ViaToken bool
 
 	sessionHash string
+	// tokenID and scopes are the API token's, when ViaToken.
+	tokenID string
+	scopes  []string
 	// review is set for a browser signed in by a review link: it acts
 	// in that link's workspace only.
 	review *reviewGrant
+}
+
+// may reports whether the principal holds scope: a session holds every
+// scope; an API token only those it was made with.
+func (p *Principal) may(scope string) bool {
+	return !p.ViaToken || slices.Contains(p.scopes, scope)
+}
+
+// limitKey is what the per-caller API rate limit counts by: each API
+// token on its own (a script must not starve its owner's browser), else
+// the user.
+func (p *Principal) limitKey() string {
+	if p.ViaToken && p.tokenID != "" {
+		return "token:" + p.tokenID
+	}
+	return "user:" + p.UserID
 }
 
 // reviewGrant is what a review link allows.

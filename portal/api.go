@@ -193,12 +193,20 @@ func (s *Service) authed(maxBody int64, f apiFunc) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if ok, after := s.apiByUser.allow(p.UserID); !ok {
+		if ok, after := s.apiByUser.allow(p.limitKey()); !ok {
 			s.writeError(w, r, errRateLimited(after, "too many requests; slow down"))
 			return
 		}
 		if err := s.CheckCSRF(r, p); err != nil {
 			s.writeError(w, r, err)
+			return
+		}
+		if !readOnly(r.Method) && !p.may(ScopeWrite) {
+			s.writeError(w, r, errs.E(errs.Forbidden, "this API token may only read; make one with the write scope to change anything"))
+			return
+		}
+		if key := r.Header.Get(idempotencyHeader); key != "" && r.Method == http.MethodPost {
+			s.idempotent(w, r, p, key, f)
 			return
 		}
 		if err := f(w, r, p); err != nil {

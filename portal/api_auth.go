@@ -88,7 +88,8 @@ func (s *Service) apiMe(w http.ResponseWriter, r *http.Request, p *Principal) er
 }
 
 type tokenRequest struct {
-	Name string `json:"name"`
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"`
 }
 
 // POST /api/v1/tokens {name} -> 201 {id, name, token, created_at}; the
@@ -98,11 +99,11 @@ func (s *Service) apiCreateToken(w http.ResponseWriter, r *http.Request, p *Prin
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	t, secret, err := s.CreateAPIToken(r.Context(), p, req.Name)
+	t, secret, err := s.CreateAPIToken(r.Context(), p, req.Name, req.Scopes...)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, tokenJSON{ID: t.ID, Name: t.Name, Token: secret, CreatedAt: ts(t.CreatedAt)})
+	return writeJSON(w, http.StatusCreated, tokenJSON{ID: t.ID, Name: t.Name, Scopes: t.Scopes, Token: secret, CreatedAt: ts(t.CreatedAt)})
 }
 
 // GET /api/v1/tokens -> {tokens: [{id, name, created_at, last_used_at}]}
@@ -113,7 +114,7 @@ func (s *Service) apiListTokens(w http.ResponseWriter, r *http.Request, p *Princ
 	}
 	out := make([]tokenJSON, 0, len(list))
 	for _, t := range list {
-		out = append(out, tokenJSON{ID: t.ID, Name: t.Name, CreatedAt: ts(t.CreatedAt), LastUsedAt: ts(t.LastUsedAt)})
+		out = append(out, tokenJSON{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: ts(t.CreatedAt), LastUsedAt: ts(t.LastUsedAt)})
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
 }

@@ -388,11 +388,12 @@ func postView(p Post) postJSON {
 }
 
 type tokenJSON struct {
-	ID         string `json:"id"`
-	Name       string `json:"name"`
-	Token      string `json:"token,omitempty"`
-	CreatedAt  string `json:"created_at"`
-	LastUsedAt string `json:"last_used_at,omitempty"`
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Scopes     []string `json:"scopes"`
+	Token      string   `json:"token,omitempty"`
+	CreatedAt  string   `json:"created_at"`
+	LastUsedAt string   `json:"last_used_at,omitempty"`
 }
 
 type notificationJSON struct {

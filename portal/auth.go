@@ -3,7 +3,9 @@ package portal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -31,10 +33,38 @@ type Session struct {
 
 // APIToken is a token for scripts, acting as the user who made it.
 type APIToken struct {
-	ID         string
-	Name       string
+	ID   string
+	Name string
+	// Scopes: ScopeRead (GET requests) and or ScopeWrite (every other).
+	Scopes     []string
 	CreatedAt  time.Time
 	LastUsedAt time.Time
+}
+
+// API token scopes.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
+// checkScopes validates the scopes asked for a token; none means both.
+func checkScopes(v *errs.Fields, scopes []string) []string {
+	if len(scopes) == 0 {
+		return []string{ScopeRead, ScopeWrite}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for i, sc := range scopes {
+		switch {
+		case sc != ScopeRead && sc != ScopeWrite:
+			v.Add(fmt.Sprintf("scopes[%d]", i), "must be read or write")
+		case !seen[sc]:
+			seen[sc] = true
+			out = append(out, sc)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 const apiTokenPrefix = "hrld_"
@@ -291,17 +321,18 @@ func (s *Service) TokenPrincipal(ctx context.Context, token string) (*Principal,
 		return nil, errs.E(errs.Unauthenticated, "the API token is not valid")
 	}
 	p := &Principal{ViaToken: true}
-	var tokenID string
+	var tokenID, scopes string
 	var lastUsed int64
-	err := s.db.QueryRow(ctx, `SELECT t.id, t.last_used_at, t.agency_id, t.user_id, u.email, u.name, u.owner
+	err := s.db.QueryRow(ctx, `SELECT t.id, t.scopes, t.last_used_at, t.agency_id, t.user_id, u.email, u.name, u.owner
 		FROM portal_api_tokens t JOIN portal_users u ON u.id = t.user_id AND u.agency_id = t.agency_id
-		WHERE t.token_hash = ?`, hashSecret(token)).Scan(&tokenID, &lastUsed, &p.AgencyID, &p.UserID, &p.Email, &p.Name, &p.Owner)
+		WHERE t.token_hash = ?`, hashSecret(token)).Scan(&tokenID, &scopes, &lastUsed, &p.AgencyID, &p.UserID, &p.Email, &p.Name, &p.Owner)
 	if err != nil {
 		if errors.Is(err, store.ErrNoRows) {
 			return nil, errs.E(errs.Unauthenticated, "the API token is not valid")
 		}
 		return nil, err
 	}
+	p.tokenID, p.scopes = tokenID, strings.Fields(scopes)
 	// Record use at minute granularity: a write per request would queue
 	// every API call behind the store's writer.
 	now := time.Now()
@@ -324,16 +355,23 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 
 // CreateAPIToken makes an API token for the principal. The token is in the
 // returned string only: Portal keeps its hash.
-func (s *Service) CreateAPIToken(ctx context.Context, p *Principal, name string) (APIToken, string, error) {
+func (s *Service) CreateAPIToken(ctx context.Context, p *Principal, name string, scopes ...string) (APIToken, string, error) {
 	var v errs.Fields
 	name = checkName(&v, "name", name, 100)
+	scopes = checkScopes(&v, scopes)
 	if err := v.Err(); err != nil {
 		return APIToken{}, "", err
 	}
+	if p.ViaToken && !p.may(ScopeWrite) {
+		return APIToken{}, "", errs.E(errs.Forbidden, "this API token may only read")
+	}
+	if p.ViaToken && slices.Contains(scopes, ScopeWrite) && !p.may(ScopeWrite) {
+		return APIToken{}, "", errs.E(errs.Forbidden, "a token cannot make a token with more rights than its own")
+	}
 	secret := newSecret(apiTokenPrefix)
-	t := APIToken{ID: id.New("tok"), Name: name, CreatedAt: time.Now().UTC()}
-	_, err := s.db.Exec(ctx, `INSERT INTO portal_api_tokens (id, agency_id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		t.ID, p.AgencyID, p.UserID, t.Name, hashSecret(secret), store.ToMicros(t.CreatedAt))
+	t := APIToken{ID: id.New("tok"), Name: name, Scopes: scopes, CreatedAt: time.Now().UTC()}
+	_, err := s.db.Exec(ctx, `INSERT INTO portal_api_tokens (id, agency_id, user_id, name, token_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, p.AgencyID, p.UserID, t.Name, hashSecret(secret), strings.Join(scopes, " "), store.ToMicros(t.CreatedAt))
 	if err != nil {
 		return APIToken{}, "", err
 	}
@@ -342,7 +380,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, p *Principal, name string)
 
 // ListAPITokens lists the principal's own API tokens.
 func (s *Service) ListAPITokens(ctx context.Context, p *Principal) ([]APIToken, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, name, created_at, last_used_at FROM portal_api_tokens
+	rows, err := s.db.Query(ctx, `SELECT id, name, scopes, created_at, last_used_at FROM portal_api_tokens
 		WHERE agency_id = ? AND user_id = ? ORDER BY id`, p.AgencyID, p.UserID)
 	if err != nil {
 		return nil, err
@@ -352,9 +390,11 @@ func (s *Service) ListAPITokens(ctx context.Context, p *Principal) ([]APIToken, 
 	for rows.Next() {
 		var t APIToken
 		var c, u int64
-		if err := rows.Scan(&t.ID, &t.Name, &c, &u); err != nil {
+		var scopes string
+		if err := rows.Scan(&t.ID, &t.Name, &scopes, &c, &u); err != nil {
 			return nil, err
 		}
+		t.Scopes = strings.Fields(scopes)
 		t.CreatedAt, t.LastUsedAt = store.FromMicros(c), store.FromMicros(u)
 		out = append(out, t)
 	}

@@ -115,6 +115,9 @@ func (s *Service) purge(ctx context.Context) {
 			s.log.Warn("purging expired rows", "err", err)
 		}
 	}
+	if _, err := s.db.Exec(ctx, `DELETE FROM portal_idempotency WHERE created_at <= ?`, now-idempotencyTTL.Microseconds()); err != nil && ctx.Err() == nil {
+		s.log.Warn("purging expired idempotency keys", "err", err)
+	}
 }
 
 // warnExpiring emits account.credential_expiring for each account whose

@@ -309,7 +309,7 @@ func (u *webUI) principal(r *http.Request) (*Principal, error) {
 	if p.ViaToken {
 		return nil, errs.E(errs.Forbidden, "the web pages are for signed-in browsers; scripts use the API under /api/v1/")
 	}
-	if ok, after := u.s.apiByUser.allow(p.UserID); !ok {
+	if ok, after := u.s.apiByUser.allow(p.limitKey()); !ok {
 		return nil, errRateLimited(after, "too many requests; wait a moment and try again")
 	}
 	return p, nil
