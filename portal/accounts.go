@@ -134,10 +134,10 @@ func (s *Service) verify(ctx context.Context, prov provider.Provider, acct provi
 	return prof, errs.Fields{"instance_url": "could not verify the account with this server: " + errs.PublicMessage(err)}.Err()
 }
 
-// ConnectAccount verifies an access token with its network and stores the
+// doConnectAccount verifies an access token with its network and stores the
 // account with the token encrypted. Connecting an account that is already
 // connected to the workspace replaces its token (a reconnect).
-func (s *Service) ConnectAccount(ctx context.Context, p *Principal, workspaceID string, in AccountInput) (Account, error) {
+func (s *Service) doConnectAccount(ctx context.Context, p *Principal, workspaceID string, in AccountInput) (Account, error) {
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actAccounts); err != nil {
 		return Account{}, err
 	}
@@ -277,9 +277,9 @@ func (s *Service) GetAccount(ctx context.Context, p *Principal, accountID string
 	return a, nil
 }
 
-// DeleteAccount disconnects an account from Herald (its token is deleted).
+// doDeleteAccount disconnects an account from Herald (its token is deleted).
 // Posts that still had to be published to it record that as a failure.
-func (s *Service) DeleteAccount(ctx context.Context, p *Principal, accountID string) error {
+func (s *Service) doDeleteAccount(ctx context.Context, p *Principal, accountID string) error {
 	a, err := s.GetAccount(ctx, p, accountID)
 	if err != nil {
 		return err

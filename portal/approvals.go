@@ -140,10 +140,10 @@ func (s *Service) GetApprovalPolicy(ctx context.Context, p *Principal, workspace
 	return approvalPolicy(ctx, s.db, p.AgencyID, workspaceID)
 }
 
-// SetApprovalPolicy sets a workspace's approval policy (owners and
+// doSetApprovalPolicy sets a workspace's approval policy (owners and
 // managers). Posts already under review keep the stages they were
 // submitted with; the policy applies from the next submission.
-func (s *Service) SetApprovalPolicy(ctx context.Context, p *Principal, workspaceID, policy string) (string, error) {
+func (s *Service) doSetApprovalPolicy(ctx context.Context, p *Principal, workspaceID, policy string) (string, error) {
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actApprovalPolicy); err != nil {
 		return "", err
 	}
@@ -376,18 +376,18 @@ func checkDecision(v *errs.Fields, d *Decision, reject bool) {
 
 var errReviewChanged = errs.E(errs.Conflict, "the post changed since you opened it; reload it and review the current version")
 
-// ApprovePost approves the pending stage of a post. At the last stage the
+// doApprovePost approves the pending stage of a post. At the last stage the
 // post schedules itself as its author asked (its time, its queue, its
 // recurrence, or now for publish-now); a one-shot post whose time passed
 // during review is kept as approved, waiting for a new time, rather than
 // published late.
-func (s *Service) ApprovePost(ctx context.Context, p *Principal, postID string, d Decision) (Post, error) {
+func (s *Service) doApprovePost(ctx context.Context, p *Principal, postID string, d Decision) (Post, error) {
 	return s.decide(ctx, p, postID, d, false)
 }
 
-// RejectPost rejects the pending stage of a post: it goes back to a draft,
+// doRejectPost rejects the pending stage of a post: it goes back to a draft,
 // with the reason in its history.
-func (s *Service) RejectPost(ctx context.Context, p *Principal, postID string, d Decision) (Post, error) {
+func (s *Service) doRejectPost(ctx context.Context, p *Principal, postID string, d Decision) (Post, error) {
 	return s.decide(ctx, p, postID, d, true)
 }
 
@@ -522,10 +522,10 @@ func (s *Service) reviewedPost(ctx context.Context, p *Principal, postID string)
 	return posts[0], nil
 }
 
-// CommentOnPost adds a comment to a post's review. Anyone who may read the
+// doCommentOnPost adds a comment to a post's review. Anyone who may read the
 // post may comment once it has been submitted; a review link holder only
 // while it waits for the client.
-func (s *Service) CommentOnPost(ctx context.Context, p *Principal, postID, body string) (ReviewEntry, error) {
+func (s *Service) doCommentOnPost(ctx context.Context, p *Principal, postID, body string) (ReviewEntry, error) {
 	post, _, cur, err := s.reviewAccess(ctx, s.db, p, postID)
 	if err != nil {
 		return ReviewEntry{}, err

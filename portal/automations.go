@@ -313,10 +313,10 @@ func writeAutomation(ctx context.Context, tx *store.Tx, agencyID string, a Autom
 	return nil
 }
 
-// CreateAutomation validates and stores an automation, then has Trigger
+// doCreateAutomation validates and stores an automation, then has Trigger
 // poll its feed. If Trigger refuses the feed (its fields come back) or
 // cannot be reached, the automation is not kept.
-func (s *Service) CreateAutomation(ctx context.Context, p *Principal, workspaceID string, in AutomationInput) (Automation, error) {
+func (s *Service) doCreateAutomation(ctx context.Context, p *Principal, workspaceID string, in AutomationInput) (Automation, error) {
 	ws, err := s.authorize(ctx, s.db, p, workspaceID, actWritePosts)
 	if err != nil {
 		return Automation{}, err
@@ -451,9 +451,9 @@ func (s *Service) ListAutomations(ctx context.Context, p *Principal, workspaceID
 	return out, nil
 }
 
-// UpdateAutomation replaces an automation; Trigger gets the feed again. If
+// doUpdateAutomation replaces an automation; Trigger gets the feed again. If
 // Trigger refuses or cannot be reached, the automation stays as it was.
-func (s *Service) UpdateAutomation(ctx context.Context, p *Principal, automationID string, in AutomationInput) (Automation, error) {
+func (s *Service) doUpdateAutomation(ctx context.Context, p *Principal, automationID string, in AutomationInput) (Automation, error) {
 	old, err := s.loadAutomation(ctx, s.db, p.AgencyID, automationID)
 	if err != nil {
 		return Automation{}, err
@@ -477,8 +477,8 @@ func (s *Service) UpdateAutomation(ctx context.Context, p *Principal, automation
 	return s.GetAutomation(ctx, p, a.ID)
 }
 
-// PauseAutomation stops (paused) or resumes polling the feed.
-func (s *Service) PauseAutomation(ctx context.Context, p *Principal, automationID string, paused bool) (Automation, error) {
+// doPauseAutomation stops (paused) or resumes polling the feed.
+func (s *Service) doPauseAutomation(ctx context.Context, p *Principal, automationID string, paused bool) (Automation, error) {
 	a, err := s.loadAutomation(ctx, s.db, p.AgencyID, automationID)
 	if err != nil {
 		return Automation{}, err
@@ -497,9 +497,9 @@ func (s *Service) PauseAutomation(ctx context.Context, p *Principal, automationI
 	return s.GetAutomation(ctx, p, a.ID)
 }
 
-// DeleteAutomation stops polling the feed and deletes the automation; the
+// doDeleteAutomation stops polling the feed and deletes the automation; the
 // posts it made stay.
-func (s *Service) DeleteAutomation(ctx context.Context, p *Principal, automationID string) error {
+func (s *Service) doDeleteAutomation(ctx context.Context, p *Principal, automationID string) error {
 	a, err := s.loadAutomation(ctx, s.db, p.AgencyID, automationID)
 	if err != nil {
 		return err

@@ -34,14 +34,14 @@ func (s *Service) FormNetworks() []FormNetwork {
 	return out
 }
 
-// ConnectWithForm connects an account of a network that takes what the
+// doConnectWithForm connects an account of a network that takes what the
 // user types (an app password, a bot token, a webhook URL): the values are
 // checked field by field, then with the network, and the account is stored
 // with its credentials sealed. Values are never stored as typed: only what
 // the network's connect yields (a Bluesky app password opens a session and
 // is dropped). Connecting an account already connected replaces its
 // credentials (a reconnect).
-func (s *Service) ConnectWithForm(ctx context.Context, p *Principal, workspaceID, network string, values map[string]string) (Account, error) {
+func (s *Service) doConnectWithForm(ctx context.Context, p *Principal, workspaceID, network string, values map[string]string) (Account, error) {
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actAccounts); err != nil {
 		return Account{}, err
 	}

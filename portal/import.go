@@ -75,11 +75,11 @@ type ImportResult struct {
 	Failed   map[int]string
 }
 
-// ImportPosts checks (and, unless dryRun, creates) the posts of a CSV file.
+// doImportPosts checks (and, unless dryRun, creates) the posts of a CSV file.
 // A file with problems returns them in the result with a nil error when
 // dryRun, or as an Invalid error carrying them, and nothing created, when
 // not.
-func (s *Service) ImportPosts(ctx context.Context, p *Principal, workspaceID string, file io.Reader, dryRun bool) (ImportResult, error) {
+func (s *Service) doImportPosts(ctx context.Context, p *Principal, workspaceID string, file io.Reader, dryRun bool) (ImportResult, error) {
 	ws, err := s.authorize(ctx, s.db, p, workspaceID, actWritePosts)
 	if err != nil {
 		return ImportResult{}, err

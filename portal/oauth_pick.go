@@ -192,9 +192,9 @@ func (s *Service) GetPick(ctx context.Context, p *Principal, token string) (Pick
 // maxPicked bounds one pick; Pages lists at most a few thousand.
 const maxPicked = 200
 
-// PickAccounts connects the chosen pages or accounts (ids from the pick's
+// doPickAccounts connects the chosen pages or accounts (ids from the pick's
 // choices) and uses the pick token up: it works once.
-func (s *Service) PickAccounts(ctx context.Context, p *Principal, token string, ids []string) (Pick, []Account, error) {
+func (s *Service) doPickAccounts(ctx context.Context, p *Principal, token string, ids []string) (Pick, []Account, error) {
 	pk, choices, err := s.loadPick(ctx, p, token)
 	if err != nil {
 		return Pick{}, nil, err

@@ -424,11 +424,11 @@ func (s *Service) validateParts(ctx context.Context, v *errs.Fields, thread []st
 	return nil
 }
 
-// CreatePost validates a post, stores it and schedules it with Trigger. If
+// doCreatePost validates a post, stores it and schedules it with Trigger. If
 // Trigger refuses the schedule (a bad rule, an unknown queue) the error
 // names the input's fields; if it cannot be reached the error is
 // Unavailable. Either way the post is not kept. A draft is only stored.
-func (s *Service) CreatePost(ctx context.Context, p *Principal, workspaceID string, in PostInput) (Post, error) {
+func (s *Service) doCreatePost(ctx context.Context, p *Principal, workspaceID string, in PostInput) (Post, error) {
 	ws, err := s.authorize(ctx, s.db, p, workspaceID, actWritePosts)
 	if err != nil {
 		return Post{}, err
@@ -800,11 +800,11 @@ func (s *Service) ListPostsByStatus(ctx context.Context, p *Principal, workspace
 
 var errNotEditable = errs.E(errs.Conflict, "only a draft, or a scheduled post whose time has not come yet, can be changed")
 
-// UpdatePost edits a post's text, accounts or schedule while it is a draft
+// doUpdatePost edits a post's text, accounts or schedule while it is a draft
 // or scheduled and not yet due. Every edit makes a new revision and, unless
 // the post is (or becomes) a draft, schedules it again with Trigger; if
 // Trigger refuses or cannot take it, the post is left as it was.
-func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, up PostUpdate) (Post, error) {
+func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string, up PostUpdate) (Post, error) {
 	old, err := s.GetPost(ctx, p, postID)
 	if err != nil {
 		return Post{}, err
@@ -977,10 +977,10 @@ func (s *Service) UpdatePost(ctx context.Context, p *Principal, postID string, u
 	return s.GetPost(ctx, p, postID)
 }
 
-// DeletePost cancels a post's schedule with Trigger, then deletes it. If
+// doDeletePost cancels a post's schedule with Trigger, then deletes it. If
 // Trigger cannot be reached, nothing is deleted and the error is
 // Unavailable.
-func (s *Service) DeletePost(ctx context.Context, p *Principal, postID string) error {
+func (s *Service) doDeletePost(ctx context.Context, p *Principal, postID string) error {
 	post, err := s.loadPost(ctx, s.db, p.AgencyID, postID)
 	if err != nil {
 		return err

@@ -229,8 +229,8 @@ func (s *Service) putQueue(ctx context.Context, req *triggerv1.PutQueueRequest) 
 	return queueFromProto(res.GetQueue()), nil
 }
 
-// CreateQueue creates an evergreen queue in a workspace.
-func (s *Service) CreateQueue(ctx context.Context, p *Principal, workspaceID string, in QueueInput) (Queue, error) {
+// doCreateQueue creates an evergreen queue in a workspace.
+func (s *Service) doCreateQueue(ctx context.Context, p *Principal, workspaceID string, in QueueInput) (Queue, error) {
 	ws, err := s.authorize(ctx, s.db, p, workspaceID, actWritePosts)
 	if err != nil {
 		return Queue{}, err
@@ -244,9 +244,9 @@ func (s *Service) CreateQueue(ctx context.Context, p *Principal, workspaceID str
 	return s.putQueue(ctx, req)
 }
 
-// UpdateQueue replaces a queue's name, zone, slots, accounts and
+// doUpdateQueue replaces a queue's name, zone, slots, accounts and
 // recycling; Trigger moves its posts onto the new slots, in their order.
-func (s *Service) UpdateQueue(ctx context.Context, p *Principal, queueID string, in QueueInput) (Queue, error) {
+func (s *Service) doUpdateQueue(ctx context.Context, p *Principal, queueID string, in QueueInput) (Queue, error) {
 	_, ws, err := s.loadQueue(ctx, p, queueID, actWritePosts, 1)
 	if err != nil {
 		return Queue{}, err
@@ -361,9 +361,9 @@ func (s *Service) postsByID(ctx context.Context, agencyID string, ids []string) 
 	return out, nil
 }
 
-// DeleteQueue deletes a queue; Trigger cancels its posts' schedules, and
+// doDeleteQueue deletes a queue; Trigger cancels its posts' schedules, and
 // Portal keeps those posts as drafts so that nothing written is lost.
-func (s *Service) DeleteQueue(ctx context.Context, p *Principal, queueID string) (int, error) {
+func (s *Service) doDeleteQueue(ctx context.Context, p *Principal, queueID string) (int, error) {
 	if _, _, err := s.loadQueue(ctx, p, queueID, actWritePosts, 1); err != nil {
 		return 0, err
 	}
@@ -385,8 +385,8 @@ func (s *Service) DeleteQueue(ctx context.Context, p *Principal, queueID string)
 	return int(n), nil
 }
 
-// PauseQueue holds (paused) or releases a queue's slots.
-func (s *Service) PauseQueue(ctx context.Context, p *Principal, queueID string, paused bool) (Queue, error) {
+// doPauseQueue holds (paused) or releases a queue's slots.
+func (s *Service) doPauseQueue(ctx context.Context, p *Principal, queueID string, paused bool) (Queue, error) {
 	if _, _, err := s.loadQueue(ctx, p, queueID, actWritePosts, 1); err != nil {
 		return Queue{}, err
 	}
@@ -402,9 +402,9 @@ func (s *Service) PauseQueue(ctx context.Context, p *Principal, queueID string, 
 	return queueFromProto(res.GetQueue()), nil
 }
 
-// PauseAccount holds or releases the slots of every queue posting to an
+// doPauseAccount holds or releases the slots of every queue posting to an
 // account of the workspace; it returns those queues.
-func (s *Service) PauseAccount(ctx context.Context, p *Principal, accountID string, paused bool) ([]Queue, error) {
+func (s *Service) doPauseAccount(ctx context.Context, p *Principal, accountID string, paused bool) ([]Queue, error) {
 	a, err := s.GetAccount(ctx, p, accountID)
 	if err != nil {
 		return nil, err

@@ -41,11 +41,11 @@ func (s *Service) failedTarget(ctx context.Context, p *Principal, postID, accoun
 	return Post{}, Target{}, errs.E(errs.NotFound, "the post is not published to that account")
 }
 
-// RetryTarget publishes a post again, now, to one account whose publish
+// doRetryTarget publishes a post again, now, to one account whose publish
 // failed. It is a new revision of the post, so a new publication with its
 // own idempotency key; the accounts it already went out to are not
 // published again.
-func (s *Service) RetryTarget(ctx context.Context, p *Principal, postID, accountID string) (Post, error) {
+func (s *Service) doRetryTarget(ctx context.Context, p *Principal, postID, accountID string) (Post, error) {
 	old, _, err := s.failedTarget(ctx, p, postID, accountID)
 	if err != nil {
 		return Post{}, err
@@ -115,10 +115,10 @@ func (s *Service) restoreFailed(ctx context.Context, agencyID string, old, next 
 	})
 }
 
-// MarkTargetPublished records that a post whose publish to one account
+// doMarkTargetPublished records that a post whose publish to one account
 // failed did go out there after all (the user found it on the network);
 // remoteURL, optional, is where.
-func (s *Service) MarkTargetPublished(ctx context.Context, p *Principal, postID, accountID, remoteURL string) (Post, error) {
+func (s *Service) doMarkTargetPublished(ctx context.Context, p *Principal, postID, accountID, remoteURL string) (Post, error) {
 	remoteURL = strings.TrimSpace(remoteURL)
 	if remoteURL != "" {
 		u, err := url.Parse(remoteURL)

@@ -50,9 +50,9 @@ type ReviewLinkInput struct {
 	ExpiresInDays int
 }
 
-// CreateReviewLink makes a review link for a workspace (owners and
+// doCreateReviewLink makes a review link for a workspace (owners and
 // managers). The returned Token is the only time it is shown.
-func (s *Service) CreateReviewLink(ctx context.Context, p *Principal, workspaceID string, in ReviewLinkInput) (ReviewLink, error) {
+func (s *Service) doCreateReviewLink(ctx context.Context, p *Principal, workspaceID string, in ReviewLinkInput) (ReviewLink, error) {
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actApprovalPolicy); err != nil {
 		return ReviewLink{}, err
 	}
@@ -104,8 +104,8 @@ func (s *Service) ListReviewLinks(ctx context.Context, p *Principal, workspaceID
 	return out, rows.Err()
 }
 
-// RevokeReviewLink ends a review link and every browser signed in by it.
-func (s *Service) RevokeReviewLink(ctx context.Context, p *Principal, linkID string) error {
+// doRevokeReviewLink ends a review link and every browser signed in by it.
+func (s *Service) doRevokeReviewLink(ctx context.Context, p *Principal, linkID string) error {
 	var workspaceID string
 	err := s.db.QueryRow(ctx, `SELECT workspace_id FROM portal_review_links WHERE agency_id = ? AND id = ?`, p.AgencyID, linkID).Scan(&workspaceID)
 	if err != nil {

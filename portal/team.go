@@ -49,9 +49,9 @@ type Member struct {
 	Role   Role
 }
 
-// CreateInvite invites an email address to a workspace with a role. The
+// doCreateInvite invites an email address to a workspace with a role. The
 // returned URL carries the invite token, shown this once. Owners only.
-func (s *Service) CreateInvite(ctx context.Context, p *Principal, workspaceID string, in InviteInput) (Invite, string, error) {
+func (s *Service) doCreateInvite(ctx context.Context, p *Principal, workspaceID string, in InviteInput) (Invite, string, error) {
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actTeam); err != nil {
 		return Invite{}, "", err
 	}

@@ -181,6 +181,7 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("GET /workspaces/{id}/import", u.signedIn(form, u.importPage))
 	mux.Handle("POST /workspaces/{id}/import", u.signedIn(maxImportBytes+(1<<20), u.importPosts))
 	mux.Handle("GET /workspaces/{id}/reports", u.signedIn(form, u.reportPage))
+	mux.Handle("GET /workspaces/{id}/audit", u.signedIn(form, u.auditPage))
 	mux.Handle("GET /settings/notifications", u.signedIn(form, u.notificationPrefs))
 	mux.Handle("POST /settings/notifications", u.signedIn(form, u.saveNotificationPrefs))
 	mux.Handle("GET /settings/branding", u.signedIn(form, u.brandingPage))

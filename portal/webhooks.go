@@ -50,9 +50,9 @@ func (s *Service) ListWebhooks(ctx context.Context, p *Principal, workspaceID st
 	return res.GetEndpoints(), nil
 }
 
-// CreateWebhook adds an endpoint and returns it with its secret, which is
+// doCreateWebhook adds an endpoint and returns it with its secret, which is
 // never shown again.
-func (s *Service) CreateWebhook(ctx context.Context, p *Principal, workspaceID string, in WebhookInput) (*notificationv1.Endpoint, string, error) {
+func (s *Service) doCreateWebhook(ctx context.Context, p *Principal, workspaceID string, in WebhookInput) (*notificationv1.Endpoint, string, error) {
 	if _, err := s.webhookWorkspace(ctx, p, workspaceID); err != nil {
 		return nil, "", err
 	}
@@ -70,7 +70,7 @@ func (s *Service) CreateWebhook(ctx context.Context, p *Principal, workspaceID s
 	return res.GetEndpoint(), res.GetSecret(), nil
 }
 
-func (s *Service) UpdateWebhook(ctx context.Context, p *Principal, workspaceID, endpointID string, in WebhookInput) (*notificationv1.Endpoint, error) {
+func (s *Service) doUpdateWebhook(ctx context.Context, p *Principal, workspaceID, endpointID string, in WebhookInput) (*notificationv1.Endpoint, error) {
 	if _, err := s.webhookWorkspace(ctx, p, workspaceID); err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (s *Service) UpdateWebhook(ctx context.Context, p *Principal, workspaceID, 
 	return res.GetEndpoint(), nil
 }
 
-func (s *Service) DeleteWebhook(ctx context.Context, p *Principal, workspaceID, endpointID string) error {
+func (s *Service) doDeleteWebhook(ctx context.Context, p *Principal, workspaceID, endpointID string) error {
 	if _, err := s.webhookWorkspace(ctx, p, workspaceID); err != nil {
 		return err
 	}
@@ -93,8 +93,8 @@ func (s *Service) DeleteWebhook(ctx context.Context, p *Principal, workspaceID, 
 	return nil
 }
 
-// RotateWebhookSecret gives an endpoint a new secret and returns it once.
-func (s *Service) RotateWebhookSecret(ctx context.Context, p *Principal, workspaceID, endpointID string) (*notificationv1.Endpoint, string, error) {
+// doRotateWebhookSecret gives an endpoint a new secret and returns it once.
+func (s *Service) doRotateWebhookSecret(ctx context.Context, p *Principal, workspaceID, endpointID string) (*notificationv1.Endpoint, string, error) {
 	if _, err := s.webhookWorkspace(ctx, p, workspaceID); err != nil {
 		return nil, "", err
 	}

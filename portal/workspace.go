@@ -37,9 +37,9 @@ func checkZone(v *errs.Fields, field, name string) *time.Location {
 	return loc
 }
 
-// CreateWorkspace creates a client workspace in the principal's agency.
+// doCreateWorkspace creates a client workspace in the principal's agency.
 // Owners only.
-func (s *Service) CreateWorkspace(ctx context.Context, p *Principal, in WorkspaceInput) (Workspace, error) {
+func (s *Service) doCreateWorkspace(ctx context.Context, p *Principal, in WorkspaceInput) (Workspace, error) {
 	if err := requireOwner(p); err != nil {
 		return Workspace{}, err
 	}
