@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	notificationv1 "github.com/heraldhq/herald/gen/herald/notification/v1"
 	"github.com/heraldhq/herald/errs"
+	notificationv1 "github.com/heraldhq/herald/gen/herald/notification/v1"
 	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/store"
 )
