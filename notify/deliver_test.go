@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/bus"
+	"github.com/heraldhq/herald/errs"
 	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
+	notificationv1 "github.com/heraldhq/herald/gen/herald/notification/v1"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
 	"github.com/heraldhq/herald/id"
 )
@@ -290,6 +292,38 @@ func TestEmailIsGivenUpAfterMaxAttempts(t *testing.T) {
 	if e := b.emails(t)[0]; e.attempts != 3 || e.lastError == "" {
 		t.Errorf("dead letter %+v, want 3 attempts and the last error kept", e)
 	}
+
+	t.Run("listed, and sent again on request", func(t *testing.T) {
+		ctx := context.Background()
+		list, err := b.svc.ListFailedEmails(ctx, &notificationv1.ListFailedEmailsRequest{TenantId: "ten_a"})
+		if err != nil || len(list.GetEmails()) != 1 || list.GetEmails()[0].GetToAddress() != "dead@herald.test" ||
+			list.GetEmails()[0].GetAttempts() != 3 || list.GetEmails()[0].GetLastError() == "" {
+			t.Fatalf("failed emails %v (%v)", list, err)
+		}
+		if other, _ := b.svc.ListFailedEmails(ctx, &notificationv1.ListFailedEmailsRequest{TenantId: "ten_b"}); len(other.GetEmails()) != 0 {
+			t.Fatalf("another tenant sees %v", other)
+		}
+		emailID := list.GetEmails()[0].GetEmailId()
+		if _, err := b.svc.ResendEmail(ctx, &notificationv1.ResendEmailRequest{TenantId: "ten_b", EmailId: emailID}); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("another tenant resent it: %v", err)
+		}
+		if _, err := b.svc.ResendEmail(ctx, &notificationv1.ResendEmailRequest{TenantId: "ten_a"}); !errs.Is(err, errs.Invalid) {
+			t.Fatalf("no email id: %v", err)
+		}
+		mp := requireMailpit(t)
+		smtp.target.Store(mp.smtp)
+		smtp.up.Store(true)
+		if _, err := b.svc.ResendEmail(ctx, &notificationv1.ResendEmailRequest{TenantId: "ten_a", EmailId: emailID}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the resent email to be delivered", func() (bool, string) {
+			e := b.emails(t)
+			return len(e) == 1 && e[0].status == statusSent, describe(e)
+		})
+		if _, err := b.svc.ResendEmail(ctx, &notificationv1.ResendEmailRequest{TenantId: "ten_a", EmailId: emailID}); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("a delivered email resent: %v", err)
+		}
+	})
 }
 
 func TestClaimTakesAnEmailOnce(t *testing.T) {

@@ -93,6 +93,8 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/workspaces/{id}/imports", s.authed(maxImportBytes+(1<<20), s.apiImportPosts))
 	mux.Handle("GET /api/v1/workspaces/{id}/reports", s.authed(json, s.apiReport))
 	mux.Handle("GET /api/v1/workspaces/{id}/audit", s.authed(json, s.apiListAudit))
+	mux.Handle("GET /api/v1/agency/failed-emails", s.authed(json, s.apiListFailedEmails))
+	mux.Handle("POST /api/v1/agency/failed-emails/{id}/resend", s.authed(json, s.apiResendEmail))
 	mux.Handle("GET /api/v1/me/notification-preferences", s.authed(json, s.apiGetNotificationPrefs))
 	mux.Handle("PUT /api/v1/me/notification-preferences", s.authed(json, s.apiPutNotificationPrefs))
 	mux.Handle("GET /api/v1/agency/branding", s.authed(json, s.apiGetBranding))

@@ -182,6 +182,8 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("POST /workspaces/{id}/import", u.signedIn(maxImportBytes+(1<<20), u.importPosts))
 	mux.Handle("GET /workspaces/{id}/reports", u.signedIn(form, u.reportPage))
 	mux.Handle("GET /workspaces/{id}/audit", u.signedIn(form, u.auditPage))
+	mux.Handle("GET /settings/emails", u.signedIn(form, u.failedEmailsPage))
+	mux.Handle("POST /settings/emails/{id}/resend", u.signedIn(form, u.resendEmail))
 	mux.Handle("GET /settings/notifications", u.signedIn(form, u.notificationPrefs))
 	mux.Handle("POST /settings/notifications", u.signedIn(form, u.saveNotificationPrefs))
 	mux.Handle("GET /settings/branding", u.signedIn(form, u.brandingPage))

@@ -2255,6 +2255,285 @@ func (x *SendTestResponse) GetAttempt() *Attempt {
 	return nil
 }
 
+// FailedEmail is an email that exhausted its retries: kept, with why.
+type FailedEmail struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	EmailId   string                 `protobuf:"bytes,1,opt,name=email_id,json=emailId,proto3" json:"email_id,omitempty"`
+	ToAddress string                 `protobuf:"bytes,2,opt,name=to_address,json=toAddress,proto3" json:"to_address,omitempty"`
+	Subject   string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	Attempts  int32                  `protobuf:"varint,4,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LastError string                 `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// last_tried_at is when its last try was due.
+	LastTriedAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_tried_at,json=lastTriedAt,proto3" json:"last_tried_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FailedEmail) Reset() {
+	*x = FailedEmail{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FailedEmail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FailedEmail) ProtoMessage() {}
+
+func (x *FailedEmail) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FailedEmail.ProtoReflect.Descriptor instead.
+func (*FailedEmail) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *FailedEmail) GetEmailId() string {
+	if x != nil {
+		return x.EmailId
+	}
+	return ""
+}
+
+func (x *FailedEmail) GetToAddress() string {
+	if x != nil {
+		return x.ToAddress
+	}
+	return ""
+}
+
+func (x *FailedEmail) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *FailedEmail) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *FailedEmail) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *FailedEmail) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *FailedEmail) GetLastTriedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastTriedAt
+	}
+	return nil
+}
+
+type ListFailedEmailsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// limit is 1 to 200 (0: 50).
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFailedEmailsRequest) Reset() {
+	*x = ListFailedEmailsRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFailedEmailsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFailedEmailsRequest) ProtoMessage() {}
+
+func (x *ListFailedEmailsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFailedEmailsRequest.ProtoReflect.Descriptor instead.
+func (*ListFailedEmailsRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListFailedEmailsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ListFailedEmailsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListFailedEmailsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Emails        []*FailedEmail         `protobuf:"bytes,1,rep,name=emails,proto3" json:"emails,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFailedEmailsResponse) Reset() {
+	*x = ListFailedEmailsResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFailedEmailsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFailedEmailsResponse) ProtoMessage() {}
+
+func (x *ListFailedEmailsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFailedEmailsResponse.ProtoReflect.Descriptor instead.
+func (*ListFailedEmailsResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListFailedEmailsResponse) GetEmails() []*FailedEmail {
+	if x != nil {
+		return x.Emails
+	}
+	return nil
+}
+
+type ResendEmailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	EmailId       string                 `protobuf:"bytes,2,opt,name=email_id,json=emailId,proto3" json:"email_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendEmailRequest) Reset() {
+	*x = ResendEmailRequest{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendEmailRequest) ProtoMessage() {}
+
+func (x *ResendEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendEmailRequest.ProtoReflect.Descriptor instead.
+func (*ResendEmailRequest) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ResendEmailRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ResendEmailRequest) GetEmailId() string {
+	if x != nil {
+		return x.EmailId
+	}
+	return ""
+}
+
+type ResendEmailResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendEmailResponse) Reset() {
+	*x = ResendEmailResponse{}
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendEmailResponse) ProtoMessage() {}
+
+func (x *ResendEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_notification_v1_notification_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendEmailResponse.ProtoReflect.Descriptor instead.
+func (*ResendEmailResponse) Descriptor() ([]byte, []int) {
+	return file_herald_notification_v1_notification_proto_rawDescGZIP(), []int{38}
+}
+
 var File_herald_notification_v1_notification_proto protoreflect.FileDescriptor
 
 const file_herald_notification_v1_notification_proto_rawDesc = "" +
@@ -2444,7 +2723,27 @@ const file_herald_notification_v1_notification_proto_rawDesc = "" +
 	"endpointId\"\x8b\x01\n" +
 	"\x10SendTestResponse\x12<\n" +
 	"\bdelivery\x18\x01 \x01(\v2 .herald.notification.v1.DeliveryR\bdelivery\x129\n" +
-	"\aattempt\x18\x02 \x01(\v2\x1f.herald.notification.v1.AttemptR\aattempt2\x87\f\n" +
+	"\aattempt\x18\x02 \x01(\v2\x1f.herald.notification.v1.AttemptR\aattempt\"\x97\x02\n" +
+	"\vFailedEmail\x12\x19\n" +
+	"\bemail_id\x18\x01 \x01(\tR\aemailId\x12\x1d\n" +
+	"\n" +
+	"to_address\x18\x02 \x01(\tR\ttoAddress\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12\x1a\n" +
+	"\battempts\x18\x04 \x01(\x05R\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x129\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12>\n" +
+	"\rlast_tried_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vlastTriedAt\"L\n" +
+	"\x17ListFailedEmailsRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"W\n" +
+	"\x18ListFailedEmailsResponse\x12;\n" +
+	"\x06emails\x18\x01 \x03(\v2#.herald.notification.v1.FailedEmailR\x06emails\"L\n" +
+	"\x12ResendEmailRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x19\n" +
+	"\bemail_id\x18\x02 \x01(\tR\aemailId\"\x15\n" +
+	"\x13ResendEmailResponse2\xe6\r\n" +
 	"\x13NotificationService\x12x\n" +
 	"\x11ListNotifications\x120.herald.notification.v1.ListNotificationsRequest\x1a1.herald.notification.v1.ListNotificationsResponse\x12]\n" +
 	"\bMarkRead\x12'.herald.notification.v1.MarkReadRequest\x1a(.herald.notification.v1.MarkReadResponse\x12o\n" +
@@ -2459,7 +2758,9 @@ const file_herald_notification_v1_notification_proto_rawDesc = "" +
 	"\x0eListDeliveries\x12-.herald.notification.v1.ListDeliveriesRequest\x1a..herald.notification.v1.ListDeliveriesResponse\x12f\n" +
 	"\vGetDelivery\x12*.herald.notification.v1.GetDeliveryRequest\x1a+.herald.notification.v1.GetDeliveryResponse\x12`\n" +
 	"\tRedeliver\x12(.herald.notification.v1.RedeliverRequest\x1a).herald.notification.v1.RedeliverResponse\x12]\n" +
-	"\bSendTest\x12'.herald.notification.v1.SendTestRequest\x1a(.herald.notification.v1.SendTestResponseB\xef\x01\n" +
+	"\bSendTest\x12'.herald.notification.v1.SendTestRequest\x1a(.herald.notification.v1.SendTestResponse\x12u\n" +
+	"\x10ListFailedEmails\x12/.herald.notification.v1.ListFailedEmailsRequest\x1a0.herald.notification.v1.ListFailedEmailsResponse\x12f\n" +
+	"\vResendEmail\x12*.herald.notification.v1.ResendEmailRequest\x1a+.herald.notification.v1.ResendEmailResponseB\xef\x01\n" +
 	"\x1acom.herald.notification.v1B\x11NotificationProtoP\x01ZDgithub.com/heraldhq/herald/gen/herald/notification/v1;notificationv1\xa2\x02\x03HNX\xaa\x02\x16Herald.Notification.V1\xca\x02\x16Herald\\Notification\\V1\xe2\x02\"Herald\\Notification\\V1\\GPBMetadata\xea\x02\x18Herald::Notification::V1b\x06proto3"
 
 var (
@@ -2474,7 +2775,7 @@ func file_herald_notification_v1_notification_proto_rawDescGZIP() []byte {
 	return file_herald_notification_v1_notification_proto_rawDescData
 }
 
-var file_herald_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_herald_notification_v1_notification_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_herald_notification_v1_notification_proto_goTypes = []any{
 	(*Notification)(nil),              // 0: herald.notification.v1.Notification
 	(*ListNotificationsRequest)(nil),  // 1: herald.notification.v1.ListNotificationsRequest
@@ -2510,11 +2811,16 @@ var file_herald_notification_v1_notification_proto_goTypes = []any{
 	(*RedeliverResponse)(nil),         // 31: herald.notification.v1.RedeliverResponse
 	(*SendTestRequest)(nil),           // 32: herald.notification.v1.SendTestRequest
 	(*SendTestResponse)(nil),          // 33: herald.notification.v1.SendTestResponse
-	(*timestamppb.Timestamp)(nil),     // 34: google.protobuf.Timestamp
+	(*FailedEmail)(nil),               // 34: herald.notification.v1.FailedEmail
+	(*ListFailedEmailsRequest)(nil),   // 35: herald.notification.v1.ListFailedEmailsRequest
+	(*ListFailedEmailsResponse)(nil),  // 36: herald.notification.v1.ListFailedEmailsResponse
+	(*ResendEmailRequest)(nil),        // 37: herald.notification.v1.ResendEmailRequest
+	(*ResendEmailResponse)(nil),       // 38: herald.notification.v1.ResendEmailResponse
+	(*timestamppb.Timestamp)(nil),     // 39: google.protobuf.Timestamp
 }
 var file_herald_notification_v1_notification_proto_depIdxs = []int32{
-	34, // 0: herald.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	34, // 1: herald.notification.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
+	39, // 0: herald.notification.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	39, // 1: herald.notification.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: herald.notification.v1.ListNotificationsResponse.notifications:type_name -> herald.notification.v1.Notification
 	5,  // 3: herald.notification.v1.GetPreferencesResponse.kinds:type_name -> herald.notification.v1.KindPreference
 	6,  // 4: herald.notification.v1.GetPreferencesResponse.digest:type_name -> herald.notification.v1.Digest
@@ -2522,57 +2828,64 @@ var file_herald_notification_v1_notification_proto_depIdxs = []int32{
 	6,  // 6: herald.notification.v1.UpdatePreferencesRequest.digest:type_name -> herald.notification.v1.Digest
 	5,  // 7: herald.notification.v1.UpdatePreferencesResponse.kinds:type_name -> herald.notification.v1.KindPreference
 	6,  // 8: herald.notification.v1.UpdatePreferencesResponse.digest:type_name -> herald.notification.v1.Digest
-	34, // 9: herald.notification.v1.Endpoint.failing_since:type_name -> google.protobuf.Timestamp
-	34, // 10: herald.notification.v1.Endpoint.created_at:type_name -> google.protobuf.Timestamp
-	34, // 11: herald.notification.v1.Endpoint.updated_at:type_name -> google.protobuf.Timestamp
-	34, // 12: herald.notification.v1.Endpoint.previous_secret_until:type_name -> google.protobuf.Timestamp
+	39, // 9: herald.notification.v1.Endpoint.failing_since:type_name -> google.protobuf.Timestamp
+	39, // 10: herald.notification.v1.Endpoint.created_at:type_name -> google.protobuf.Timestamp
+	39, // 11: herald.notification.v1.Endpoint.updated_at:type_name -> google.protobuf.Timestamp
+	39, // 12: herald.notification.v1.Endpoint.previous_secret_until:type_name -> google.protobuf.Timestamp
 	13, // 13: herald.notification.v1.CreateEndpointResponse.endpoint:type_name -> herald.notification.v1.Endpoint
 	13, // 14: herald.notification.v1.ListEndpointsResponse.endpoints:type_name -> herald.notification.v1.Endpoint
 	13, // 15: herald.notification.v1.UpdateEndpointResponse.endpoint:type_name -> herald.notification.v1.Endpoint
 	13, // 16: herald.notification.v1.RotateSecretResponse.endpoint:type_name -> herald.notification.v1.Endpoint
-	34, // 17: herald.notification.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
-	34, // 18: herald.notification.v1.Delivery.next_try_at:type_name -> google.protobuf.Timestamp
-	34, // 19: herald.notification.v1.Delivery.delivered_at:type_name -> google.protobuf.Timestamp
-	34, // 20: herald.notification.v1.Attempt.attempted_at:type_name -> google.protobuf.Timestamp
+	39, // 17: herald.notification.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
+	39, // 18: herald.notification.v1.Delivery.next_try_at:type_name -> google.protobuf.Timestamp
+	39, // 19: herald.notification.v1.Delivery.delivered_at:type_name -> google.protobuf.Timestamp
+	39, // 20: herald.notification.v1.Attempt.attempted_at:type_name -> google.protobuf.Timestamp
 	24, // 21: herald.notification.v1.ListDeliveriesResponse.deliveries:type_name -> herald.notification.v1.Delivery
 	24, // 22: herald.notification.v1.GetDeliveryResponse.delivery:type_name -> herald.notification.v1.Delivery
 	25, // 23: herald.notification.v1.GetDeliveryResponse.attempts:type_name -> herald.notification.v1.Attempt
 	24, // 24: herald.notification.v1.RedeliverResponse.delivery:type_name -> herald.notification.v1.Delivery
 	24, // 25: herald.notification.v1.SendTestResponse.delivery:type_name -> herald.notification.v1.Delivery
 	25, // 26: herald.notification.v1.SendTestResponse.attempt:type_name -> herald.notification.v1.Attempt
-	1,  // 27: herald.notification.v1.NotificationService.ListNotifications:input_type -> herald.notification.v1.ListNotificationsRequest
-	3,  // 28: herald.notification.v1.NotificationService.MarkRead:input_type -> herald.notification.v1.MarkReadRequest
-	7,  // 29: herald.notification.v1.NotificationService.GetPreferences:input_type -> herald.notification.v1.GetPreferencesRequest
-	9,  // 30: herald.notification.v1.NotificationService.UpdatePreferences:input_type -> herald.notification.v1.UpdatePreferencesRequest
-	11, // 31: herald.notification.v1.NotificationService.Unsubscribe:input_type -> herald.notification.v1.UnsubscribeRequest
-	14, // 32: herald.notification.v1.NotificationService.CreateEndpoint:input_type -> herald.notification.v1.CreateEndpointRequest
-	16, // 33: herald.notification.v1.NotificationService.ListEndpoints:input_type -> herald.notification.v1.ListEndpointsRequest
-	18, // 34: herald.notification.v1.NotificationService.UpdateEndpoint:input_type -> herald.notification.v1.UpdateEndpointRequest
-	20, // 35: herald.notification.v1.NotificationService.DeleteEndpoint:input_type -> herald.notification.v1.DeleteEndpointRequest
-	22, // 36: herald.notification.v1.NotificationService.RotateSecret:input_type -> herald.notification.v1.RotateSecretRequest
-	26, // 37: herald.notification.v1.NotificationService.ListDeliveries:input_type -> herald.notification.v1.ListDeliveriesRequest
-	28, // 38: herald.notification.v1.NotificationService.GetDelivery:input_type -> herald.notification.v1.GetDeliveryRequest
-	30, // 39: herald.notification.v1.NotificationService.Redeliver:input_type -> herald.notification.v1.RedeliverRequest
-	32, // 40: herald.notification.v1.NotificationService.SendTest:input_type -> herald.notification.v1.SendTestRequest
-	2,  // 41: herald.notification.v1.NotificationService.ListNotifications:output_type -> herald.notification.v1.ListNotificationsResponse
-	4,  // 42: herald.notification.v1.NotificationService.MarkRead:output_type -> herald.notification.v1.MarkReadResponse
-	8,  // 43: herald.notification.v1.NotificationService.GetPreferences:output_type -> herald.notification.v1.GetPreferencesResponse
-	10, // 44: herald.notification.v1.NotificationService.UpdatePreferences:output_type -> herald.notification.v1.UpdatePreferencesResponse
-	12, // 45: herald.notification.v1.NotificationService.Unsubscribe:output_type -> herald.notification.v1.UnsubscribeResponse
-	15, // 46: herald.notification.v1.NotificationService.CreateEndpoint:output_type -> herald.notification.v1.CreateEndpointResponse
-	17, // 47: herald.notification.v1.NotificationService.ListEndpoints:output_type -> herald.notification.v1.ListEndpointsResponse
-	19, // 48: herald.notification.v1.NotificationService.UpdateEndpoint:output_type -> herald.notification.v1.UpdateEndpointResponse
-	21, // 49: herald.notification.v1.NotificationService.DeleteEndpoint:output_type -> herald.notification.v1.DeleteEndpointResponse
-	23, // 50: herald.notification.v1.NotificationService.RotateSecret:output_type -> herald.notification.v1.RotateSecretResponse
-	27, // 51: herald.notification.v1.NotificationService.ListDeliveries:output_type -> herald.notification.v1.ListDeliveriesResponse
-	29, // 52: herald.notification.v1.NotificationService.GetDelivery:output_type -> herald.notification.v1.GetDeliveryResponse
-	31, // 53: herald.notification.v1.NotificationService.Redeliver:output_type -> herald.notification.v1.RedeliverResponse
-	33, // 54: herald.notification.v1.NotificationService.SendTest:output_type -> herald.notification.v1.SendTestResponse
-	41, // [41:55] is the sub-list for method output_type
-	27, // [27:41] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	39, // 27: herald.notification.v1.FailedEmail.created_at:type_name -> google.protobuf.Timestamp
+	39, // 28: herald.notification.v1.FailedEmail.last_tried_at:type_name -> google.protobuf.Timestamp
+	34, // 29: herald.notification.v1.ListFailedEmailsResponse.emails:type_name -> herald.notification.v1.FailedEmail
+	1,  // 30: herald.notification.v1.NotificationService.ListNotifications:input_type -> herald.notification.v1.ListNotificationsRequest
+	3,  // 31: herald.notification.v1.NotificationService.MarkRead:input_type -> herald.notification.v1.MarkReadRequest
+	7,  // 32: herald.notification.v1.NotificationService.GetPreferences:input_type -> herald.notification.v1.GetPreferencesRequest
+	9,  // 33: herald.notification.v1.NotificationService.UpdatePreferences:input_type -> herald.notification.v1.UpdatePreferencesRequest
+	11, // 34: herald.notification.v1.NotificationService.Unsubscribe:input_type -> herald.notification.v1.UnsubscribeRequest
+	14, // 35: herald.notification.v1.NotificationService.CreateEndpoint:input_type -> herald.notification.v1.CreateEndpointRequest
+	16, // 36: herald.notification.v1.NotificationService.ListEndpoints:input_type -> herald.notification.v1.ListEndpointsRequest
+	18, // 37: herald.notification.v1.NotificationService.UpdateEndpoint:input_type -> herald.notification.v1.UpdateEndpointRequest
+	20, // 38: herald.notification.v1.NotificationService.DeleteEndpoint:input_type -> herald.notification.v1.DeleteEndpointRequest
+	22, // 39: herald.notification.v1.NotificationService.RotateSecret:input_type -> herald.notification.v1.RotateSecretRequest
+	26, // 40: herald.notification.v1.NotificationService.ListDeliveries:input_type -> herald.notification.v1.ListDeliveriesRequest
+	28, // 41: herald.notification.v1.NotificationService.GetDelivery:input_type -> herald.notification.v1.GetDeliveryRequest
+	30, // 42: herald.notification.v1.NotificationService.Redeliver:input_type -> herald.notification.v1.RedeliverRequest
+	32, // 43: herald.notification.v1.NotificationService.SendTest:input_type -> herald.notification.v1.SendTestRequest
+	35, // 44: herald.notification.v1.NotificationService.ListFailedEmails:input_type -> herald.notification.v1.ListFailedEmailsRequest
+	37, // 45: herald.notification.v1.NotificationService.ResendEmail:input_type -> herald.notification.v1.ResendEmailRequest
+	2,  // 46: herald.notification.v1.NotificationService.ListNotifications:output_type -> herald.notification.v1.ListNotificationsResponse
+	4,  // 47: herald.notification.v1.NotificationService.MarkRead:output_type -> herald.notification.v1.MarkReadResponse
+	8,  // 48: herald.notification.v1.NotificationService.GetPreferences:output_type -> herald.notification.v1.GetPreferencesResponse
+	10, // 49: herald.notification.v1.NotificationService.UpdatePreferences:output_type -> herald.notification.v1.UpdatePreferencesResponse
+	12, // 50: herald.notification.v1.NotificationService.Unsubscribe:output_type -> herald.notification.v1.UnsubscribeResponse
+	15, // 51: herald.notification.v1.NotificationService.CreateEndpoint:output_type -> herald.notification.v1.CreateEndpointResponse
+	17, // 52: herald.notification.v1.NotificationService.ListEndpoints:output_type -> herald.notification.v1.ListEndpointsResponse
+	19, // 53: herald.notification.v1.NotificationService.UpdateEndpoint:output_type -> herald.notification.v1.UpdateEndpointResponse
+	21, // 54: herald.notification.v1.NotificationService.DeleteEndpoint:output_type -> herald.notification.v1.DeleteEndpointResponse
+	23, // 55: herald.notification.v1.NotificationService.RotateSecret:output_type -> herald.notification.v1.RotateSecretResponse
+	27, // 56: herald.notification.v1.NotificationService.ListDeliveries:output_type -> herald.notification.v1.ListDeliveriesResponse
+	29, // 57: herald.notification.v1.NotificationService.GetDelivery:output_type -> herald.notification.v1.GetDeliveryResponse
+	31, // 58: herald.notification.v1.NotificationService.Redeliver:output_type -> herald.notification.v1.RedeliverResponse
+	33, // 59: herald.notification.v1.NotificationService.SendTest:output_type -> herald.notification.v1.SendTestResponse
+	36, // 60: herald.notification.v1.NotificationService.ListFailedEmails:output_type -> herald.notification.v1.ListFailedEmailsResponse
+	38, // 61: herald.notification.v1.NotificationService.ResendEmail:output_type -> herald.notification.v1.ResendEmailResponse
+	46, // [46:62] is the sub-list for method output_type
+	30, // [30:46] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_herald_notification_v1_notification_proto_init() }
@@ -2587,7 +2900,7 @@ func file_herald_notification_v1_notification_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_notification_v1_notification_proto_rawDesc), len(file_herald_notification_v1_notification_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

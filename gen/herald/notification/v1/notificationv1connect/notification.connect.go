@@ -76,6 +76,12 @@ const (
 	// NotificationServiceSendTestProcedure is the fully-qualified name of the NotificationService's
 	// SendTest RPC.
 	NotificationServiceSendTestProcedure = "/herald.notification.v1.NotificationService/SendTest"
+	// NotificationServiceListFailedEmailsProcedure is the fully-qualified name of the
+	// NotificationService's ListFailedEmails RPC.
+	NotificationServiceListFailedEmailsProcedure = "/herald.notification.v1.NotificationService/ListFailedEmails"
+	// NotificationServiceResendEmailProcedure is the fully-qualified name of the NotificationService's
+	// ResendEmail RPC.
+	NotificationServiceResendEmailProcedure = "/herald.notification.v1.NotificationService/ResendEmail"
 )
 
 // NotificationServiceClient is a client for the herald.notification.v1.NotificationService service.
@@ -103,6 +109,12 @@ type NotificationServiceClient interface {
 	GetDelivery(context.Context, *v1.GetDeliveryRequest) (*v1.GetDeliveryResponse, error)
 	Redeliver(context.Context, *v1.RedeliverRequest) (*v1.RedeliverResponse, error)
 	SendTest(context.Context, *v1.SendTestRequest) (*v1.SendTestResponse, error)
+	// Email dead letters
+	// ListFailedEmails lists a tenant's emails that exhausted their retries,
+	// newest first.
+	ListFailedEmails(context.Context, *v1.ListFailedEmailsRequest) (*v1.ListFailedEmailsResponse, error)
+	// ResendEmail queues a failed email to be sent again now.
+	ResendEmail(context.Context, *v1.ResendEmailRequest) (*v1.ResendEmailResponse, error)
 }
 
 // NewNotificationServiceClient constructs a client for the
@@ -200,6 +212,18 @@ func NewNotificationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(notificationServiceMethods.ByName("SendTest")),
 			connect.WithClientOptions(opts...),
 		),
+		listFailedEmails: connect.NewClient[v1.ListFailedEmailsRequest, v1.ListFailedEmailsResponse](
+			httpClient,
+			baseURL+NotificationServiceListFailedEmailsProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("ListFailedEmails")),
+			connect.WithClientOptions(opts...),
+		),
+		resendEmail: connect.NewClient[v1.ResendEmailRequest, v1.ResendEmailResponse](
+			httpClient,
+			baseURL+NotificationServiceResendEmailProcedure,
+			connect.WithSchema(notificationServiceMethods.ByName("ResendEmail")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -219,6 +243,8 @@ type notificationServiceClient struct {
 	getDelivery       *connect.Client[v1.GetDeliveryRequest, v1.GetDeliveryResponse]
 	redeliver         *connect.Client[v1.RedeliverRequest, v1.RedeliverResponse]
 	sendTest          *connect.Client[v1.SendTestRequest, v1.SendTestResponse]
+	listFailedEmails  *connect.Client[v1.ListFailedEmailsRequest, v1.ListFailedEmailsResponse]
+	resendEmail       *connect.Client[v1.ResendEmailRequest, v1.ResendEmailResponse]
 }
 
 // ListNotifications calls herald.notification.v1.NotificationService.ListNotifications.
@@ -347,6 +373,24 @@ func (c *notificationServiceClient) SendTest(ctx context.Context, req *v1.SendTe
 	return nil, err
 }
 
+// ListFailedEmails calls herald.notification.v1.NotificationService.ListFailedEmails.
+func (c *notificationServiceClient) ListFailedEmails(ctx context.Context, req *v1.ListFailedEmailsRequest) (*v1.ListFailedEmailsResponse, error) {
+	response, err := c.listFailedEmails.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ResendEmail calls herald.notification.v1.NotificationService.ResendEmail.
+func (c *notificationServiceClient) ResendEmail(ctx context.Context, req *v1.ResendEmailRequest) (*v1.ResendEmailResponse, error) {
+	response, err := c.resendEmail.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // NotificationServiceHandler is an implementation of the herald.notification.v1.NotificationService
 // service.
 type NotificationServiceHandler interface {
@@ -373,6 +417,12 @@ type NotificationServiceHandler interface {
 	GetDelivery(context.Context, *v1.GetDeliveryRequest) (*v1.GetDeliveryResponse, error)
 	Redeliver(context.Context, *v1.RedeliverRequest) (*v1.RedeliverResponse, error)
 	SendTest(context.Context, *v1.SendTestRequest) (*v1.SendTestResponse, error)
+	// Email dead letters
+	// ListFailedEmails lists a tenant's emails that exhausted their retries,
+	// newest first.
+	ListFailedEmails(context.Context, *v1.ListFailedEmailsRequest) (*v1.ListFailedEmailsResponse, error)
+	// ResendEmail queues a failed email to be sent again now.
+	ResendEmail(context.Context, *v1.ResendEmailRequest) (*v1.ResendEmailResponse, error)
 }
 
 // NewNotificationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -466,6 +516,18 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 		connect.WithSchema(notificationServiceMethods.ByName("SendTest")),
 		connect.WithHandlerOptions(opts...),
 	)
+	notificationServiceListFailedEmailsHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceListFailedEmailsProcedure,
+		svc.ListFailedEmails,
+		connect.WithSchema(notificationServiceMethods.ByName("ListFailedEmails")),
+		connect.WithHandlerOptions(opts...),
+	)
+	notificationServiceResendEmailHandler := connect.NewUnaryHandlerSimple(
+		NotificationServiceResendEmailProcedure,
+		svc.ResendEmail,
+		connect.WithSchema(notificationServiceMethods.ByName("ResendEmail")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/herald.notification.v1.NotificationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case NotificationServiceListNotificationsProcedure:
@@ -496,6 +558,10 @@ func NewNotificationServiceHandler(svc NotificationServiceHandler, opts ...conne
 			notificationServiceRedeliverHandler.ServeHTTP(w, r)
 		case NotificationServiceSendTestProcedure:
 			notificationServiceSendTestHandler.ServeHTTP(w, r)
+		case NotificationServiceListFailedEmailsProcedure:
+			notificationServiceListFailedEmailsHandler.ServeHTTP(w, r)
+		case NotificationServiceResendEmailProcedure:
+			notificationServiceResendEmailHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -559,4 +625,12 @@ func (UnimplementedNotificationServiceHandler) Redeliver(context.Context, *v1.Re
 
 func (UnimplementedNotificationServiceHandler) SendTest(context.Context, *v1.SendTestRequest) (*v1.SendTestResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.SendTest is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) ListFailedEmails(context.Context, *v1.ListFailedEmailsRequest) (*v1.ListFailedEmailsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.ListFailedEmails is not implemented"))
+}
+
+func (UnimplementedNotificationServiceHandler) ResendEmail(context.Context, *v1.ResendEmailRequest) (*v1.ResendEmailResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herald.notification.v1.NotificationService.ResendEmail is not implemented"))
 }
