@@ -101,4 +101,3 @@ func (u *webUI) resendEmail(w http.ResponseWriter, r *http.Request, p *Principal
 	redirect(w, r, "/settings/emails")
 	return nil
 }
-
