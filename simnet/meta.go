@@ -274,7 +274,11 @@ func metaParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if r.Method == http.MethodGet || r.Method == http.MethodDelete {
 		return v, nil
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, metaMaxFacebookPhotoBytes+maxFormBytes)
+	limit := int64(metaMaxFacebookPhotoBytes)
+	if strings.HasSuffix(r.URL.Path, "/videos") {
+		limit = metaMaxFacebookVideoBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit+maxFormBytes)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "multipart/form-data":
