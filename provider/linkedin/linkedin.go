@@ -81,7 +81,8 @@ func New(client *http.Client, opts ...Option) *Provider {
 func (p *Provider) Network() string { return Network }
 
 // Limits are LinkedIn's: 3,000 characters of commentary, up to 20 JPEG,
-// PNG or GIF images with alt text; no threads.
+// PNG or GIF images with alt text; no threads, and first comments as
+// comments on the post.
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
 		MaxTextChars:    MaxCommentaryChars,
@@ -89,6 +90,8 @@ func (p *Provider) Limits() provider.Limits {
 		MaxImageBytes:   MaxImageBytes,
 		ImageTypes:      slices.Clone(ImageTypes),
 		MaxAltTextChars: MaxAltTextChars,
+		// A first comment is a comment on the post (socialActions).
+		FirstComment: true,
 	}
 }
 
