@@ -39,9 +39,12 @@ type LinkedIn struct {
 	order    []*linkedinPost
 	images   map[string]*linkedinImage // by URN
 	uploads  map[string]*linkedinImage // by upload token
+	videos   map[string]*linkedinVideo // by URN
 	orgs     map[string]string         // organization URN -> admin user id
 	daily    map[string]*bucket        // by user id
 	dayLimit int
+	// videoProcessing is how long a finalized video is PROCESSING.
+	videoProcessing time.Duration
 }
 
 // LinkedIn's numbers that simnet reproduces.
@@ -97,6 +100,7 @@ func (s *Server) mountLinkedIn(m *http.ServeMux) {
 		oauth:    newOAuthNet(s.now, s.nextID, "li", linkedinScopes),
 		posts:    map[string]*linkedinPost{},
 		images:   map[string]*linkedinImage{},
+		videos:   map[string]*linkedinVideo{},
 		uploads:  map[string]*linkedinImage{},
 		orgs:     map[string]string{},
 		daily:    map[string]*bucket{},
@@ -113,6 +117,7 @@ func (s *Server) mountLinkedIn(m *http.ServeMux) {
 	m.Handle("DELETE /linkedin/rest/posts/{urn}", li.api(true, "w_member_social", li.deletePost))
 	m.Handle("POST /linkedin/rest/images", li.api(true, "w_member_social", li.initializeUpload))
 	m.Handle("POST /linkedin/rest/socialActions/{urn}/comments", li.api(true, "w_member_social", li.createComment))
+	li.mountVideos(m)
 	m.Handle("PUT /linkedin/upload/{token}", li.api(false, "w_member_social", li.upload))
 
 	m.HandleFunc("POST /_simnet/linkedin/accounts", func(w http.ResponseWriter, r *http.Request) { controlAccounts(w, r, li.oauth) })
@@ -248,6 +253,7 @@ func (li *LinkedIn) mayPostAs(u *netUser, author string) bool {
 type liMedia struct {
 	ID      string `json:"id"`
 	AltText string `json:"altText,omitempty"`
+	Title   string `json:"title,omitempty"`
 }
 
 type liCreatePost struct {
@@ -321,6 +327,21 @@ func (li *LinkedIn) createPost(w http.ResponseWriter, r *http.Request, t *netTok
 	}
 	var imgs, alts []string
 	for _, m := range media {
+		if v := li.videos[m.ID]; v != nil {
+			switch {
+			case v.owner != req.Author:
+				liError(w, http.StatusBadRequest, "", "Video "+m.ID+" does not belong to "+req.Author)
+				return
+			case len(media) > 1:
+				liError(w, http.StatusUnprocessableEntity, "", "ERROR :: /content :: a video post has one video and nothing else")
+				return
+			case v.status(now) != "AVAILABLE":
+				liError(w, http.StatusBadRequest, "", "com.linkedin.content.common.exception.BadRequestResponseException: Video "+m.ID+" is "+v.status(now)+", not AVAILABLE")
+				return
+			}
+			imgs, alts = append(imgs, m.ID), append(alts, "")
+			continue
+		}
 		img := li.images[m.ID]
 		if img == nil || img.owner != req.Author || !img.uploaded {
 			liError(w, http.StatusBadRequest, "", "com.linkedin.content.common.exception.BadRequestResponseException: Image "+m.ID+" is not uploaded or does not belong to "+req.Author)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -67,7 +68,18 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 	}
 	base := baseURL(acct)
 	refs := make([]mediaRef, 0, len(post.Media))
+	if len(post.Media) > 1 && slices.ContainsFunc(post.Media, isVideo) {
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": a LinkedIn post takes one video alone"}
+	}
 	for i, m := range post.Media {
+		if isVideo(m) {
+			urn, err := p.uploadVideo(ctx, base, acct, m)
+			if err != nil {
+				return provider.Result{}, err
+			}
+			refs = append(refs, mediaRef{ID: urn})
+			continue
+		}
 		urn, err := p.uploadImage(ctx, base, acct, i, m)
 		if err != nil {
 			return provider.Result{}, err
