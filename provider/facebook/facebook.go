@@ -56,6 +56,7 @@ type Provider struct {
 	c            *graph.Client
 	api          graph.API
 	mediaURL     MediaURL
+	videoURL     MediaURL
 	pollInterval time.Duration
 	pollTimeout  time.Duration
 }
@@ -69,6 +70,11 @@ func WithVersion(v string) Option { return func(p *Provider) { p.api.Version = v
 // WithMediaURL makes photos go by URL (Facebook downloads them) instead of
 // being uploaded; f must return URLs Facebook can reach.
 func WithMediaURL(f MediaURL) Option { return func(p *Provider) { p.mediaURL = f } }
+
+// WithVideoURL makes videos go by file_url (Facebook downloads them from
+// f's public URL) while photos are still uploaded; WithMediaURL covers
+// both. Without either, a video is uploaded as the multipart "source".
+func WithVideoURL(f MediaURL) Option { return func(p *Provider) { p.videoURL = f } }
 
 // WithPolling sets how often a video's processing status is read and for
 // how long (defaults: every 2 s, for 10 minutes).

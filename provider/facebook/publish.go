@@ -195,7 +195,7 @@ func (p *Provider) photo(ctx context.Context, api graph.API, acct provider.Accou
 }
 
 // video posts m to the page as a video post (POST /{page-id}/videos),
-// by file_url when the provider has a MediaURL, else uploaded as the
+// by file_url when the provider has a video or media URL, else uploaded as the
 // multipart "source", then polls its status until Facebook has processed
 // it. The upload is what publishes (Facebook shows the post once the video
 // is ready), so a lost answer to it is Unknown; a video that fails
@@ -208,8 +208,12 @@ func (p *Provider) video(ctx context.Context, api graph.API, acct provider.Accou
 	}
 	fields := url.Values{"description": {text}, "published": {"true"}}
 	call := graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/videos", nil), Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op, Effect: true}
-	if p.mediaURL != nil {
-		u, err := p.mediaURL(ctx, m)
+	link := p.videoURL
+	if link == nil {
+		link = p.mediaURL
+	}
+	if link != nil {
+		u, err := link(ctx, m)
 		if err != nil {
 			return provider.Result{}, &provider.Error{Kind: provider.Retry, Message: op + ": no public address for media[0]", Err: err}
 		}

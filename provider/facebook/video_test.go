@@ -44,7 +44,7 @@ func TestPublishVideo(t *testing.T) {
 	clip := videoBytes(48<<10, false)
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(clip) }))
 	t.Cleanup(files.Close)
-	byURL := facebook.WithMediaURL(func(context.Context, provider.Media) (string, error) { return files.URL + "/clip.mp4", nil })
+	byURL := facebook.WithVideoURL(func(context.Context, provider.Media) (string, error) { return files.URL + "/clip.mp4", nil })
 	for name, opts := range map[string][]facebook.Option{"uploaded": nil, "by file_url": {byURL}} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
