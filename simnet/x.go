@@ -565,6 +565,8 @@ func (x *X) mediaMetadata(w http.ResponseWriter, r *http.Request, t *netToken) {
 	case m == nil:
 	case req.Metadata.AltText == nil:
 		xProblem(w, http.StatusBadRequest, "Invalid Request", "metadata.alt_text is required")
+	case xVideo(m.mediaType):
+		xProblem(w, http.StatusBadRequest, "Invalid Request", "alt_text is supported for images and GIFs only")
 	case len([]rune(req.Metadata.AltText.Text)) > xMaxAltText:
 		xProblem(w, http.StatusBadRequest, "Invalid Request", "alt_text.text must be at most 1000 characters")
 	default:

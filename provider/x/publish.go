@@ -174,7 +174,9 @@ func (p *Provider) uploadMedia(ctx context.Context, base string, acct provider.A
 	if err := p.awaitMedia(ctx, base, acct, op, id, md, timeout); err != nil {
 		return "", err
 	}
-	if m.Description != "" {
+	// X takes alt text for images and GIFs only: a video's description
+	// is left out rather than failing the post.
+	if m.Description != "" && category != "tweet_video" {
 		meta, _ := json.Marshal(map[string]any{"id": id, "metadata": map[string]any{"alt_text": map[string]string{"text": m.Description}}})
 		if err := p.mediaCall(ctx, acct, op+" (alt text)", http.MethodPost, base+"/2/media/metadata", "application/json", bytes.NewReader(meta), nil); err != nil {
 			return "", err

@@ -30,7 +30,9 @@ func TestPublishVideo(t *testing.T) {
 	t.Parallel()
 	e := setup(t, x.WithChunkSize(64<<10), x.WithMediaPolling(20*time.Millisecond, 10*time.Second))
 	e.sim.X().SetVideoProcessing(300 * time.Millisecond)
-	clip := videoMedia(200<<10, "a clip") // four segments
+	// Four segments; the description is not sent (X takes alt text for
+	// images and GIFs only, and simnet refuses it for a video).
+	clip := videoMedia(200<<10, "a clip")
 	start := time.Now()
 	res, err := e.p.Publish(t.Context(), e.acct, provider.Post{Text: "a clip", Media: []provider.Media{clip}})
 	if err != nil {
@@ -39,7 +41,7 @@ func TestPublishVideo(t *testing.T) {
 	if waited := time.Since(start); waited < 300*time.Millisecond {
 		t.Errorf("posted after %s; the video was processing for 300 ms", waited)
 	}
-	if p := e.sim.X().Posts(); len(p) != 1 || p[0].ID != res.RemoteID || len(p[0].MediaIDs) != 1 || p[0].AltTexts[0] != "a clip" {
+	if p := e.sim.X().Posts(); len(p) != 1 || p[0].ID != res.RemoteID || len(p[0].MediaIDs) != 1 || p[0].AltTexts[0] != "" {
 		t.Errorf("server has %+v", p)
 	}
 

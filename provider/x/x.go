@@ -155,9 +155,7 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 		case video && m.Size > MaxVideoBytes:
 			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %.1f MB; X allows videos up to 512 MB", float64(m.Size)/(1<<20))})
 		case video:
-			if utf8.RuneCountInString(m.Description) > MaxAltTextChars {
-				out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("has a description longer than %d characters", MaxAltTextChars)})
-			}
+			// Its description is not sent (see uploadMedia), so not checked.
 		case mt == "image/gif" && m.Size > MaxGIFBytes:
 			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %.1f MB; X allows GIFs up to 15 MB", float64(m.Size)/(1<<20))})
 		case mt != "image/gif" && m.Size > MaxImageBytes:
