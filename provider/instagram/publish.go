@@ -141,8 +141,8 @@ var containers = graph.Containers{
 	Edge:        "media",
 	CodeField:   "status_code",
 	ReasonField: "status",
-	Refused:     "Instagram refused the image",
-	NoReason:    "it could not use the image",
+	Refused:     "Instagram refused the file",
+	NoReason:    "it could not use the file",
 	TextField:   "caption",
 	Item:        "media",
 }
