@@ -71,7 +71,9 @@ func providers(out *http.Client, baseURL string, cfg config.Networks, media *med
 	if liApp.ClientID != "" {
 		lo = append(lo, linkedin.WithOAuth(linkedin.OAuthConfig(liApp)))
 	}
-	fb := facebook.New(out)
+	// Photos are uploaded; videos (up to 1 GB) go by a signed link that
+	// Facebook downloads, rather than through this node.
+	fb := facebook.New(out, facebook.WithVideoURL(signedLink(media)))
 	ig := instagram.New(out, instagram.WithMediaURL(signedLink(media)))
 	th := threads.New(out, threads.WithMediaURL(signedLink(media)))
 	xp, lip := x.New(out, xo...), linkedin.New(out, lo...)

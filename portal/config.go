@@ -33,7 +33,9 @@ type Config struct {
 	// OAuthStateTTL is how long a started OAuth connection may take.
 	OAuthStateTTL time.Duration
 
-	// MaxUploadBytes caps one media file.
+	// MaxUploadBytes caps one media file, image or video (default 512 MiB,
+	// X's and Meta's largest video; each network's own, smaller limits are
+	// checked when a post is validated for it).
 	MaxUploadBytes int64
 	// MaxJSONBytes caps a JSON request body.
 	MaxJSONBytes int64
@@ -73,7 +75,7 @@ func DefaultConfig() Config {
 		SessionTTL:          24 * time.Hour,
 		InviteTTL:           7 * 24 * time.Hour,
 		OAuthStateTTL:       15 * time.Minute,
-		MaxUploadBytes:      16 << 20,
+		MaxUploadBytes:      512 << 20,
 		MaxJSONBytes:        1 << 20,
 		LoginRate:           10.0 / 60, // ten a minute
 		LoginBurst:          5,

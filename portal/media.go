@@ -42,7 +42,32 @@ type MediaInput struct {
 
 // mediaTypes are the types accepted, decided from the bytes themselves,
 // never from the name or the client's word.
-var mediaTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
+var mediaTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true,
+	"video/mp4": true, "video/quicktime": true}
+
+// sniffType decides a file's type from its first bytes. The standard
+// sniffer knows MP4 only when "mp4" is among the file's brands and does not
+// know QuickTime at all, so an ISO base media file ("ftyp" box first) is
+// told apart by its brands here.
+func sniffType(head []byte) string {
+	mt, _, _ := mime.ParseMediaType(http.DetectContentType(head))
+	if mt != "application/octet-stream" || len(head) < 12 || string(head[4:8]) != "ftyp" {
+		return mt
+	}
+	major := string(head[8:12])
+	switch {
+	case major == "qt  ":
+		return "video/quicktime"
+	case videoBrands[major]:
+		return "video/mp4"
+	}
+	return mt
+}
+
+// videoBrands are ftyp major brands of MP4 video files that the standard
+// sniffer may miss (it looks for "mp4" among the compatible brands only).
+var videoBrands = map[string]bool{"isom": true, "iso2": true, "iso4": true, "iso5": true, "iso6": true,
+	"mp41": true, "mp42": true, "avc1": true, "M4V ": true, "dash": true}
 
 // maxDescription is Mastodon's limit for alt text.
 const maxDescription = 1500
@@ -73,8 +98,12 @@ func cleanFileName(name string) string {
 }
 
 // UploadMedia stores a file in a workspace's media library. Its type is
-// sniffed from its first bytes (JPEG, PNG, GIF or WebP) and its size is
-// capped by Config.MaxUploadBytes.
+// sniffed from its first bytes (JPEG, PNG, GIF or WebP images, MP4 or
+// QuickTime videos) and its size is capped by Config.MaxUploadBytes. The
+// bytes are streamed to the blob store, never held whole in memory; the
+// record keeps the type and size, which is what each network's limits are
+// checked against when a post is published (a video's duration and
+// dimensions would need a decoder, so they are not read).
 func (s *Service) UploadMedia(ctx context.Context, p *Principal, workspaceID string, in MediaInput) (Media, error) {
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actMedia); err != nil {
 		return Media{}, err
@@ -99,9 +128,9 @@ func (s *Service) UploadMedia(ctx context.Context, p *Principal, workspaceID str
 	if n == 0 {
 		return Media{}, errs.Fields{"file": "is empty"}.Err()
 	}
-	mt, _, _ := mime.ParseMediaType(http.DetectContentType(head))
+	mt := sniffType(head)
 	if !mediaTypes[mt] {
-		return Media{}, errs.Fields{"file": fmt.Sprintf("is %s; upload a JPEG, PNG, GIF or WebP image", mt)}.Err()
+		return Media{}, errs.Fields{"file": fmt.Sprintf("is %s; upload a JPEG, PNG, GIF or WebP image, or an MP4 or QuickTime video", mt)}.Err()
 	}
 
 	m := Media{ID: id.New("media"), WorkspaceID: workspaceID, MimeType: mt, FileName: cleanFileName(in.FileName),

@@ -37,6 +37,15 @@
 // control endpoints under /_simnet/facebook/, /_simnet/instagram/ and
 // /_simnet/threads/.
 //
+// Videos are simulated as each network processes them (see
+// docs/decisions/0024): Mastodon (Options.VideoProcessing), X
+// (X.SetVideoProcessing: FINALIZE answers pending), Meta's containers and
+// page videos (MetaOptions.VideoProcessing) and LinkedIn's Videos API
+// (LinkedIn.SetVideoProcessing) keep a video processing for a while and
+// refuse a post that names it before it is ready; Telegram takes sendVideo.
+// simnet reads only a video's first bytes, for its type, and counts the
+// rest.
+//
 // It keeps everything in memory, is safe for concurrent use and is meant to
 // take thousands of posts a second.
 //

@@ -23,11 +23,14 @@ type FacebookPage struct {
 
 // FacebookPost is a post on a simulated Page, as simnet stored it.
 type FacebookPost struct {
-	ID        string            `json:"id"`
-	PageID    string            `json:"page_id"`
-	Message   string            `json:"message"`
-	Link      string            `json:"link,omitempty"`
-	PhotoIDs  []string          `json:"photo_ids,omitempty"`
+	ID       string   `json:"id"`
+	PageID   string   `json:"page_id"`
+	Message  string   `json:"message"`
+	Link     string   `json:"link,omitempty"`
+	PhotoIDs []string `json:"photo_ids,omitempty"`
+	// VideoID is set for a video post (POST /{page-id}/videos), whose id
+	// is the video's.
+	VideoID   string            `json:"video_id,omitempty"`
 	Comments  []FacebookComment `json:"comments,omitempty"`
 	CreatedAt time.Time         `json:"created_time"`
 }
@@ -49,6 +52,10 @@ type fbPage struct {
 type fbPost struct {
 	FacebookPost
 	deleted bool
+	// ready and problem: a video post is seen only once processed, and
+	// never when processing fails.
+	ready   time.Time
+	problem string
 }
 
 type fbPhoto struct {
@@ -111,7 +118,11 @@ func (s *Server) FacebookPosts() []FacebookPost {
 	m := s.lockMeta()
 	defer m.unlock()
 	var out []FacebookPost
+	now := s.now()
 	for _, p := range m.fbOrder {
+		if p.VideoID != "" && (now.Before(p.ready) || p.problem != "") {
+			continue // not on the page until processed
+		}
 		if !p.deleted {
 			c := p.FacebookPost
 			c.PhotoIDs, c.Comments = slices.Clone(p.PhotoIDs), slices.Clone(p.Comments)
@@ -139,6 +150,7 @@ func (s *Server) mountFacebook(m *http.ServeMux) {
 	m.Handle("GET /graph/{version}/me/accounts", s.metaAPI([]string{"pages_show_list"}, s.fbAccounts))
 	m.Handle("POST /graph/{version}/{id}/feed", s.metaAPI([]string{"pages_manage_posts"}, s.fbFeed))
 	m.Handle("POST /graph/{version}/{id}/photos", s.metaAPI([]string{"pages_manage_posts"}, s.fbPhotos))
+	m.Handle("POST /graph/{version}/{id}/videos", s.metaAPI([]string{"pages_manage_posts"}, s.fbVideos))
 	m.HandleFunc("POST /_simnet/facebook/accounts", s.controlFacebookAccount)
 	// Meta apps serve Facebook, Instagram and Threads alike.
 	m.HandleFunc("POST /_simnet/meta/apps", s.controlMetaApps)
@@ -411,6 +423,8 @@ func (s *Server) graphNode(w http.ResponseWriter, r *http.Request, t *metaToken,
 	m = s.lockMeta()
 	defer m.unlock()
 	switch {
+	case fp != nil && !fp.deleted && fp.VideoID != "":
+		writeJSON(w, http.StatusOK, map[string]any{"id": fp.ID, "description": fp.Message, "status": s.fbVideoStatusLocked(m, fp), "permalink_url": "/" + fp.PageID + "/videos/" + fp.ID})
 	case fp != nil && !fp.deleted:
 		writeJSON(w, http.StatusOK, map[string]any{"id": fp.ID, "message": fp.Message, "created_time": fp.CreatedAt.UTC().Format("2006-01-02T15:04:05-0700"), "permalink_url": "https://www.facebook.com/" + fp.ID})
 	case pg != nil:
@@ -453,6 +467,15 @@ func (s *Server) graphComment(w http.ResponseWriter, r *http.Request, t *metaTok
 	fp, md := m.fbPosts[id], m.igMedia[id]
 	m.unlock()
 	msg := v.Get("message")
+	if fp != nil && fp.VideoID != "" {
+		m := s.lockMeta()
+		st := s.fbVideoStatusLocked(m, fp)
+		m.unlock()
+		if st["video_status"] != "ready" {
+			graphError(w, http.StatusBadRequest, 100, 0, "OAuthException", "(#100) The video is not ready: it is still processing, or its processing failed")
+			return
+		}
+	}
 	switch {
 	case fp != nil && !fp.deleted:
 		if t.kind != "page" || t.subject != fp.PageID || !t.scopes["pages_manage_posts"] {
@@ -489,4 +512,78 @@ func (s *Server) controlFacebookAccount(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	writeJSON(w, http.StatusOK, s.CreateFacebookPage(name))
+}
+
+// metaMaxFacebookVideoBytes is the largest video a page takes in one
+// (non-resumable) upload or by file_url: 1 GB. Its length limit (20 min
+// that way) is not simulated: simnet does not decode videos.
+const metaMaxFacebookVideoBytes = 1 << 30
+
+// fbVideos is POST /{page-id}/videos: a video post from a multipart
+// "source" or a "file_url" Facebook downloads, with its description. The
+// video is processed in the background (MetaOptions.VideoProcessing) and
+// becomes the page's post once ready; GET /{video-id}?fields=status says
+// how far it is.
+func (s *Server) fbVideos(w http.ResponseWriter, r *http.Request, t *metaToken, v url.Values) {
+	p := s.pageFor(w, r, t)
+	if p == nil {
+		return
+	}
+	var (
+		mt      string
+		size    int64
+		problem string
+	)
+	switch {
+	case r.MultipartForm != nil && len(r.MultipartForm.File["source"]) > 0:
+		f, err := r.MultipartForm.File["source"][0].Open()
+		if err != nil {
+			badParam(w, "the video could not be read")
+			return
+		}
+		head := make([]byte, 512)
+		n, _ := io.ReadFull(f, head)
+		rest, _ := io.Copy(io.Discard, f)
+		f.Close()
+		mt, size = sniffMedia(head[:n]), int64(n)+rest
+	case v.Get("file_url") != "":
+		mt, size, problem = fetchMedia(r.Context(), v.Get("file_url"), metaMaxFacebookVideoBytes)
+		if problem != "" {
+			graphError(w, http.StatusBadRequest, 389, 0, "OAuthException", "(#389) Unable to fetch video file from URL: "+problem)
+			return
+		}
+	default:
+		graphError(w, http.StatusBadRequest, 100, 0, "OAuthException", "(#100) Requires source or file_url")
+		return
+	}
+	if size > metaMaxFacebookVideoBytes {
+		graphError(w, http.StatusBadRequest, 100, 0, "OAuthException", "(#100) The video is larger than "+megabytes(metaMaxFacebookVideoBytes))
+		return
+	}
+	m := s.lockMeta()
+	defer m.unlock()
+	now := s.now()
+	id := s.nextID()
+	post := &fbPost{FacebookPost: FacebookPost{ID: id, PageID: p.id, Message: v.Get("description"), VideoID: id, CreatedAt: now},
+		ready: now.Add(m.opts.videoProcessing())}
+	if mt != "video/mp4" && mt != "video/quicktime" {
+		// Facebook takes the upload and fails it while processing.
+		post.problem = "The video file you selected is in a format that we don't support."
+	}
+	m.fbPosts[post.ID] = post
+	m.fbOrder = append(m.fbOrder, post)
+	s.stats.statuses.Add(1)
+	writeJSON(w, http.StatusOK, map[string]string{"id": id})
+}
+
+// fbVideoStatusLocked is a video's status field: processing, then ready,
+// or error.
+func (s *Server) fbVideoStatusLocked(_ *metaNet, p *fbPost) map[string]any {
+	switch {
+	case s.now().Before(p.ready):
+		return map[string]any{"video_status": "processing", "processing_progress": 50}
+	case p.problem != "":
+		return map[string]any{"video_status": "error", "error": map[string]string{"message": p.problem}}
+	}
+	return map[string]any{"video_status": "ready", "processing_progress": 100}
 }

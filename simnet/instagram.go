@@ -25,8 +25,9 @@ type InstagramMedia struct {
 	ID          string             `json:"id"`
 	IGUserID    string             `json:"ig_user_id"`
 	Caption     string             `json:"caption"`
-	MediaType   string             `json:"media_type"` // IMAGE or CAROUSEL_ALBUM
+	MediaType   string             `json:"media_type"` // IMAGE, VIDEO (a reel) or CAROUSEL_ALBUM
 	ImageURLs   []string           `json:"image_urls"`
+	VideoURLs   []string           `json:"video_urls,omitempty"`
 	AltTexts    []string           `json:"alt_texts,omitempty"`
 	ContainerID string             `json:"container_id"`
 	Permalink   string             `json:"permalink"`
@@ -49,6 +50,7 @@ type igUser struct {
 type igContainer struct {
 	id, igID    string
 	imageURL    string
+	videoURL    string // a reel, or a carousel video
 	altText     string
 	caption     string
 	carousel    bool // a CAROUSEL parent
@@ -60,6 +62,14 @@ type igContainer struct {
 }
 
 type igMediaObj = InstagramMedia
+
+// Instagram's video limits: a reel up to 300 MB, a carousel video up to
+// 100 MB (their lengths, 3 s to 15 min and to 60 s, are not simulated:
+// simnet does not decode videos).
+const (
+	instagramMaxReelBytes          = 300 << 20
+	instagramMaxCarouselVideoBytes = 100 << 20
+)
 
 const instagramScopes = "instagram_basic,instagram_content_publish,pages_read_engagement,pages_show_list"
 
@@ -86,6 +96,7 @@ func (s *Server) InstagramPosts() []InstagramMedia {
 	for i, md := range m.igOrder {
 		out[i] = *md
 		out[i].ImageURLs, out[i].AltTexts, out[i].Comments = slices.Clone(md.ImageURLs), slices.Clone(md.AltTexts), slices.Clone(md.Comments)
+		out[i].VideoURLs = slices.Clone(md.VideoURLs)
 	}
 	return out
 }
@@ -180,8 +191,32 @@ func (s *Server) igCreateContainer(w http.ResponseWriter, r *http.Request, t *me
 		case mt != "image/jpeg":
 			c.problem = "The image format is not supported; only JPEG is. (2207004)"
 		}
+	case "REELS", "VIDEO":
+		// A reel stands alone; a VIDEO container is only a carousel item
+		// (Instagram retired feed videos for reels).
+		reel := strings.ToUpper(v.Get("media_type")) == "REELS"
+		if reel == c.item {
+			badParam(w, "media_type REELS is for a post, VIDEO for a carousel item")
+			return
+		}
+		c.videoURL = v.Get("video_url")
+		if c.videoURL == "" {
+			badParam(w, "The parameter video_url is required")
+			return
+		}
+		limit := int64(instagramMaxReelBytes)
+		if c.item {
+			limit = instagramMaxCarouselVideoBytes
+		}
+		mt, _, problem := fetchMedia(r.Context(), c.videoURL, limit)
+		switch {
+		case problem != "":
+			c.problem = "Media download has failed. The media URI doesn't meet our requirements: " + problem + ". (2207052)"
+		case mt != "video/mp4" && mt != "video/quicktime":
+			c.problem = "The video format is not supported; use MP4 or MOV. (2207026)"
+		}
 	default:
-		badParam(w, "Param media_type must be one of {CAROUSEL, IMAGE} in simnet")
+		badParam(w, "Param media_type must be one of {CAROUSEL, IMAGE, REELS, VIDEO} in simnet")
 		return
 	}
 	m := s.lockMeta()
@@ -198,7 +233,8 @@ func (s *Server) igStatusLocked(m *metaNet, c *igContainer) (code, status string
 		return "PUBLISHED", "Published"
 	case now.Sub(c.created) >= metaContainerTTL:
 		return "EXPIRED", "Expired: the container was not published within 24 hours."
-	case now.Sub(c.created) < m.opts.Processing:
+	case c.videoURL == "" && now.Sub(c.created) < m.opts.Processing,
+		c.videoURL != "" && now.Sub(c.created) < m.opts.videoProcessing():
 		return "IN_PROGRESS", "In Progress"
 	case c.problem != "":
 		return "ERROR", "Error: " + c.problem
@@ -247,8 +283,14 @@ func (s *Server) igPublish(w http.ResponseWriter, r *http.Request, t *metaToken,
 		md.MediaType = "CAROUSEL_ALBUM"
 		for _, id := range c.children {
 			ch := m.igContainers[id]
+			if ch.videoURL != "" {
+				md.VideoURLs = append(md.VideoURLs, ch.videoURL)
+				continue
+			}
 			md.ImageURLs, md.AltTexts = append(md.ImageURLs, ch.imageURL), append(md.AltTexts, ch.altText)
 		}
+	} else if c.videoURL != "" {
+		md.MediaType, md.VideoURLs = "VIDEO", []string{c.videoURL}
 	} else {
 		md.ImageURLs, md.AltTexts = []string{c.imageURL}, []string{c.altText}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,8 +19,9 @@ import (
 // /linkedin/: the versioned Posts API (POST /linkedin/rest/posts, DELETE
 // /linkedin/rest/posts/{urn}, with the Linkedin-Version and
 // X-Restli-Protocol-Version headers required and the new post's URN in
-// x-restli-id), the Images API (initializeUpload, then PUT to the upload
-// URL), OpenID Connect's /linkedin/v2/userinfo, and 3-legged OAuth 2.0
+// x-restli-id), comments on posts (POST
+// /linkedin/rest/socialActions/{urn}/comments), the Images API
+// (initializeUpload, then PUT to the upload URL), OpenID Connect's /linkedin/v2/userinfo, and 3-legged OAuth 2.0
 // (GET /linkedin/oauth/v2/authorization, POST
 // /linkedin/oauth/v2/accessToken) with 60-day access tokens and refresh
 // tokens that a refresh does not replace. PKCE is checked when the
@@ -37,9 +39,12 @@ type LinkedIn struct {
 	order    []*linkedinPost
 	images   map[string]*linkedinImage // by URN
 	uploads  map[string]*linkedinImage // by upload token
+	videos   map[string]*linkedinVideo // by URN
 	orgs     map[string]string         // organization URN -> admin user id
 	daily    map[string]*bucket        // by user id
 	dayLimit int
+	// videoProcessing is how long a finalized video is PROCESSING.
+	videoProcessing time.Duration
 }
 
 // LinkedIn's numbers that simnet reproduces.
@@ -48,6 +53,7 @@ const (
 	LinkedInRefreshTokenTTL = 365 * 24 * time.Hour
 	LinkedInDailyPostLimit  = 150
 	LinkedInMaxCommentary   = 3000
+	LinkedInMaxCommentChars = 1250
 	linkedinScopes          = "openid profile email w_member_social"
 	// linkedinOldestVersion is the oldest Linkedin-Version still served.
 	linkedinOldestVersion = 202505
@@ -68,6 +74,16 @@ type LinkedInPost struct {
 	Visibility string    `json:"visibility"`
 	CreatedAt  time.Time `json:"created_at"`
 	Deleted    bool      `json:"deleted,omitempty"`
+	// Comments are the comments made on the post through socialActions.
+	Comments []LinkedInComment `json:"comments,omitempty"`
+}
+
+// LinkedInComment is a comment on a post.
+type LinkedInComment struct {
+	URN   string `json:"urn"`
+	Actor string `json:"actor"`
+	Text  string `json:"text"`
+	Image string `json:"image,omitempty"`
 }
 
 type linkedinPost struct{ LinkedInPost }
@@ -84,6 +100,7 @@ func (s *Server) mountLinkedIn(m *http.ServeMux) {
 		oauth:    newOAuthNet(s.now, s.nextID, "li", linkedinScopes),
 		posts:    map[string]*linkedinPost{},
 		images:   map[string]*linkedinImage{},
+		videos:   map[string]*linkedinVideo{},
 		uploads:  map[string]*linkedinImage{},
 		orgs:     map[string]string{},
 		daily:    map[string]*bucket{},
@@ -99,6 +116,8 @@ func (s *Server) mountLinkedIn(m *http.ServeMux) {
 	m.Handle("POST /linkedin/rest/posts", li.api(true, "w_member_social", li.createPost))
 	m.Handle("DELETE /linkedin/rest/posts/{urn}", li.api(true, "w_member_social", li.deletePost))
 	m.Handle("POST /linkedin/rest/images", li.api(true, "w_member_social", li.initializeUpload))
+	m.Handle("POST /linkedin/rest/socialActions/{urn}/comments", li.api(true, "w_member_social", li.createComment))
+	li.mountVideos(m)
 	m.Handle("PUT /linkedin/upload/{token}", li.api(false, "w_member_social", li.upload))
 
 	m.HandleFunc("POST /_simnet/linkedin/accounts", func(w http.ResponseWriter, r *http.Request) { controlAccounts(w, r, li.oauth) })
@@ -154,7 +173,9 @@ func (li *LinkedIn) Posts() []LinkedInPost {
 	defer li.mu.Unlock()
 	out := make([]LinkedInPost, 0, len(li.order))
 	for _, p := range li.order {
-		out = append(out, p.LinkedInPost)
+		c := p.LinkedInPost
+		c.Comments = slices.Clone(p.Comments)
+		out = append(out, c)
 	}
 	return out
 }
@@ -232,6 +253,7 @@ func (li *LinkedIn) mayPostAs(u *netUser, author string) bool {
 type liMedia struct {
 	ID      string `json:"id"`
 	AltText string `json:"altText,omitempty"`
+	Title   string `json:"title,omitempty"`
 }
 
 type liCreatePost struct {
@@ -305,6 +327,21 @@ func (li *LinkedIn) createPost(w http.ResponseWriter, r *http.Request, t *netTok
 	}
 	var imgs, alts []string
 	for _, m := range media {
+		if v := li.videos[m.ID]; v != nil {
+			switch {
+			case v.owner != req.Author:
+				liError(w, http.StatusBadRequest, "", "Video "+m.ID+" does not belong to "+req.Author)
+				return
+			case len(media) > 1:
+				liError(w, http.StatusUnprocessableEntity, "", "ERROR :: /content :: a video post has one video and nothing else")
+				return
+			case v.status(now) != "AVAILABLE":
+				liError(w, http.StatusBadRequest, "", "com.linkedin.content.common.exception.BadRequestResponseException: Video "+m.ID+" is "+v.status(now)+", not AVAILABLE")
+				return
+			}
+			imgs, alts = append(imgs, m.ID), append(alts, "")
+			continue
+		}
 		img := li.images[m.ID]
 		if img == nil || img.owner != req.Author || !img.uploaded {
 			liError(w, http.StatusBadRequest, "", "com.linkedin.content.common.exception.BadRequestResponseException: Image "+m.ID+" is not uploaded or does not belong to "+req.Author)
@@ -338,6 +375,80 @@ func (li *LinkedIn) createPost(w http.ResponseWriter, r *http.Request, t *netTok
 	li.s.stats.statuses.Add(1)
 	w.Header().Set("x-restli-id", p.URN)
 	w.WriteHeader(http.StatusCreated)
+}
+
+// createComment is POST /rest/socialActions/{post-urn}/comments: a comment
+// by actor (the member, or an organization they administer) on a post that
+// exists, with a text of up to 1,250 characters and at most one uploaded
+// image. It answers 201 with the comment, its URN also in x-restli-id.
+func (li *LinkedIn) createComment(w http.ResponseWriter, r *http.Request, t *netToken) {
+	target, err := url.PathUnescape(r.PathValue("urn"))
+	if err != nil {
+		liError(w, http.StatusBadRequest, "", "malformed post URN")
+		return
+	}
+	var req struct {
+		Actor   string `json:"actor"`
+		Object  string `json:"object"`
+		Message *struct {
+			Text string `json:"text"`
+		} `json:"message"`
+		Content []struct {
+			Entity struct {
+				Image string `json:"image"`
+			} `json:"entity"`
+		} `json:"content"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		liError(w, http.StatusBadRequest, "ILLEGAL_ARGUMENT", "Request body could not be converted to data map")
+		return
+	}
+	switch {
+	case req.Actor == "":
+		liError(w, http.StatusUnprocessableEntity, "", "ERROR :: /actor :: field is required but not found and has no default value")
+		return
+	case req.Message == nil || strings.TrimSpace(req.Message.Text) == "":
+		liError(w, http.StatusUnprocessableEntity, "", "ERROR :: /message/text :: field is required but not found and has no default value")
+		return
+	case utf8.RuneCountInString(req.Message.Text) > LinkedInMaxCommentChars:
+		liError(w, http.StatusUnprocessableEntity, "", "ERROR :: /message/text :: length exceeds the maximum of 1250 characters")
+		return
+	case req.Object != "" && req.Object != target:
+		liError(w, http.StatusBadRequest, "", "object "+req.Object+" does not match the URN in the path "+target)
+		return
+	case len(req.Content) > 1:
+		liError(w, http.StatusUnprocessableEntity, "", "ERROR :: /content :: a comment takes at most one image")
+		return
+	}
+	li.mu.Lock()
+	defer li.mu.Unlock()
+	p := li.posts[target]
+	switch {
+	case !li.mayPostAs(t.user, req.Actor):
+		liError(w, http.StatusForbidden, "ACCESS_DENIED", "Not enough permissions to comment as "+req.Actor)
+		return
+	case p == nil || p.Deleted:
+		liError(w, http.StatusNotFound, "NOT_FOUND", "Post "+target+" does not exist")
+		return
+	}
+	c := LinkedInComment{URN: "urn:li:comment:(" + target + "," + li.oauth.nextID() + ")", Actor: req.Actor, Text: req.Message.Text}
+	if len(req.Content) == 1 {
+		img := li.images[req.Content[0].Entity.Image]
+		if img == nil || img.owner != req.Actor || !img.uploaded {
+			liError(w, http.StatusBadRequest, "", "Image "+req.Content[0].Entity.Image+" is not uploaded or does not belong to "+req.Actor)
+			return
+		}
+		c.Image = img.urn
+	}
+	p.Comments = append(p.Comments, c)
+	li.s.stats.statuses.Add(1)
+	w.Header().Set("x-restli-id", c.URN)
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"$URN": c.URN, "id": strings.TrimSuffix(c.URN[strings.LastIndexByte(c.URN, ',')+1:], ")"),
+		"actor": c.Actor, "object": target, "message": map[string]string{"text": c.Text},
+	})
 }
 
 func (li *LinkedIn) deletePost(w http.ResponseWriter, r *http.Request, t *netToken) {

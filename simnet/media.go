@@ -210,8 +210,12 @@ func (s *Server) postMedia(sync bool) apiHandler {
 			ready:       now,
 		}
 		code := http.StatusOK
-		if !sync && s.opts.MediaProcessing > 0 {
-			m.ready = now.Add(s.opts.MediaProcessing)
+		processing := s.opts.MediaProcessing
+		if (m.kind == "video" || m.kind == "audio") && s.opts.VideoProcessing > 0 {
+			processing = s.opts.VideoProcessing
+		}
+		if !sync && processing > 0 {
+			m.ready = now.Add(processing)
 			code = http.StatusAccepted
 		}
 		s.mu.Lock()

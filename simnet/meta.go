@@ -1,9 +1,9 @@
 package simnet
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -49,6 +49,10 @@ type MetaOptions struct {
 	// Processing is how long a new Instagram or Threads container stays
 	// IN_PROGRESS before it is FINISHED (default 0: at once).
 	Processing time.Duration
+	// VideoProcessing is the same for a video container (an Instagram reel
+	// or carousel video, a Threads video) and for a Facebook page video
+	// (default 0: Processing applies).
+	VideoProcessing time.Duration
 	// InstagramQuota and ThreadsQuota are the posts an account may publish
 	// through the API in 24 hours (defaults 100 and 250).
 	InstagramQuota int
@@ -270,7 +274,11 @@ func metaParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if r.Method == http.MethodGet || r.Method == http.MethodDelete {
 		return v, nil
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, metaMaxFacebookPhotoBytes+maxFormBytes)
+	limit := int64(metaMaxFacebookPhotoBytes)
+	if strings.HasSuffix(r.URL.Path, "/videos") {
+		limit = metaMaxFacebookVideoBytes
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit+maxFormBytes)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "multipart/form-data":
@@ -465,15 +473,40 @@ func fetchMedia(ctx context.Context, raw string, limit int64) (mimeType string, 
 	if res.StatusCode != http.StatusOK {
 		return "", 0, fmt.Sprintf("downloading the media answered %d", res.StatusCode)
 	}
-	var head bytes.Buffer
-	n, err := io.Copy(&head, io.LimitReader(res.Body, limit+1))
+	// Keep the first bytes for their type and count the rest: a video
+	// may be hundreds of megabytes.
+	head := make([]byte, 512)
+	h, err := io.ReadFull(res.Body, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return "", 0, "the media download broke off"
+	}
+	rest, err := io.Copy(io.Discard, io.LimitReader(res.Body, limit+1-int64(h)))
 	if err != nil {
 		return "", 0, "the media download broke off"
 	}
+	n := int64(h) + rest
 	if n > limit {
 		return "", n, "the media is larger than " + megabytes(limit)
 	}
-	return http.DetectContentType(head.Bytes()), n, ""
+	return sniffMedia(head[:h]), n, ""
+}
+
+// sniffMedia is the standard sniffer, which tells MP4 from its brands,
+// taught QuickTime's ("qt  "), which it does not know.
+func sniffMedia(head []byte) string {
+	mt := http.DetectContentType(head)
+	if mt == "application/octet-stream" && len(head) >= 12 && string(head[4:12]) == "ftypqt  " {
+		return "video/quicktime"
+	}
+	return mt
+}
+
+// videoProcessing is how long a video container stays IN_PROGRESS.
+func (o MetaOptions) videoProcessing() time.Duration {
+	if o.VideoProcessing > 0 {
+		return o.VideoProcessing
+	}
+	return o.Processing
 }
 
 var mediaFetcher = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -55,6 +55,10 @@ type Options struct {
 	// with a null url, as Mastodon does for media it processes in the
 	// background; the media becomes ready this long after the upload.
 	MediaProcessing time.Duration
+	// VideoProcessing, when positive, is the same for videos and audio
+	// only (Mastodon transcodes them in the background even when it
+	// resizes images at once); zero means MediaProcessing applies.
+	VideoProcessing time.Duration
 	// AccessTokenTTL, when positive, makes the access tokens issued to an
 	// app for an account (authorization_code and refresh_token grants, and
 	// GrantToken) expire after it, as a Mastodon whose OAuth server is set

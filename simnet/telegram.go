@@ -34,13 +34,16 @@ const (
 	TelegramMaxTextChars    = 4096
 	TelegramMaxCaptionChars = 1024
 	TelegramMaxPhotoBytes   = 10 << 20
-	TelegramMaxGroupMedia   = 10
+	// TelegramMaxVideoBytes is the Bot API's 50 MB for a file a bot
+	// uploads (sendVideo, or a video in a media group).
+	TelegramMaxVideoBytes = 50 << 20
+	TelegramMaxGroupMedia = 10
 	// TelegramDefaultRate is how many messages a chat takes per
 	// TelegramDefaultWindow (Telegram documents about 20 a minute for a
 	// group).
 	TelegramDefaultRate   = 20
 	TelegramDefaultWindow = time.Minute
-	telegramMaxUpload     = 60 << 20
+	telegramMaxUpload     = TelegramMaxGroupMedia*TelegramMaxVideoBytes + 1<<20
 )
 
 // TelegramChat is a chat bots can post to.
@@ -60,6 +63,7 @@ type TelegramMessage struct {
 	Text         string          `json:"text,omitempty"`
 	Caption      string          `json:"caption,omitempty"`
 	Photo        *TelegramUpload `json:"photo,omitempty"`
+	Video        *TelegramUpload `json:"video,omitempty"`
 	MediaGroupID string          `json:"media_group_id,omitempty"`
 	ReplyTo      int64           `json:"reply_to,omitempty"`
 	Date         time.Time       `json:"date"`
@@ -334,6 +338,8 @@ func (s *Server) telegramMethod(w http.ResponseWriter, r *http.Request) {
 		result, e = s.telegramSend(bot, req, "text")
 	case "sendPhoto":
 		result, e = s.telegramSend(bot, req, "photo")
+	case "sendVideo":
+		result, e = s.telegramSend(bot, req, "video")
 	case "sendMediaGroup":
 		result, e = s.telegramSend(bot, req, "group")
 	case "deleteMessage":
@@ -443,10 +449,11 @@ func (s *Server) telegramGetChatMember(bot *telegramBot, req tgRequest) (any, *t
 
 type tgItem struct {
 	text, caption string
-	photo         *TelegramUpload
+	photo, video  *TelegramUpload
 }
 
-// telegramSend handles sendMessage, sendPhoto and sendMediaGroup.
+// telegramSend handles sendMessage, sendPhoto, sendVideo and
+// sendMediaGroup.
 func (s *Server) telegramSend(bot *telegramBot, req tgRequest, kind string) (any, *tgError) {
 	items, e := telegramItems(req, kind)
 	if e != nil {
@@ -481,7 +488,7 @@ func (s *Server) telegramSend(bot *telegramBot, req tgRequest, kind string) (any
 	var out []map[string]any
 	for _, it := range items {
 		c.nextMsg++
-		m := &TelegramMessage{ChatID: c.ID, MessageID: c.nextMsg, Bot: bot.username, Text: it.text, Caption: it.caption, Photo: it.photo, MediaGroupID: group, ReplyTo: reply, Date: now}
+		m := &TelegramMessage{ChatID: c.ID, MessageID: c.nextMsg, Bot: bot.username, Text: it.text, Caption: it.caption, Photo: it.photo, Video: it.video, MediaGroupID: group, ReplyTo: reply, Date: now}
 		t.messages = append(t.messages, m)
 		out = append(out, telegramMessageJSON(m, c))
 	}
@@ -525,6 +532,10 @@ func telegramMessageJSON(m *TelegramMessage, c *telegramChat) map[string]any {
 		id := fmt.Sprintf("sim-photo-%d-%d", c.ID, m.MessageID)
 		out["photo"] = []map[string]any{{"file_id": id, "file_unique_id": id, "width": 320, "height": 320, "file_size": m.Photo.Size}}
 	}
+	if m.Video != nil {
+		id := fmt.Sprintf("sim-video-%d-%d", c.ID, m.MessageID)
+		out["video"] = map[string]any{"file_id": id, "file_unique_id": id, "mime_type": m.Video.MimeType, "file_size": m.Video.Size}
+	}
 	return out
 }
 
@@ -550,16 +561,19 @@ func telegramItems(req tgRequest, kind string) ([]tgItem, *tgError) {
 			return nil, tgFail(http.StatusBadRequest, "Bad Request: message is too long")
 		}
 		return []tgItem{{text: text}}, nil
-	case "photo":
+	case "photo", "video":
 		caption := req.params.Get("caption")
 		if utf16Len(caption) > TelegramMaxCaptionChars {
 			return nil, tgFail(http.StatusBadRequest, "Bad Request: message caption is too long")
 		}
-		p, e := telegramPhoto(req, req.params.Get("photo"), "photo")
+		f, e := telegramFile(req, req.params.Get(kind), kind)
 		if e != nil {
 			return nil, e
 		}
-		return []tgItem{{caption: caption, photo: p}}, nil
+		if kind == "video" {
+			return []tgItem{{caption: caption, video: f}}, nil
+		}
+		return []tgItem{{caption: caption, photo: f}}, nil
 	}
 	var media []struct {
 		Type    string `json:"type"`
@@ -574,24 +588,37 @@ func telegramItems(req tgRequest, kind string) ([]tgItem, *tgError) {
 	}
 	items := make([]tgItem, 0, len(media))
 	for _, m := range media {
-		if m.Type != "photo" {
-			return nil, tgFail(http.StatusBadRequest, "Bad Request: simnet takes only photos in a media group")
+		if m.Type != "photo" && m.Type != "video" {
+			return nil, tgFail(http.StatusBadRequest, "Bad Request: simnet takes only photos and videos in a media group")
 		}
 		if utf16Len(m.Caption) > TelegramMaxCaptionChars {
 			return nil, tgFail(http.StatusBadRequest, "Bad Request: message caption is too long")
 		}
-		p, e := telegramPhoto(req, m.Media, "")
+		f, e := telegramFile(req, m.Media, "")
 		if e != nil {
 			return nil, e
 		}
-		items = append(items, tgItem{caption: m.Caption, photo: p})
+		if m.Type == "video" {
+			if f.MimeType != "video/mp4" {
+				return nil, tgFail(http.StatusBadRequest, "Bad Request: wrong type of the web page content")
+			}
+			items = append(items, tgItem{caption: m.Caption, video: f})
+			continue
+		}
+		if f.MimeType == "video/mp4" {
+			return nil, tgFail(http.StatusBadRequest, "Bad Request: IMAGE_PROCESS_FAILED")
+		}
+		items = append(items, tgItem{caption: m.Caption, photo: f})
 	}
 	return items, nil
 }
 
-// telegramPhoto finds an uploaded photo: the part named direct (sendPhoto's
-// "photo" field) or the one ref names as attach://<part>.
-func telegramPhoto(req tgRequest, ref, direct string) (*TelegramUpload, *tgError) {
+// telegramFile finds an uploaded photo or video: the part named direct
+// (sendPhoto's "photo" field, sendVideo's "video") or the one ref names as
+// attach://<part>. A part typed as a video must be an MP4 (what Telegram
+// plays; other formats go as documents) of up to 50 MB; anything else must
+// be a photo of up to 10 MB.
+func telegramFile(req tgRequest, ref, direct string) (*TelegramUpload, *tgError) {
 	var fh *multipart.FileHeader
 	if name, ok := strings.CutPrefix(ref, "attach://"); ok {
 		fh = req.files[name]
@@ -604,14 +631,21 @@ func telegramPhoto(req tgRequest, ref, direct string) (*TelegramUpload, *tgError
 		}
 		return nil, tgFail(http.StatusBadRequest, "Bad Request: wrong remote file identifier specified")
 	}
+	mt, _, _ := mime.ParseMediaType(fh.Header.Get("Content-Type"))
+	limit := int64(TelegramMaxPhotoBytes)
+	if mt == "video/mp4" {
+		limit = TelegramMaxVideoBytes
+	}
 	switch {
 	case fh.Size == 0:
 		return nil, tgFail(http.StatusBadRequest, "Bad Request: file must be non-empty")
-	case fh.Size > TelegramMaxPhotoBytes:
+	case fh.Size > limit:
 		return nil, tgFail(http.StatusBadRequest, "Bad Request: file is too big")
-	}
-	mt, _, _ := mime.ParseMediaType(fh.Header.Get("Content-Type"))
-	if mt != "image/jpeg" && mt != "image/png" && mt != "image/webp" {
+	case direct == "video" && mt != "video/mp4":
+		return nil, tgFail(http.StatusBadRequest, "Bad Request: wrong type of the web page content")
+	case direct != "video" && mt != "image/jpeg" && mt != "image/png" && mt != "image/webp" && mt != "video/mp4":
+		return nil, tgFail(http.StatusBadRequest, "Bad Request: IMAGE_PROCESS_FAILED")
+	case direct == "photo" && mt == "video/mp4":
 		return nil, tgFail(http.StatusBadRequest, "Bad Request: IMAGE_PROCESS_FAILED")
 	}
 	return &TelegramUpload{FileName: fh.Filename, MimeType: mt, Size: fh.Size}, nil

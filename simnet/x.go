@@ -28,14 +28,15 @@ type X struct {
 	s     *Server
 	oauth *oauthNet
 
-	mu          sync.Mutex
-	tweets      map[string]*xTweet
-	order       []*xTweet
-	media       map[string]*xMedia
-	limits      map[string]*bucket // by user id and endpoint
-	postLimit   int
-	limitWindow time.Duration
-	processing  time.Duration
+	mu              sync.Mutex
+	tweets          map[string]*xTweet
+	order           []*xTweet
+	media           map[string]*xMedia
+	limits          map[string]*bucket // by user id and endpoint
+	postLimit       int
+	limitWindow     time.Duration
+	processing      time.Duration
+	videoProcessing time.Duration
 }
 
 // X's numbers that simnet reproduces.
@@ -46,6 +47,7 @@ const (
 	xLimitWindow      = 15 * time.Minute
 	xMaxMediaBytes    = 5 << 20
 	xMaxGIFBytes      = 15 << 20
+	xMaxVideoBytes    = 512 << 20
 	xMaxAltText       = 1000
 	xDuplicateWindow  = 24 * time.Hour
 	xScopes           = "tweet.read tweet.write users.read media.write offline.access"
@@ -78,6 +80,9 @@ type xMedia struct {
 	finalized                      bool
 	finalizedAt                    time.Time
 	altText                        string
+	// polled: a STATUS was asked after finalizing (a video's processing
+	// is reported there, and a post naming it before is refused).
+	polled bool
 }
 
 func (s *Server) mountX(m *http.ServeMux) {
@@ -151,6 +156,16 @@ func (x *X) SetPostLimit(limit int, window time.Duration) {
 	x.mu.Lock()
 	x.postLimit, x.limitWindow = limit, window
 	clear(x.limits)
+	x.mu.Unlock()
+}
+
+// SetVideoProcessing sets how long a finalized video takes to process
+// (default 0: ready at its first STATUS). Videos always report
+// processing_info, "pending" when finalized, as X's do: media_category
+// tweet_video is processed asynchronously.
+func (x *X) SetVideoProcessing(d time.Duration) {
+	x.mu.Lock()
+	x.videoProcessing = d
 	x.mu.Unlock()
 }
 
@@ -304,8 +319,12 @@ func (x *X) createTweet(w http.ResponseWriter, r *http.Request, t *netToken) {
 	var alts []string
 	for _, id := range mediaIDs {
 		m := x.media[id]
-		if m == nil || m.owner != t.user.id || !m.finalized || now.Before(x.readyAt(m)) {
+		if m == nil || m.owner != t.user.id || !m.finalized || now.Before(x.readyAt(m)) || (xVideo(m.mediaType) && !m.polled) {
 			xProblem(w, http.StatusBadRequest, "Invalid Request", "Your media IDs are invalid.")
+			return
+		}
+		if xVideo(m.mediaType) && len(mediaIDs) > 1 {
+			xProblem(w, http.StatusBadRequest, "Invalid Request", "A Tweet may have either up to 4 photos, or 1 GIF, or 1 video.")
 			return
 		}
 		alts = append(alts, m.altText)
@@ -359,7 +378,9 @@ func xShown(text string) string {
 	return xLinkRE.ReplaceAllStringFunc(text, func(string) string { return "https://t.co/" + randomToken()[:10] })
 }
 
-var xMediaTypes = []string{"image/jpeg", "image/png", "image/gif", "image/webp"}
+var xMediaTypes = []string{"image/jpeg", "image/png", "image/gif", "image/webp", "video/mp4", "video/quicktime"}
+
+func xVideo(mediaType string) bool { return strings.HasPrefix(mediaType, "video/") }
 
 func (x *X) mediaInit(w http.ResponseWriter, r *http.Request, t *netToken) {
 	var req struct {
@@ -375,9 +396,16 @@ func (x *X) mediaInit(w http.ResponseWriter, r *http.Request, t *netToken) {
 	case !slices.Contains(xMediaTypes, req.MediaType):
 		xProblem(w, http.StatusBadRequest, "Invalid Request", "media_type "+strconv.Quote(req.MediaType)+" is not supported")
 		return
+	case xVideo(req.MediaType) && req.MediaCategory != "tweet_video" && req.MediaCategory != "amplify_video":
+		xProblem(w, http.StatusBadRequest, "Invalid Request", "a video needs media_category tweet_video")
+		return
+	case xVideo(req.MediaType) && (req.TotalBytes <= 0 || req.TotalBytes > xMaxVideoBytes):
+		xProblem(w, http.StatusBadRequest, "Invalid Request", "total_bytes must be between 1 and 536870912 for videos")
+		return
 	case req.MediaType == "image/gif" && req.MediaCategory != "tweet_gif" && req.TotalBytes > xMaxMediaBytes:
 		xProblem(w, http.StatusBadRequest, "Invalid Request", "a GIF over 5 MB needs media_category tweet_gif")
 		return
+	case xVideo(req.MediaType):
 	case req.TotalBytes <= 0 || req.TotalBytes > xMaxGIFBytes || (req.MediaType != "image/gif" && req.TotalBytes > xMaxMediaBytes):
 		xProblem(w, http.StatusBadRequest, "Invalid Request", "total_bytes must be between 1 and 5242880 for images (15728640 for GIFs)")
 		return
@@ -472,6 +500,18 @@ func (x *X) mediaFinalize(w http.ResponseWriter, r *http.Request, t *netToken) {
 
 func (x *X) mediaJSON(m *xMedia) map[string]any {
 	d := map[string]any{"id": m.id, "media_key": "3_" + m.id, "size": m.total, "expires_after_secs": 86400}
+	if xVideo(m.mediaType) {
+		info := map[string]any{"state": "succeeded", "progress_percent": 100}
+		switch left := x.readyAt(m).Sub(x.s.now()); {
+		case !m.polled:
+			// Finalizing answers pending; the first STATUS starts the work.
+			info = map[string]any{"state": "pending", "check_after_secs": 1}
+		case left > 0:
+			info = map[string]any{"state": "in_progress", "check_after_secs": max(1, int(left/time.Second)), "progress_percent": 50}
+		}
+		d["processing_info"] = info
+		return d
+	}
 	if x.processing > 0 {
 		info := map[string]any{"state": "succeeded", "progress_percent": 100}
 		if left := x.readyAt(m).Sub(x.s.now()); left > 0 {
@@ -484,7 +524,12 @@ func (x *X) mediaJSON(m *xMedia) map[string]any {
 
 // readyAt is when a finalized upload is processed: the processing time in
 // force after its finalization. x.mu is held.
-func (x *X) readyAt(m *xMedia) time.Time { return m.finalizedAt.Add(x.processing) }
+func (x *X) readyAt(m *xMedia) time.Time {
+	if xVideo(m.mediaType) {
+		return m.finalizedAt.Add(max(x.processing, x.videoProcessing))
+	}
+	return m.finalizedAt.Add(x.processing)
+}
 
 func (x *X) mediaStatus(w http.ResponseWriter, r *http.Request, t *netToken) {
 	q := r.URL.Query()
@@ -495,6 +540,7 @@ func (x *X) mediaStatus(w http.ResponseWriter, r *http.Request, t *netToken) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if m := x.ownMedia(w, q.Get("media_id"), t); m != nil {
+		m.polled = m.finalized
 		writeJSON(w, http.StatusOK, map[string]any{"data": x.mediaJSON(m)})
 	}
 }
@@ -519,6 +565,8 @@ func (x *X) mediaMetadata(w http.ResponseWriter, r *http.Request, t *netToken) {
 	case m == nil:
 	case req.Metadata.AltText == nil:
 		xProblem(w, http.StatusBadRequest, "Invalid Request", "metadata.alt_text is required")
+	case xVideo(m.mediaType):
+		xProblem(w, http.StatusBadRequest, "Invalid Request", "alt_text is supported for images and GIFs only")
 	case len([]rune(req.Metadata.AltText.Text)) > xMaxAltText:
 		xProblem(w, http.StatusBadRequest, "Invalid Request", "alt_text.text must be at most 1000 characters")
 	default:

@@ -81,7 +81,9 @@ func (p *Provider) Network() string { return Network }
 func (p *Provider) DedupesByKey() bool { return true }
 
 // Limits are app.bsky.feed.post's: 300 graphemes, four images of up to
-// 1,000,000 bytes each, replies (threads), no videos here.
+// 1,000,000 bytes each, replies (threads). No videos: Bluesky takes them
+// through its separate video service (app.bsky.video.uploadVideo with a
+// service token), which a PDS alone does not provide (docs/decisions/0024).
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
 		MaxTextChars:    MaxGraphemes,

@@ -27,6 +27,21 @@ const (
 	MaxChars      = 63206
 	MaxMedia      = 10
 	MaxImageBytes = 10 << 20
+	// MaxVideoBytes is what a page takes in one upload or by file_url:
+	// 1 GB (and 20 minutes, which Facebook refuses while processing:
+	// Herald does not decode videos). Larger needs the resumable upload,
+	// which Herald does not use.
+	MaxVideoBytes = 1 << 30
+)
+
+// VideoTypes are the video types Herald's library holds that Facebook
+// takes.
+var VideoTypes = []string{"video/mp4", "video/quicktime"}
+
+const (
+	defaultPollInterval = 2 * time.Second
+	// defaultPollTimeout bounds the wait for Facebook to process a video.
+	defaultPollTimeout = 10 * time.Minute
 )
 
 // ImageTypes are the image types Facebook takes for photos.
@@ -38,9 +53,12 @@ type MediaURL func(ctx context.Context, m provider.Media) (string, error)
 
 // Provider publishes to Facebook Pages. It is safe for concurrent use.
 type Provider struct {
-	c        *graph.Client
-	api      graph.API
-	mediaURL MediaURL
+	c            *graph.Client
+	api          graph.API
+	mediaURL     MediaURL
+	videoURL     MediaURL
+	pollInterval time.Duration
+	pollTimeout  time.Duration
 }
 
 // Option adjusts a Provider.
@@ -53,6 +71,24 @@ func WithVersion(v string) Option { return func(p *Provider) { p.api.Version = v
 // being uploaded; f must return URLs Facebook can reach.
 func WithMediaURL(f MediaURL) Option { return func(p *Provider) { p.mediaURL = f } }
 
+// WithVideoURL makes videos go by file_url (Facebook downloads them from
+// f's public URL) while photos are still uploaded; WithMediaURL covers
+// both. Without either, a video is uploaded as the multipart "source".
+func WithVideoURL(f MediaURL) Option { return func(p *Provider) { p.videoURL = f } }
+
+// WithPolling sets how often a video's processing status is read and for
+// how long (defaults: every 2 s, for 10 minutes).
+func WithPolling(interval, timeout time.Duration) Option {
+	return func(p *Provider) {
+		if interval > 0 {
+			p.pollInterval = interval
+		}
+		if timeout > 0 {
+			p.pollTimeout = timeout
+		}
+	}
+}
+
 // WithClock sets the clock for rate-limit instants (default time.Now).
 func WithClock(now func() time.Time) Option {
 	return func(p *Provider) { p.c = graph.NewClient(p.c.HTTPClient(), now) }
@@ -61,7 +97,8 @@ func WithClock(now func() time.Time) Option {
 // New returns a Provider using client (from outbound.NewClient in
 // production; nil: the default outbound policy).
 func New(client *http.Client, opts ...Option) *Provider {
-	p := &Provider{c: graph.NewClient(client, nil), api: graph.API{BaseURL: graph.FacebookBaseURL, Version: graph.FacebookVersion}}
+	p := &Provider{c: graph.NewClient(client, nil), api: graph.API{BaseURL: graph.FacebookBaseURL, Version: graph.FacebookVersion},
+		pollInterval: defaultPollInterval, pollTimeout: defaultPollTimeout}
 	for _, o := range opts {
 		o(p)
 	}
@@ -71,13 +108,16 @@ func New(client *http.Client, opts ...Option) *Provider {
 // Network returns "facebook".
 func (p *Provider) Network() string { return Network }
 
-// Limits are a page post's: 63,206 characters, 10 images.
+// Limits are a page post's: 63,206 characters, 10 images or one MP4/MOV
+// video of up to 1 GB.
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
 		MaxTextChars:  MaxChars,
 		MaxMedia:      MaxMedia,
 		MaxImageBytes: MaxImageBytes,
 		ImageTypes:    slices.Clone(ImageTypes),
+		MaxVideoBytes: MaxVideoBytes,
+		VideoTypes:    slices.Clone(VideoTypes),
 		FirstComment:  true,
 	}
 }
@@ -96,6 +136,9 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 	if len(media) > MaxMedia {
 		out = append(out, provider.Violation{Field: "media", Message: fmt.Sprintf("has %d images; Herald posts up to %d to a Facebook page at once", len(media), MaxMedia)})
 	}
+	if len(media) > 1 && slices.ContainsFunc(media, imageRules.IsVideo) {
+		out = append(out, provider.Violation{Field: "media", Message: "has a video and other attachments; a Facebook page post takes one video alone, or up to 10 images"})
+	}
 	for i, m := range media {
 		out = append(out, graph.CheckImage(i, m, imageRules)...)
 	}
@@ -103,7 +146,8 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 }
 
 // imageRules is what Facebook takes as one photo.
-var imageRules = graph.ImageRules{Network: "Facebook", Types: ImageTypes, Takes: "accepts " + strings.Join(ImageTypes, ", "), MaxBytes: MaxImageBytes}
+var imageRules = graph.ImageRules{Network: "Facebook", Types: ImageTypes, Takes: "accepts " + strings.Join(slices.Concat(ImageTypes, VideoTypes), ", "), MaxBytes: MaxImageBytes,
+	VideoTypes: VideoTypes, MaxVideoBytes: MaxVideoBytes}
 
 // RateLimit is the usage Meta last reported for acct's page, as a budget
 // of 100 %.

@@ -80,7 +80,7 @@ func TestValidate(t *testing.T) {
 		{"too long", strings.Repeat("é", facebook.MaxChars+1), nil, []string{"text"}},
 		{"emoji count as one", strings.Repeat("👍🏽", facebook.MaxChars), nil, nil},
 		{"too many", "x", make([]provider.Media, 11), []string{"media", "media[0]", "media[1]", "media[2]", "media[3]", "media[4]", "media[5]", "media[6]", "media[7]", "media[8]", "media[9]", "media[10]"}},
-		{"wrong type", "x", []provider.Media{{MimeType: "video/mp4", Size: 10}}, []string{"media[0]"}},
+		{"wrong type", "x", []provider.Media{{MimeType: "video/webm", Size: 10}}, []string{"media[0]"}},
 		{"too big", "x", []provider.Media{{MimeType: "image/png", Size: facebook.MaxImageBytes + 1}}, []string{"media[0]"}},
 	}
 	for _, tt := range tests {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/provider/meta/graph"
@@ -51,6 +52,9 @@ func (p *Provider) publish(ctx context.Context, acct provider.Account, post prov
 		}
 		return p.feed(ctx, api, acct, form)
 	case 1:
+		if imageRules.IsVideo(post.Media[0]) {
+			return p.video(ctx, api, acct, post.Text, post.Media[0])
+		}
 		var out struct {
 			ID     string `json:"id"`
 			PostID string `json:"post_id"`
@@ -124,8 +128,8 @@ func (p *Provider) comment(ctx context.Context, api graph.API, acct provider.Acc
 	if target == "" {
 		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": there is no post to comment on"}
 	}
-	if len(post.Media) > 1 {
-		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": a Facebook comment takes at most one image"}
+	if len(post.Media) > 1 || (len(post.Media) == 1 && imageRules.IsVideo(post.Media[0])) {
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": a Facebook comment takes at most one image, and no video"}
 	}
 	u := "/" + url.PathEscape(target) + "/comments"
 	var out struct {
@@ -188,6 +192,108 @@ func (p *Provider) photo(ctx context.Context, api graph.API, acct provider.Accou
 	err = p.c.Do(ctx, call, out)
 	_ = pr.CloseWithError(io.ErrClosedPipe)
 	return err
+}
+
+// video posts m to the page as a video post (POST /{page-id}/videos),
+// by file_url when the provider has a video or media URL, else uploaded as the
+// multipart "source", then polls its status until Facebook has processed
+// it. The upload is what publishes (Facebook shows the post once the video
+// is ready), so a lost answer to it is Unknown; a video that fails
+// processing never appears and is BadContent; one still processing when
+// the wait ends is reported published, as it will be when ready.
+func (p *Provider) video(ctx context.Context, api graph.API, acct provider.Account, text string, m provider.Media) (provider.Result, error) {
+	const op = "publishing the video"
+	var out struct {
+		ID string `json:"id"`
+	}
+	fields := url.Values{"description": {text}, "published": {"true"}}
+	call := graph.Call{Method: http.MethodPost, URL: api.URL("/"+url.PathEscape(acct.RemoteID)+"/videos", nil), Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op, Effect: true}
+	link := p.videoURL
+	if link == nil {
+		link = p.mediaURL
+	}
+	if link != nil {
+		u, err := link(ctx, m)
+		if err != nil {
+			return provider.Result{}, &provider.Error{Kind: provider.Retry, Message: op + ": no public address for media[0]", Err: err}
+		}
+		fields.Set("file_url", u)
+		call.Form = fields
+		if err := p.c.Do(ctx, call, &out); err != nil {
+			return provider.Result{}, err
+		}
+	} else {
+		if m.Open == nil {
+			return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": media[0] has no content"}
+		}
+		rc, err := m.Open(ctx)
+		if err != nil {
+			return provider.Result{}, &provider.Error{Kind: provider.Retry, Message: op + ": media[0] could not be read", Err: err}
+		}
+		pr, pw := io.Pipe()
+		mw := multipart.NewWriter(pw)
+		go func() {
+			defer rc.Close()
+			pw.CloseWithError(writeForm(mw, fields, "source", m, rc))
+		}()
+		call.Body, call.ContentType = pr, mw.FormDataContentType()
+		err = p.c.Do(ctx, call, &out)
+		_ = pr.CloseWithError(io.ErrClosedPipe)
+		if err != nil {
+			return provider.Result{}, err
+		}
+	}
+	if out.ID == "" {
+		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": Meta's answer had no video id"}
+	}
+	res := provider.Result{RemoteID: out.ID, RemoteURL: "https://www.facebook.com/" + url.PathEscape(acct.RemoteID) + "/videos/" + out.ID, Ref: out.ID}
+	if err := p.awaitVideo(ctx, api, acct, out.ID); err != nil {
+		return provider.Result{}, err
+	}
+	return res, nil
+}
+
+// awaitVideo polls GET /{video-id}?fields=status while its video_status
+// is processing, for at most pollTimeout.
+func (p *Provider) awaitVideo(ctx context.Context, api graph.API, acct provider.Account, id string) error {
+	const op = "waiting for Facebook to process the video"
+	deadline := time.Now().Add(p.pollTimeout)
+	u := api.URL("/"+url.PathEscape(id), url.Values{"fields": {"status"}})
+	for {
+		var out struct {
+			Status struct {
+				VideoStatus string `json:"video_status"`
+				Error       *struct {
+					Message string `json:"message"`
+				} `json:"error"`
+			} `json:"status"`
+		}
+		if err := p.c.Do(ctx, graph.Call{Method: http.MethodGet, URL: u, Token: acct.AccessToken, RateKey: graph.AccountKey(acct), Op: op}, &out); err != nil {
+			// The video is Facebook's now: a failing status call does not
+			// undo it, and a new attempt would post it twice.
+			return nil
+		}
+		switch out.Status.VideoStatus {
+		case "ready", "":
+			return nil
+		case "error":
+			why := "it could not use the video"
+			if out.Status.Error != nil && out.Status.Error.Message != "" {
+				why = out.Status.Error.Message
+			}
+			return &provider.Error{Kind: provider.BadContent, Message: op + ": Facebook refused the video: " + why}
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		t := time.NewTimer(p.pollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 func writeForm(mw *multipart.Writer, fields url.Values, fileField string, m provider.Media, file io.Reader) error {

@@ -29,7 +29,17 @@ const (
 	MaxMedia        = 10
 	MaxImageBytes   = 8 << 20
 	MaxAltTextChars = 1000
+	// A single video is published as a reel (Instagram's only feed video
+	// since 2022), up to 300 MB; a video in a carousel up to 100 MB. Their
+	// lengths (3 s to 15 min, up to 60 s in a carousel) are Instagram's to
+	// refuse while it processes the container: Herald does not decode
+	// videos.
+	MaxReelBytes          = 300 << 20
+	MaxCarouselVideoBytes = 100 << 20
 )
+
+// VideoTypes: MP4 and MOV.
+var VideoTypes = []string{"video/mp4", "video/quicktime"}
 
 // ImageTypes: the content publishing API takes JPEG images only.
 var ImageTypes = []string{"image/jpeg"}
@@ -37,6 +47,9 @@ var ImageTypes = []string{"image/jpeg"}
 const (
 	defaultPollInterval = 2 * time.Second
 	defaultPollTimeout  = 2 * time.Minute
+	// defaultVideoPollTimeout bounds the wait for a video container:
+	// Instagram transcodes it, which takes minutes for a long reel.
+	defaultVideoPollTimeout = 10 * time.Minute
 )
 
 // MediaURL returns a public URL Instagram can fetch m from; see the
@@ -50,6 +63,7 @@ type Provider struct {
 	mediaURL     MediaURL
 	pollInterval time.Duration
 	pollTimeout  time.Duration
+	videoTimeout time.Duration
 }
 
 // Option adjusts a Provider.
@@ -59,14 +73,15 @@ type Option func(*Provider)
 func WithMediaURL(f MediaURL) Option { return func(p *Provider) { p.mediaURL = f } }
 
 // WithPolling sets how often a container's status is read, and for how
-// long before giving up with Retry (defaults: every 2 s, for 2 minutes).
+// long before giving up with Retry (defaults: every 2 s, for 2 minutes, 10
+// for a video; timeout here sets both).
 func WithPolling(interval, timeout time.Duration) Option {
 	return func(p *Provider) {
 		if interval > 0 {
 			p.pollInterval = interval
 		}
 		if timeout > 0 {
-			p.pollTimeout = timeout
+			p.pollTimeout, p.videoTimeout = timeout, timeout
 		}
 	}
 }
@@ -86,6 +101,7 @@ func New(client *http.Client, opts ...Option) *Provider {
 		api:          graph.API{BaseURL: graph.FacebookBaseURL, Version: graph.FacebookVersion},
 		pollInterval: defaultPollInterval,
 		pollTimeout:  defaultPollTimeout,
+		videoTimeout: defaultVideoPollTimeout,
 	}
 	for _, o := range opts {
 		o(p)
@@ -96,13 +112,17 @@ func New(client *http.Client, opts ...Option) *Provider {
 // Network returns "instagram".
 func (p *Provider) Network() string { return Network }
 
-// Limits: a caption of 2,200 characters, 1 to 10 JPEG images up to 8 MB.
+// Limits: a caption of 2,200 characters, 1 to 10 JPEG images up to 8 MB
+// or MP4/MOV videos (a single one is a reel of up to 300 MB; in a carousel,
+// up to 100 MB).
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
 		MaxTextChars:    MaxCaptionChars,
 		MaxMedia:        MaxMedia,
 		MaxImageBytes:   MaxImageBytes,
 		ImageTypes:      slices.Clone(ImageTypes),
+		MaxVideoBytes:   MaxReelBytes,
+		VideoTypes:      slices.Clone(VideoTypes),
 		MaxAltTextChars: MaxAltTextChars,
 		MediaRequired:   true,
 		FirstComment:    true,
@@ -115,7 +135,15 @@ var (
 )
 
 // imageRules is what Instagram takes as one image.
-var imageRules = graph.ImageRules{Network: "Instagram", Types: ImageTypes, Takes: "publishes JPEG images only", MaxBytes: MaxImageBytes, MaxAltText: MaxAltTextChars}
+var imageRules = graph.ImageRules{Network: "Instagram", Types: ImageTypes, Takes: "publishes JPEG images and MP4 or MOV videos only", MaxBytes: MaxImageBytes, MaxAltText: MaxAltTextChars,
+	VideoTypes: VideoTypes, MaxVideoBytes: MaxReelBytes}
+
+// carouselRules are imageRules for an item of a carousel.
+var carouselRules = func() graph.ImageRules {
+	r := imageRules
+	r.MaxVideoBytes = MaxCarouselVideoBytes
+	return r
+}()
 
 // Validate checks a post against Instagram's limits: the caption in
 // graphemes, at most 30 hashtags and 20 @mentions, 1 to 10 JPEG images.
@@ -136,8 +164,12 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 	case len(media) > MaxMedia:
 		out = append(out, provider.Violation{Field: "media", Message: fmt.Sprintf("has %d images; an Instagram carousel takes up to %d", len(media), MaxMedia)})
 	}
+	rules := imageRules
+	if len(media) > 1 {
+		rules = carouselRules
+	}
 	for i, m := range media {
-		out = append(out, graph.CheckImage(i, m, imageRules)...)
+		out = append(out, graph.CheckImage(i, m, rules)...)
 	}
 	return out
 }

@@ -54,7 +54,7 @@ func (p *Provider) publishPost(ctx context.Context, acct provider.Account, post 
 		if err != nil {
 			return provider.Result{}, err
 		}
-		if err := p.await(ctx, api, acct, id, "preparing media[0]"); err != nil {
+		if err := p.await(ctx, api, acct, id, "preparing media[0]", post.Media[0]); err != nil {
 			return provider.Result{}, err
 		}
 		container = id
@@ -70,7 +70,7 @@ func (p *Provider) publishPost(ctx context.Context, acct provider.Account, post 
 		// Instagram fetches and processes the items side by side: make
 		// them all, then wait for each.
 		for i, id := range children {
-			if err := p.await(ctx, api, acct, id, fmt.Sprintf("preparing media[%d]", i)); err != nil {
+			if err := p.await(ctx, api, acct, id, fmt.Sprintf("preparing media[%d]", i), post.Media[i]); err != nil {
 				return provider.Result{}, err
 			}
 		}
@@ -78,7 +78,7 @@ func (p *Provider) publishPost(ctx context.Context, acct provider.Account, post 
 		if err != nil {
 			return provider.Result{}, err
 		}
-		if err := p.await(ctx, api, acct, id, "preparing the carousel"); err != nil {
+		if err := p.await(ctx, api, acct, id, "preparing the carousel", provider.Media{}); err != nil {
 			return provider.Result{}, err
 		}
 		container = id
@@ -107,17 +107,28 @@ func (p *Provider) checkQuota(ctx context.Context, api graph.API, acct provider.
 	return nil
 }
 
-// imageContainer makes a container for media i; Instagram fetches and
-// processes it in the background (see await).
+// imageContainer makes a container for media i, an image or a video (a
+// reel alone, a VIDEO item in a carousel); Instagram fetches and processes
+// it in the background (see await). Alt text goes with images only: the
+// API takes none for videos.
 func (p *Provider) imageContainer(ctx context.Context, api graph.API, acct provider.Account, i int, m provider.Media, form url.Values) (string, error) {
 	op := fmt.Sprintf("preparing media[%d]", i)
 	u, err := p.mediaURL(ctx, m)
 	if err != nil {
-		return "", &provider.Error{Kind: provider.Retry, Message: op + ": no public address for the image", Err: err}
+		return "", &provider.Error{Kind: provider.Retry, Message: op + ": no public address for the file", Err: err}
 	}
-	form.Set("image_url", u)
-	if m.Description != "" {
-		form.Set("alt_text", m.Description)
+	switch {
+	case imageRules.IsVideo(m) && form.Get("is_carousel_item") == "true":
+		form.Set("media_type", "VIDEO")
+		form.Set("video_url", u)
+	case imageRules.IsVideo(m):
+		form.Set("media_type", "REELS")
+		form.Set("video_url", u)
+	default:
+		form.Set("image_url", u)
+		if m.Description != "" {
+			form.Set("alt_text", m.Description)
+		}
 	}
 	return p.create(ctx, api, acct, op, form)
 }
@@ -130,8 +141,8 @@ var containers = graph.Containers{
 	Edge:        "media",
 	CodeField:   "status_code",
 	ReasonField: "status",
-	Refused:     "Instagram refused the image",
-	NoReason:    "it could not use the image",
+	Refused:     "Instagram refused the file",
+	NoReason:    "it could not use the file",
 	TextField:   "caption",
 	Item:        "media",
 }
@@ -141,10 +152,14 @@ func (p *Provider) create(ctx context.Context, api graph.API, acct provider.Acco
 	return containers.Create(ctx, p.c, api, acct, op, form)
 }
 
-// await polls a container until it is FINISHED (see
-// graph.Containers.Await).
-func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Account, id, op string) error {
-	return containers.Await(ctx, p.c, api, acct, id, op, p.pollInterval, p.pollTimeout)
+// await polls a container of m (none for a carousel) until it is
+// FINISHED (see graph.Containers.Await), longer for a video.
+func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Account, id, op string, m provider.Media) error {
+	timeout := p.pollTimeout
+	if imageRules.IsVideo(m) {
+		timeout = p.videoTimeout
+	}
+	return containers.Await(ctx, p.c, api, acct, id, op, p.pollInterval, timeout)
 }
 
 // publish publishes a finished container (see graph.Containers.Publish).

@@ -14,6 +14,14 @@
 // content.media, several as content.multiImage; the post is created with
 // POST /rest/posts, and the new post's URN comes back in the x-restli-id
 // header. The author is Account.RemoteID, a person or organization URN.
+// A video (one MP4, alone) goes through the Videos API: initializeUpload,
+// a PUT of each part LinkedIn asks for, finalizeUpload with the parts'
+// ETags, then GET /rest/videos/{urn} until it is AVAILABLE before the
+// post names it.
+// A first comment is POST /rest/socialActions/{post-urn}/comments as the
+// same author, plain text (up to 1,250 characters) with at most one image;
+// the Publisher publishes it as the post's next part and resumes it on its
+// own if it fails after the post went out.
 //
 // Commentary is LinkedIn's "little" text format, in which \ | { } @ [ ] ( )
 // < > # * _ ~ are markup: LinkedIn silently cuts a post at the first one

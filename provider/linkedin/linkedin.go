@@ -39,12 +39,44 @@ const (
 // ImageTypes are the image types the Images API takes.
 var ImageTypes = []string{"image/jpeg", "image/png", "image/gif"}
 
+// LinkedIn's video limits (Videos API): MP4 of 75 KB to 500 MB, one per
+// post. Its length (3 s to 30 minutes) is LinkedIn's to refuse while
+// processing: Herald does not decode videos.
+const (
+	MinVideoBytes = 75 * 1000
+	MaxVideoBytes = 500 * 1000 * 1000
+)
+
+// VideoTypes are what the Videos API takes.
+var VideoTypes = []string{"video/mp4"}
+
+const (
+	defaultPollInterval = 2 * time.Second
+	defaultPollTimeout  = 10 * time.Minute
+)
+
 // Provider publishes to LinkedIn. It is safe for concurrent use.
 type Provider struct {
-	client  *http.Client
-	oauth   *oauth2.Config
-	version string
-	now     func() time.Time
+	client       *http.Client
+	oauth        *oauth2.Config
+	version      string
+	now          func() time.Time
+	pollInterval time.Duration
+	pollTimeout  time.Duration
+}
+
+// WithVideoPolling sets how often a video's processing status is read, and
+// for how long before giving up with Retry (defaults: every 2 s, for 10
+// minutes).
+func WithVideoPolling(interval, timeout time.Duration) Option {
+	return func(p *Provider) {
+		if interval > 0 {
+			p.pollInterval = interval
+		}
+		if timeout > 0 {
+			p.pollTimeout = timeout
+		}
+	}
 }
 
 // Option adjusts a Provider.
@@ -70,7 +102,8 @@ func WithClock(now func() time.Time) Option { return func(p *Provider) { p.now =
 // production outbound.NewClient; nil means that with its defaults).
 // Redirects are never followed.
 func New(client *http.Client, opts ...Option) *Provider {
-	p := &Provider{client: httpcall.NoRedirects(client), version: DefaultVersion, now: time.Now}
+	p := &Provider{client: httpcall.NoRedirects(client), version: DefaultVersion, now: time.Now,
+		pollInterval: defaultPollInterval, pollTimeout: defaultPollTimeout}
 	for _, o := range opts {
 		o(p)
 	}
@@ -81,14 +114,20 @@ func New(client *http.Client, opts ...Option) *Provider {
 func (p *Provider) Network() string { return Network }
 
 // Limits are LinkedIn's: 3,000 characters of commentary, up to 20 JPEG,
-// PNG or GIF images with alt text; no threads.
+// PNG or GIF images with alt text, or one MP4 video of up to 500 MB; no
+// threads, and first comments as
+// comments on the post.
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
 		MaxTextChars:    MaxCommentaryChars,
 		MaxMedia:        MaxImages,
 		MaxImageBytes:   MaxImageBytes,
 		ImageTypes:      slices.Clone(ImageTypes),
+		MaxVideoBytes:   MaxVideoBytes,
+		VideoTypes:      slices.Clone(VideoTypes),
 		MaxAltTextChars: MaxAltTextChars,
+		// A first comment is a comment on the post (socialActions).
+		FirstComment: true,
 	}
 }
 
@@ -107,9 +146,17 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 	if len(media) > MaxImages {
 		out = append(out, provider.Violation{Field: "media", Message: fmt.Sprintf("has %d images; LinkedIn allows %d", len(media), MaxImages)})
 	}
+	if len(media) > 1 && slices.ContainsFunc(media, isVideo) {
+		out = append(out, provider.Violation{Field: "media", Message: "has a video and other attachments; a LinkedIn post takes one video alone, or up to 20 images"})
+	}
 	for i, m := range media {
 		field := fmt.Sprintf("media[%d]", i)
 		switch {
+		case isVideo(m) && m.Size < MinVideoBytes:
+			out = append(out, provider.Violation{Field: field, Message: "is smaller than the 75 KB LinkedIn takes as a video"})
+		case isVideo(m) && m.Size > MaxVideoBytes:
+			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %.1f MB; LinkedIn allows videos up to 500 MB", float64(m.Size)/1e6)})
+		case isVideo(m):
 		case !slices.Contains(ImageTypes, mediaType(m)):
 			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is of type %q; Herald posts to LinkedIn only %s images", m.MimeType, strings.Join(ImageTypes, ", "))})
 		case m.Size <= 0:
@@ -122,6 +169,8 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 	}
 	return out
 }
+
+func isVideo(m provider.Media) bool { return slices.Contains(VideoTypes, mediaType(m)) }
 
 func mediaType(m provider.Media) string {
 	return strings.ToLower(strings.TrimSpace(strings.Split(m.MimeType, ";")[0]))

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/provider/internal/httpcall"
@@ -48,21 +50,36 @@ type postBody struct {
 }
 
 // Publish uploads p's images and creates a public post as acct.RemoteID,
-// with the text escaped for the little format. LinkedIn has no threads:
-// a post that replies to another is refused as BadContent. Errors are
-// *provider.Error; only a post request that went out without an answer is
-// Unknown.
+// with the text escaped for the little format; with AsComment and
+// ReplyTo, it comments on that post instead (see comment). LinkedIn has
+// no threads: a post that replies to another is refused as BadContent.
+// Errors are *provider.Error; only a post or comment request that went out
+// without an answer is Unknown.
 func (p *Provider) Publish(ctx context.Context, acct provider.Account, post provider.Post) (provider.Result, error) {
 	const op = "posting to LinkedIn"
 	if perr := checkAccount(acct); perr != nil {
 		return provider.Result{}, perr
 	}
 	if post.ReplyTo != nil {
-		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": LinkedIn posts cannot be threads or comments"}
+		if !post.AsComment {
+			return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": LinkedIn posts cannot be threads; post the follow-up as a comment instead"}
+		}
+		return p.comment(ctx, acct, post)
 	}
 	base := baseURL(acct)
 	refs := make([]mediaRef, 0, len(post.Media))
+	if len(post.Media) > 1 && slices.ContainsFunc(post.Media, isVideo) {
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": a LinkedIn post takes one video alone"}
+	}
 	for i, m := range post.Media {
+		if isVideo(m) {
+			urn, err := p.uploadVideo(ctx, base, acct, m)
+			if err != nil {
+				return provider.Result{}, err
+			}
+			refs = append(refs, mediaRef{ID: urn})
+			continue
+		}
 		urn, err := p.uploadImage(ctx, base, acct, i, m)
 		if err != nil {
 			return provider.Result{}, err
@@ -110,6 +127,85 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": LinkedIn created the post without saying its id", Status: ex.Res.StatusCode}
 	}
 	return provider.Result{RemoteID: urn, RemoteURL: "https://www.linkedin.com/feed/update/" + urn + "/", Ref: urn}, nil
+}
+
+// MaxCommentChars is the longest comment LinkedIn takes.
+const MaxCommentChars = 1250
+
+type commentBody struct {
+	Actor   string `json:"actor"`
+	Object  string `json:"object"`
+	Message struct {
+		Text string `json:"text"`
+	} `json:"message"`
+	Content []commentContent `json:"content,omitempty"`
+}
+
+type commentContent struct {
+	Entity struct {
+		Image string `json:"image"`
+	} `json:"entity"`
+}
+
+// comment posts post.Text, with at most one image, as acct's comment on
+// post.ReplyTo (POST /rest/socialActions/{urn}/comments, versioned like
+// the Posts API). The comment's URN is the result. A comment's text is
+// plain: the little format is for a post's commentary only.
+func (p *Provider) comment(ctx context.Context, acct provider.Account, post provider.Post) (provider.Result, error) {
+	const op = "commenting on the post"
+	target := post.ReplyTo.RemoteID
+	if target == "" {
+		target = post.ReplyTo.Ref
+	}
+	switch {
+	case !strings.HasPrefix(target, "urn:li:"):
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": the post to comment on has no LinkedIn URN"}
+	case strings.TrimSpace(post.Text) == "":
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": a LinkedIn comment needs text"}
+	case utf8.RuneCountInString(post.Text) > MaxCommentChars:
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: fmt.Sprintf("%s: a LinkedIn comment takes up to %d characters", op, MaxCommentChars)}
+	case len(post.Media) > 1:
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Message: op + ": a LinkedIn comment takes at most one image"}
+	}
+	base := baseURL(acct)
+	body := commentBody{Actor: acct.RemoteID, Object: target}
+	body.Message.Text = post.Text
+	if len(post.Media) == 1 {
+		urn, err := p.uploadImage(ctx, base, acct, 0, post.Media[0])
+		if err != nil {
+			return provider.Result{}, err
+		}
+		var c commentContent
+		c.Entity.Image = urn
+		body.Content = []commentContent{c}
+	}
+	b, _ := json.Marshal(body)
+	req, perr := p.request(ctx, http.MethodPost, base+"/rest/socialActions/"+url.PathEscape(target)+"/comments", bytes.NewReader(b), op)
+	if perr != nil {
+		return provider.Result{}, perr
+	}
+	ex, err := httpcall.DoBearer(p.client, req, acct.AccessToken)
+	if err != nil {
+		return provider.Result{}, httpcall.TransportError(err, ex, op, "LinkedIn", true)
+	}
+	if ex.Res.StatusCode == http.StatusNotFound {
+		return provider.Result{}, &provider.Error{Kind: provider.BadContent, Status: ex.Res.StatusCode, Message: op + ": the post is gone from LinkedIn"}
+	}
+	if ex.Res.StatusCode != http.StatusCreated && ex.Res.StatusCode != http.StatusOK {
+		return provider.Result{}, p.statusError(acct, ex, op)
+	}
+	urn := ex.Res.Header.Get("x-restli-id")
+	if urn == "" {
+		var out struct {
+			URN string `json:"$URN"`
+		}
+		_ = json.Unmarshal(ex.Body, &out)
+		urn = out.URN
+	}
+	if urn == "" {
+		return provider.Result{}, &provider.Error{Kind: provider.Unknown, Message: op + ": LinkedIn created the comment without saying its id", Status: ex.Res.StatusCode}
+	}
+	return provider.Result{RemoteID: urn, RemoteURL: "https://www.linkedin.com/feed/update/" + target + "/?commentUrn=" + url.QueryEscape(urn), Ref: urn}, nil
 }
 
 // uploadImage registers an image upload for the author, puts the bytes to

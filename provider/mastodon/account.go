@@ -80,6 +80,7 @@ type instanceEntity struct {
 		MediaAttachments struct {
 			SupportedMimeTypes []string `json:"supported_mime_types"`
 			ImageSizeLimit     int64    `json:"image_size_limit"`
+			VideoSizeLimit     int64    `json:"video_size_limit"`
 		} `json:"media_attachments"`
 	} `json:"configuration"`
 }
@@ -142,16 +143,28 @@ func (p *Provider) InstanceLimits(ctx context.Context, instanceURL string) (prov
 	if c.MediaAttachments.ImageSizeLimit > 0 {
 		l.MaxImageBytes = c.MediaAttachments.ImageSizeLimit
 	}
+	if c.MediaAttachments.VideoSizeLimit > 0 {
+		l.MaxVideoBytes = c.MediaAttachments.VideoSizeLimit
+	}
 	if types := c.MediaAttachments.SupportedMimeTypes; len(types) > 0 {
-		var images []string
+		var images, videos []string
 		for _, t := range types {
-			if strings.HasPrefix(t, "image/") {
+			switch {
+			case strings.HasPrefix(t, "image/"):
 				images = append(images, t)
+			case strings.HasPrefix(t, "video/"):
+				videos = append(videos, t)
 			}
 		}
 		slices.Sort(images)
+		slices.Sort(videos)
 		if len(images) > 0 {
 			l.ImageTypes = images
+		}
+		// An instance that lists its types but no video takes none.
+		l.VideoTypes = videos
+		if len(videos) == 0 {
+			l.MaxVideoBytes = 0
 		}
 	}
 	return l, nil

@@ -25,23 +25,34 @@ const Scopes = "read:accounts write:statuses write:media"
 // Mastodon's default limits; an instance may configure others (see
 // InstanceLimits).
 const (
-	DefaultMaxChars       = 500
-	DefaultMaxMedia       = 4
-	DefaultMaxImageBytes  = 16 << 20
-	MaxDescriptionChars   = 1500
-	defaultPollInterval   = 500 * time.Millisecond
-	defaultPollTimeout    = time.Minute
-	defaultRateLimitPause = time.Minute
+	DefaultMaxChars      = 500
+	DefaultMaxMedia      = 4
+	DefaultMaxImageBytes = 16 << 20
+	DefaultMaxVideoBytes = 99 << 20
+	MaxDescriptionChars  = 1500
+	defaultPollInterval  = 500 * time.Millisecond
+	defaultPollTimeout   = time.Minute
+	// Transcoding a video takes longer than resizing an image: a bigger
+	// bound, reached through polls that back off to maxPollInterval.
+	defaultVideoPollTimeout = 5 * time.Minute
+	maxPollInterval         = 5 * time.Second
+	defaultRateLimitPause   = time.Minute
 )
 
 // DefaultImageTypes are the image types every Mastodon accepts.
 var DefaultImageTypes = []string{"image/jpeg", "image/png", "image/gif", "image/webp"}
+
+// DefaultVideoTypes are the video types Herald's media library holds that
+// every Mastodon accepts (it takes WebM and Ogg too, which Herald does not
+// store).
+var DefaultVideoTypes = []string{"video/mp4", "video/quicktime"}
 
 // Provider publishes to Mastodon instances. It is safe for concurrent use.
 type Provider struct {
 	client       *http.Client
 	pollInterval time.Duration
 	pollTimeout  time.Duration
+	videoTimeout time.Duration
 	now          func() time.Time
 	rates        rateBook
 }
@@ -49,9 +60,10 @@ type Provider struct {
 // Option adjusts a Provider.
 type Option func(*Provider)
 
-// WithMediaPolling sets how often Publish asks whether an uploaded media is
-// processed, and for how long before giving up with a Retry error
-// (defaults: every 500 ms, for a minute).
+// WithMediaPolling sets how soon Publish first asks whether an uploaded
+// media is processed (each later poll waits twice as long, up to 5 s), and
+// for how long before giving up with a Retry error (defaults: from 500 ms,
+// for a minute for images and five for videos; timeout here sets both).
 func WithMediaPolling(interval, timeout time.Duration) Option {
 	return func(p *Provider) {
 		if interval > 0 {
@@ -59,6 +71,7 @@ func WithMediaPolling(interval, timeout time.Duration) Option {
 		}
 		if timeout > 0 {
 			p.pollTimeout = timeout
+			p.videoTimeout = timeout
 		}
 	}
 }
@@ -83,6 +96,7 @@ func New(client *http.Client, opts ...Option) *Provider {
 		client:       &c,
 		pollInterval: defaultPollInterval,
 		pollTimeout:  defaultPollTimeout,
+		videoTimeout: defaultVideoPollTimeout,
 		now:          time.Now,
 	}
 	for _, o := range opts {
@@ -99,14 +113,16 @@ func (p *Provider) Network() string { return Network }
 func (p *Provider) DedupesByKey() bool { return true }
 
 // Limits are Mastodon's defaults: 500 characters, 4 attachments, JPEG,
-// PNG, GIF or WebP images up to 16 MiB; threads and first comments are
-// replies.
+// PNG, GIF or WebP images up to 16 MiB, MP4 or QuickTime videos up to
+// 99 MiB; threads and first comments are replies.
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
 		MaxTextChars:    DefaultMaxChars,
 		MaxMedia:        DefaultMaxMedia,
 		MaxImageBytes:   DefaultMaxImageBytes,
 		ImageTypes:      slices.Clone(DefaultImageTypes),
+		MaxVideoBytes:   DefaultMaxVideoBytes,
+		VideoTypes:      slices.Clone(DefaultVideoTypes),
 		MaxAltTextChars: MaxDescriptionChars,
 		Threads:         true,
 		FirstComment:    true,
@@ -136,12 +152,15 @@ func ValidateWith(l provider.Limits, text string, media []provider.Media) []prov
 	for i, m := range media {
 		field := fmt.Sprintf("media[%d]", i)
 		mt := strings.ToLower(strings.TrimSpace(strings.Split(m.MimeType, ";")[0]))
+		video := slices.Contains(l.VideoTypes, mt)
 		switch {
-		case !slices.Contains(l.ImageTypes, mt):
-			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is of type %q; Mastodon accepts %s", m.MimeType, strings.Join(l.ImageTypes, ", "))})
+		case !video && !slices.Contains(l.ImageTypes, mt):
+			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is of type %q; Mastodon accepts %s", m.MimeType, strings.Join(slices.Concat(l.ImageTypes, l.VideoTypes), ", "))})
 		case m.Size <= 0:
 			out = append(out, provider.Violation{Field: field, Message: "is empty"})
-		case m.Size > l.MaxImageBytes:
+		case video && m.Size > l.MaxVideoBytes:
+			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %s; Mastodon allows videos up to %s", mebibytes(m.Size), mebibytes(l.MaxVideoBytes))})
+		case !video && m.Size > l.MaxImageBytes:
 			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %s; Mastodon allows images up to %s", mebibytes(m.Size), mebibytes(l.MaxImageBytes))})
 		case utf8.RuneCountInString(m.Description) > MaxDescriptionChars:
 			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("has a description longer than %d characters", MaxDescriptionChars)})

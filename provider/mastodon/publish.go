@@ -153,7 +153,11 @@ func (p *Provider) uploadMedia(ctx context.Context, base, token, rateKey string,
 	if me.URL != nil && *me.URL != "" {
 		return me.ID, nil
 	}
-	return me.ID, p.awaitMedia(ctx, base, token, rateKey, op, me.ID)
+	timeout := p.pollTimeout
+	if strings.HasPrefix(m.MimeType, "video/") {
+		timeout = p.videoTimeout
+	}
+	return me.ID, p.awaitMedia(ctx, base, token, rateKey, op, me.ID, timeout)
 }
 
 func writeMediaForm(mw *multipart.Writer, file io.Reader, m provider.Media) error {
@@ -180,18 +184,26 @@ func writeMediaForm(mw *multipart.Writer, file io.Reader, m provider.Media) erro
 }
 
 // awaitMedia polls GET /api/v1/media/:id until the instance has processed
-// the upload (200 with a url; 206 means not yet), for at most pollTimeout.
-func (p *Provider) awaitMedia(ctx context.Context, base, token, rateKey, op, id string) error {
-	deadline := time.NewTimer(p.pollTimeout)
+// the upload (200 with a url; 206 means not yet), for at most timeout. The
+// wait between polls doubles from pollInterval up to maxPollInterval: an
+// image is usually ready at once, a video may take minutes, and polling a
+// long transcoding every half second would spend the account's rate limit.
+func (p *Provider) awaitMedia(ctx context.Context, base, token, rateKey, op, id string, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(p.pollInterval)
+	wait := p.pollInterval
+	tick := time.NewTimer(wait)
 	defer tick.Stop()
-	for {
+	for first := true; ; first = false {
+		if !first {
+			wait = min(2*wait, max(maxPollInterval, p.pollInterval))
+			tick.Reset(wait)
+		}
 		select {
 		case <-ctx.Done():
 			return &provider.Error{Kind: provider.Retry, Message: op + ": stopped while the instance was processing it", Err: ctx.Err()}
 		case <-deadline.C:
-			return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("%s: the instance was still processing it after %s", op, p.pollTimeout)}
+			return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("%s: the instance was still processing it after %s", op, timeout)}
 		case <-tick.C:
 		}
 		req, err := newRequest(ctx, http.MethodGet, base+"/api/v1/media/"+url.PathEscape(id), nil)

@@ -51,7 +51,7 @@ func TestValidate(t *testing.T) {
 		{"empty file", "x", []provider.Media{img("image/png", 0)}, []string{"media[0]: is empty"}},
 		{"long description", "x", []provider.Media{{MimeType: "image/png", Size: 1, Description: strings.Repeat("d", 1501)}},
 			[]string{"media[0]: has a description longer than 1500"}},
-		{"several problems", strings.Repeat("a", 600), []provider.Media{img("video/mp4", 1)},
+		{"several problems", strings.Repeat("a", 600), []provider.Media{img("video/webm", 1)},
 			[]string{"text: is 600", "media[0]: is of type"}},
 	}
 	p := mastodon.New(nil)

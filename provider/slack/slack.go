@@ -58,7 +58,9 @@ func New(client *http.Client, opts ...Option) *Provider {
 // Network returns "slack".
 func (p *Provider) Network() string { return Network }
 
-// Limits: text only, up to 40,000 characters.
+// Limits: text only, up to 40,000 characters. Incoming webhooks cannot
+// upload files, so images and videos are refused (ImageTypes and
+// VideoTypes stay empty).
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{MaxTextChars: MaxTextChars}
 }

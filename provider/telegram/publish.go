@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/textproto"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -71,7 +72,11 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 	case 0:
 		msgs, perr = p.sendMessage(ctx, base, acct, post.Text, reply)
 	case 1:
-		msgs, perr = p.sendMedia(ctx, base, acct, "sendPhoto", post, reply)
+		method := "sendPhoto"
+		if isVideo(post.Media[0]) {
+			method = "sendVideo"
+		}
+		msgs, perr = p.sendMedia(ctx, base, acct, method, post, reply)
 	default:
 		msgs, perr = p.sendMedia(ctx, base, acct, "sendMediaGroup", post, reply)
 	}
@@ -117,10 +122,13 @@ func (p *Provider) sendMessage(ctx context.Context, base string, acct provider.A
 	return []message{m}, nil
 }
 
-// sendMedia uploads post's images with sendPhoto (one) or sendMediaGroup
-// (several), streaming them into the multipart body.
+func isVideo(m provider.Media) bool { return slices.Contains(VideoTypes, validate.MediaType(m)) }
+
+// sendMedia uploads post's images and videos with sendPhoto or sendVideo
+// (one) or sendMediaGroup (several), streaming them into the multipart
+// body.
 func (p *Provider) sendMedia(ctx context.Context, base string, acct provider.Account, method string, post provider.Post, reply *replyParameters) ([]message, *provider.Error) {
-	const op = "sending the images"
+	const op = "sending the media"
 	files, perr := httpcall.OpenAll(ctx, post.Media, op)
 	if perr != nil {
 		return nil, perr
@@ -133,7 +141,7 @@ func (p *Provider) sendMedia(ctx context.Context, base string, acct provider.Acc
 	}()
 	defer pr.CloseWithError(io.ErrClosedPipe) // stop the writer if the server answered early
 	c := call{method: method, op: op, body: pr, contentType: mw.FormDataContentType(), maybeApplied: true}
-	if method == "sendPhoto" {
+	if method != "sendMediaGroup" {
 		var m message
 		if perr := p.do(ctx, base, acct.AccessToken, c, &m); perr != nil {
 			return nil, perr
@@ -163,20 +171,27 @@ func writeMediaForm(mw *multipart.Writer, method, chatID string, post provider.P
 			return err
 		}
 	}
-	if method == "sendPhoto" {
+	if method != "sendMediaGroup" {
 		if post.Text != "" {
 			if err := mw.WriteField("caption", post.Text); err != nil {
 				return err
 			}
 		}
-		if err := writeFile(mw, "photo", post.Media[0], files[0]); err != nil {
+		field := "photo"
+		if method == "sendVideo" {
+			field = "video"
+		}
+		if err := writeFile(mw, field, post.Media[0], files[0]); err != nil {
 			return err
 		}
 		return mw.Close()
 	}
 	items := make([]inputMedia, len(post.Media))
-	for i := range post.Media {
+	for i, m := range post.Media {
 		items[i] = inputMedia{Type: "photo", Media: fmt.Sprintf("attach://file%d", i)}
+		if isVideo(m) {
+			items[i].Type = "video"
+		}
 	}
 	items[0].Caption = post.Text
 	b, err := json.Marshal(items)

@@ -24,7 +24,13 @@ const (
 	MaxCaptionChars = 1024
 	MaxMedia        = 10
 	MaxPhotoBytes   = 10 << 20
+	// MaxVideoBytes is the Bot API's 50 MB for a file a bot uploads.
+	MaxVideoBytes = 50 << 20
 )
+
+// VideoTypes: Telegram plays MPEG-4 videos (sendVideo); other formats
+// would arrive as plain files, so Herald sends only MP4.
+var VideoTypes = []string{"video/mp4"}
 
 // ImageTypes are the image types sendPhoto takes.
 var ImageTypes = []string{"image/jpeg", "image/png", "image/webp"}
@@ -66,14 +72,16 @@ func New(client *http.Client, opts ...Option) *Provider {
 func (p *Provider) Network() string { return Network }
 
 // Limits: 4096 characters (1024 as a caption, when there are images), up
-// to 10 JPEG, PNG or WebP images of 10 MB, no descriptions, threads by
-// reply.
+// to 10 JPEG, PNG or WebP images of 10 MB or MP4 videos of 50 MB, no
+// descriptions, threads by reply.
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
 		MaxTextChars:  MaxTextChars,
 		MaxMedia:      MaxMedia,
 		MaxImageBytes: MaxPhotoBytes,
 		ImageTypes:    slices.Clone(ImageTypes),
+		MaxVideoBytes: MaxVideoBytes,
+		VideoTypes:    slices.Clone(VideoTypes),
 		Threads:       true,
 	}
 }

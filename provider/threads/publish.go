@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/provider/meta/graph"
@@ -47,6 +48,14 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 		if err := p.image(ctx, post.Media[0], 0, form); err != nil {
 			return provider.Result{}, err
 		}
+		id, err := p.create(ctx, api, acct, op, form)
+		if err != nil {
+			return provider.Result{}, err
+		}
+		if err := p.await(ctx, api, acct, id, op, p.timeoutFor(post.Media[0])); err != nil {
+			return provider.Result{}, err
+		}
+		return p.publish(ctx, api, acct, id, post.Text, post.ReplyTo != nil)
 	default:
 		children := make([]string, 0, len(post.Media))
 		for i, m := range post.Media {
@@ -63,7 +72,7 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 		// Threads fetches the items side by side: make them all, then
 		// wait for each.
 		for i, id := range children {
-			if err := p.await(ctx, api, acct, id, fmt.Sprintf("preparing media[%d]", i)); err != nil {
+			if err := p.await(ctx, api, acct, id, fmt.Sprintf("preparing media[%d]", i), p.timeoutFor(post.Media[i])); err != nil {
 				return provider.Result{}, err
 			}
 		}
@@ -77,13 +86,20 @@ func (p *Provider) Publish(ctx context.Context, acct provider.Account, post prov
 	return p.publish(ctx, api, acct, id, post.Text, post.ReplyTo != nil)
 }
 
+// image sets form for media i: an IMAGE (image_url) or a VIDEO
+// (video_url), with its alt text (Threads takes it on both).
 func (p *Provider) image(ctx context.Context, m provider.Media, i int, form url.Values) error {
 	u, err := p.mediaURL(ctx, m)
 	if err != nil {
-		return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("preparing media[%d]: no public address for the image", i), Err: err}
+		return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("preparing media[%d]: no public address for the file", i), Err: err}
 	}
-	form.Set("media_type", "IMAGE")
-	form.Set("image_url", u)
+	if imageRules.IsVideo(m) {
+		form.Set("media_type", "VIDEO")
+		form.Set("video_url", u)
+	} else {
+		form.Set("media_type", "IMAGE")
+		form.Set("image_url", u)
+	}
 	if m.Description != "" {
 		form.Set("alt_text", m.Description)
 	}
@@ -133,7 +149,16 @@ func (p *Provider) container(ctx context.Context, api graph.API, acct provider.A
 	if err != nil {
 		return "", err
 	}
-	return id, p.await(ctx, api, acct, id, op)
+	return id, p.await(ctx, api, acct, id, op, p.pollTimeout)
+}
+
+// timeoutFor is how long to wait for m's container: longer for a video,
+// which Threads transcodes.
+func (p *Provider) timeoutFor(m provider.Media) time.Duration {
+	if imageRules.IsVideo(m) {
+		return p.videoTimeout
+	}
+	return p.pollTimeout
 }
 
 // containers are Threads': made on /{threads-user-id}/threads, with
@@ -154,10 +179,10 @@ func (p *Provider) create(ctx context.Context, api graph.API, acct provider.Acco
 	return containers.Create(ctx, p.c, api, acct, op, form)
 }
 
-// await polls a container until it is FINISHED (see
+// await polls a container until it is FINISHED, for at most timeout (see
 // graph.Containers.Await).
-func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Account, id, op string) error {
-	return containers.Await(ctx, p.c, api, acct, id, op, p.pollInterval, p.pollTimeout)
+func (p *Provider) await(ctx context.Context, api graph.API, acct provider.Account, id, op string, timeout time.Duration) error {
+	return containers.Await(ctx, p.c, api, acct, id, op, p.pollInterval, timeout)
 }
 
 // publish publishes a finished container (see graph.Containers.Publish);

@@ -29,6 +29,10 @@ const (
 	MaxMedia        = 20
 	MaxImageBytes   = 8 << 20
 	MaxAltTextChars = 1000
+	// MaxVideoBytes is Threads' 1 GB; a video must also be at most five
+	// minutes long, which Threads refuses while processing the container
+	// (Herald does not decode videos).
+	MaxVideoBytes = 1 << 30
 	// RefreshBefore is how long before expiry a token is renewed.
 	RefreshBefore = 7 * 24 * time.Hour
 )
@@ -36,10 +40,16 @@ const (
 // ImageTypes are what Threads takes for images.
 var ImageTypes = []string{"image/jpeg", "image/png"}
 
+// VideoTypes are what Threads takes for videos: MP4 and MOV.
+var VideoTypes = []string{"video/mp4", "video/quicktime"}
+
 const (
 	defaultPollInterval = 2 * time.Second
 	defaultPollTimeout  = 2 * time.Minute
-	quotaPause          = time.Hour
+	// defaultVideoPollTimeout bounds the wait for Threads to transcode a
+	// video container.
+	defaultVideoPollTimeout = 10 * time.Minute
+	quotaPause              = time.Hour
 )
 
 // MediaURL returns a public URL Threads can fetch m from.
@@ -52,6 +62,7 @@ type Provider struct {
 	mediaURL     MediaURL
 	pollInterval time.Duration
 	pollTimeout  time.Duration
+	videoTimeout time.Duration
 }
 
 // Option adjusts a Provider.
@@ -61,14 +72,15 @@ type Option func(*Provider)
 func WithMediaURL(f MediaURL) Option { return func(p *Provider) { p.mediaURL = f } }
 
 // WithPolling sets how often a container's status is read and for how
-// long (defaults: every 2 s, for 2 minutes).
+// long (defaults: every 2 s, for 2 minutes, 10 for a video; timeout here
+// sets both).
 func WithPolling(interval, timeout time.Duration) Option {
 	return func(p *Provider) {
 		if interval > 0 {
 			p.pollInterval = interval
 		}
 		if timeout > 0 {
-			p.pollTimeout = timeout
+			p.pollTimeout, p.videoTimeout = timeout, timeout
 		}
 	}
 }
@@ -85,6 +97,7 @@ func New(client *http.Client, opts ...Option) *Provider {
 		api:          graph.API{BaseURL: graph.ThreadsBaseURL, Version: graph.ThreadsVersion},
 		pollInterval: defaultPollInterval,
 		pollTimeout:  defaultPollTimeout,
+		videoTimeout: defaultVideoPollTimeout,
 	}
 	for _, o := range opts {
 		o(p)
@@ -95,14 +108,17 @@ func New(client *http.Client, opts ...Option) *Provider {
 // Network returns "threads".
 func (p *Provider) Network() string { return Network }
 
-// Limits: 500 characters (counted by Count), up to 20 images (a carousel), threads and first
-// comments as replies.
+// Limits: 500 characters (counted by Count), up to 20 images or MP4/MOV
+// videos (a carousel), videos up to 1 GB, threads and first comments as
+// replies.
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
 		MaxTextChars:    MaxChars,
 		MaxMedia:        MaxMedia,
 		MaxImageBytes:   MaxImageBytes,
 		ImageTypes:      slices.Clone(ImageTypes),
+		MaxVideoBytes:   MaxVideoBytes,
+		VideoTypes:      slices.Clone(VideoTypes),
 		MaxAltTextChars: MaxAltTextChars,
 		Threads:         true,
 		FirstComment:    true,
@@ -110,7 +126,8 @@ func (p *Provider) Limits() provider.Limits {
 }
 
 // imageRules is what Threads takes as one image.
-var imageRules = graph.ImageRules{Network: "Threads", Types: ImageTypes, Takes: "accepts JPEG and PNG images", MaxBytes: MaxImageBytes, MaxAltText: MaxAltTextChars}
+var imageRules = graph.ImageRules{Network: "Threads", Types: ImageTypes, Takes: "accepts JPEG and PNG images and MP4 or MOV videos", MaxBytes: MaxImageBytes, MaxAltText: MaxAltTextChars,
+	VideoTypes: VideoTypes, MaxVideoBytes: MaxVideoBytes}
 
 // Validate checks a post against Threads' limits, counting as Threads
 // does (see Count).

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,9 +125,13 @@ func (p *Provider) uploadMedia(ctx context.Context, base string, acct provider.A
 	if m.Open == nil || m.Size <= 0 {
 		return "", &provider.Error{Kind: provider.BadContent, Message: op + ": the attachment has no content"}
 	}
-	category := "tweet_image"
-	if mediaType(m) == "image/gif" {
+	category, timeout := "tweet_image", p.pollTimeout
+	switch {
+	case mediaType(m) == "image/gif":
 		category = "tweet_gif" // X's category for (animated) GIFs
+	case slices.Contains(VideoTypes, mediaType(m)):
+		// X processes a video asynchronously, and only with this category.
+		category, timeout = "tweet_video", p.videoTimeout
 	}
 	init, _ := json.Marshal(map[string]any{"media_type": mediaType(m), "total_bytes": m.Size, "media_category": category})
 	var md mediaData
@@ -166,10 +171,12 @@ func (p *Provider) uploadMedia(ctx context.Context, base string, acct provider.A
 	if err := p.mediaCall(ctx, acct, op, http.MethodPost, base+"/2/media/upload/"+url.PathEscape(id)+"/finalize", "", nil, &md); err != nil {
 		return "", err
 	}
-	if err := p.awaitMedia(ctx, base, acct, op, id, md); err != nil {
+	if err := p.awaitMedia(ctx, base, acct, op, id, md, timeout); err != nil {
 		return "", err
 	}
-	if m.Description != "" {
+	// X takes alt text for images and GIFs only: a video's description
+	// is left out rather than failing the post.
+	if m.Description != "" && category != "tweet_video" {
 		meta, _ := json.Marshal(map[string]any{"id": id, "metadata": map[string]any{"alt_text": map[string]string{"text": m.Description}}})
 		if err := p.mediaCall(ctx, acct, op+" (alt text)", http.MethodPost, base+"/2/media/metadata", "application/json", bytes.NewReader(meta), nil); err != nil {
 			return "", err
@@ -217,9 +224,9 @@ func (p *Provider) mediaCall(ctx context.Context, acct provider.Account, op, met
 }
 
 // awaitMedia polls the upload's status while X reports processing_info
-// that is pending or in progress.
-func (p *Provider) awaitMedia(ctx context.Context, base string, acct provider.Account, op, id string, md mediaData) error {
-	deadline := time.Now().Add(p.pollTimeout)
+// that is pending or in progress, for at most timeout.
+func (p *Provider) awaitMedia(ctx context.Context, base string, acct provider.Account, op, id string, md mediaData, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
 		info := md.ProcessingInfo
 		if info == nil || info.State == "succeeded" {
@@ -237,7 +244,7 @@ func (p *Provider) awaitMedia(ctx context.Context, base string, acct provider.Ac
 			wait = time.Duration(max(1, info.CheckAfterSecs)) * time.Second
 		}
 		if time.Now().Add(wait).After(deadline) {
-			return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("%s: X was still processing it after %s", op, p.pollTimeout)}
+			return &provider.Error{Kind: provider.Retry, Message: fmt.Sprintf("%s: X was still processing it after %s", op, timeout)}
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -24,9 +24,13 @@ const DefaultBaseURL = "https://api.x.com"
 
 // X's limits for what Herald publishes.
 const (
-	MaxMedia          = 4
-	MaxImageBytes     = 5 << 20
-	MaxGIFBytes       = 15 << 20
+	MaxMedia      = 4
+	MaxImageBytes = 5 << 20
+	MaxGIFBytes   = 15 << 20
+	// MaxVideoBytes is X's 512 MB; a video must also be at most 140 s
+	// long, which Herald cannot tell without decoding it: X refuses a
+	// longer one when it processes the upload (a BadContent error).
+	MaxVideoBytes     = 512 << 20
 	MaxAltTextChars   = 1000
 	refreshMargin     = 5 * time.Minute
 	defaultChunkBytes = 1 << 20
@@ -36,6 +40,13 @@ const (
 // ImageTypes are the image types X takes.
 var ImageTypes = []string{"image/jpeg", "image/png", "image/gif", "image/webp"}
 
+// VideoTypes are the video types X takes that Herald's library holds.
+var VideoTypes = []string{"video/mp4", "video/quicktime"}
+
+// defaultVideoPollTimeout bounds the wait for X to transcode a video; an
+// image is processed in seconds, pollTimeout's minute.
+const defaultVideoPollTimeout = 10 * time.Minute
+
 // Provider publishes to X. It is safe for concurrent use.
 type Provider struct {
 	client       *http.Client
@@ -44,6 +55,7 @@ type Provider struct {
 	chunk        int
 	pollInterval time.Duration
 	pollTimeout  time.Duration
+	videoTimeout time.Duration
 	rates        httpcall.RateBook
 }
 
@@ -67,10 +79,11 @@ func WithChunkSize(n int) Option {
 }
 
 // WithMediaPolling sets how often and how long Publish waits for X to
-// process an upload (default: as X's check_after_secs says, for a minute).
+// process an upload (default: as X's check_after_secs says, for a minute
+// for images and ten for videos; timeout here sets both).
 func WithMediaPolling(interval, timeout time.Duration) Option {
 	return func(p *Provider) {
-		p.pollInterval, p.pollTimeout = interval, timeout
+		p.pollInterval, p.pollTimeout, p.videoTimeout = interval, timeout, timeout
 	}
 }
 
@@ -78,7 +91,7 @@ func WithMediaPolling(interval, timeout time.Duration) Option {
 // production outbound.NewClient; nil means that with its defaults).
 // Redirects are never followed.
 func New(client *http.Client, opts ...Option) *Provider {
-	p := &Provider{client: httpcall.NoRedirects(client), now: time.Now, chunk: defaultChunkBytes, pollTimeout: time.Minute}
+	p := &Provider{client: httpcall.NoRedirects(client), now: time.Now, chunk: defaultChunkBytes, pollTimeout: time.Minute, videoTimeout: defaultVideoPollTimeout}
 	for _, o := range opts {
 		o(p)
 	}
@@ -89,14 +102,18 @@ func New(client *http.Client, opts ...Option) *Provider {
 func (p *Provider) Network() string { return Network }
 
 // Limits are X's: 280 weighted characters, four images (JPEG, PNG, GIF,
-// WebP) of up to 5 MB (GIFs up to 15 MB, which Limits cannot say) with alt text of up to 1,000 characters, threads and
-// first comments (both are replies to one's own post).
+// WebP) of up to 5 MB (GIFs up to 15 MB, which Limits cannot say) or one
+// MP4 or QuickTime video of up to 512 MB, with alt text of up to 1,000
+// characters, threads and first comments (both are replies to one's own
+// post).
 func (p *Provider) Limits() provider.Limits {
 	return provider.Limits{
 		MaxTextChars:    xtext.MaxWeightedLength,
 		MaxMedia:        MaxMedia,
 		MaxImageBytes:   MaxImageBytes,
 		ImageTypes:      slices.Clone(ImageTypes),
+		MaxVideoBytes:   MaxVideoBytes,
+		VideoTypes:      slices.Clone(VideoTypes),
 		MaxAltTextChars: MaxAltTextChars,
 		Threads:         true,
 		FirstComment:    true,
@@ -117,14 +134,28 @@ func (p *Provider) Validate(text string, media []provider.Media) []provider.Viol
 	if len(media) > MaxMedia {
 		out = append(out, provider.Violation{Field: "media", Message: fmt.Sprintf("has %d attachments; X allows %d", len(media), MaxMedia)})
 	}
+	videos := 0
+	for _, m := range media {
+		if slices.Contains(VideoTypes, mediaType(m)) {
+			videos++
+		}
+	}
+	if videos > 0 && len(media) > 1 {
+		out = append(out, provider.Violation{Field: "media", Message: "has a video and other attachments; X takes one video alone, or up to 4 images"})
+	}
 	for i, m := range media {
 		field := fmt.Sprintf("media[%d]", i)
 		mt := mediaType(m)
+		video := slices.Contains(VideoTypes, mt)
 		switch {
-		case !slices.Contains(ImageTypes, mt):
-			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is of type %q; Herald posts to X only %s images", m.MimeType, strings.Join(ImageTypes, ", "))})
+		case !video && !slices.Contains(ImageTypes, mt):
+			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is of type %q; Herald posts to X only %s images and %s videos", m.MimeType, strings.Join(ImageTypes, ", "), strings.Join(VideoTypes, ", "))})
 		case m.Size <= 0:
 			out = append(out, provider.Violation{Field: field, Message: "is empty"})
+		case video && m.Size > MaxVideoBytes:
+			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %.1f MB; X allows videos up to 512 MB", float64(m.Size)/(1<<20))})
+		case video:
+			// Its description is not sent (see uploadMedia), so not checked.
 		case mt == "image/gif" && m.Size > MaxGIFBytes:
 			out = append(out, provider.Violation{Field: field, Message: fmt.Sprintf("is %.1f MB; X allows GIFs up to 15 MB", float64(m.Size)/(1<<20))})
 		case mt != "image/gif" && m.Size > MaxImageBytes:

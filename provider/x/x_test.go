@@ -398,7 +398,7 @@ func TestValidate(t *testing.T) {
 		{"empty", " ", nil, []string{"text"}},
 		{"media only", "", []provider.Media{img("image/png", 10, "")}, nil},
 		{"five images", "x", []provider.Media{img("image/png", 1, ""), img("image/png", 1, ""), img("image/png", 1, ""), img("image/png", 1, ""), img("image/png", 1, "")}, []string{"media"}},
-		{"video", "x", []provider.Media{img("video/mp4", 10, "")}, []string{"media[0]"}},
+		{"a video Herald does not store", "x", []provider.Media{img("video/webm", 10, "")}, []string{"media[0]"}},
 		{"too big", "x", []provider.Media{img("image/jpeg", 6<<20, "")}, []string{"media[0]"}},
 		{"long alt text", "x", []provider.Media{img("image/jpeg", 10, strings.Repeat("a", 1001))}, []string{"media[0]"}},
 	}
