@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"path"
@@ -31,7 +30,8 @@ import (
 //	               queue saves a draft
 //	accounts       the accounts, separated by ";": ids, handles (with or
 //	               without "@") or display names, as the workspace lists them
-//	media_urls     images to attach, separated by ";", fetched over http(s)
+//	media_urls     images or videos to attach, separated by ";", fetched
+//	               over http(s)
 //	first_comment  a comment published after the post
 //	queue          a queue's name or id: the post takes its next free slot
 //
@@ -441,9 +441,9 @@ func (s *Service) fetchImportMedia(ctx context.Context, rawURL string, w io.Writ
 		return Media{}, errs.E(errs.Invalid, "%s could not be read", rawURL)
 	}
 	head = head[:n]
-	mt, _, _ := mime.ParseMediaType(http.DetectContentType(head))
+	mt := sniffType(head)
 	if n == 0 || !mediaTypes[mt] {
-		return Media{}, errs.E(errs.Invalid, "%s is %s, not a JPEG, PNG, GIF or WebP image", rawURL, mt)
+		return Media{}, errs.E(errs.Invalid, "%s is %s, not a JPEG, PNG, GIF or WebP image or an MP4 or QuickTime video", rawURL, mt)
 	}
 	if _, err := w.Write(head); err != nil {
 		return Media{}, err
