@@ -49,6 +49,10 @@ type Config struct {
 	// StreamBuffer is how many notifications wait for one slow browser
 	// stream before it is told to resync instead.
 	StreamBuffer int
+	// LiveSweep is how often a node looks for notifications other nodes
+	// recorded for the users whose live stream it holds (see live.go);
+	// negative turns the sweep off (a single Notification node).
+	LiveSweep time.Duration
 	// Heartbeat is how often an idle stream gets a comment, so proxies keep
 	// it open and a gone client is noticed.
 	Heartbeat time.Duration
@@ -76,6 +80,7 @@ func DefaultConfig() Config {
 		Batch:        50,
 		StreamBuffer: 64,
 		Heartbeat:    15 * time.Second,
+		LiveSweep:    2 * time.Second,
 		DigestPoll:   time.Minute,
 		Webhooks:     DefaultWebhookConfig(),
 	}
@@ -172,6 +177,7 @@ func (cfg *Config) validate() (*smtpServer, *mail.Address, error) {
 	fill(&cfg.SendTimeout, def.SendTimeout)
 	fill(&cfg.Poll, def.Poll)
 	fill(&cfg.Heartbeat, def.Heartbeat)
+	fill(&cfg.LiveSweep, def.LiveSweep)
 	fill(&cfg.DigestPoll, def.DigestPoll)
 	if cfg.From == "" {
 		cfg.From = def.From

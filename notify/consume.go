@@ -160,7 +160,7 @@ func (s *Service) record(ctx context.Context, m *bus.Message, n notice, rcpts []
 		}
 		tx.AfterCommit(func() {
 			for _, nt := range created {
-				s.hub.publish(nt.TenantId, nt.UserId, update{notification: nt})
+				s.pushLocal(nt)
 			}
 			s.wakeMail()
 		})

@@ -75,6 +75,13 @@ func (h *hub) publish(tenantID, userID string, u update) {
 	}
 }
 
+// has reports whether the user has a live stream here.
+func (h *hub) has(tenantID, userID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs[inbox{tenantID, userID}]) > 0
+}
+
 // count is the number of live streams, for tests and metrics.
 func (h *hub) count() int {
 	h.mu.Lock()

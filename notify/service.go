@@ -49,6 +49,8 @@ type Service struct {
 	portal portalv1connect.PortalServiceClient
 	outbox *outbox.Outbox
 	hub    *hub
+	// pushed is what this node pushed to its live streams (live.go).
+	pushed pushed
 
 	// smtp and from are nil when email is disabled.
 	smtp *smtpServer
@@ -164,6 +166,9 @@ func (s *Service) Start(ctx context.Context) error {
 	// added later is relayed without touching the wiring.
 	s.wg.Go(func() { s.outbox.Run(ctx) })
 	s.wg.Go(func() { s.hookLoop(ctx) })
+	if s.cfg.LiveSweep > 0 {
+		s.wg.Go(func() { s.liveLoop(ctx) })
+	}
 	if s.smtp == nil {
 		s.log.Info("notify: SMTP is not configured: email notifications are disabled")
 	} else {

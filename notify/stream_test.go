@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -350,5 +351,52 @@ func TestStreamThatFellBehindIsToldToResync(t *testing.T) {
 	case <-served:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the handler did not end with its request")
+	}
+}
+
+// With two Notification nodes, the stream may be held by the node that did
+// not handle the event: it hears of the notification by its sweep, once,
+// and the handling node's own stream is not told twice.
+func TestStreamOnAnotherNodeGetsTheNotification(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.LiveSweep = 20 * time.Millisecond })
+	b.portal.set("ten_a", "ws_1", &portalv1.Recipient{UserId: "usr_1"})
+	cfg := DefaultConfig()
+	cfg.LiveSweep = 20 * time.Millisecond
+	other, err := New(cfg, Deps{DB: b.db, Bus: newFakeBus(), Portal: b.portal, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	here := httptest.NewServer(b.svc.StreamHandler())
+	t.Cleanup(here.Close)
+	there := httptest.NewServer(other.StreamHandler())
+	t.Cleanup(there.Close)
+	local, remote := openStream(t, here, "ten_a", "usr_1"), openStream(t, there, "ten_a", "usr_1")
+	unreadOf(t, next(t, local), "unread")
+	unreadOf(t, next(t, remote), "unread")
+
+	ev := published("ten_a", "ws_1")
+	if err := b.deliver(t, id.New("evt"), bus.TopicPostPublished, ev); err != nil {
+		t.Fatal(err)
+	}
+	for name, events := range map[string]<-chan parsedEvent{"the handling node": local, "the other node": remote} {
+		if got := next(t, events); got.name != "notification" || !strings.Contains(got.data, ev.PostId) {
+			t.Fatalf("%s's stream got %q %s", name, got.name, got.data)
+		}
+	}
+	// Several sweeps later, neither stream was told again.
+	time.Sleep(200 * time.Millisecond)
+	for name, events := range map[string]<-chan parsedEvent{"the handling node": local, "the other node": remote} {
+		select {
+		case got := <-events:
+			if !got.comment {
+				t.Errorf("%s's stream was told again: %q %s", name, got.name, got.data)
+			}
+		default:
+		}
 	}
 }
