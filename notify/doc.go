@@ -15,7 +15,10 @@
 // (unsubscribe.go). After the commit the notifications are pushed to the
 // recipients' open browser streams (StreamHandler, Server-Sent Events), and
 // a delivery loop sends the queued emails over SMTP, retrying with backoff
-// and keeping the ones it gave up on as dead letters.
+// and keeping the ones it gave up on as dead letters (ListFailedEmails,
+// ResendEmail). With several Notification nodes, each also sweeps the
+// recent notifications written by the others for the streams it holds
+// (live.go), so a browser hears of them whichever node it is connected to.
 //
 // Events of a workspace also go to the webhook and Slack endpoints it
 // configured (hooks*.go): their deliveries are queued in the same
