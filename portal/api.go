@@ -94,6 +94,7 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/workspaces/{id}/reports", s.authed(json, s.apiReport))
 	mux.Handle("GET /api/v1/workspaces/{id}/audit", s.authed(json, s.apiListAudit))
 	mux.Handle("GET /api/v1/agency/failed-emails", s.authed(json, s.apiListFailedEmails))
+	mux.Handle("GET /api/v1/overview", s.authed(json, s.apiOverview))
 	mux.Handle("POST /api/v1/agency/failed-emails/{id}/resend", s.authed(json, s.apiResendEmail))
 	mux.Handle("GET /api/v1/me/notification-preferences", s.authed(json, s.apiGetNotificationPrefs))
 	mux.Handle("PUT /api/v1/me/notification-preferences", s.authed(json, s.apiPutNotificationPrefs))

@@ -167,22 +167,28 @@ type dashboardView struct {
 type workspaceCard struct {
 	Workspace
 	// Counts are left out where the role may not see them.
-	Accounts, Media              int
-	ShowAccounts, ShowMedia      bool
-	Scheduled, Published, Failed int
-	ManyPosts                    bool
-	Offset                       string
+	Accounts, Media         int
+	ShowAccounts, ShowMedia bool
+	// From the agency overview: what goes out today in the workspace's
+	// zone, what waits for approval, failed posts and accounts to
+	// reconnect.
+	ScheduledToday, AwaitingApproval, Failed, NeedsReconnect int
+	Offset                                                   string
 }
 
-// dashPostWindow bounds the posts counted per workspace on the dashboard:
-// the counts come from listing the latest posts (Portal has no count
-// query), so a workspace with more marks them as lower bounds ("+").
-const dashPostWindow = 500
 
 func (u *webUI) dashboard(w http.ResponseWriter, r *http.Request, p *Principal, f *form, status int) error {
 	ctx := r.Context()
 	c := u.chrome(w, r, p, "Workspaces", "dashboard")
 	v := dashboardView{CanCreate: p.Owner, Form: f, Zones: u.zones}
+	list, err := u.s.Overview(ctx, p, time.Now())
+	if err != nil {
+		return err
+	}
+	summaries := map[string]WorkspaceSummary{}
+	for _, sum := range list {
+		summaries[sum.ID] = sum
+	}
 	for _, ws := range c.Workspaces {
 		card := workspaceCard{Workspace: ws}
 		if loc, err := time.LoadLocation(ws.Timezone); err == nil {
@@ -202,20 +208,8 @@ func (u *webUI) dashboard(w http.ResponseWriter, r *http.Request, p *Principal, 
 			}
 			card.Media, card.ShowMedia = len(list), true
 		}
-		posts, err := u.s.ListPosts(ctx, p, ws.ID, dashPostWindow)
-		if err != nil {
-			return err
-		}
-		card.ManyPosts = len(posts) == dashPostWindow
-		for _, post := range posts {
-			switch post.Status {
-			case PostScheduled, PostPublishing:
-				card.Scheduled++
-			case PostPublished:
-				card.Published++
-			case PostFailed, PostPartiallyFailed, PostSkipped:
-				card.Failed++
-			}
+		if sum, ok := summaries[ws.ID]; ok {
+			card.ScheduledToday, card.AwaitingApproval, card.Failed, card.NeedsReconnect = sum.ScheduledToday, sum.AwaitingApproval, sum.Failed, sum.NeedsReconnect
 		}
 		v.Cards = append(v.Cards, card)
 	}
