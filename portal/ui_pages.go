@@ -176,7 +176,6 @@ type workspaceCard struct {
 	Offset                                                   string
 }
 
-
 func (u *webUI) dashboard(w http.ResponseWriter, r *http.Request, p *Principal, f *form, status int) error {
 	ctx := r.Context()
 	c := u.chrome(w, r, p, "Workspaces", "dashboard")
