@@ -35,42 +35,51 @@ func (s *Service) applyDecoded(ctx context.Context, m *bus.Message, fn func(tx *
 	})
 }
 
-// Publishing outcomes (post.published, post.failed) come in bursts, one per
-// post and account, and each used to take a store transaction of its own:
-// on an embedded node that was most of Portal's share of the one writer.
-// They are handled in batches instead (docs/decisions/0022), one
-// transaction per batch, with the inbox deduplicating each event.
-const outcomeConcurrency = 64
+// The events of publishing (post.due, post.published, post.failed) come in
+// bursts, one per post or per post and account, and each used to take a
+// store transaction of its own: on an embedded node that was most of
+// Portal's share of the one writer. They are handled in batches instead
+// (docs/decisions/0022), one transaction per batch, with the inbox
+// deduplicating each event.
+const batchedConcurrency = 64
 
-// outcomeBatching: a batch is whatever has been delivered meanwhile, up to
-// the deliveries in flight of both subscriptions.
-var outcomeBatching = bus.BatchOptions{MaxBatch: 2 * outcomeConcurrency}
+// batching: a batch is whatever has been delivered meanwhile, up to about
+// what two of the subscriptions have in flight.
+var batching = bus.BatchOptions{MaxBatch: 2 * batchedConcurrency}
+
+// batched reports whether Portal handles topic's events in batches.
+func batched(topic string) bool {
+	switch topic {
+	case bus.TopicPostDue, bus.TopicPostPublished, bus.TopicPostFailed:
+		return true
+	}
+	return false
+}
 
 // subscribeOptions returns the options Portal subscribes to topic with.
 func subscribeOptions(topic string) []bus.SubscribeOption {
-	switch topic {
-	case bus.TopicPostPublished, bus.TopicPostFailed:
+	if batched(topic) {
 		// As many at once as a batch should hold: the bus delivers no more.
-		return []bus.SubscribeOption{bus.WithConcurrency(outcomeConcurrency)}
+		return []bus.SubscribeOption{bus.WithConcurrency(batchedConcurrency)}
 	}
 	return nil
 }
 
-// onOutcomes applies a batch of post.published and post.failed events in
-// one transaction, recording each event id in the inbox first so that a
-// redelivered event (in this batch or later) changes nothing. The bus
-// acknowledges each event only once this returns, so a crash before the
-// commit leaves all of them to be delivered again. When the transaction
-// fails, each event is applied again on its own, so that one event that
-// cannot be applied does not hold back the others.
-func (s *Service) onOutcomes(ctx context.Context, msgs []*bus.Message) []error {
+// onEvents applies a batch of post.due, post.published and post.failed
+// events in one transaction, recording each event id in the inbox first so
+// that a redelivered event (in this batch or later) changes nothing. The
+// bus acknowledges each event only once this returns, so a crash before
+// the commit leaves all of them to be delivered again. When the
+// transaction fails, each event is applied again on its own, so that one
+// event that cannot be applied does not hold back the others.
+func (s *Service) onEvents(ctx context.Context, msgs []*bus.Message) []error {
 	type outcome struct {
 		id string
 		fn func(tx *store.Tx) error
 	}
 	outcomes := make([]outcome, 0, len(msgs))
 	for _, m := range msgs {
-		if fn := s.outcome(ctx, m); fn != nil {
+		if fn := s.applier(ctx, m); fn != nil {
 			outcomes = append(outcomes, outcome{m.ID, fn})
 		}
 	}
@@ -100,20 +109,28 @@ func (s *Service) onOutcomes(ctx context.Context, msgs []*bus.Message) []error {
 		errs[0] = err
 		return errs
 	}
-	s.log.Warn("applying a batch of outcomes failed; applying them one by one", "events", len(msgs), "err", err)
+	s.log.Warn("applying a batch of events failed; applying them one by one", "events", len(msgs), "err", err)
 	for i, m := range msgs {
-		if fn := s.outcome(ctx, m); fn != nil {
+		if fn := s.applier(ctx, m); fn != nil {
 			errs[i] = s.applyDecoded(ctx, m, fn)
 		}
 	}
 	return errs
 }
 
-// outcome decodes a post.published or post.failed event and returns what
-// applies it, or nil for a payload that does not decode (logged: there is
-// nothing to redeliver) or a topic that is not an outcome.
-func (s *Service) outcome(ctx context.Context, m *bus.Message) func(tx *store.Tx) error {
+// applier decodes a post.due, post.published or post.failed event and
+// returns what applies it, or nil for a payload that does not decode
+// (logged: there is nothing to redeliver) or a topic not handled in
+// batches.
+func (s *Service) applier(ctx context.Context, m *bus.Message) func(tx *store.Tx) error {
 	switch m.Topic {
+	case bus.TopicPostDue:
+		ev := &eventsv1.PostDue{}
+		if err := proto.Unmarshal(m.Payload, ev); err != nil {
+			s.log.Error("dropping undecodable event", "topic", m.Topic, "id", m.ID, "err", err)
+			return nil
+		}
+		return func(tx *store.Tx) error { return s.postDue(ctx, tx, ev) }
 	case bus.TopicPostPublished:
 		ev := &eventsv1.PostPublished{}
 		if err := proto.Unmarshal(m.Payload, ev); err != nil {
@@ -129,7 +146,7 @@ func (s *Service) outcome(ctx context.Context, m *bus.Message) func(tx *store.Tx
 		}
 		return func(tx *store.Tx) error { return postFailed(ctx, tx, ev) }
 	}
-	s.log.Error("dropping an event that is not a publishing outcome", "topic", m.Topic, "id", m.ID)
+	s.log.Error("dropping an event not handled in batches", "topic", m.Topic, "id", m.ID)
 	return nil
 }
 

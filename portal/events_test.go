@@ -161,7 +161,7 @@ func TestStartAndClose(t *testing.T) {
 	}
 }
 
-// A batch of outcomes is applied in one transaction, each event once
+// A batch of events (outcomes, and a post.due) is applied in one transaction, each event once
 // however often it is in the batch; an event that cannot be applied fails
 // alone (redelivered later) and holds back none of the others.
 func TestOutcomesBatch(t *testing.T) {
@@ -203,8 +203,9 @@ func TestOutcomesBatch(t *testing.T) {
 		published, // delivered twice in the same batch
 		{ID: "evt_b3", Topic: bus.TopicPostPublished, Payload: []byte{0xff, 0xff}},
 		msg("evt_b4", bus.TopicPostPublished, &eventsv1.PostPublished{TenantId: a.id, PostId: posts[2], Revision: 1, AccountId: a.account, RemoteId: "boom"}),
+		msg("evt_b5", bus.TopicPostDue, &eventsv1.PostDue{TenantId: a.id, PostId: posts[0], Revision: 1}),
 	}
-	errs := b.svc.onOutcomes(ctx, batch)
+	errs := b.svc.onEvents(ctx, batch)
 	if len(errs) != len(batch) {
 		t.Fatalf("%d results for %d events: %v", len(errs), len(batch), errs)
 	}
@@ -223,8 +224,9 @@ func TestOutcomesBatch(t *testing.T) {
 		}
 		return n
 	}
-	if inbox("evt_b1") != 1 || inbox("evt_b2") != 1 || inbox("evt_b4") != 0 {
-		t.Errorf("inbox: b1 %d, b2 %d, b4 %d; want 1, 1 and none for the refused event", inbox("evt_b1"), inbox("evt_b2"), inbox("evt_b4"))
+	if inbox("evt_b1") != 1 || inbox("evt_b2") != 1 || inbox("evt_b4") != 0 || inbox("evt_b5") != 1 {
+		t.Errorf("inbox: b1 %d, b2 %d, b4 %d, b5 %d; want 1, 1, none for the refused event, 1",
+			inbox("evt_b1"), inbox("evt_b2"), inbox("evt_b4"), inbox("evt_b5"))
 	}
 
 	// Redelivered once the store takes it, the refused event is applied;
@@ -234,7 +236,7 @@ func TestOutcomesBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if errs := b.svc.onOutcomes(ctx, batch); errs != nil {
+	if errs := b.svc.onEvents(ctx, batch); errs != nil {
 		t.Fatalf("redelivered batch: %v", errs)
 	}
 	if got := []string{status(posts[0]), status(posts[1]), status(posts[2])}; got[0] != PostPublished || got[1] != PostFailed || got[2] != PostPublished {

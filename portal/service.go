@@ -212,16 +212,19 @@ func (s *Service) Start(ctx context.Context) error {
 		return errors.New("portal: already started")
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	outcomes := bus.NewBatcher(s.onOutcomes, outcomeBatching)
+	batcher := bus.NewBatcher(s.onEvents, batching)
 	for topic, h := range map[string]bus.Handler{
 		bus.TopicPostDue:               s.onPostDue,
 		bus.TopicScheduleMoved:         s.onScheduleMoved,
 		bus.TopicScheduleSkipped:       s.onScheduleSkipped,
 		bus.TopicFeedItem:              s.onFeedItem,
-		bus.TopicPostPublished:         outcomes.Handle,
-		bus.TopicPostFailed:            outcomes.Handle,
+		bus.TopicPostPublished:         s.onPostPublished,
+		bus.TopicPostFailed:            s.onPostFailed,
 		bus.TopicAccountNeedsReconnect: s.onAccountNeedsReconnect,
 	} {
+		if batched(topic) {
+			h = batcher.Handle
+		}
 		sub, err := s.bus.Subscribe(runCtx, topic, "portal", h, subscribeOptions(topic)...)
 		if err != nil {
 			cancel()
