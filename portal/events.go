@@ -73,30 +73,30 @@ func subscribeOptions(topic string) []bus.SubscribeOption {
 // transaction fails, each event is applied again on its own, so that one
 // event that cannot be applied does not hold back the others.
 func (s *Service) onEvents(ctx context.Context, msgs []*bus.Message) []error {
-	type outcome struct {
+	type event struct {
 		id string
 		fn func(tx *store.Tx) error
 	}
-	outcomes := make([]outcome, 0, len(msgs))
+	events := make([]event, 0, len(msgs))
 	for _, m := range msgs {
 		if fn := s.applier(ctx, m); fn != nil {
-			outcomes = append(outcomes, outcome{m.ID, fn})
+			events = append(events, event{m.ID, fn})
 		}
 	}
-	if len(outcomes) == 0 {
+	if len(events) == 0 {
 		return nil
 	}
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		for _, o := range outcomes {
-			first, err := s.outbox.FirstDelivery(ctx, tx, o.id)
+		for _, e := range events {
+			first, err := s.outbox.FirstDelivery(ctx, tx, e.id)
 			if err != nil {
 				return err
 			}
 			if !first {
 				continue
 			}
-			if err := o.fn(tx); err != nil {
-				return fmt.Errorf("event %s: %w", o.id, err)
+			if err := e.fn(tx); err != nil {
+				return fmt.Errorf("event %s: %w", e.id, err)
 			}
 		}
 		return nil
