@@ -230,7 +230,11 @@ func TestBatcherOverTheBus(t *testing.T) {
 	got := map[string]int{}
 	refused := map[string]bool{}
 	biggest := 0
+	var calls atomic.Int32
 	batcher := bus.NewBatcher(func(ctx context.Context, msgs []*bus.Message) []error {
+		if calls.Add(1) == 1 {
+			time.Sleep(50 * time.Millisecond) // the other deliveries queue up meanwhile
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		biggest = max(biggest, len(msgs))
