@@ -10,6 +10,7 @@ import (
 	"github.com/heraldhq/herald/bus"
 	eventsv1 "github.com/heraldhq/herald/gen/herald/events/v1"
 	portalv1 "github.com/heraldhq/herald/gen/herald/portal/v1"
+	"github.com/heraldhq/herald/store"
 )
 
 func mustMarshal(t *testing.T, m proto.Message) []byte {
@@ -157,5 +158,88 @@ func TestStartAndClose(t *testing.T) {
 	}
 	if err := b.svc.Close(); err != nil {
 		t.Fatal("second Close:", err)
+	}
+}
+
+// A batch of events (outcomes, and a post.due) is applied in one transaction, each event once
+// however often it is in the batch; an event that cannot be applied fails
+// alone (redelivered later) and holds back none of the others.
+func TestOutcomesBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	ctx := context.Background()
+	var posts []string
+	for range 3 {
+		posts = append(posts, a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{
+			"text": "x", "account_ids": []string{a.account}, "scheduled_at": future()})).json(t)["id"].(string))
+	}
+	status := func(id string) string {
+		return a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/posts/"+id, nil)).json(t)["status"].(string)
+	}
+	// The store refuses the third post's outcome, as it would a write
+	// that breaks.
+	refuse := []string{`CREATE TRIGGER refuse_boom BEFORE UPDATE ON portal_post_targets
+		FOR EACH ROW WHEN (NEW.remote_id = 'boom') BEGIN SELECT RAISE(ABORT, 'refused'); END`}
+	allow := []string{`DROP TRIGGER refuse_boom`}
+	if b.db.Dialect() == store.Postgres {
+		refuse = []string{`CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql`,
+			`CREATE TRIGGER refuse_boom BEFORE UPDATE ON portal_post_targets FOR EACH ROW WHEN (NEW.remote_id = 'boom') EXECUTE FUNCTION refuse_boom()`}
+		allow = []string{`DROP TRIGGER refuse_boom ON portal_post_targets`}
+	}
+	for _, q := range refuse {
+		if _, err := b.db.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	msg := func(id, topic string, ev proto.Message) *bus.Message {
+		return &bus.Message{ID: id, Topic: topic, Payload: mustMarshal(t, ev)}
+	}
+	published := msg("evt_b1", bus.TopicPostPublished, &eventsv1.PostPublished{TenantId: a.id, PostId: posts[0], Revision: 1, AccountId: a.account, RemoteId: "1"})
+	batch := []*bus.Message{
+		published,
+		msg("evt_b2", bus.TopicPostFailed, &eventsv1.PostFailed{TenantId: a.id, PostId: posts[1], Revision: 1, AccountId: a.account, Reason: "no"}),
+		published, // delivered twice in the same batch
+		{ID: "evt_b3", Topic: bus.TopicPostPublished, Payload: []byte{0xff, 0xff}},
+		msg("evt_b4", bus.TopicPostPublished, &eventsv1.PostPublished{TenantId: a.id, PostId: posts[2], Revision: 1, AccountId: a.account, RemoteId: "boom"}),
+		msg("evt_b5", bus.TopicPostDue, &eventsv1.PostDue{TenantId: a.id, PostId: posts[0], Revision: 1}),
+	}
+	errs := b.svc.onEvents(ctx, batch)
+	if len(errs) != len(batch) {
+		t.Fatalf("%d results for %d events: %v", len(errs), len(batch), errs)
+	}
+	for i, err := range errs {
+		if want := i == 4; (err != nil) != want {
+			t.Errorf("event %d (%s): error %v, want one: %v", i, batch[i].ID, err, want)
+		}
+	}
+	if got := []string{status(posts[0]), status(posts[1]), status(posts[2])}; got[0] != PostPublished || got[1] != PostFailed || got[2] != PostScheduled {
+		t.Errorf("statuses after the batch: %v, want published, failed, scheduled", got)
+	}
+	inbox := func(id string) int {
+		var n int
+		if err := b.db.QueryRow(ctx, `SELECT COUNT(*) FROM portal_inbox WHERE event_id = ?`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if inbox("evt_b1") != 1 || inbox("evt_b2") != 1 || inbox("evt_b4") != 0 || inbox("evt_b5") != 1 {
+		t.Errorf("inbox: b1 %d, b2 %d, b4 %d, b5 %d; want 1, 1, none for the refused event, 1",
+			inbox("evt_b1"), inbox("evt_b2"), inbox("evt_b4"), inbox("evt_b5"))
+	}
+
+	// Redelivered once the store takes it, the refused event is applied;
+	// the others, redelivered too, change nothing.
+	for _, q := range allow {
+		if _, err := b.db.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if errs := b.svc.onEvents(ctx, batch); errs != nil {
+		t.Fatalf("redelivered batch: %v", errs)
+	}
+	if got := []string{status(posts[0]), status(posts[1]), status(posts[2])}; got[0] != PostPublished || got[1] != PostFailed || got[2] != PostPublished {
+		t.Errorf("statuses after the redelivery: %v, want published, failed, published", got)
 	}
 }

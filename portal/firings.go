@@ -25,34 +25,37 @@ const maxFiringsPage = 500
 // are its only outcome.
 func (s *Service) onPostDue(ctx context.Context, m *bus.Message) error {
 	ev := &eventsv1.PostDue{}
-	return s.apply(ctx, m, ev, func(tx *store.Tx) error {
-		tenant := ev.GetTenantId()
-		post, err := s.loadPost(ctx, tx, tenant, ev.GetPostId())
-		if err != nil || !repeating(post.Kind) || post.Revision != ev.GetRevision() || post.Status != PostScheduled || ev.GetDueAt() == nil {
-			// Gone, edited since, or not a repeating post: Publisher will
-			// not publish it either.
-			return nil
-		}
-		due := ev.GetDueAt().AsTime()
-		if err := noteFiring(ctx, tx, tenant, post.ID, due); err != nil {
-			return err
-		}
-		loc, err := time.LoadLocation(post.Zone)
-		if err != nil {
-			loc = time.UTC
-		}
-		next, finished := due, true
-		if ev.GetNextDueAt() != nil {
-			next, finished = ev.GetNextDueAt().AsTime(), false
-		}
-		next = next.In(loc)
-		if _, err := tx.Exec(ctx, `UPDATE portal_posts SET fired_count = fired_count + 1, scheduled_at = ?, local_time = ?, finished = ?, updated_at = ?
-			WHERE agency_id = ? AND id = ? AND revision = ?`,
-			store.ToMicros(next), formatWall(next), finished, store.ToMicros(time.Now()), tenant, post.ID, post.Revision); err != nil {
-			return fmt.Errorf("portal: recording a firing: %w", err)
-		}
-		return recomputePostStatus(ctx, tx, tenant, post.ID)
-	})
+	return s.apply(ctx, m, ev, func(tx *store.Tx) error { return s.postDue(ctx, tx, ev) })
+}
+
+// postDue applies a post.due event (see onPostDue).
+func (s *Service) postDue(ctx context.Context, tx *store.Tx, ev *eventsv1.PostDue) error {
+	tenant := ev.GetTenantId()
+	post, err := s.loadPost(ctx, tx, tenant, ev.GetPostId())
+	if err != nil || !repeating(post.Kind) || post.Revision != ev.GetRevision() || post.Status != PostScheduled || ev.GetDueAt() == nil {
+		// Gone, edited since, or not a repeating post: Publisher will
+		// not publish it either.
+		return nil
+	}
+	due := ev.GetDueAt().AsTime()
+	if err := noteFiring(ctx, tx, tenant, post.ID, due); err != nil {
+		return err
+	}
+	loc, err := time.LoadLocation(post.Zone)
+	if err != nil {
+		loc = time.UTC
+	}
+	next, finished := due, true
+	if ev.GetNextDueAt() != nil {
+		next, finished = ev.GetNextDueAt().AsTime(), false
+	}
+	next = next.In(loc)
+	if _, err := tx.Exec(ctx, `UPDATE portal_posts SET fired_count = fired_count + 1, scheduled_at = ?, local_time = ?, finished = ?, updated_at = ?
+		WHERE agency_id = ? AND id = ? AND revision = ?`,
+		store.ToMicros(next), formatWall(next), finished, store.ToMicros(time.Now()), tenant, post.ID, post.Revision); err != nil {
+		return fmt.Errorf("portal: recording a firing: %w", err)
+	}
+	return recomputePostStatus(ctx, tx, tenant, post.ID)
 }
 
 // noteFiring makes sure the firing at due has a row per target, and when it

@@ -218,6 +218,7 @@ func (s *Service) Start(ctx context.Context) error {
 		return errors.New("portal: already started")
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	batcher := bus.NewBatcher(s.onEvents, batching)
 	for topic, h := range map[string]bus.Handler{
 		bus.TopicPostDue:               s.onPostDue,
 		bus.TopicScheduleMoved:         s.onScheduleMoved,
@@ -227,7 +228,10 @@ func (s *Service) Start(ctx context.Context) error {
 		bus.TopicPostFailed:            s.onPostFailed,
 		bus.TopicAccountNeedsReconnect: s.onAccountNeedsReconnect,
 	} {
-		sub, err := s.bus.Subscribe(runCtx, topic, "portal", h)
+		if batched(topic) {
+			h = batcher.Handle
+		}
+		sub, err := s.bus.Subscribe(runCtx, topic, "portal", h, subscribeOptions(topic)...)
 		if err != nil {
 			cancel()
 			for _, sb := range s.subs {

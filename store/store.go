@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +61,9 @@ type DB struct {
 	classify func(error) error
 	// migrationLock, when set, gives the lock Migrate holds per prefix.
 	migrationLock func(prefix string) lock.SessionLocker
+	// stmts keeps prepared statements by query text; nil when the driver
+	// caches them itself (pgx) or the adapter asked for none.
+	stmts *stmtCache
 }
 
 // Config is what an adapter hands to New.
@@ -76,6 +80,11 @@ type Config struct {
 	// apply the same migration twice. Nil when one process owns the store
 	// (SQLite: SerializeWrites already orders Migrate calls).
 	MigrationLock func(prefix string) lock.SessionLocker
+	// StatementCache is how many prepared statements the DB keeps by query
+	// text and reuses for Exec and QueryRow (and Query outside a
+	// transaction); 0 keeps none. An adapter whose driver already caches
+	// statements per connection (pgx) leaves it at 0.
+	StatementCache int
 }
 
 // New wraps an open *sql.DB. Adapters call it; services call Open.
@@ -84,7 +93,8 @@ func New(db *sql.DB, c Config) *DB {
 	if cl == nil {
 		cl = func(err error) error { return err }
 	}
-	return &DB{sql: db, dialect: c.Dialect, url: c.URL, serialize: c.SerializeWrites, classify: cl, migrationLock: c.MigrationLock}
+	return &DB{sql: db, dialect: c.Dialect, url: c.URL, serialize: c.SerializeWrites, classify: cl, migrationLock: c.MigrationLock,
+		stmts: newStmtCache(c.StatementCache)}
 }
 
 // Opener opens a store for one URL scheme.
@@ -115,7 +125,12 @@ func (db *DB) URL() string { return db.url }
 func (db *DB) SQL() *sql.DB { return db.sql }
 
 // Close closes the store.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	if db.stmts != nil {
+		db.stmts.close()
+	}
+	return db.sql.Close()
+}
 
 // Ping checks the store answers; it backs the readiness endpoint.
 func (db *DB) Ping(ctx context.Context) error { return db.classify(db.sql.PingContext(ctx)) }
@@ -125,17 +140,51 @@ func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 		db.writeMu.Lock()
 		defer db.writeMu.Unlock()
 	}
-	r, err := db.sql.ExecContext(ctx, db.rebind(q), args...)
+	q = db.rebind(q)
+	if cs := db.cached(ctx, q); cs != nil {
+		defer db.stmts.release(cs)
+		r, err := cs.st.ExecContext(ctx, args...)
+		return r, db.classify(err)
+	}
+	r, err := db.sql.ExecContext(ctx, q, args...)
 	return r, db.classify(err)
 }
 
 func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	r, err := db.sql.QueryContext(ctx, db.rebind(q), args...)
+	q = db.rebind(q)
+	// Outside a transaction the pool hands a statement only a connection
+	// that no open Rows holds, so a cached statement is never stepped twice
+	// at once.
+	if cs := db.cached(ctx, q); cs != nil {
+		defer db.stmts.release(cs)
+		r, err := cs.st.QueryContext(ctx, args...)
+		return r, db.classify(err)
+	}
+	r, err := db.sql.QueryContext(ctx, q, args...)
 	return r, db.classify(err)
 }
 
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.sql.QueryRowContext(ctx, db.rebind(q), args...)
+	q = db.rebind(q)
+	if cs := db.cached(ctx, q); cs != nil {
+		// The Row keeps what it needs of the statement until Scan.
+		defer db.stmts.release(cs)
+		return cs.st.QueryRowContext(ctx, args...)
+	}
+	return db.sql.QueryRowContext(ctx, q, args...)
+}
+
+// cached returns q's prepared statement from the cache, preparing it on
+// the pool on a miss, or nil when the DB keeps no statements or q is not
+// worth keeping. The caller releases it.
+func (db *DB) cached(ctx context.Context, q string) *cachedStmt {
+	if db.stmts == nil || !cacheable(q) {
+		return nil
+	}
+	if cs := db.stmts.get(q); cs != nil {
+		return cs
+	}
+	return db.stmts.add(ctx, db.sql, q)
 }
 
 // Tx runs fn in a transaction and commits it if fn returns nil; if fn
@@ -144,6 +193,10 @@ func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // once the transaction is over, so they may use the store themselves.
 func (db *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	tx, err := db.runTx(ctx, fn)
+	if tx != nil && len(tx.misses) > 0 {
+		// Prepared now that the transaction no longer holds its connection.
+		db.stmts.prepareAll(ctx, db.sql, tx.misses)
+	}
 	if err != nil {
 		return err
 	}
@@ -168,10 +221,10 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *Tx) error) (*Tx, error) {
 	defer func() { _ = stx.Rollback() }()
 	tx := &Tx{tx: stx, db: db}
 	if err := fn(tx); err != nil {
-		return nil, err
+		return tx, err
 	}
 	if err := stx.Commit(); err != nil {
-		return nil, db.classify(err)
+		return tx, db.classify(err)
 	}
 	return tx, nil
 }
@@ -181,20 +234,69 @@ type Tx struct {
 	tx          *sql.Tx
 	db          *DB
 	afterCommit []func()
+	// stmts are the cached statements bound to this transaction, by query
+	// text; misses are the cacheable queries it ran unprepared, prepared on
+	// the pool once it is over.
+	stmts  map[string]*sql.Stmt
+	misses []string
 }
 
 func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	r, err := tx.tx.ExecContext(ctx, tx.db.rebind(q), args...)
+	q = tx.db.rebind(q)
+	if st := tx.cached(ctx, q); st != nil {
+		r, err := st.ExecContext(ctx, args...)
+		return r, tx.db.classify(err)
+	}
+	r, err := tx.tx.ExecContext(ctx, q, args...)
 	return r, tx.db.classify(err)
 }
 
+// Query never uses the statement cache: the transaction has one
+// connection, and rows of a query still open while the same query runs
+// again (a loop over rows that queries again) would step one statement
+// twice at once.
 func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	r, err := tx.tx.QueryContext(ctx, tx.db.rebind(q), args...)
 	return r, tx.db.classify(err)
 }
 
+// QueryRow uses the statement cache: its Row is scanned, and the statement
+// reset, before the same query runs again (every caller scans at once).
 func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, tx.db.rebind(q), args...)
+	q = tx.db.rebind(q)
+	if st := tx.cached(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.tx.QueryRowContext(ctx, q, args...)
+}
+
+// cached returns q's cached statement bound to the transaction, or nil on
+// a miss (noted, to be prepared after the transaction) or when the DB keeps
+// no statements.
+func (tx *Tx) cached(ctx context.Context, q string) *sql.Stmt {
+	if tx.db.stmts == nil || !cacheable(q) {
+		return nil
+	}
+	if st, ok := tx.stmts[q]; ok {
+		return st
+	}
+	cs := tx.db.stmts.get(q)
+	if cs == nil {
+		if !slices.Contains(tx.misses, q) {
+			tx.misses = append(tx.misses, q)
+		}
+		return nil
+	}
+	// The transaction's statement reuses the one prepared on this
+	// connection, or prepares it there once; database/sql keeps it usable
+	// until the transaction ends even if the cache closes cs meanwhile.
+	st := tx.tx.StmtContext(ctx, cs.st)
+	tx.db.stmts.release(cs)
+	if tx.stmts == nil {
+		tx.stmts = make(map[string]*sql.Stmt)
+	}
+	tx.stmts[q] = st
+	return st
 }
 
 // Prepare prepares q once for several executions in the transaction (a

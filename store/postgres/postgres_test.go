@@ -433,3 +433,37 @@ func TestErrorsFromTheServerAreClassified(t *testing.T) {
 		t.Errorf("statement past its deadline: %v, want context.DeadlineExceeded in its chain", err)
 	}
 }
+
+// Statements are prepared once per connection and reused: pgx's statement
+// cache (its default query exec mode), which is why the store keeps no
+// cache of its own for PostgreSQL.
+func TestStatementsPreparedOncePerConnection(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := open(t, storetest.URLFor(t, store.Postgres))
+	q := "SELECT ?::BIGINT + 41 AS answer_reused"
+	err := db.Tx(ctx, func(tx *store.Tx) error {
+		for i := range 5 {
+			var n int64
+			if err := tx.QueryRow(ctx, q, i+1).Scan(&n); err != nil {
+				return err
+			}
+			if n != int64(i+42) {
+				return fmt.Errorf("run %d: %d, want %d", i, n, i+42)
+			}
+		}
+		// pg_prepared_statements lists this connection's statements.
+		var prepared int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM pg_prepared_statements WHERE statement = $1",
+			"SELECT $1::BIGINT + 41 AS answer_reused").Scan(&prepared); err != nil {
+			return err
+		}
+		if prepared != 1 {
+			return fmt.Errorf("the query is prepared %d times on the connection, want once", prepared)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

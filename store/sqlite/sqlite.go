@@ -26,6 +26,10 @@ import (
 
 func init() { store.Register("sqlite", Open) }
 
+// StatementCache is how many prepared statements a SQLite store keeps by
+// query text (store.Config.StatementCache).
+const StatementCache = 512
+
 // Open opens the SQLite store named by u.
 func Open(ctx context.Context, u *url.URL) (*store.DB, error) {
 	path := u.Host + u.Path
@@ -68,6 +72,9 @@ func Open(ctx context.Context, u *url.URL) (*store.DB, error) {
 		URL:             "sqlite://" + path,
 		SerializeWrites: true,
 		Classify:        classify,
+		// modernc parses a statement again on every call unless it was
+		// prepared; Herald's services run a few hundred distinct queries.
+		StatementCache: StatementCache,
 	}), nil
 }
 

@@ -44,6 +44,9 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Micros", testMicros},
 		{"BytesAndBooleans", testBytesAndBooleans},
 		{"ConcurrentTransactions", testConcurrentTransactions},
+		{"RepeatedStatements", testRepeatedStatements},
+		{"RepeatedStatementsAfterSchemaChange", testRepeatedStatementsAfterSchemaChange},
+		{"SameQueryNestedInTx", testSameQueryNestedInTx},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
@@ -811,5 +814,162 @@ func testPing(t *testing.T, db *store.DB, _ string) {
 	}
 	if d := db.Dialect(); d != store.SQLite && d != store.Postgres {
 		t.Errorf("Dialect() = %q, want one of the known dialects", d)
+	}
+}
+
+// The same statements run again and again, in and out of transactions,
+// committed and rolled back, give the right results each time (the store
+// may reuse prepared statements).
+func testRepeatedStatements(t *testing.T, db *store.DB, p string) {
+	ctx := t.Context()
+	table := createItems(t, db, p)
+	insert := "INSERT INTO " + table + " (id, name, n) VALUES (?, ?, ?)"
+	bump := "UPDATE " + table + " SET n = n + ? WHERE id = ?"
+	read := "SELECT n FROM " + table + " WHERE id = ?"
+	for i := range 20 {
+		key := fmt.Sprintf("k%d", i%3)
+		err := db.Tx(ctx, func(tx *store.Tx) error {
+			if i < 3 {
+				if _, err := tx.Exec(ctx, insert, key, "item", 0); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, bump, 1, key); err != nil {
+				return err
+			}
+			var n int64
+			if err := tx.QueryRow(ctx, read, key).Scan(&n); err != nil {
+				return err
+			}
+			if i%4 == 3 {
+				return errors.New("roll back")
+			}
+			return nil
+		})
+		if err != nil && (i%4 != 3 || err.Error() != "roll back") {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+		exec(t, db, bump, 0, key)
+	}
+	// 20 transactions over three keys, every fourth rolled back: k0 gets
+	// i = 0,6,9,12,18 (3 and 15 rolled back), k1 1,4,10,13,16 (7, 19),
+	// k2 2,5,8,14,17 (11).
+	for key, want := range map[string]int64{"k0": 5, "k1": 5, "k2": 5} {
+		if n := queryInt(t, db, read, key); n != want {
+			t.Errorf("%s: n = %d, want %d", key, n, want)
+		}
+	}
+	// An error keeps its kind through a reused statement.
+	_, err := db.Exec(ctx, insert, "k0", "again", 0)
+	if !errs.Is(err, errs.Conflict) {
+		t.Errorf("inserting a duplicate through a reused statement: %v, want Conflict", err)
+	}
+	err = db.Tx(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, insert, "k1", "again", 0)
+		return err
+	})
+	if !errs.Is(err, errs.Conflict) {
+		t.Errorf("inserting a duplicate in a transaction through a reused statement: %v, want Conflict", err)
+	}
+}
+
+// Statements run before a table changes (a column added, the table
+// dropped and made again with other types) run right after it.
+func testRepeatedStatementsAfterSchemaChange(t *testing.T, db *store.DB, p string) {
+	ctx := t.Context()
+	table := createItems(t, db, p)
+	insert := "INSERT INTO " + table + " (id, name) VALUES (?, ?)"
+	read := "SELECT name FROM " + table + " WHERE id = ?"
+	inTx := func(id, name string) string {
+		t.Helper()
+		var got string
+		err := db.Tx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.Exec(ctx, insert, id, name); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, read, id).Scan(&got)
+		})
+		if err != nil {
+			t.Fatalf("transaction writing %s: %v", id, err)
+		}
+		return got
+	}
+	for i := range 3 {
+		inTx(fmt.Sprintf("before%d", i), "b")
+	}
+	exec(t, db, "ALTER TABLE "+table+" ADD COLUMN note TEXT NOT NULL DEFAULT 'none'")
+	if got := inTx("after-alter", "a"); got != "a" {
+		t.Errorf("after ALTER TABLE: name = %q, want a", got)
+	}
+	exec(t, db, "DROP TABLE "+table)
+	exec(t, db, "CREATE TABLE "+table+" (name TEXT NOT NULL, id TEXT PRIMARY KEY)")
+	if got := inTx("after-recreate", "r"); got != "r" {
+		t.Errorf("after the table was made again: name = %q, want r", got)
+	}
+	var name string
+	if err := db.QueryRow(ctx, read, "after-recreate").Scan(&name); err != nil || name != "r" {
+		t.Errorf("outside a transaction after the table was made again: %q, %v; want r", name, err)
+	}
+}
+
+// A transaction may run a query again while the rows of the same query
+// are still open, and run the same one-row query in the loop (SQLite: a
+// PostgreSQL connection takes no query while it sends rows).
+func testSameQueryNestedInTx(t *testing.T, db *store.DB, p string) {
+	if db.Dialect() == store.Postgres {
+		t.Skip("a PostgreSQL connection runs one query at a time: services never nest queries in a transaction")
+	}
+	ctx := t.Context()
+	table := createItems(t, db, p)
+	for i := range 3 {
+		exec(t, db, "INSERT INTO "+table+" (id, name, n) VALUES (?, ?, ?)", fmt.Sprintf("i%d", i), "x", i)
+	}
+	list := "SELECT id FROM " + table + " WHERE n >= ? ORDER BY id"
+	one := "SELECT n FROM " + table + " WHERE id = ?"
+	var pairs int
+	err := db.Tx(ctx, func(tx *store.Tx) error {
+		for range 2 { // twice: the second time with everything seen once
+			outer, err := tx.Query(ctx, list, 0)
+			if err != nil {
+				return err
+			}
+			for outer.Next() {
+				var id string
+				if err := outer.Scan(&id); err != nil {
+					outer.Close()
+					return err
+				}
+				var n int64
+				if err := tx.QueryRow(ctx, one, id).Scan(&n); err != nil {
+					outer.Close()
+					return err
+				}
+				inner, err := tx.Query(ctx, list, n)
+				if err != nil {
+					outer.Close()
+					return err
+				}
+				for inner.Next() {
+					pairs++
+				}
+				inner.Close()
+				if err := inner.Err(); err != nil {
+					outer.Close()
+					return err
+				}
+			}
+			outer.Close()
+			if err := outer.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Per pass: rows with n >= 0, 1, 2 are 3 + 2 + 1.
+	if pairs != 12 {
+		t.Errorf("%d pairs, want 12", pairs)
 	}
 }
