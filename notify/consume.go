@@ -29,14 +29,49 @@ const (
 	statusUnsubscribed = "unsubscribed"
 )
 
+// prepared is an event ready to be recorded: its notice, who hears of it
+// and the agency's branding.
+type prepared struct {
+	m     *bus.Message
+	n     notice
+	rcpts []*portalv1.Recipient
+	brand brand
+}
+
+// recipientsOf asks Portal who a workspace's people are; a batch asks once
+// per workspace (ask caches the answers of one batch).
+type recipientsOf func(ctx context.Context, tenantID, workspaceID string) (*portalv1.ListRecipientsResponse, error)
+
+func (s *Service) askPortal(ctx context.Context, tenantID, workspaceID string) (*portalv1.ListRecipientsResponse, error) {
+	return s.portal.ListRecipients(ctx, &portalv1.ListRecipientsRequest{TenantId: tenantID, WorkspaceId: workspaceID})
+}
+
 // handle consumes one event. An error asks the bus to deliver it again, so
 // it is returned only for what a retry can fix (Portal or the store being
 // unavailable); an event that can never make sense is logged and dropped.
 func (s *Service) handle(ctx context.Context, m *bus.Message) error {
+	ev, err := s.prepare(ctx, m, s.askPortal)
+	if err != nil || ev == nil {
+		return err
+	}
+	created, err := s.record(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if len(created) > 0 {
+		s.log.Debug("notify: notified", "topic", m.Topic, "event_id", m.ID, "recipients", len(created))
+	}
+	return nil
+}
+
+// prepare decodes an event and finds its recipients. It returns nil, nil
+// for an event to drop (logged), and an error only for what a retry can
+// fix.
+func (s *Service) prepare(ctx context.Context, m *bus.Message, ask recipientsOf) (*prepared, error) {
 	n, err := decodeNotice(m)
 	if err != nil {
 		s.log.Error("notify: dropping event", "topic", m.Topic, "event_id", m.ID, "err", err)
-		return nil
+		return nil, nil
 	}
 	// Portal is asked before the transaction: a network call must not hold
 	// a write transaction open.
@@ -46,7 +81,7 @@ func (s *Service) handle(ctx context.Context, m *bus.Message) error {
 	}
 	var res *portalv1.ListRecipientsResponse
 	if scope != "" {
-		res, err = s.portal.ListRecipients(ctx, &portalv1.ListRecipientsRequest{TenantId: n.tenantID, WorkspaceId: scope})
+		res, err = ask(ctx, n.tenantID, scope)
 	}
 	switch {
 	case scope == "":
@@ -59,26 +94,19 @@ func (s *Service) handle(ctx context.Context, m *bus.Message) error {
 		// The workspace is gone: nobody is left to tell.
 		s.log.Info("notify: workspace not found, nobody to notify", "topic", m.Topic, "event_id", m.ID,
 			"tenant_id", n.tenantID, "workspace_id", n.workspaceID)
-		return nil
+		return nil, nil
 	case errs.Is(err, errs.Invalid):
 		// Asking again would be refused again.
 		s.log.Error("notify: dropping event: Portal refused it as invalid", "topic", m.Topic, "event_id", m.ID, "err", err)
-		return nil
+		return nil, nil
 	case err != nil:
-		return fmt.Errorf("notify: recipients of workspace %s: %w", scope, err)
+		return nil, fmt.Errorf("notify: recipients of workspace %s: %w", scope, err)
 	}
 	var rcpts []*portalv1.Recipient
 	if n.inviteEmail == "" {
 		rcpts = n.to.pick(res.GetRecipients())
 	}
-	created, err := s.record(ctx, m, n, rcpts, brandOf(res.GetBranding()))
-	if err != nil {
-		return err
-	}
-	if len(created) > 0 {
-		s.log.Debug("notify: notified", "topic", m.Topic, "event_id", m.ID, "recipients", len(created))
-	}
-	return nil
+	return &prepared{m: m, n: n, rcpts: rcpts, brand: brandOf(res.GetBranding())}, nil
 }
 
 // uniqueRecipients drops recipients without a user id and repeats, so a
@@ -102,12 +130,25 @@ func uniqueRecipients(rs []*portalv1.Recipient) []*portalv1.Recipient {
 // notifications to the live streams. The event's webhook deliveries are
 // queued in the same transaction. It returns nothing when the event was
 // handled before.
-func (s *Service) record(ctx context.Context, m *bus.Message, n notice, rcpts []*portalv1.Recipient, b brand) ([]*notificationv1.Notification, error) {
-	eventID := m.ID
-	now := s.now().UTC()
+func (s *Service) record(ctx context.Context, ev *prepared) ([]*notificationv1.Notification, error) {
 	var created []*notificationv1.Notification
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		created = created[:0]
+		var err error
+		created, err = s.recordIn(ctx, tx, ev, s.now().UTC())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: event %s: %w", ev.m.ID, err)
+	}
+	return created, nil
+}
+
+// recordIn records one event within tx (see record); the pushes to live
+// streams happen after tx commits.
+func (s *Service) recordIn(ctx context.Context, tx *store.Tx, ev *prepared, now time.Time) ([]*notificationv1.Notification, error) {
+	m, n, rcpts, b, eventID := ev.m, ev.n, ev.rcpts, ev.brand, ev.m.ID
+	var created []*notificationv1.Notification
+	err := func() error {
 		first, err := s.outbox.FirstDelivery(ctx, tx, eventID)
 		if err != nil || !first {
 			return err
@@ -165,11 +206,8 @@ func (s *Service) record(ctx context.Context, m *bus.Message, n notice, rcpts []
 			s.wakeMail()
 		})
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("notify: event %s: %w", eventID, err)
-	}
-	return created, nil
+	}()
+	return created, err
 }
 
 // queueEmail renders n for one address and queues it, or holds it for the

@@ -74,6 +74,7 @@ func HookTopics() []string {
 type subscription struct {
 	topic string
 	h     bus.Handler
+	opts  []bus.SubscribeOption
 }
 
 // subscriptions are the service's topics: the ones that notify people
@@ -82,11 +83,11 @@ type subscription struct {
 func (s *Service) subscriptions() []subscription {
 	var out []subscription
 	for _, t := range topics {
-		out = append(out, subscription{t, s.handle})
+		out = append(out, subscription{t, s.batcher.Handle, []bus.SubscribeOption{bus.WithConcurrency(batchSize)}})
 	}
 	for _, t := range HookTopics() {
 		if !slices.Contains(topics, t) {
-			out = append(out, subscription{t, s.handleHook})
+			out = append(out, subscription{t, s.handleHook, nil})
 		}
 	}
 	return out

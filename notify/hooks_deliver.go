@@ -613,7 +613,7 @@ func (s *Service) tellDisabled(ctx context.Context, d dueDelivery, failingSince 
 		subject: "Webhook endpoint disabled",
 	}
 	m := &bus.Message{ID: "whoff_" + d.endpointID + "_" + strconv.FormatInt(failingSince, 10), Topic: topicEndpointDisabled}
-	_, err = s.record(ctx, m, n, uniqueRecipients(endpointOwners(res.GetRecipients())), brandOf(res.GetBranding()))
+	_, err = s.record(ctx, &prepared{m: m, n: n, rcpts: uniqueRecipients(endpointOwners(res.GetRecipients())), brand: brandOf(res.GetBranding())})
 	return err
 }
 

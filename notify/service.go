@@ -51,6 +51,9 @@ type Service struct {
 	hub    *hub
 	// pushed is what this node pushed to its live streams (live.go).
 	pushed pushed
+	// batcher records the events of people's notifications in batches
+	// (batch.go).
+	batcher *bus.Batcher
 
 	// smtp and from are nil when email is disabled.
 	smtp *smtpServer
@@ -99,7 +102,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify: deriving the unsubscribe key: %w", err)
 	}
-	return &Service{
+	s := &Service{
 		unsubKey: key,
 		now:      time.Now,
 		cfg:      cfg,
@@ -116,7 +119,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		policy:   deps.Outbound,
 		hookWake: make(chan struct{}, 1),
 		done:     make(chan struct{}),
-	}, nil
+	}
+	s.batcher = bus.NewBatcher(s.handleBatch, bus.BatchOptions{MaxBatch: batchSize})
+	return s, nil
 }
 
 // Migrate creates or updates the service's tables.
@@ -149,7 +154,7 @@ func (s *Service) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	for _, sb := range s.subscriptions() {
 		topic := sb.topic
-		sub, err := s.bus.Subscribe(ctx, topic, group, sb.h)
+		sub, err := s.bus.Subscribe(ctx, topic, group, sb.h, sb.opts...)
 		if err != nil {
 			cancel()
 			for _, sub := range s.subs {
