@@ -285,7 +285,7 @@ func Default() Config {
 		},
 		SMTP: SMTP{From: "Herald <herald@localhost>"},
 		Limits: Limits{APIRate: 20, APIBurst: 200, PublishConcurrency: 256,
-			Admission: true, MinConcurrency: 4, MaxConcurrency: 256, QueueSize: 32, QueueTimeout: 25 * time.Millisecond,
+			Admission: true, MinConcurrency: 16, MaxConcurrency: 256, QueueSize: 32, QueueTimeout: 25 * time.Millisecond,
 			ConsumerConcurrency: 64},
 		Log:             Log{Level: "info", Format: "text"},
 		Telemetry:       Telemetry{ServiceName: "herald", SampleRatio: 1},

@@ -179,7 +179,7 @@ func TestAdmissionKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := c.Limits
-	if !l.Admission || l.MinConcurrency != 4 || l.MaxConcurrency != 256 || l.QueueSize != 32 || l.QueueTimeout != 25*time.Millisecond || l.ConsumerConcurrency != 64 {
+	if !l.Admission || l.MinConcurrency != 16 || l.MaxConcurrency != 256 || l.QueueSize != 32 || l.QueueTimeout != 25*time.Millisecond || l.ConsumerConcurrency != 64 {
 		t.Fatalf("admission defaults: %+v", l)
 	}
 	c, err = load(t, "", []string{"HERALD_LIMITS__ADMISSION=false", "HERALD_LIMITS__QUEUE_TIMEOUT=100ms", "HERALD_LIMITS__MAX_CONCURRENCY=32"})
