@@ -324,3 +324,18 @@ func TestConsumerFloodStaysBounded(t *testing.T) {
 		t.Fatalf("%d still waiting", w)
 	}
 }
+
+// limits.admission: false leaves requests unlimited; the consumer bound stays.
+func TestAdmissionOff(t *testing.T) {
+	tn := startTracedNode(t, "HERALD_LIMITS__ADMISSION=false")
+	if tn.n.admit != nil {
+		t.Fatal("admission built although limits.admission is false")
+	}
+	metrics := get(t, "GET", tn.n.URL()+"/metrics", nil, "").body
+	if strings.Contains(metrics, "herald_admission_limit") || !strings.Contains(metrics, "herald_consumer_limit 64") {
+		t.Fatalf("/metrics with admission off: admission series present or consumer bound missing")
+	}
+	if r := get(t, "GET", tn.n.URL()+"/readyz", nil, ""); r.status != http.StatusOK {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+}
