@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -32,7 +33,8 @@ import (
 // HERALD_TEST_OVERLOAD_SECONDS sets the overload phase (default 15; the
 // issue's proof is 60). The per-user rate limit is lifted: this measures
 // the node, not fairness between users. HERALD_TEST_OVERLOAD_ADMISSION=off
-// runs the same without admission control, for comparison.
+// runs the same without admission control, for comparison;
+// HERALD_TEST_OVERLOAD_PATH=workspace reads a UI workspace page instead.
 func BenchmarkOverload(b *testing.B) {
 	secs := 15
 	if v, err := strconv.Atoi(os.Getenv("HERALD_TEST_OVERLOAD_SECONDS")); err == nil && v > 0 {
@@ -68,8 +70,29 @@ func BenchmarkOverload(b *testing.B) {
 	if err != nil || setup.StatusCode != http.StatusCreated {
 		b.Fatalf("setup: %v %v", err, setup)
 	}
+	var sess struct {
+		CSRF string `json:"csrf_token"`
+	}
+	_ = json.NewDecoder(setup.Body).Decode(&sess)
 	setup.Body.Close()
 	url := n.URL() + "/api/v1/me"
+	if os.Getenv("HERALD_TEST_OVERLOAD_PATH") == "workspace" {
+		// A dearer read: the workspace page of the UI (queries and a template).
+		req, _ := http.NewRequest("POST", n.URL()+"/api/v1/workspaces", strings.NewReader(`{"name":"Client","timezone":"UTC"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-CSRF-Token", sess.CSRF)
+		res, err := hc.Do(req)
+		if err != nil || res.StatusCode != http.StatusCreated {
+			b.Fatalf("workspace: %v %v", err, res)
+		}
+		var ws struct {
+			ID string `json:"id"`
+		}
+		_ = json.NewDecoder(res.Body).Decode(&ws)
+		res.Body.Close()
+		url = n.URL() + "/workspaces/" + ws.ID
+	}
+	b.Logf("reading %s", url)
 	call := func() (int, time.Duration) {
 		start := time.Now()
 		res, err := hc.Get(url)
