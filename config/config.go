@@ -224,6 +224,22 @@ type Limits struct {
 	// once (network calls in flight); the per-account rate limits apply
 	// within it.
 	PublishConcurrency int `koanf:"publish_concurrency"`
+
+	// Overload protection (docs/decisions/0025-admission-control.md).
+	// Admission turns the node's adaptive concurrency limit on: requests
+	// beyond it wait up to QueueTimeout in a queue of QueueSize, then get
+	// 503 with Retry-After. The limit moves between MinConcurrency and
+	// MaxConcurrency with the latency it observes. Calls between services,
+	// probes and streams are never refused.
+	Admission      bool          `koanf:"admission"`
+	MinConcurrency int           `koanf:"min_concurrency"`
+	MaxConcurrency int           `koanf:"max_concurrency"`
+	QueueSize      int           `koanf:"queue_size"`
+	QueueTimeout   time.Duration `koanf:"queue_timeout"`
+	// ConsumerConcurrency bounds the bus messages one node handles at once
+	// over all its subscriptions but post.due (bounded by
+	// PublishConcurrency); more wait unacknowledged at the bus.
+	ConsumerConcurrency int `koanf:"consumer_concurrency"`
 }
 
 // Log configures logging.
@@ -267,8 +283,10 @@ func Default() Config {
 			Run:    slices.Clone(AllServices),
 			Portal: local, Trigger: local, Publisher: local, Notification: local,
 		},
-		SMTP:            SMTP{From: "Herald <herald@localhost>"},
-		Limits:          Limits{APIRate: 20, APIBurst: 200, PublishConcurrency: 256},
+		SMTP: SMTP{From: "Herald <herald@localhost>"},
+		Limits: Limits{APIRate: 20, APIBurst: 200, PublishConcurrency: 256,
+			Admission: true, MinConcurrency: 16, MaxConcurrency: 256, QueueSize: 32, QueueTimeout: 25 * time.Millisecond,
+			ConsumerConcurrency: 64},
 		Log:             Log{Level: "info", Format: "text"},
 		Telemetry:       Telemetry{ServiceName: "herald", SampleRatio: 1},
 		Metrics:         Metrics{Enabled: true},
@@ -585,6 +603,21 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.PublishConcurrency < 1 || c.Limits.PublishConcurrency > 4096 {
 		bad("limits.publish_concurrency", "must be from 1 to 4096")
+	}
+	if c.Limits.MinConcurrency < 1 {
+		bad("limits.min_concurrency", "must be at least 1")
+	}
+	if c.Limits.MaxConcurrency < c.Limits.MinConcurrency || c.Limits.MaxConcurrency > 65536 {
+		bad("limits.max_concurrency", "must be from limits.min_concurrency (%d) to 65536", c.Limits.MinConcurrency)
+	}
+	if c.Limits.QueueSize < 0 || c.Limits.QueueSize > 65536 {
+		bad("limits.queue_size", "must be from 0 to 65536")
+	}
+	if c.Limits.QueueTimeout <= 0 || c.Limits.QueueTimeout > 10*time.Second {
+		bad("limits.queue_timeout", "must be more than 0 and at most 10s (a short wait, e.g. 25ms)")
+	}
+	if c.Limits.ConsumerConcurrency < 1 || c.Limits.ConsumerConcurrency > 4096 {
+		bad("limits.consumer_concurrency", "must be from 1 to 4096")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -146,6 +147,10 @@ func TestBadConfigurationNamesTheKey(t *testing.T) {
 		{name: "bad duration", yaml: "shutdown_timeout: soon\n", key: "shutdown_timeout", want: ""},
 		{name: "bad smtp", yaml: "smtp:\n  url: http://mail\n", key: "smtp.url", want: "not supported"},
 		{name: "no publish concurrency", yaml: "limits:\n  publish_concurrency: 0\n", key: "limits.publish_concurrency", want: "from 1 to 4096"},
+		{name: "max below min concurrency", env: []string{"HERALD_LIMITS__MIN_CONCURRENCY=8", "HERALD_LIMITS__MAX_CONCURRENCY=4"}, key: "limits.max_concurrency", want: "from limits.min_concurrency (8)"},
+		{name: "no queue timeout", yaml: "limits:\n  queue_timeout: 0s\n", key: "limits.queue_timeout", want: "more than 0"},
+		{name: "negative queue", yaml: "limits:\n  queue_size: -1\n", key: "limits.queue_size", want: "from 0"},
+		{name: "no consumer concurrency", yaml: "limits:\n  consumer_concurrency: 0\n", key: "limits.consumer_concurrency", want: "from 1 to 4096"},
 		{name: "bad otlp endpoint", env: []string{"HERALD_TELEMETRY__OTLP_ENDPOINT=collector:4318"}, key: "telemetry.otlp_endpoint", want: "http(s) URL"},
 		{name: "bad sample ratio", yaml: "telemetry:\n  sample_ratio: 2\n", key: "telemetry.sample_ratio", want: "at most 1"},
 	}
@@ -164,6 +169,25 @@ func TestBadConfigurationNamesTheKey(t *testing.T) {
 				t.Errorf("error %q should name %q and say %q", err, tt.key, tt.want)
 			}
 		})
+	}
+}
+
+func TestAdmissionKeys(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Limits
+	if !l.Admission || l.MinConcurrency != 16 || l.MaxConcurrency != 256 || l.QueueSize != 32 || l.QueueTimeout != 25*time.Millisecond || l.ConsumerConcurrency != 64 {
+		t.Fatalf("admission defaults: %+v", l)
+	}
+	c, err = load(t, "", []string{"HERALD_LIMITS__ADMISSION=false", "HERALD_LIMITS__QUEUE_TIMEOUT=100ms", "HERALD_LIMITS__MAX_CONCURRENCY=32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.Admission || c.Limits.QueueTimeout != 100*time.Millisecond || c.Limits.MaxConcurrency != 32 {
+		t.Fatalf("admission keys from the environment: %+v", c.Limits)
 	}
 }
 

@@ -3,6 +3,9 @@ package node
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -26,6 +29,9 @@ type gatedBus struct {
 	mu      sync.Mutex
 	open    chan struct{}
 	closed  bool
+
+	// consumers bounds the messages handled at once (nil: unbounded).
+	consumers *consumerBudget
 }
 
 func newGatedBus(b bus.Bus, tp trace.TracerProvider, m *telemetry.Metrics) *gatedBus {
@@ -33,7 +39,75 @@ func newGatedBus(b bus.Bus, tp trace.TracerProvider, m *telemetry.Metrics) *gate
 }
 
 func (g *gatedBus) Subscribe(ctx context.Context, topic, group string, h bus.Handler, opts ...bus.SubscribeOption) (bus.Subscription, error) {
-	return g.Bus.Subscribe(ctx, topic, group, telemetry.Consume(h, group, g.tp, g.metrics), opts...)
+	h = telemetry.Consume(h, group, g.tp, g.metrics)
+	// post.due is work already accepted, a scheduled post: its own
+	// subscription's concurrency (limits.publish_concurrency) bounds it,
+	// and no flood of other events may make it wait.
+	if g.consumers != nil && topic != bus.TopicPostDue {
+		h = g.consumers.wrap(h)
+	}
+	return g.Bus.Subscribe(ctx, topic, group, h, opts...)
+}
+
+// limitConsumers bounds the messages this node's consumers handle at once
+// over all subscriptions but post.due.
+func (g *gatedBus) limitConsumers(n int) {
+	if n > 0 {
+		g.consumers = newConsumerBudget(n)
+		if g.metrics != nil {
+			g.metrics.Registry.MustRegister(g.consumers)
+		}
+	}
+}
+
+// consumerBudget is a node-wide semaphore for bus handlers. Each adapter
+// already bounds one subscription (prefetch, pull size, workers); this
+// bounds their sum, so a flood on many topics cannot take every goroutine
+// and megabyte. A handler waiting for a slot has not acknowledged its
+// message, so the bus holds back (the in-process bus's Publish waits, a
+// broker stops delivering past its prefetch): backpressure, never a drop.
+// A subscription ending while a handler waits returns the context's error,
+// which asks for redelivery.
+type consumerBudget struct {
+	slots   chan struct{}
+	waiting atomic.Int64
+}
+
+func newConsumerBudget(n int) *consumerBudget {
+	return &consumerBudget{slots: make(chan struct{}, n)}
+}
+
+func (c *consumerBudget) wrap(h bus.Handler) bus.Handler {
+	return func(ctx context.Context, m *bus.Message) error {
+		c.waiting.Add(1)
+		select {
+		case c.slots <- struct{}{}:
+			c.waiting.Add(-1)
+		case <-ctx.Done():
+			c.waiting.Add(-1)
+			return ctx.Err()
+		}
+		defer func() { <-c.slots }()
+		return h(ctx, m)
+	}
+}
+
+var (
+	conLimit    = prometheus.NewDesc("herald_consumer_limit", "Bus messages this node handles at once over all subscriptions but post.due (limits.consumer_concurrency).", nil, nil)
+	conInFlight = prometheus.NewDesc("herald_consumer_in_flight", "Bus messages being handled now under that limit.", nil, nil)
+	conWaiting  = prometheus.NewDesc("herald_consumer_waiting", "Bus messages delivered but waiting, unacknowledged, for a slot.", nil, nil)
+)
+
+func (c *consumerBudget) Describe(ch chan<- *prometheus.Desc) {
+	ch <- conLimit
+	ch <- conInFlight
+	ch <- conWaiting
+}
+
+func (c *consumerBudget) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(conLimit, prometheus.GaugeValue, float64(cap(c.slots)))
+	ch <- prometheus.MustNewConstMetric(conInFlight, prometheus.GaugeValue, float64(len(c.slots)))
+	ch <- prometheus.MustNewConstMetric(conWaiting, prometheus.GaugeValue, float64(c.waiting.Load()))
 }
 
 func (g *gatedBus) Publish(ctx context.Context, msgs ...*bus.Message) error {

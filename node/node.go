@@ -90,6 +90,10 @@ type Node struct {
 	metrics    *telemetry.Metrics
 	cacheStats *countingCache
 
+	// admit is the admission control in front of the mux (admission.go);
+	// nil when limits.admission is off.
+	admit *admitter
+
 	mux        *http.ServeMux
 	handler    http.Handler // mux, traced and counted
 	middleware []func(http.Handler) http.Handler
@@ -178,6 +182,7 @@ func (n *Node) openPorts(ctx context.Context) error {
 		return keyErr("bus.url", n.cfg.Bus.URL, err)
 	}
 	n.gate = newGatedBus(n.Bus, n.tp, n.metrics)
+	n.gate.limitConsumers(n.cfg.Limits.ConsumerConcurrency) // overload protection (gate.go)
 	if n.Coord, err = coord.Open(octx, n.cfg.Coord.URL); err != nil {
 		return keyErr("coord.url", n.cfg.Coord.URL, err)
 	}
@@ -375,7 +380,7 @@ func (n *Node) mount() {
 	if n.cfg.Metrics.Enabled {
 		n.mux.Handle("GET /metrics", n.metricsHandler())
 	}
-	n.handler = telemetry.HTTPHandler(n.mux, n.tp, n.metrics)
+	n.handler = telemetry.HTTPHandler(n.admission(n.mux), n.tp, n.metrics) // admission.go
 }
 
 // ready reports each port's health; 503 when any is down.
@@ -405,6 +410,11 @@ func (n *Node) ready(w http.ResponseWriter, r *http.Request) {
 		} else {
 			fmt.Fprintf(&b, "%s: ok\n", c.name)
 		}
+	}
+	// Overload: a node refusing requests for a while is routed around.
+	if n.admit.saturated() {
+		status = http.StatusServiceUnavailable
+		b.WriteString("admission: saturated, refusing requests\n")
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.WriteHeader(status)
