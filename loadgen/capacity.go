@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"net"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -94,7 +96,10 @@ func (s SLO) Judge(r StepResult) string {
 // WorkloadCapacity is one workload's ramp and what it found.
 type WorkloadCapacity struct {
 	Workload string
-	Steps    []StepResult
+	// Target is the URL measured (the host CPU evidence counts only when
+	// it is on this machine).
+	Target string
+	Steps  []StepResult
 	// Capacity is the highest rate whose step held the service level (0:
 	// none held).
 	Capacity int
@@ -133,7 +138,7 @@ func (t *Target) Capacity(ctx context.Context, o CapacityOptions) (CapacityRepor
 	}
 	rep := CapacityReport{Target: t.Base, Started: time.Now().UTC(), SLO: o.SLO, Ramp: o.Ramp, Cores: o.Cores}
 	for _, w := range o.Workloads {
-		wc := WorkloadCapacity{Workload: w}
+		wc := WorkloadCapacity{Workload: w, Target: t.Base}
 		failed := 0
 		for _, rate := range o.Ramp.Rates() {
 			r, err := t.RunStep(ctx, StepOptions{Workload: w, Rate: rate, Duration: o.Ramp.Hold, Cores: o.Cores, Progress: o.Progress})
@@ -195,6 +200,9 @@ func bottleneck(wc WorkloadCapacity) (what, evidence, advice string) {
 	case r.Shed > 0:
 		return "admission control on " + where, fmt.Sprintf("%d requests shed with 503 at %d/s (CPU %.0f%% of %d cores)", r.Shed, r.Rate, 100*cpuShare, e.Cores),
 			"add a node behind the load balancer; the shed limit is protecting it"
+	case e.HostCPU >= 0.9 && cpuShare < 0.8 && local(wc.Target):
+		return "CPU of the machine, shared", fmt.Sprintf("this machine's cores were %.0f%% busy, Herald's process only %.0f%% of %d: other processes held the rest", 100*e.HostCPU, 100*cpuShare, e.Cores),
+			"give Herald cores of its own (a machine or CPU quota not shared with other work), then measure again"
 	case cpuShare >= 0.8 && publishing:
 		return "CPU on " + where, fmt.Sprintf("process CPU %.2f of %d cores (%.0f%%) at %d/s", e.CPU, e.Cores, 100*cpuShare, r.Rate),
 			"move Publisher (and Trigger) to their own node so publishing does not share cores with the API"
@@ -213,6 +221,20 @@ func bottleneck(wc WorkloadCapacity) (what, evidence, advice string) {
 	}
 }
 
+// local says whether target runs on this machine (loopback).
+func local(target string) bool {
+	u, err := url.Parse(target)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Text is the report's summary for a terminal.
 func (r CapacityReport) Text() string {
 	var b strings.Builder
@@ -226,8 +248,8 @@ func (r CapacityReport) Text() string {
 			if s.Verdict != "" {
 				v = "missed: " + s.Verdict
 			}
-			fmt.Fprintf(&b, "  %5d/s sent=%d p50=%s p99=%s lateness=%s errors=%d shed=%d cpu=%.2f  %s\n",
-				s.Rate, s.Requests, round(s.P50), round(s.P99), round(s.Lateness), s.Errors, s.Shed, s.Evidence.CPU, v)
+			fmt.Fprintf(&b, "  %5d/s sent=%d p50=%s p99=%s lateness=%s errors=%d shed=%d cpu=%.2f host=%.0f%%  %s\n",
+				s.Rate, s.Requests, round(s.P50), round(s.P99), round(s.Lateness), s.Errors, s.Shed, s.Evidence.CPU, 100*s.Evidence.HostCPU, v)
 		}
 		if w.Bottleneck != "" {
 			fmt.Fprintf(&b, "  first bottleneck: %s (%s)\n  change first: %s\n", w.Bottleneck, w.Evidence, w.Advice)
@@ -288,6 +310,7 @@ func (s StepResult) Held() bool { return s.Verdict == "" }
 
 var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"round": round,
+	"pct":   func(f float64) float64 { return 100 * f },
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Herald capacity</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}.held{color:#2a2}.missed{color:#c22}</style>
@@ -299,8 +322,8 @@ Service level: API p99 &le; {{.SLO.APIP99}}, lateness p99 &le; {{.SLO.LatenessP9
 {{range .Workloads}}
 <h2>{{.Workload}}: <span class="capacity">{{.Capacity}}</span>/s</h2>
 {{.Chart $slo}}
-<table><tr><th>rate/s</th><th>sent</th><th>achieved/s</th><th>p50</th><th>p99</th><th>lateness p99</th><th>completion</th><th>errors</th><th>shed</th><th>CPU (cores)</th><th>outbox</th><th>verdict</th></tr>
-{{range .Steps}}<tr><td>{{.Rate}}</td><td>{{.Requests}}</td><td>{{printf "%.1f" .Achieved}}</td><td>{{round .P50}}</td><td>{{round .P99}}</td><td>{{round .Lateness}}</td><td>{{round .Completion}}</td><td>{{.Errors}}</td><td>{{.Shed}}</td><td>{{printf "%.2f" .Evidence.CPU}}</td><td>{{printf "%.0f" .Evidence.OutboxBefore}} &rarr; {{printf "%.0f" .Evidence.OutboxAfter}}</td>
+<table><tr><th>rate/s</th><th>sent</th><th>achieved/s</th><th>p50</th><th>p99</th><th>lateness p99</th><th>completion</th><th>errors</th><th>shed</th><th>CPU (cores)</th><th>machine busy</th><th>outbox</th><th>verdict</th></tr>
+{{range .Steps}}<tr><td>{{.Rate}}</td><td>{{.Requests}}</td><td>{{printf "%.1f" .Achieved}}</td><td>{{round .P50}}</td><td>{{round .P99}}</td><td>{{round .Lateness}}</td><td>{{round .Completion}}</td><td>{{.Errors}}</td><td>{{.Shed}}</td><td>{{printf "%.2f" .Evidence.CPU}}</td><td>{{printf "%.0f%%" (pct .Evidence.HostCPU)}}</td><td>{{printf "%.0f" .Evidence.OutboxBefore}} &rarr; {{printf "%.0f" .Evidence.OutboxAfter}}</td>
 <td class="{{if .Held}}held">held{{else}}missed">{{.Verdict}}{{end}}</td></tr>
 {{end}}</table>
 {{if .Bottleneck}}<p><b>First bottleneck:</b> {{.Bottleneck}} &mdash; {{.Evidence}}.<br><b>Change first:</b> {{.Advice}}.</p>

@@ -58,6 +58,8 @@ func TestBottleneckRules(t *testing.T) {
 		{WorkloadCapacity{Workload: "browse", Capacity: 10, Steps: []StepResult{step(10, "", idle, nil), step(20, "x", idle, nil)}}, "store", "PostgreSQL"},
 		{WorkloadCapacity{Workload: "browse", Capacity: 10, Steps: []StepResult{step(20, "x", busy, func(s *StepResult) { s.Shed = 4 })}}, "admission control", "add a node"},
 		{WorkloadCapacity{Workload: "burst", Capacity: 0, Steps: []StepResult{step(20, "x", Evidence{Cores: 2, ProviderRateLimited: 7}, nil)}}, "provider rate limit", "more accounts"},
+		{WorkloadCapacity{Workload: "browse", Target: "http://127.0.0.1:8080", Capacity: 10, Steps: []StepResult{step(20, "x", Evidence{CPU: 0.4, HostCPU: 0.97, Cores: 2}, nil)}}, "CPU of the machine", "cores of its own"},
+		{WorkloadCapacity{Workload: "browse", Target: "http://herald.example:8080", Capacity: 10, Steps: []StepResult{step(20, "x", Evidence{CPU: 0.4, HostCPU: 0.97, Cores: 2}, nil)}}, "store", "PostgreSQL"},
 		{WorkloadCapacity{Workload: "browse", Capacity: 20, Steps: []StepResult{step(20, "", idle, nil)}}, "", ""},
 	}
 	for _, c := range cases {

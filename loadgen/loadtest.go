@@ -61,6 +61,10 @@ type Evidence struct {
 	BusConsume time.Duration
 	// ProviderRateLimited is the simulated network's 429s during the step.
 	ProviderRateLimited int64
+	// HostCPU is the share (0..1) of this machine's cores busy over the
+	// step, every process counted: with a target on this machine, whether
+	// the node could have had more.
+	HostCPU float64
 	// Services maps each scraped node to the services it runs.
 	Services map[string][]string
 }
@@ -163,6 +167,9 @@ func evidence(before, after Sample, cores int) Evidence {
 	e := Evidence{Cores: cores, Services: after.Services}
 	if secs := after.At.Sub(before.At).Seconds(); secs > 0 {
 		e.CPU = (after.get("process_cpu_seconds_total") - before.get("process_cpu_seconds_total")) / secs
+	}
+	if d := after.HostTotal - before.HostTotal; d > 0 {
+		e.HostCPU = (after.HostBusy - before.HostBusy) / d
 	}
 	e.OutboxBefore, e.OutboxAfter = before.get("herald_outbox_pending"), after.get("herald_outbox_pending")
 	if n := after.get("herald_bus_consume_duration_seconds_count") - before.get("herald_bus_consume_duration_seconds_count"); n > 0 {

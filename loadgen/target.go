@@ -212,9 +212,13 @@ func Embedded(ctx context.Context, logw io.Writer, environ ...string) (string, f
 // nodes, keyed by name and labels as exposed (`name{a="b"}`), plus the
 // services each node runs.
 type Sample struct {
-	At       time.Time
-	Series   map[string]float64
-	Services map[string][]string // by metrics URL
+	At time.Time
+	// HostBusy and HostTotal are this machine's busy and total CPU ticks
+	// (/proc/stat): whether the cores were free for the measured node
+	// when it runs here.
+	HostBusy, HostTotal float64
+	Series              map[string]float64
+	Services            map[string][]string // by metrics URL
 }
 
 // get sums every series of name whose labels include all of want.
@@ -242,6 +246,7 @@ func (s Sample) get(name string, want ...string) float64 {
 // that cannot be read is left out: evidence is best effort.
 func (t *Target) scrape(ctx context.Context) Sample {
 	s := Sample{At: time.Now(), Series: map[string]float64{}, Services: map[string][]string{}}
+	s.HostBusy, s.HostTotal = hostCPU()
 	for _, u := range t.MetricsURLs {
 		req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(u, "/")+"/metrics", nil)
 		if err != nil {
@@ -282,3 +287,25 @@ func (t *Target) scrape(ctx context.Context) Sample {
 
 // decodeJSON reads one JSON value (helper for the webhook receiver).
 func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(v) }
+
+// hostCPU reads the machine's CPU ticks: busy (all but idle and iowait)
+// and total. Zero where /proc/stat is missing.
+func hostCPU() (busy, total float64) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseFloat(v, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
