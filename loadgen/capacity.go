@@ -313,11 +313,12 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pct":   func(f float64) float64 { return 100 * f },
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Herald capacity</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}.held{color:#2a2}.missed{color:#c22}</style>
+<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}.held{color:#2a2}.missed{color:#c22;text-align:left}</style>
 </head><body>
 <h1>Herald capacity</h1>
 <p>Target {{.Target}} ({{.Cores}} cores), {{.Started.Format "2006-01-02 15:04 MST"}}.
-Service level: API p99 &le; {{.SLO.APIP99}}, lateness p99 &le; {{.SLO.LatenessP99}}, errors &le; {{.SLO.MaxErrors}}, shed (503) &le; {{.SLO.MaxShed}}; each step held {{.Ramp.Hold}}.</p>
+Service level: API p99 &le; {{.SLO.APIP99}}, lateness p99 &le; {{.SLO.LatenessP99}}, errors &le; {{.SLO.MaxErrors}}, shed (503) &le; {{.SLO.MaxShed}}; each step held {{.Ramp.Hold}}.
+CPU is the scraped nodes' process CPU in cores (an embedded node shares its process with the load generator); "machine busy" is every process on the machine running the load generator.</p>
 {{$slo := .SLO}}
 {{range .Workloads}}
 <h2>{{.Workload}}: <span class="capacity">{{.Capacity}}</span>/s</h2>
