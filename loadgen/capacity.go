@@ -125,6 +125,11 @@ type CapacityOptions struct {
 	SLO       SLO
 	Cores     int
 	Progress  io.Writer
+	// Warmup, when positive, drives each workload at the ramp's first rate
+	// for this long before its first step, unrecorded: the first webhook
+	// delivery or the first posts of a fresh node pay for connections and
+	// caches, which is not the rate being measured.
+	Warmup time.Duration
 	// StopAfterFailures ends a workload's ramp after this many steps in a
 	// row missed the service level (default 2): past the knee the steps
 	// only cost time.
@@ -139,6 +144,11 @@ func (t *Target) Capacity(ctx context.Context, o CapacityOptions) (CapacityRepor
 	rep := CapacityReport{Target: t.Base, Started: time.Now().UTC(), SLO: o.SLO, Ramp: o.Ramp, Cores: o.Cores}
 	for _, w := range o.Workloads {
 		wc := WorkloadCapacity{Workload: w, Target: t.Base}
+		if o.Warmup > 0 {
+			if _, err := t.RunStep(ctx, StepOptions{Workload: w, Rate: o.Ramp.From, Duration: o.Warmup, Cores: o.Cores}); err != nil {
+				return rep, fmt.Errorf("loadgen: warming up %s: %w", w, err)
+			}
+		}
 		failed := 0
 		for _, rate := range o.Ramp.Rates() {
 			r, err := t.RunStep(ctx, StepOptions{Workload: w, Rate: rate, Duration: o.Ramp.Hold, Cores: o.Cores, Progress: o.Progress})

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,7 @@ func capacityCmd() *cobra.Command {
 		ramp      string
 		out       string
 		slo       = loadgen.DefaultSLO
+		warmup    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "capacity",
@@ -44,7 +46,7 @@ charts) and the same summary as text next to it (.txt).`,
 				return fail(cmd, err)
 			}
 			defer stop()
-			rep, err := tgt.Capacity(ctx, loadgen.CapacityOptions{Workloads: workloads, Ramp: r, SLO: slo, Cores: tf.cores, Progress: cmd.ErrOrStderr()})
+			rep, err := tgt.Capacity(ctx, loadgen.CapacityOptions{Workloads: workloads, Ramp: r, SLO: slo, Cores: tf.cores, Warmup: warmup, Progress: cmd.ErrOrStderr()})
 			if err != nil {
 				return fail(cmd, err)
 			}
@@ -61,6 +63,7 @@ charts) and the same summary as text next to it (.txt).`,
 	f.StringSliceVar(&workloads, "workloads", []string{"browse", "compose", "burst", "webhooks"}, "workloads to ramp, in order")
 	f.StringVar(&ramp, "ramp", "10:200:10:10s", "from:to:step:duration per workload")
 	f.StringVar(&out, "out", "capacity.html", "HTML report to write (the text summary goes beside it as .txt)")
+	f.DurationVar(&warmup, "warmup", 2*time.Second, "unrecorded run at the ramp's first rate before each workload (0: none)")
 	f.DurationVar(&slo.APIP99, "slo-api-p99", slo.APIP99, "API p99 latency a step must stay within")
 	f.DurationVar(&slo.LatenessP99, "slo-lateness-p99", slo.LatenessP99, "fire lateness / webhook delivery p99 a step must stay within")
 	f.IntVar(&slo.MaxErrors, "slo-max-errors", 0, "errors (non-2xx but 503, transport errors) a step may have")
