@@ -501,19 +501,37 @@ func newClient(base string) *client {
 }
 
 func (c *client) do(ctx context.Context, method, path string, in, out any) error {
-	buf, err := json.Marshal(in)
+	req, err := c.request(ctx, method, path, in)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(buf))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", c.base)
 	if c.csrf != "" {
 		req.Header.Set("X-CSRF-Token", c.csrf)
 	}
+	return c.send(req, method, path, out)
+}
+
+// request builds a JSON request (no body when in is nil).
+func (c *client) request(ctx context.Context, method, path string, in any) (*http.Request, error) {
+	var body io.Reader
+	if in != nil {
+		buf, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", c.base)
+	return req, nil
+}
+
+// send runs req and decodes a 2xx answer into out.
+func (c *client) send(req *http.Request, method, path string, out any) error {
 	res, err := c.http.Do(req)
 	if err != nil {
 		return err
