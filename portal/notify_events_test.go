@@ -108,12 +108,21 @@ func TestCredentialExpiringIsToldOncePerExpiry(t *testing.T) {
 	}
 	expires := now.Add(2 * 24 * time.Hour)
 	setExpiry(expires, nil)
-	for i, want := range []int{1, 0, 0} { // once, whatever the number of passes
-		if n := b.svc.warnExpiring(ctx, now.Add(time.Duration(i)*time.Hour), expiryWarning); n != want {
-			t.Fatalf("pass %d warned %d times, want %d", i, n, want)
-		}
+	// Once, whatever the number of passes. The service's own maintenance
+	// loop runs the same pass in the background and may be the one that
+	// warns: between them, exactly one event.
+	warned := 0
+	for i := range 3 {
+		warned += b.svc.warnExpiring(ctx, now.Add(time.Duration(i)*time.Hour), expiryWarning)
 	}
-	ev := wait(t, rec, 1, func() *eventsv1.CredentialExpiring { return &eventsv1.CredentialExpiring{} })[0]
+	if warned > 1 {
+		t.Fatalf("three passes warned %d times, want at most once", warned)
+	}
+	evs := wait(t, rec, 1, func() *eventsv1.CredentialExpiring { return &eventsv1.CredentialExpiring{} })
+	if len(evs) != 1 {
+		t.Fatalf("%d credential_expiring events, want 1", len(evs))
+	}
+	ev := evs[0]
 	if ev.TenantId != a.id || ev.WorkspaceId != a.workspace || ev.AccountId != a.account || ev.Network != "mastodon" ||
 		ev.AccountName == "" || ev.ExpiresAt.AsTime().UnixMicro() != expires.UnixMicro() {
 		t.Fatalf("event = %v", ev)
