@@ -409,19 +409,45 @@ type subscription struct {
 	ended chan struct{}
 }
 
-// consumer creates or updates the group's durable consumer.
+// consumer creates or updates the group's durable consumer. A group that
+// has one keeps its position (and its start); a new group starts after
+// what the stream holds now. That start is a sequence written in the
+// consumer's configuration rather than "deliver new": the server applies
+// "deliver new" again when it restores a consumer that has not delivered
+// anything yet, so a restart right after a group was made would move its
+// start past what was published meanwhile, and the group would never get
+// it.
 func (s *subscription) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	c := s.b.cfg
-	return s.b.js.CreateOrUpdateConsumer(ctx, c.stream, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:           busdriver.Name(s.topic, s.group),
 		Description:       fmt.Sprintf("group %q of topic %q", s.group, s.topic),
 		FilterSubject:     s.b.subject(s.topic),
-		DeliverPolicy:     jetstream.DeliverNewPolicy,
 		AckPolicy:         jetstream.AckExplicitPolicy,
 		AckWait:           c.ackWait,
 		MaxDeliver:        c.maxDeliv,
 		InactiveThreshold: c.inactive,
-	})
+	}
+	cur, err := s.b.js.Consumer(ctx, c.stream, cfg.Durable)
+	switch {
+	case err == nil:
+		was := cur.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = was.DeliverPolicy, was.OptStartSeq, was.OptStartTime
+		return s.b.js.UpdateConsumer(ctx, c.stream, cfg)
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, err
+	}
+	info, err := s.b.stream.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.State.LastSeq+1
+	cons, err := s.b.js.CreateConsumer(ctx, c.stream, cfg)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		// Another subscriber of the group made it meanwhile.
+		return s.b.js.Consumer(ctx, c.stream, cfg.Durable)
+	}
+	return cons, err
 }
 
 // consume starts pulling: at most the concurrency's worth of messages are
