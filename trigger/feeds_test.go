@@ -944,7 +944,13 @@ func TestFeedThatDoesNotAnswerTimesOut(t *testing.T) {
 	srv.hold = hold
 	t.Cleanup(func() { close(hold) }) // before the server closes: it waits for its handlers
 	putFeed(t, s, feedReq("slow", srv.URL(), 20))
-	r.pollNow(s)
+	// The engine's own loop may look for due feeds at the same moment as
+	// the test, and one of the two looks may come before the feed was
+	// stored: look until the poll is recorded.
+	eventually(t, "the slow feed's poll to be recorded", func() bool {
+		r.pollNow(s)
+		return getFeed(t, s, "slow").GetLastPolledAt() != nil
+	})
 	f := getFeed(t, s, "slow")
 	if f.GetLastError() != "the feed did not answer within 200ms" || f.GetConsecutiveErrors() != 1 {
 		t.Errorf("last_error %q, errors %d; want the timeout, once", f.GetLastError(), f.GetConsecutiveErrors())
