@@ -514,6 +514,22 @@ func (s *subscription) drain(cc jetstream.ConsumeContext) {
 	case <-time.After(drainTimeout):
 		cc.Stop()
 	}
+	// The server keeps this subscription's pull requests until they
+	// expire and would hand them messages no one reads any more, which
+	// then wait for ack_wait (or, across a server restart, longer). Wait
+	// until it holds none, at most a pull's expiry.
+	ctx, cancel := context.WithTimeout(context.Background(), pullExpiry+time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		cons, err := s.b.js.Consumer(ctx, s.b.cfg.stream, busdriver.Name(s.topic, s.group))
+		if err != nil || cons.CachedInfo().NumWaiting == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // receive is called by the client for each message, one at a time.
