@@ -205,7 +205,7 @@ func (s *Service) authed(maxBody int64, f apiFunc) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if !readOnly(r.Method) && !p.may(ScopeWrite) {
+		if isUnsafe(r.Method) && !p.may(ScopeWrite) {
 			s.writeError(w, r, errs.E(errs.Forbidden, "this API token may only read; make one with the write scope to change anything"))
 			return
 		}

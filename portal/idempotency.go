@@ -31,10 +31,6 @@ const (
 	maxKeptAnswer = 1 << 20
 )
 
-func readOnly(method string) bool {
-	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
-}
-
 func checkIdempotencyKey(key string) error {
 	if len(key) > 255 {
 		return badRequest(idempotencyHeader, "must be at most 255 characters")
