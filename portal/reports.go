@@ -20,16 +20,32 @@ import (
 // maxReportDays bounds a report's period.
 const maxReportDays = 366
 
+// Outcomes counts publications by how they ended.
+type Outcomes struct {
+	Published, Failed, Skipped int
+}
+
+func (o *Outcomes) add(status string, n int) {
+	switch status {
+	case TargetPublished:
+		o.Published += n
+	case TargetFailed:
+		o.Failed += n
+	case TargetSkipped:
+		o.Skipped += n
+	}
+}
+
 // ReportRow is one account's outcomes in a period.
 type ReportRow struct {
 	AccountID, Handle, DisplayName, Network string
-	Published, Failed, Skipped              int
+	Outcomes
 }
 
 // NetworkTotal is one network's outcomes in a period.
 type NetworkTotal struct {
-	Network                    string
-	Published, Failed, Skipped int
+	Network string
+	Outcomes
 }
 
 // Report is a workspace's publications from From to To, both whole days in
@@ -93,16 +109,9 @@ func (s *Service) Report(ctx context.Context, p *Principal, workspaceID, from, t
 			nt = &NetworkTotal{Network: network}
 			byNetwork[network] = nt
 		}
-		for _, c := range []struct{ pub, fail, skip *int }{{&a.Published, &a.Failed, &a.Skipped}, {&nt.Published, &nt.Failed, &nt.Skipped}, {&rep.Total.Published, &rep.Total.Failed, &rep.Total.Skipped}} {
-			switch status {
-			case TargetPublished:
-				*c.pub += n
-			case TargetFailed:
-				*c.fail += n
-			case TargetSkipped:
-				*c.skip += n
-			}
-		}
+		a.add(status, n)
+		nt.add(status, n)
+		rep.Total.add(status, n)
 	}
 	if err := rows.Err(); err != nil {
 		return Report{}, err
