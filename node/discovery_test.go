@@ -151,3 +151,65 @@ func TestDiscoveryAndTopologyOverEtcd(t *testing.T) {
 		return slices.Equal(nodeIDs(b.Topology(t.Context())), []string{"node-b"})
 	})
 }
+
+func registered(t *testing.T, n *Node, service string) []string {
+	t.Helper()
+	ins, err := n.Coord.Instances(t.Context(), service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, in := range ins {
+		out = append(out, in.ID+"="+in.Addr)
+	}
+	return out
+}
+
+// With the in-process registry: a started node registers itself and each
+// service it runs at its advertised URL, and takes it all back on stop.
+func TestNodeRegistersItsServicesMem(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, "solo", "HERALD_ADVERTISE=http://solo.internal:8080/")
+	want := []string{"solo=http://solo.internal:8080"}
+	for _, s := range append([]string{NodeService}, config.AllServices...) {
+		name := s
+		if s != NodeService {
+			name = bind.RegistryService(s)
+		}
+		if got := registered(t, n, name); !slices.Equal(got, want) {
+			t.Errorf("%s registered %q, want %q", name, got, want)
+		}
+	}
+	n.deregisterAll()
+	if got := registered(t, n, NodeService); len(got) != 0 {
+		t.Errorf("after deregistering: %q", got)
+	}
+}
+
+// A node listening on every interface with no advertise cannot say where
+// it is: it registers nothing rather than an address no one can call.
+func TestNodeWithoutAnAddressDoesNotRegister(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(nil, []string{"HERALD_DATA_DIR=" + t.TempDir(), "HERALD_LISTEN=" + ln.Addr().String(), "HERALD_NODE_ID=anywhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), WithListener(ln), WithTracerProvider(noop.NewTracerProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopNode(n) })
+	if got := registered(t, n, NodeService); len(got) != 0 {
+		t.Errorf("registered %q", got)
+	}
+	if r := n.Report(t.Context()); r.URL != "" || r.ID != "anywhere" {
+		t.Errorf("report %+v", r)
+	}
+}
