@@ -109,20 +109,25 @@ func TestSeveralURLsSpreadCalls(t *testing.T) {
 
 func TestDeadNodeIsSkipped(t *testing.T) {
 	t.Parallel()
-	srv := &counted{calls: map[string]int{}}
-	live, dead := srv.serve(t), deadURL(t)
-	binder := bind.New(token)
-	c, err := binder.Trigger(config.Endpoint{Transport: config.TransportConnect, URL: dead + "," + live}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Every call succeeds: the refused one goes on to the live node.
-	call(t, c, 6)
-	if got := srv.of(live); got != 6 {
-		t.Errorf("live node got %d calls, want 6", got)
-	}
-	if down := binder.Links[config.Trigger].Down(); !slices.Equal(down, []string{dead}) {
-		t.Errorf("nodes skipped = %q, want [%s]", down, dead)
+	for _, transport := range []string{config.TransportGRPC, config.TransportConnect} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			srv := &counted{calls: map[string]int{}}
+			live, dead := srv.serve(t), deadURL(t)
+			binder := bind.New(token)
+			c, err := binder.Trigger(config.Endpoint{Transport: transport, URL: dead + "," + live}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Every call succeeds: the refused one goes on to the live node.
+			call(t, c, 6)
+			if got := srv.of(live); got != 6 {
+				t.Errorf("live node got %d calls, want 6", got)
+			}
+			if down := binder.Links[config.Trigger].Down(); !slices.Equal(down, []string{dead}) {
+				t.Errorf("nodes skipped = %q, want [%s]", down, dead)
+			}
+		})
 	}
 }
 
@@ -221,4 +226,38 @@ func TestRegistryDiscoveryEtcd(t *testing.T) {
 	}
 	proxy := servertest.NewProxy(t, addr)
 	registryDiscovery(t, open(addr), open(proxy.Addr()), proxy.Pause)
+}
+
+// A node that takes the request and drops the connection may have acted on
+// it: the call fails rather than run a second time elsewhere.
+func TestCallThatReachedANodeIsNotRetried(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = conn.Read(make([]byte, 4096)) // the request arrived...
+			_ = conn.Close()                      // ...and the node went away
+		}
+	}()
+	srv := &counted{calls: map[string]int{}}
+	live := srv.serve(t)
+	binder := bind.New(token)
+	c, err := binder.Trigger(config.Endpoint{Transport: config.TransportConnect, URL: "http://" + ln.Addr().String() + "," + live}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetSchedule(t.Context(), &triggerv1.GetScheduleRequest{}); err == nil {
+		t.Fatal("the call through a dropped connection succeeded")
+	}
+	if got := srv.of(live); got != 0 {
+		t.Errorf("the call was sent again to the live node (%d calls)", got)
+	}
 }
