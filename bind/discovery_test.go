@@ -244,7 +244,7 @@ func TestCallThatReachedANodeIsNotRetried(t *testing.T) {
 				return
 			}
 			_, _ = conn.Read(make([]byte, 4096)) // the request arrived...
-			_ = conn.Close()                      // ...and the node went away
+			_ = conn.Close()                     // ...and the node went away
 		}
 	}()
 	srv := &counted{calls: map[string]int{}}
