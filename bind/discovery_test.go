@@ -16,6 +16,7 @@ import (
 	"github.com/heraldhq/herald/coord"
 	_ "github.com/heraldhq/herald/coord/etcd"
 	"github.com/heraldhq/herald/coord/mem"
+	_ "github.com/heraldhq/herald/coord/zk"
 	triggerv1 "github.com/heraldhq/herald/gen/herald/trigger/v1"
 	"github.com/heraldhq/herald/gen/herald/trigger/v1/triggerv1connect"
 	"github.com/heraldhq/herald/id"
@@ -260,4 +261,21 @@ func TestCallThatReachedANodeIsNotRetried(t *testing.T) {
 	if got := srv.of(live); got != 0 {
 		t.Errorf("the call was sent again to the live node (%d calls)", got)
 	}
+}
+
+// The same against ZooKeeper: b's session times out on the ensemble.
+func TestRegistryDiscoveryZooKeeper(t *testing.T) {
+	t.Parallel()
+	addr := servertest.Addr(t, "HERALD_TEST_ZOOKEEPER_ADDR", "127.0.0.1:2181")
+	path := "/" + id.New("bindtest")
+	open := func(addr string) coord.Coordinator {
+		c, err := coord.Open(t.Context(), "zk://"+addr+path+"?ttl=4s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	proxy := servertest.NewProxy(t, addr)
+	registryDiscovery(t, open(addr), open(proxy.Addr()), proxy.Pause)
 }
