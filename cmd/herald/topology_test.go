@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,6 @@ func TestTopologyCommand(t *testing.T) {
 		return out.String() + errOut.String(), err
 	}
 	out, err := run("topology", "--url", self, "--token", "topology-test")
-	t.Log(out)
 	if err != nil {
 		t.Fatalf("topology: %v\n%s", err, out)
 	}
@@ -71,6 +71,12 @@ func TestTopologyCommand(t *testing.T) {
 		t.Errorf("solo-1 not shown ready:\n%s", out)
 	}
 
+	if os.Getenv("HERALD_INTERNAL_TOKEN") == "" {
+		out, err = run("topology", "--url", self)
+		if err == nil || !strings.Contains(out, "internal token is needed") {
+			t.Errorf("no token: %v\n%s", err, out)
+		}
+	}
 	out, err = run("topology", "--url", self, "--token", "wrong")
 	if err == nil || !strings.Contains(out, "refused the internal token") {
 		t.Errorf("a wrong token: %v\n%s", err, out)
