@@ -91,7 +91,7 @@ func (n *Node) deregisterAll() {
 
 // streamTarget chooses, per browser connection, the Notification node the
 // live stream is proxied to: one of services.notification.url, in turn, or
-// one the registry names. With none known the proxy answers 502.
+// one the registry names. With none known the proxy answers 503.
 func (n *Node) streamTarget() func(context.Context) *url.URL {
 	ep := n.cfg.Services.Notification
 	var r bind.Resolver = bind.Static(ep.URLs())

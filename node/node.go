@@ -353,6 +353,11 @@ func (n *Node) notificationStream() http.Handler {
 			telemetry.Propagator().Inject(r.In.Context(), propagation.HeaderCarrier(r.Out.Header))
 		},
 		FlushInterval: -1,
+		// No Notification node known or reachable: as before discovery.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			n.log.Debug("notification stream: proxying", "err", err)
+			http.Error(w, "notifications unavailable", http.StatusServiceUnavailable)
+		},
 	}
 }
 
