@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -65,6 +66,10 @@ type Config struct {
 	ResyncInterval time.Duration
 	// TriggerTimeout bounds one call to Trigger made while a user waits.
 	TriggerTimeout time.Duration
+
+	// Topology, when set, describes the deployment for the owners' page
+	// /settings/topology (the node fills it; Portal does not know nodes).
+	Topology func(ctx context.Context) ([]TopologyNode, error)
 }
 
 // DefaultConfig returns the defaults. SecretKey and BaseURL must still be set.
