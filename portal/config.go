@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/cache/readthrough"
 )
 
 // Config tunes the Portal service. Zero values are not defaults: start from
@@ -65,6 +67,10 @@ type Config struct {
 	ResyncInterval time.Duration
 	// TriggerTimeout bounds one call to Trigger made while a user waits.
 	TriggerTimeout time.Duration
+
+	// Cache is what workspaces' post lists and accounts are read through
+	// (docs/decisions/0032); nil reads them from the database every time.
+	Cache *readthrough.Cache
 }
 
 // DefaultConfig returns the defaults. SecretKey and BaseURL must still be set.

@@ -86,6 +86,9 @@ func (s *Service) onEvents(ctx context.Context, msgs []*bus.Message) []error {
 	if len(events) == 0 {
 		return nil
 	}
+	// The batch's posts' lists go stale once, after the batch.
+	ctx, flush := s.collectStale(ctx)
+	defer flush()
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		for _, e := range events {
 			first, err := s.outbox.FirstDelivery(ctx, tx, e.id)
@@ -130,21 +133,21 @@ func (s *Service) applier(ctx context.Context, m *bus.Message) func(tx *store.Tx
 			s.log.Error("dropping undecodable event", "topic", m.Topic, "id", m.ID, "err", err)
 			return nil
 		}
-		return func(tx *store.Tx) error { return s.postDue(ctx, tx, ev) }
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return s.postDue(ctx, tx, ev) })
 	case bus.TopicPostPublished:
 		ev := &eventsv1.PostPublished{}
 		if err := proto.Unmarshal(m.Payload, ev); err != nil {
 			s.log.Error("dropping undecodable event", "topic", m.Topic, "id", m.ID, "err", err)
 			return nil
 		}
-		return func(tx *store.Tx) error { return postPublished(ctx, tx, ev) }
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return postPublished(ctx, tx, ev) })
 	case bus.TopicPostFailed:
 		ev := &eventsv1.PostFailed{}
 		if err := proto.Unmarshal(m.Payload, ev); err != nil {
 			s.log.Error("dropping undecodable event", "topic", m.Topic, "id", m.ID, "err", err)
 			return nil
 		}
-		return func(tx *store.Tx) error { return postFailed(ctx, tx, ev) }
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return postFailed(ctx, tx, ev) })
 	}
 	s.log.Error("dropping an event not handled in batches", "topic", m.Topic, "id", m.ID)
 	return nil
@@ -153,13 +156,17 @@ func (s *Service) applier(ctx context.Context, m *bus.Message) func(tx *store.Tx
 // onPostPublished applies one post.published event on its own.
 func (s *Service) onPostPublished(ctx context.Context, m *bus.Message) error {
 	ev := &eventsv1.PostPublished{}
-	return s.apply(ctx, m, ev, func(tx *store.Tx) error { return postPublished(ctx, tx, ev) })
+	return s.apply(ctx, m, ev, func(tx *store.Tx) error {
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return postPublished(ctx, tx, ev) })(tx)
+	})
 }
 
 // onPostFailed applies one post.failed event on its own.
 func (s *Service) onPostFailed(ctx context.Context, m *bus.Message) error {
 	ev := &eventsv1.PostFailed{}
-	return s.apply(ctx, m, ev, func(tx *store.Tx) error { return postFailed(ctx, tx, ev) })
+	return s.apply(ctx, m, ev, func(tx *store.Tx) error {
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return postFailed(ctx, tx, ev) })(tx)
+	})
 }
 
 // postPublished records where a post was published for one account.
@@ -226,6 +233,9 @@ func postFailed(ctx context.Context, tx *store.Tx, ev *eventsv1.PostFailed) erro
 func (s *Service) onAccountNeedsReconnect(ctx context.Context, m *bus.Message) error {
 	ev := &eventsv1.AccountNeedsReconnect{}
 	return s.apply(ctx, m, ev, func(tx *store.Tx) error {
+		if err := s.accountStale(ctx, tx, ev.GetTenantId(), ev.GetAccountId()); err != nil {
+			return err
+		}
 		return markNeedsReconnect(ctx, tx, ev.GetTenantId(), ev.GetAccountId(), ev.GetReason())
 	})
 }

@@ -73,6 +73,10 @@ func (c *Cache) countsFor(name string) *counts {
 
 func (c *Cache) enabled() bool { return c != nil && c.c != nil }
 
+// Enabled reports whether there is a cache behind c, so that callers can
+// skip the work of finding what to invalidate when there is none.
+func (c *Cache) Enabled() bool { return c.enabled() }
+
 func generationKey(scope string) string { return "gen:" + scope }
 
 // Generation returns scope's current generation token, making one if the
