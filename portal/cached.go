@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/cache/readthrough"
@@ -51,7 +52,12 @@ func accountsScope(agencyID, workspaceID string) string {
 // once after its commit instead of once per event.
 type staleKey struct{}
 
-type staleSet map[string]struct{}
+// staleSet is the scopes a batch made stale. A mutex, though a batch's
+// writes run one after another, so that nothing depends on that.
+type staleSet struct {
+	mu     sync.Mutex
+	scopes map[string]struct{}
+}
 
 // collectStale returns a context whose writes gather their stale scopes,
 // and the function that invalidates them; call it once the writes have
@@ -60,13 +66,15 @@ func (s *Service) collectStale(ctx context.Context) (context.Context, func()) {
 	if !s.reads.c.Enabled() {
 		return ctx, func() {}
 	}
-	set := staleSet{}
+	set := &staleSet{scopes: map[string]struct{}{}}
 	return context.WithValue(ctx, staleKey{}, set), func() {
-		scopes := make([]string, 0, len(set))
-		for k := range set {
+		set.mu.Lock()
+		scopes := make([]string, 0, len(set.scopes))
+		for k := range set.scopes {
 			scopes = append(scopes, k)
 		}
-		clear(set)
+		clear(set.scopes)
+		set.mu.Unlock()
 		s.invalidate(ctx, scopes...)
 	}
 }
@@ -77,10 +85,12 @@ func (s *Service) markStale(ctx context.Context, tx *store.Tx, scopes ...string)
 	if !s.reads.c.Enabled() || len(scopes) == 0 {
 		return
 	}
-	if set, ok := ctx.Value(staleKey{}).(staleSet); ok {
+	if set, ok := ctx.Value(staleKey{}).(*staleSet); ok {
+		set.mu.Lock()
 		for _, sc := range scopes {
-			set[sc] = struct{}{}
+			set.scopes[sc] = struct{}{}
 		}
+		set.mu.Unlock()
 		return
 	}
 	tx.AfterCommit(func() { s.invalidate(ctx, scopes...) })

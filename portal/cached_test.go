@@ -1,10 +1,12 @@
 package portal
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,5 +204,52 @@ func TestWriteOnOneNodeIsSeenOnAnother(t *testing.T) {
 	on2.must(http.StatusOK, on2.do("PATCH", "/api/v1/posts/"+post, map[string]any{"text": "from node 2"}))
 	if got, want := listed(on1, a.workspace), post+"=scheduled:from node 2"; got != want {
 		t.Fatalf("node 1 after node 2's edit: %q, want %q", got, want)
+	}
+}
+
+// deletes counts the Delete calls a cache receives.
+type deletes struct {
+	cache.Cache
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (d *deletes) Delete(ctx context.Context, keys ...string) error {
+	d.mu.Lock()
+	d.calls = append(d.calls, keys)
+	d.mu.Unlock()
+	return d.Cache.Delete(ctx, keys...)
+}
+
+// A batch of outcome events for posts of one workspace invalidates its
+// lists once, after the batch, not once per event.
+func TestBatchInvalidatesOnce(t *testing.T) {
+	t.Parallel()
+	d := &deletes{Cache: mem.New(1<<20, 0)}
+	b := setup(t, func(c *Config) { c.Cache = readthrough.New(d) })
+	a := b.firstAgency(t)
+	var batch []*bus.Message
+	for i := range 3 {
+		post := a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", map[string]any{
+			"text": fmt.Sprint("post ", i), "account_ids": []string{a.account}, "scheduled_at": future()})).json(t)["id"].(string)
+		batch = append(batch, &bus.Message{ID: fmt.Sprint("evt_once", i), Topic: bus.TopicPostPublished, Payload: mustMarshal(t,
+			&eventsv1.PostPublished{TenantId: a.id, WorkspaceId: a.workspace, PostId: post, Revision: 1, AccountId: a.account, RemoteId: fmt.Sprint(i)})})
+	}
+	listed(a.owner, a.workspace)
+	d.mu.Lock()
+	d.calls = nil
+	d.mu.Unlock()
+	if errs := b.svc.onEvents(t.Context(), batch); errs != nil {
+		t.Fatal(errs)
+	}
+	d.mu.Lock()
+	calls := d.calls
+	d.mu.Unlock()
+	want := "gen:" + postsScope(a.id, a.workspace)
+	if len(calls) != 1 || len(calls[0]) != 1 || calls[0][0] != want {
+		t.Errorf("deletes %v, want one of [%s]", calls, want)
+	}
+	if got := listed(a.owner, a.workspace); strings.Count(got, "=published:") != 3 {
+		t.Errorf("after the batch: %q", got)
 	}
 }

@@ -77,6 +77,10 @@ func (s *Service) onEvents(ctx context.Context, msgs []*bus.Message) []error {
 		id string
 		fn func(tx *store.Tx) error
 	}
+	// The batch's posts' lists go stale once, after the batch: the
+	// appliers' writes gather their scopes in ctx.
+	ctx, flush := s.collectStale(ctx)
+	defer flush()
 	events := make([]event, 0, len(msgs))
 	for _, m := range msgs {
 		if fn := s.applier(ctx, m); fn != nil {
@@ -86,9 +90,6 @@ func (s *Service) onEvents(ctx context.Context, msgs []*bus.Message) []error {
 	if len(events) == 0 {
 		return nil
 	}
-	// The batch's posts' lists go stale once, after the batch.
-	ctx, flush := s.collectStale(ctx)
-	defer flush()
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		for _, e := range events {
 			first, err := s.outbox.FirstDelivery(ctx, tx, e.id)
