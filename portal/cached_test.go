@@ -103,6 +103,12 @@ func TestCachedListsSeeEveryWrite(t *testing.T) {
 	if got := listed(c, a.workspace); !strings.Contains(got, second+"=failed:second") {
 		t.Fatalf("after a batch with post.failed: %q", got)
 	}
+	// The user says it went out after all.
+	c.must(http.StatusOK, c.do("POST", "/api/v1/posts/"+second+"/targets/"+a.account+"/published",
+		map[string]string{"remote_url": "https://social.example/@ada/1"}))
+	if got := listed(c, a.workspace); !strings.Contains(got, second+"=published:second") {
+		t.Fatalf("after marking the target published: %q", got)
+	}
 	// Delete.
 	c.must(http.StatusNoContent, c.do("DELETE", "/api/v1/posts/"+second, nil))
 	if got, want := listed(c, a.workspace), post+"=published:edited"; got != want {
