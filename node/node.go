@@ -31,6 +31,7 @@ import (
 	"github.com/heraldhq/herald/blob"
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/cache"
+	"github.com/heraldhq/herald/cache/readthrough"
 	"github.com/heraldhq/herald/cache/tiered"
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/coord"
@@ -207,6 +208,8 @@ func (n *Node) openPorts(ctx context.Context) error {
 	}
 	n.cacheStats = newCountingCache(n.Cache)
 	n.Cache = n.cacheStats
+	// What services read through the cache (docs/decisions/0032).
+	n.cacheStats.reads = readthrough.New(n.Cache)
 	if n.Blob, err = blob.Open(octx, n.cfg.Blob.URL); err != nil {
 		return keyErr("blob.url", n.cfg.Blob.URL, err)
 	}
@@ -275,6 +278,7 @@ func (n *Node) build(ctx context.Context) error {
 		pc.APIRate = cfg.Limits.APIRate
 		pc.APIBurst = cfg.Limits.APIBurst
 		pc.Topology = n.portalTopology // topology.go
+		pc.Cache = n.cacheStats.reads
 		n.Portal, err = portal.New(pc, portal.Deps{
 			DB: n.db(config.Portal), Bus: n.gate, Blob: n.Blob, Log: n.log, MediaURLs: media,
 			Trigger: triggerClient, Publisher: lPublisher, Notification: lNotification,

@@ -639,6 +639,7 @@ func (s *Service) onFeedItem(ctx context.Context, m *bus.Message) error {
 			return nil
 		}
 		acted = true
+		s.markStale(ctx, tx, postsScope(tenant, post.WorkspaceID))
 		if err := insertPost(ctx, tx, tenant, post, accounts, media); err != nil {
 			return err
 		}
@@ -746,5 +747,6 @@ func (s *Service) keepAsDraft(ctx context.Context, agencyID, postID string, revi
 			scheduled_at = 0, local_time = '', schedule_synced = ?, updated_at = ?
 		WHERE agency_id = ? AND id = ? AND revision = ? AND kind = ?`,
 		KindDraft, PostDraft, false, false, true, store.ToMicros(time.Now()), agencyID, postID, revision, KindQueue)
+	s.postStaleNow(ctx, agencyID, postID)
 	return err
 }

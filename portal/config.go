@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/cache/readthrough"
 )
 
 // Config tunes the Portal service. Zero values are not defaults: start from
@@ -70,6 +72,10 @@ type Config struct {
 	// Topology, when set, describes the deployment for the owners' page
 	// /settings/topology (the node fills it; Portal does not know nodes).
 	Topology func(ctx context.Context) ([]TopologyNode, error)
+
+	// Cache is what workspaces' post lists and accounts are read through
+	// (docs/decisions/0032); nil reads them from the database every time.
+	Cache *readthrough.Cache
 }
 
 // DefaultConfig returns the defaults. SecretKey and BaseURL must still be set.
