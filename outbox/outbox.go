@@ -67,7 +67,7 @@ func New(db *store.DB, prefix string, b bus.Bus, log *slog.Logger) *Outbox {
 // Migrate creates the outbox table if it does not exist, and adds the
 // metadata column to a table created before it existed.
 func (o *Outbox) Migrate(ctx context.Context) error {
-	_, err := o.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+o.table+` (
+	err := o.createTable(ctx, `CREATE TABLE IF NOT EXISTS `+o.table+` (
 		seq_id     TEXT PRIMARY KEY,
 		topic      TEXT NOT NULL,
 		payload    BYTEA NOT NULL,
@@ -82,7 +82,7 @@ func (o *Outbox) Migrate(ctx context.Context) error {
 	if err := o.addMetadataColumn(ctx); err != nil {
 		return fmt.Errorf("outbox %s: adding the metadata column: %w", o.table, err)
 	}
-	_, err = o.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+o.inbox+` (
+	err = o.createTable(ctx, `CREATE TABLE IF NOT EXISTS `+o.inbox+` (
 		event_id TEXT PRIMARY KEY,
 		seen_at  BIGINT NOT NULL
 	)`)
@@ -90,6 +90,19 @@ func (o *Outbox) Migrate(ctx context.Context) error {
 		return fmt.Errorf("outbox %s: %w", o.inbox, err)
 	}
 	return nil
+}
+
+// createTable runs a CREATE TABLE IF NOT EXISTS. When two nodes of a
+// service start together on PostgreSQL, both may find the table missing
+// and the slower one fails on the catalog's unique index (a conflict);
+// by then the table exists, so the statement is run again and does nothing.
+func (o *Outbox) createTable(ctx context.Context, ddl string) error {
+	for try := 1; ; try++ {
+		_, err := o.db.Exec(ctx, ddl)
+		if err == nil || try == 3 || !errs.Is(err, errs.Conflict) {
+			return err
+		}
+	}
 }
 
 // addMetadataColumn upgrades an outbox table from before bus metadata
