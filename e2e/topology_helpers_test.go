@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -118,7 +119,10 @@ func startCluster(t *testing.T, bin string, topo splitTopology, extra ...string)
 	smtpAddr, _ := mailpitURL(t)
 	unique := strings.ReplaceAll(id.New("ht"), "_", "")
 	c := &cluster{
-		t: t, bin: bin, storeURL: storetest.URLFor(t, store.Postgres),
+		// Few connections per process: seven processes (fourteen when two
+		// clusters run at once) share the test server's connection limit
+		// with every other test.
+		t: t, bin: bin, storeURL: withQuery(t, storetest.URLFor(t, store.Postgres), "pool_max_conns", "4"),
 		nodes: map[string][]*clusterNode{}, proxies: map[string]*balancer{}, Calls: &protocolCounter{},
 	}
 	for _, s := range config.AllServices {
@@ -339,8 +343,8 @@ func (b *balancer) serve(w http.ResponseWriter, r *http.Request) {
 // natsServer is a nats-server of the test's own, with JetStream on a
 // private store, so restarting it disturbs no other test.
 type natsServer struct {
-	addr string
-	proc *childProcess
+	addr, mon string
+	proc      *childProcess
 }
 
 func startNATS(t *testing.T) *natsServer {
@@ -356,14 +360,30 @@ func startNATS(t *testing.T) *natsServer {
 	p := newChildProcess(t, bin, "http://"+mon+"/healthz", args, nil)
 	p.name = "nats-server"
 	p.start()
-	return &natsServer{addr: addr, proc: p}
+	s := &natsServer{addr: addr, mon: mon, proc: p}
+	t.Cleanup(func() {
+		if t.Failed() && p.alive() {
+			// What the consumers still have to deliver, for the post-mortem.
+			if res, err := http.Get("http://" + mon + "/jsz?consumers=true"); err == nil {
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				t.Logf("nats-server JetStream state:\n%s", body)
+			}
+		}
+	})
+	return s
 }
 
-// restart stops the server as an operator would (SIGTERM) and starts it
-// again on the same port and store.
-func (s *natsServer) restart(t *testing.T, down time.Duration) {
+// restart stops the server, as an operator would (SIGTERM) when graceful,
+// else as a crash does (SIGKILL), and starts it again after down on the
+// same port and store.
+func (s *natsServer) restart(t *testing.T, graceful bool, down time.Duration) {
 	t.Helper()
-	s.proc.stop()
+	if graceful {
+		s.proc.stop()
+	} else {
+		s.proc.kill()
+	}
 	time.Sleep(down)
 	s.proc.start()
 }
@@ -380,4 +400,17 @@ func (p *childProcess) stop() {
 	case <-time.After(waitFor):
 		p.kill()
 	}
+}
+
+// withQuery sets one query parameter of a URL.
+func withQuery(t *testing.T, raw, key, value string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
