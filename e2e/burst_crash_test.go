@@ -90,6 +90,7 @@ func freeAddr(t *testing.T) string {
 // is shown when the test fails.
 type childProcess struct {
 	t       *testing.T
+	name    string // in messages and log names; args[0] when empty
 	bin     string
 	args    []string
 	environ []string
@@ -113,7 +114,7 @@ func newChildProcess(t *testing.T, bin, ready string, args, environ []string) *c
 				if len(log) > 4000 {
 					log = log[len(log)-4000:]
 				}
-				t.Logf("herald %s, run %d, end of its log:\n%s", p.args[0], run, log)
+				t.Logf("%s, run %d, end of its log:\n%s", p.label(), run, log)
 			}
 		}
 	})
@@ -121,7 +122,19 @@ func newChildProcess(t *testing.T, bin, ready string, args, environ []string) *c
 }
 
 func (p *childProcess) logPath(run int) string {
-	return filepath.Join(p.logs, fmt.Sprintf("%s-%d.log", p.args[0], run))
+	name := p.name
+	if name == "" {
+		name = p.args[0]
+	}
+	return filepath.Join(p.logs, fmt.Sprintf("%s-%d.log", name, run))
+}
+
+// label names the process in messages.
+func (p *childProcess) label() string {
+	if p.name != "" {
+		return p.name
+	}
+	return "herald " + p.args[0]
 }
 
 // start runs the command and waits until it is ready; the test fails if
@@ -129,7 +142,7 @@ func (p *childProcess) logPath(run int) string {
 func (p *childProcess) start() {
 	p.t.Helper()
 	if !p.tryStart() {
-		p.t.Fatalf("herald %s (run %d) exited before it was ready", p.args[0], p.runs)
+		p.t.Fatalf("%s (run %d) exited before it was ready", p.label(), p.runs)
 	}
 }
 
@@ -168,7 +181,7 @@ func (p *childProcess) tryStart() bool {
 			}
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("herald %s (run %d) not ready after %s", p.args[0], p.runs, waitFor)
+			p.t.Fatalf("%s (run %d) not ready after %s", p.label(), p.runs, waitFor)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

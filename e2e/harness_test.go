@@ -21,6 +21,7 @@ import (
 
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/node"
+	"github.com/heraldhq/herald/portal"
 	"github.com/heraldhq/herald/simnet"
 )
 
@@ -35,6 +36,18 @@ type herald struct {
 	Sim    *simnet.Server
 	SimURL string
 	Calls  *protocolCounter
+	// agency creates an agency and its owner where there is no Node in
+	// this process (a split topology of child processes).
+	agency func(portal.AgencyInput) error
+}
+
+// createAgency makes a second agency, beside the one first run set up.
+func (h *herald) createAgency(in portal.AgencyInput) error {
+	if h.agency != nil {
+		return h.agency(in)
+	}
+	_, _, err := h.Node.Portal.CreateAgency(context.Background(), in)
+	return err
 }
 
 func env(key, def string) string {

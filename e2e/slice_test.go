@@ -243,7 +243,7 @@ func runSlice(t *testing.T, h *herald) {
 	// Another agency sees none of it.
 	other := h.newClient()
 	otherEmail := uniqueEmail("rival")
-	if _, _, err := h.Node.Portal.CreateAgency(context.Background(), portal.AgencyInput{AgencyName: "Rival", Name: "Rita", Email: otherEmail, Password: password}); err != nil {
+	if err := h.createAgency(portal.AgencyInput{AgencyName: "Rival", Name: "Rita", Email: otherEmail, Password: password}); err != nil {
 		t.Fatal(err)
 	}
 	other.login(otherEmail, password)

@@ -174,3 +174,44 @@ func TestMigrateAddsMetadataColumn(t *testing.T) {
 		})
 	}
 }
+
+// Nodes of one service that start together migrate its outbox at once:
+// on PostgreSQL they race to create the same tables, and every one of them
+// must succeed.
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	for _, st := range metadataStores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			u := storetest.URLFor(t, st.dialect)
+			const nodes = 8
+			dbs := make([]*store.DB, nodes)
+			for i := range dbs {
+				db, err := store.Open(t.Context(), u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = db.Close() })
+				dbs[i] = db
+			}
+			b := mem.New()
+			t.Cleanup(func() { _ = b.Close() })
+			var wg sync.WaitGroup
+			errs := make([]error, nodes)
+			start := make(chan struct{})
+			for i, db := range dbs {
+				wg.Go(func() {
+					<-start
+					errs[i] = outbox.New(db, prefix, b, nil).Migrate(t.Context())
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("node %d: Migrate: %v", i+1, err)
+				}
+			}
+		})
+	}
+}

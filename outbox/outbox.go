@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -67,7 +68,7 @@ func New(db *store.DB, prefix string, b bus.Bus, log *slog.Logger) *Outbox {
 // Migrate creates the outbox table if it does not exist, and adds the
 // metadata column to a table created before it existed.
 func (o *Outbox) Migrate(ctx context.Context) error {
-	_, err := o.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+o.table+` (
+	err := o.createTable(ctx, o.table, `CREATE TABLE IF NOT EXISTS `+o.table+` (
 		seq_id     TEXT PRIMARY KEY,
 		topic      TEXT NOT NULL,
 		payload    BYTEA NOT NULL,
@@ -82,7 +83,7 @@ func (o *Outbox) Migrate(ctx context.Context) error {
 	if err := o.addMetadataColumn(ctx); err != nil {
 		return fmt.Errorf("outbox %s: adding the metadata column: %w", o.table, err)
 	}
-	_, err = o.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+o.inbox+` (
+	err = o.createTable(ctx, o.inbox, `CREATE TABLE IF NOT EXISTS `+o.inbox+` (
 		event_id TEXT PRIMARY KEY,
 		seen_at  BIGINT NOT NULL
 	)`)
@@ -90,6 +91,27 @@ func (o *Outbox) Migrate(ctx context.Context) error {
 		return fmt.Errorf("outbox %s: %w", o.inbox, err)
 	}
 	return nil
+}
+
+// createTable runs a CREATE TABLE IF NOT EXISTS. When two nodes of a
+// service start together on PostgreSQL, both may find the table missing
+// and the slower one fails on the catalog (a duplicate type or table); so
+// there the statement runs under a transaction-scoped advisory lock named
+// after the table, and the second node finds the table made.
+func (o *Outbox) createTable(ctx context.Context, table, ddl string) error {
+	if o.db.Dialect() != store.Postgres {
+		_, err := o.db.Exec(ctx, ddl)
+		return err
+	}
+	h := fnv.New64a()
+	h.Write([]byte("herald outbox " + table))
+	return o.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(h.Sum64())); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, ddl)
+		return err
+	})
 }
 
 // addMetadataColumn upgrades an outbox table from before bus metadata
