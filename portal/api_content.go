@@ -346,6 +346,7 @@ type postRequest struct {
 	FirstComment string         `json:"first_comment"`
 	AccountIDs   []string       `json:"account_ids"`
 	MediaIDs     []string       `json:"media_ids"`
+	Labels       []string       `json:"labels"`
 	ScheduledAt  string         `json:"scheduled_at"`
 	PublishNow   bool           `json:"publish_now"`
 	Repeat       *repeatRequest `json:"repeat"`
@@ -367,7 +368,7 @@ func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Princ
 	}
 	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, Thread: req.Thread,
 		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs,
-		MediaIDs: req.MediaIDs, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(),
+		MediaIDs: req.MediaIDs, Labels: req.Labels, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(),
 		QueueID: req.QueueID, Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
 	if err != nil {
 		return err
@@ -410,6 +411,7 @@ type patchPostRequest struct {
 	Thread       *[]string      `json:"thread"`
 	FirstComment *string        `json:"first_comment"`
 	AccountIDs   []string       `json:"account_ids"`
+	Labels       *[]string      `json:"labels"`
 	ScheduledAt  *string        `json:"scheduled_at"`
 	PublishNow   bool           `json:"publish_now"`
 	Repeat       *repeatRequest `json:"repeat"`
@@ -428,7 +430,7 @@ func (s *Service) apiUpdatePost(w http.ResponseWriter, r *http.Request, p *Princ
 		return err
 	}
 	post, err := s.UpdatePost(r.Context(), p, r.PathValue("id"), PostUpdate{Text: req.Text, Thread: req.Thread,
-		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs,
+		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs, Labels: req.Labels,
 		ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(), QueueID: req.QueueID,
 		Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
 	if err != nil {

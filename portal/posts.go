@@ -73,6 +73,8 @@ type Post struct {
 	// only on networks that take them.
 	Thread       []string
 	FirstComment string
+	// Labels file the post for the calendar's filter (lower-case, sorted).
+	Labels []string
 
 	// Kind is one of the Kind* constants. For a recurring or queued post
 	// ScheduledAt is its next firing (zero while a queued post waits for
@@ -128,6 +130,7 @@ type PostInput struct {
 	FirstComment string
 	AccountIDs   []string
 	MediaIDs     []string
+	Labels       []string
 	ScheduledAt  string
 	PublishNow   bool
 	Repeat       *RepeatInput
@@ -165,11 +168,13 @@ type PostUpdate struct {
 	Thread       *[]string
 	FirstComment *string
 	AccountIDs   []string
-	ScheduledAt  *string
-	PublishNow   bool
-	Repeat       *RepeatInput
-	QueueID      *string
-	Evergreen    bool
+	// Labels replaces the labels (an empty list removes them).
+	Labels      *[]string
+	ScheduledAt *string
+	PublishNow  bool
+	Repeat      *RepeatInput
+	QueueID     *string
+	Evergreen   bool
 	// Draft takes the post off its schedule, back to a draft.
 	Draft bool
 	// SkipIfLaterThan goes with ScheduledAt, as in PostInput.
@@ -466,6 +471,7 @@ func (s *Service) checkNewPost(ctx context.Context, p *Principal, ws Workspace, 
 	var v errs.Fields
 	checkText(&v, in.Text)
 	checkParts(&v, in.Thread, in.FirstComment)
+	in.Labels = checkLabels(&v, in.Labels)
 	accounts := s.checkAccounts(ctx, &v, p.AgencyID, ws.ID, in.AccountIDs)
 	media := s.checkMedia(ctx, &v, p.AgencyID, ws.ID, in.MediaIDs)
 	if n := len(in.MediaIDs) + len(unstored); len(unstored) > 0 && n > maxPostMedia {
@@ -493,7 +499,7 @@ func (s *Service) checkNewPost(ctx context.Context, p *Principal, ws Workspace, 
 func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace, c checkedPost) (Post, error) {
 	in, accounts, media, pl, workspaceID := c.in, c.accounts, c.media, c.plan, ws.ID
 	now := time.Now().UTC()
-	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
+	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, Labels: in.Labels, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
 	pl.apply(&post)
 	policy, err := approvalPolicy(ctx, s.db, p.AgencyID, workspaceID)
 	if err != nil {
@@ -550,6 +556,9 @@ func insertPost(ctx context.Context, tx *store.Tx, agencyID string, post Post, a
 		post.Zone, post.Kind == KindDraft, post.CreatedBy, store.ToMicros(post.CreatedAt), store.ToMicros(post.UpdatedAt),
 		post.Kind, post.RRule, post.StartLocal, joinLines(post.Exceptions), int64(post.SkipLate/time.Second), post.QueueID, post.Evergreen,
 		encodeThread(post.Thread), post.FirstComment); err != nil {
+		return err
+	}
+	if err := setLabels(ctx, tx, agencyID, post.ID, post.Labels); err != nil {
 		return err
 	}
 	return insertTargets(ctx, tx, agencyID, post.ID, accounts, media, post.CreatedAt)
@@ -710,7 +719,10 @@ func (s *Service) fillPosts(ctx context.Context, q store.Querier, agencyID strin
 		p := &posts[idx[pid]]
 		p.MediaIDs = append(p.MediaIDs, mid)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return fillLabels(ctx, q, agencyID, posts)
 }
 
 // GetPost returns a post with its targets.
@@ -828,8 +840,8 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	if old.Status == PostApproved && !w.given() {
 		return Post{}, errs.Fields{"scheduled_at": "is required: the post was approved after its time had passed, so it needs a new time (or publish_now, a queue or draft)"}.Err()
 	}
-	if up.Text == nil && up.Thread == nil && up.FirstComment == nil && up.AccountIDs == nil && !w.given() {
-		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, thread, first_comment, account_ids or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
+	if up.Text == nil && up.Thread == nil && up.FirstComment == nil && up.AccountIDs == nil && up.Labels == nil && !w.given() {
+		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, thread, first_comment, account_ids, labels or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
 	}
 	loc, err := time.LoadLocation(ws.Timezone)
 	if err != nil {
@@ -849,6 +861,9 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	}
 	if up.Thread != nil || up.FirstComment != nil {
 		checkParts(&v, next.Thread, next.FirstComment)
+	}
+	if up.Labels != nil {
+		next.Labels = checkLabels(&v, *up.Labels)
 	}
 	accounts := make([]targetAccount, 0, len(old.Targets))
 	for _, t := range old.Targets {
@@ -914,6 +929,11 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
 				return errs.E(errs.Conflict, "the post changed meanwhile; reload it and try again")
+			}
+			if up.Labels != nil {
+				if err := setLabels(ctx, tx, p.AgencyID, postID, to.Labels); err != nil {
+					return err
+				}
 			}
 			if hook != nil {
 				if err := hook(tx); err != nil {

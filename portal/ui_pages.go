@@ -530,6 +530,7 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 	var formErrs errs.Fields
 	when := formWhen(r, &formErrs, loc)
 	in := PostInput{Text: r.PostFormValue("text"), AccountIDs: r.PostForm["account_ids"], MediaIDs: r.PostForm["media_ids"],
+		Labels:     splitLabels(r.PostFormValue("labels")),
 		PublishNow: when.PublishNow, Repeat: when.Repeat, Evergreen: when.Evergreen, Draft: when.Draft}
 	if when.ScheduledAt != nil {
 		in.ScheduledAt = *when.ScheduledAt
@@ -580,7 +581,7 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 }
 
 // composerInputs are the composer's inputs field errors can sit beside.
-var composerInputs = []string{"text", "account_ids", "media_ids", "scheduled_at", "when", "repeat_rrule", "repeat_days",
+var composerInputs = []string{"text", "labels", "account_ids", "media_ids", "scheduled_at", "when", "repeat_rrule", "repeat_days",
 	"repeat_count", "repeat_until", "repeat_skip_dates", "skip_late", "queue_id", "evergreen"}
 
 // POST /workspaces/{id}/posts/{post}/delete
