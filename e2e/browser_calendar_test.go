@@ -74,6 +74,9 @@ func TestBrowserCalendarDrag(t *testing.T) {
 		t.Fatal("the chip or the target day is not on the page")
 	}
 	b.wait("the move to be confirmed", `document.querySelector("#calendar-status.is-ok") !== null`, stepTimeout)
+	if msg := b.text("#calendar-status"); !strings.Contains(msg, "Moved to") || !strings.Contains(msg, "at 10:00") {
+		t.Errorf("the confirmation says %q", msg)
+	}
 	if b.count(`td[data-date="`+targetStr+`"] .cal-chip[data-post-id="`+postID+`"]`) != 1 {
 		t.Error("the chip did not move to the target day")
 	}

@@ -254,7 +254,11 @@ func (u *webUI) calendarPage(w http.ResponseWriter, r *http.Request, p *Principa
 		if !ok {
 			continue
 		}
-		days[i].Chips = append(days[i].Chips, u.calendarChip(post, res.Workspaces[post.WorkspaceID], at, names, now))
+		chip := u.calendarChip(post, res.Workspaces[post.WorkspaceID], at, names, now)
+		if v.WS != nil {
+			chip.Workspace = "" // named by the page already
+		}
+		days[i].Chips = append(days[i].Chips, chip)
 	}
 
 	switch v.View {
@@ -281,8 +285,7 @@ func (u *webUI) calendarPage(w http.ResponseWriter, r *http.Request, p *Principa
 	v.Weekdays = []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
 	v.Prev, v.Next = v.link(map[string]string{"date": v.Prev}), v.link(map[string]string{"date": v.Next})
 	v.Today = v.link(map[string]string{"date": ""})
-	title := "Calendar"
-	v.chrome = u.chrome(w, r, p, title, "calendar")
+	v.chrome = u.chrome(w, r, p, "Calendar", "calendar")
 	if v.WS != nil {
 		v.Current, v.chrome.Title = v.WS.ID, v.WS.Name+" calendar"
 	}

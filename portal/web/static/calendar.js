@@ -79,7 +79,10 @@
       var item = chip.closest("li") || chip;
       if (list) list.appendChild(item);
       chip.setAttribute("data-status", r.js.status || chip.getAttribute("data-status"));
-      say("Moved to " + day.getAttribute("data-date") + " (" + (r.js.scheduled_at || "") + " " + (r.js.zone || "") + ").", true);
+      var label = day.querySelector(".cal-day-head .sr-only, .cal-list-head");
+      var time = chip.querySelector(".cal-time");
+      say("Moved to " + (label ? label.textContent : day.getAttribute("data-date")) +
+        (time ? " at " + time.textContent : "") + ".", true);
     }).catch(function () {
       chip.classList.remove("is-saving");
       say("The post was not moved: Herald could not be reached. Try again.", false);
