@@ -361,6 +361,9 @@ func postView(p Post) postJSON {
 		ScheduledAt: p.LocalTime, Zone: p.Zone, AccountIDs: p.AccountIDs, MediaIDs: p.MediaIDs,
 		QueueID: p.QueueID, Evergreen: p.Evergreen, Held: p.Held, FiredCount: p.FiredCount, Finished: p.Finished,
 		Targets: make([]targetJSON, 0, len(p.Targets)), CreatedBy: p.CreatedBy, CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt)}
+	if out.Labels == nil {
+		out.Labels = []string{}
+	}
 	if !p.ScheduledAt.IsZero() {
 		out.ScheduledAtUTC = ts(p.ScheduledAt)
 	} else {

@@ -558,8 +558,10 @@ func insertPost(ctx context.Context, tx *store.Tx, agencyID string, post Post, a
 		encodeThread(post.Thread), post.FirstComment); err != nil {
 		return err
 	}
-	if err := setLabels(ctx, tx, agencyID, post.ID, post.Labels); err != nil {
-		return err
+	if len(post.Labels) > 0 {
+		if err := setLabels(ctx, tx, agencyID, post.ID, post.Labels); err != nil {
+			return err
+		}
 	}
 	return insertTargets(ctx, tx, agencyID, post.ID, accounts, media, post.CreatedAt)
 }
