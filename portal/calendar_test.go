@@ -188,9 +188,12 @@ func TestCalendarPagesInTheViewersZone(t *testing.T) {
 	}
 
 	for _, bad := range []string{"?view=year", "?date=2027-13-01", "?zone=Mars/Olympus", "?status=lost"} {
-		if res := c.get(path + bad); res.Status != http.StatusUnprocessableEntity {
+		res := c.get(path + bad)
+		if res.Status != http.StatusUnprocessableEntity {
 			t.Errorf("%s: status %d, want 422", bad, res.Status)
 		}
+		field, _, _ := strings.Cut(strings.TrimPrefix(bad, "?"), "=")
+		wantText(t, res.Body, "The calendar could not be shown: "+field+" ")
 	}
 }
 

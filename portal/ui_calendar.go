@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -184,8 +185,13 @@ func (u *webUI) calendarPage(w http.ResponseWriter, r *http.Request, p *Principa
 	if v.Status != "" && !slices.Contains(calendarStatuses, v.Status) {
 		bad.Add("status", "must be one of %s", strings.Join(calendarStatuses, ", "))
 	}
-	if err := bad.Err(); err != nil {
-		return err
+	if len(bad) > 0 {
+		// The error page shows one message: it names each bad parameter.
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(bad)) {
+			parts = append(parts, k+" "+bad[k])
+		}
+		return &errs.Error{Kind: errs.Invalid, Message: sentence("The calendar could not be shown: " + strings.Join(parts, "; ")), Fields: bad}
 	}
 	v.Zone, v.Date = loc.String(), day.Format(time.DateOnly)
 
