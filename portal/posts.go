@@ -168,17 +168,18 @@ type PostUpdate struct {
 	Thread       *[]string
 	FirstComment *string
 	AccountIDs   []string
-	// Labels replaces the labels (an empty list removes them).
-	Labels      *[]string
-	ScheduledAt *string
-	PublishNow  bool
-	Repeat      *RepeatInput
-	QueueID     *string
-	Evergreen   bool
+	ScheduledAt  *string
+	PublishNow   bool
+	Repeat       *RepeatInput
+	QueueID      *string
+	Evergreen    bool
 	// Draft takes the post off its schedule, back to a draft.
 	Draft bool
 	// SkipIfLaterThan goes with ScheduledAt, as in PostInput.
 	SkipIfLaterThan *string
+
+	// Labels replaces the labels (an empty list removes them).
+	Labels *[]string
 }
 
 func (up PostUpdate) when() When {
@@ -499,7 +500,8 @@ func (s *Service) checkNewPost(ctx context.Context, p *Principal, ws Workspace, 
 func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace, c checkedPost) (Post, error) {
 	in, accounts, media, pl, workspaceID := c.in, c.accounts, c.media, c.plan, ws.ID
 	now := time.Now().UTC()
-	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, Labels: in.Labels, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
+	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
+	post.Labels = in.Labels
 	pl.apply(&post)
 	policy, err := approvalPolicy(ctx, s.db, p.AgencyID, workspaceID)
 	if err != nil {
