@@ -8,7 +8,12 @@ import (
 	"github.com/heraldhq/herald/errs"
 )
 
-func (s *Service) routesCalendar(mux *http.ServeMux, maxBody int64) {
+// routeAdder is what the calendar's routes need of Portal's router.
+type routeAdder interface {
+	Handle(pattern string, h http.Handler)
+}
+
+func (s *Service) routesCalendar(mux routeAdder, maxBody int64) {
 	mux.Handle("GET /api/v1/calendar", s.authed(maxBody, s.apiCalendar))
 	mux.Handle("GET /api/v1/workspaces/{id}/calendar", s.authed(maxBody, s.apiCalendar))
 }

@@ -21,7 +21,7 @@ import (
 // calendarViews are the page's layouts.
 var calendarViews = []string{"month", "week", "list"}
 
-func (u *webUI) routesCalendar(mux *http.ServeMux, form int64) {
+func (u *webUI) routesCalendar(mux routeAdder, form int64) {
 	mux.Handle("GET /calendar", u.signedIn(form, u.calendarPage))
 	mux.Handle("GET /workspaces/{id}/calendar", u.signedIn(form, u.calendarPage))
 	mux.Handle("POST /workspaces/{id}/calendar/posts/{post}/move", u.signedIn(form, u.movePost))
