@@ -346,7 +346,6 @@ type postRequest struct {
 	FirstComment string         `json:"first_comment"`
 	AccountIDs   []string       `json:"account_ids"`
 	MediaIDs     []string       `json:"media_ids"`
-	Labels       []string       `json:"labels"`
 	ScheduledAt  string         `json:"scheduled_at"`
 	PublishNow   bool           `json:"publish_now"`
 	Repeat       *repeatRequest `json:"repeat"`
@@ -356,6 +355,8 @@ type postRequest struct {
 	// SkipIfLaterThan ("2h", with scheduled_at): after an outage the post
 	// is skipped rather than published later than this.
 	SkipIfLaterThan string `json:"skip_if_later_than"`
+
+	Labels []string `json:"labels"`
 }
 
 // POST /api/v1/workspaces/{id}/posts {text, thread?, first_comment?,
@@ -366,9 +367,9 @@ func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Princ
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, Thread: req.Thread,
+	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, Thread: req.Thread, Labels: req.Labels,
 		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs,
-		MediaIDs: req.MediaIDs, Labels: req.Labels, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(),
+		MediaIDs: req.MediaIDs, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(),
 		QueueID: req.QueueID, Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
 	if err != nil {
 		return err
@@ -411,7 +412,6 @@ type patchPostRequest struct {
 	Thread       *[]string      `json:"thread"`
 	FirstComment *string        `json:"first_comment"`
 	AccountIDs   []string       `json:"account_ids"`
-	Labels       *[]string      `json:"labels"`
 	ScheduledAt  *string        `json:"scheduled_at"`
 	PublishNow   bool           `json:"publish_now"`
 	Repeat       *repeatRequest `json:"repeat"`
@@ -420,6 +420,8 @@ type patchPostRequest struct {
 	Draft        bool           `json:"draft"`
 	// SkipIfLaterThan goes with scheduled_at, as on create.
 	SkipIfLaterThan *string `json:"skip_if_later_than"`
+
+	Labels *[]string `json:"labels"`
 }
 
 // PATCH /api/v1/posts/{id} {text?, account_ids?, scheduled_at? | publish_now?
@@ -430,9 +432,9 @@ func (s *Service) apiUpdatePost(w http.ResponseWriter, r *http.Request, p *Princ
 		return err
 	}
 	post, err := s.UpdatePost(r.Context(), p, r.PathValue("id"), PostUpdate{Text: req.Text, Thread: req.Thread,
-		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs, Labels: req.Labels,
+		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs,
 		ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(), QueueID: req.QueueID,
-		Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
+		Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan, Labels: req.Labels})
 	if err != nil {
 		return err
 	}

@@ -287,7 +287,6 @@ type postJSON struct {
 	// Thread and FirstComment follow the post (omitted when none).
 	Thread       []string `json:"thread,omitempty"`
 	FirstComment string   `json:"first_comment,omitempty"`
-	Labels       []string `json:"labels"`
 	Revision     int64    `json:"revision"`
 	Status       string   `json:"status"`
 	// Kind: once, recurring, queue or draft.
@@ -315,6 +314,8 @@ type postJSON struct {
 	CreatedBy       string       `json:"created_by"`
 	CreatedAt       string       `json:"created_at"`
 	UpdatedAt       string       `json:"updated_at"`
+
+	Labels []string `json:"labels"`
 }
 
 type repeatJSON struct {
@@ -357,11 +358,11 @@ func wallOf(stored string) string {
 }
 
 func postView(p Post) postJSON {
-	out := postJSON{ID: p.ID, WorkspaceID: p.WorkspaceID, Text: p.Text, Thread: p.Thread, FirstComment: p.FirstComment, Labels: p.Labels, Revision: p.Revision, Status: p.Status, Kind: p.Kind,
+	out := postJSON{ID: p.ID, WorkspaceID: p.WorkspaceID, Text: p.Text, Thread: p.Thread, FirstComment: p.FirstComment, Revision: p.Revision, Status: p.Status, Kind: p.Kind,
 		ScheduledAt: p.LocalTime, Zone: p.Zone, AccountIDs: p.AccountIDs, MediaIDs: p.MediaIDs,
 		QueueID: p.QueueID, Evergreen: p.Evergreen, Held: p.Held, FiredCount: p.FiredCount, Finished: p.Finished,
 		Targets: make([]targetJSON, 0, len(p.Targets)), CreatedBy: p.CreatedBy, CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt)}
-	if out.Labels == nil {
+	if out.Labels = p.Labels; out.Labels == nil {
 		out.Labels = []string{}
 	}
 	if !p.ScheduledAt.IsZero() {

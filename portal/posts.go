@@ -73,8 +73,6 @@ type Post struct {
 	// only on networks that take them.
 	Thread       []string
 	FirstComment string
-	// Labels file the post for the calendar's filter (lower-case, sorted).
-	Labels []string
 
 	// Kind is one of the Kind* constants. For a recurring or queued post
 	// ScheduledAt is its next firing (zero while a queued post waits for
@@ -100,6 +98,9 @@ type Post struct {
 	CreatedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+
+	// Labels file the post for the calendar's filter (lower-case, sorted).
+	Labels []string
 }
 
 // Target is a post's outcome on one account.
@@ -130,7 +131,6 @@ type PostInput struct {
 	FirstComment string
 	AccountIDs   []string
 	MediaIDs     []string
-	Labels       []string
 	ScheduledAt  string
 	PublishNow   bool
 	Repeat       *RepeatInput
@@ -143,6 +143,9 @@ type PostInput struct {
 	// SkipIfLaterThan ("2h", with ScheduledAt): after an outage, the post
 	// is skipped rather than published later than this.
 	SkipIfLaterThan string
+
+	// Labels file the post for the calendar (see calendar_labels.go).
+	Labels []string
 }
 
 func (in PostInput) when() When {
@@ -470,9 +473,9 @@ func (s *Service) checkNewPost(ctx context.Context, p *Principal, ws Workspace, 
 		}
 	}
 	var v errs.Fields
+	in.Labels = checkLabels(&v, in.Labels)
 	checkText(&v, in.Text)
 	checkParts(&v, in.Thread, in.FirstComment)
-	in.Labels = checkLabels(&v, in.Labels)
 	accounts := s.checkAccounts(ctx, &v, p.AgencyID, ws.ID, in.AccountIDs)
 	media := s.checkMedia(ctx, &v, p.AgencyID, ws.ID, in.MediaIDs)
 	if n := len(in.MediaIDs) + len(unstored); len(unstored) > 0 && n > maxPostMedia {
@@ -501,8 +504,8 @@ func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace,
 	in, accounts, media, pl, workspaceID := c.in, c.accounts, c.media, c.plan, ws.ID
 	now := time.Now().UTC()
 	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
-	post.Labels = in.Labels
 	pl.apply(&post)
+	post.Labels = in.Labels
 	policy, err := approvalPolicy(ctx, s.db, p.AgencyID, workspaceID)
 	if err != nil {
 		return Post{}, err
@@ -515,6 +518,9 @@ func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace,
 	}
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
 		if err := insertPost(ctx, tx, p.AgencyID, post, accounts, media); err != nil {
+			return err
+		}
+		if err := setLabels(ctx, tx, p.AgencyID, post.ID, post.Labels); err != nil {
 			return err
 		}
 		if review {
@@ -559,11 +565,6 @@ func insertPost(ctx context.Context, tx *store.Tx, agencyID string, post Post, a
 		post.Kind, post.RRule, post.StartLocal, joinLines(post.Exceptions), int64(post.SkipLate/time.Second), post.QueueID, post.Evergreen,
 		encodeThread(post.Thread), post.FirstComment); err != nil {
 		return err
-	}
-	if len(post.Labels) > 0 {
-		if err := setLabels(ctx, tx, agencyID, post.ID, post.Labels); err != nil {
-			return err
-		}
 	}
 	return insertTargets(ctx, tx, agencyID, post.ID, accounts, media, post.CreatedAt)
 }
@@ -677,6 +678,9 @@ func (s *Service) fillPosts(ctx context.Context, q store.Querier, agencyID strin
 	if len(posts) == 0 {
 		return nil
 	}
+	if err := fillLabels(ctx, q, agencyID, posts); err != nil {
+		return err
+	}
 	idx := make(map[string]int, len(posts))
 	args := []any{agencyID}
 	marks := make([]string, len(posts))
@@ -723,10 +727,7 @@ func (s *Service) fillPosts(ctx context.Context, q store.Querier, agencyID strin
 		p := &posts[idx[pid]]
 		p.MediaIDs = append(p.MediaIDs, mid)
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return fillLabels(ctx, q, agencyID, posts)
+	return rows.Err()
 }
 
 // GetPost returns a post with its targets.

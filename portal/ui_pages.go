@@ -530,7 +530,6 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 	var formErrs errs.Fields
 	when := formWhen(r, &formErrs, loc)
 	in := PostInput{Text: r.PostFormValue("text"), AccountIDs: r.PostForm["account_ids"], MediaIDs: r.PostForm["media_ids"],
-		Labels:     splitLabels(r.PostFormValue("labels")),
 		PublishNow: when.PublishNow, Repeat: when.Repeat, Evergreen: when.Evergreen, Draft: when.Draft}
 	if when.ScheduledAt != nil {
 		in.ScheduledAt = *when.ScheduledAt
@@ -541,6 +540,7 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 	if when.SkipIfLaterThan != nil {
 		in.SkipIfLaterThan = *when.SkipIfLaterThan
 	}
+	in.Labels = splitLabels(r.PostFormValue("labels"))
 	var post Post
 	err = formErrs.Err()
 	if err == nil {
