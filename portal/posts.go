@@ -854,6 +854,9 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	}
 	next := old
 	var v errs.Fields
+	if up.Labels != nil {
+		next.Labels = checkLabels(&v, *up.Labels)
+	}
 	if up.Text != nil {
 		checkText(&v, *up.Text)
 		next.Text = *up.Text
@@ -866,9 +869,6 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	}
 	if up.Thread != nil || up.FirstComment != nil {
 		checkParts(&v, next.Thread, next.FirstComment)
-	}
-	if up.Labels != nil {
-		next.Labels = checkLabels(&v, *up.Labels)
 	}
 	accounts := make([]targetAccount, 0, len(old.Targets))
 	for _, t := range old.Targets {
@@ -935,13 +935,13 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 			if n, _ := res.RowsAffected(); n != 1 {
 				return errs.E(errs.Conflict, "the post changed meanwhile; reload it and try again")
 			}
-			if up.Labels != nil {
-				if err := setLabels(ctx, tx, p.AgencyID, postID, to.Labels); err != nil {
+			if hook != nil {
+				if err := hook(tx); err != nil {
 					return err
 				}
 			}
-			if hook != nil {
-				if err := hook(tx); err != nil {
+			if up.Labels != nil {
+				if err := setLabels(ctx, tx, p.AgencyID, postID, to.Labels); err != nil {
 					return err
 				}
 			}
