@@ -520,8 +520,10 @@ func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace,
 		if err := insertPost(ctx, tx, p.AgencyID, post, accounts, media); err != nil {
 			return err
 		}
-		if err := setLabels(ctx, tx, p.AgencyID, post.ID, post.Labels); err != nil {
-			return err
+		if len(post.Labels) > 0 {
+			if err := setLabels(ctx, tx, p.AgencyID, post.ID, post.Labels); err != nil {
+				return err
+			}
 		}
 		if review {
 			return s.submitForApproval(ctx, tx, p, post, policy, in.PublishNow, now)
