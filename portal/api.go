@@ -101,6 +101,7 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/agency/branding", s.authed(json, s.apiGetBranding))
 	mux.Handle("PUT /api/v1/agency/branding", s.authed(json, s.apiPutBranding))
 	s.webhookRoutes(mux, json)
+	s.routesCalendar(mux, json)
 	s.mountUI(mux)
 }
 

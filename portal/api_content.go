@@ -355,6 +355,8 @@ type postRequest struct {
 	// SkipIfLaterThan ("2h", with scheduled_at): after an outage the post
 	// is skipped rather than published later than this.
 	SkipIfLaterThan string `json:"skip_if_later_than"`
+
+	Labels []string `json:"labels"`
 }
 
 // POST /api/v1/workspaces/{id}/posts {text, thread?, first_comment?,
@@ -365,7 +367,7 @@ func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Princ
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, Thread: req.Thread,
+	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, Thread: req.Thread, Labels: req.Labels,
 		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs,
 		MediaIDs: req.MediaIDs, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(),
 		QueueID: req.QueueID, Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
@@ -418,6 +420,8 @@ type patchPostRequest struct {
 	Draft        bool           `json:"draft"`
 	// SkipIfLaterThan goes with scheduled_at, as on create.
 	SkipIfLaterThan *string `json:"skip_if_later_than"`
+
+	Labels *[]string `json:"labels"`
 }
 
 // PATCH /api/v1/posts/{id} {text?, account_ids?, scheduled_at? | publish_now?
@@ -430,7 +434,7 @@ func (s *Service) apiUpdatePost(w http.ResponseWriter, r *http.Request, p *Princ
 	post, err := s.UpdatePost(r.Context(), p, r.PathValue("id"), PostUpdate{Text: req.Text, Thread: req.Thread,
 		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs,
 		ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(), QueueID: req.QueueID,
-		Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
+		Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan, Labels: req.Labels})
 	if err != nil {
 		return err
 	}

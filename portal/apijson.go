@@ -314,6 +314,8 @@ type postJSON struct {
 	CreatedBy       string       `json:"created_by"`
 	CreatedAt       string       `json:"created_at"`
 	UpdatedAt       string       `json:"updated_at"`
+
+	Labels []string `json:"labels"`
 }
 
 type repeatJSON struct {
@@ -360,6 +362,9 @@ func postView(p Post) postJSON {
 		ScheduledAt: p.LocalTime, Zone: p.Zone, AccountIDs: p.AccountIDs, MediaIDs: p.MediaIDs,
 		QueueID: p.QueueID, Evergreen: p.Evergreen, Held: p.Held, FiredCount: p.FiredCount, Finished: p.Finished,
 		Targets: make([]targetJSON, 0, len(p.Targets)), CreatedBy: p.CreatedBy, CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt)}
+	if out.Labels = p.Labels; out.Labels == nil {
+		out.Labels = []string{}
+	}
 	if !p.ScheduledAt.IsZero() {
 		out.ScheduledAtUTC = ts(p.ScheduledAt)
 	} else {

@@ -98,6 +98,9 @@ type Post struct {
 	CreatedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+
+	// Labels file the post for the calendar's filter (lower-case, sorted).
+	Labels []string
 }
 
 // Target is a post's outcome on one account.
@@ -140,6 +143,9 @@ type PostInput struct {
 	// SkipIfLaterThan ("2h", with ScheduledAt): after an outage, the post
 	// is skipped rather than published later than this.
 	SkipIfLaterThan string
+
+	// Labels file the post for the calendar (see calendar_labels.go).
+	Labels []string
 }
 
 func (in PostInput) when() When {
@@ -174,6 +180,9 @@ type PostUpdate struct {
 	Draft bool
 	// SkipIfLaterThan goes with ScheduledAt, as in PostInput.
 	SkipIfLaterThan *string
+
+	// Labels replaces the labels (an empty list removes them).
+	Labels *[]string
 }
 
 func (up PostUpdate) when() When {
@@ -464,6 +473,7 @@ func (s *Service) checkNewPost(ctx context.Context, p *Principal, ws Workspace, 
 		}
 	}
 	var v errs.Fields
+	in.Labels = checkLabels(&v, in.Labels)
 	checkText(&v, in.Text)
 	checkParts(&v, in.Thread, in.FirstComment)
 	accounts := s.checkAccounts(ctx, &v, p.AgencyID, ws.ID, in.AccountIDs)
@@ -495,6 +505,7 @@ func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace,
 	now := time.Now().UTC()
 	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
 	pl.apply(&post)
+	post.Labels = in.Labels
 	policy, err := approvalPolicy(ctx, s.db, p.AgencyID, workspaceID)
 	if err != nil {
 		return Post{}, err
@@ -509,6 +520,11 @@ func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace,
 		s.markStale(ctx, tx, postsScope(p.AgencyID, post.WorkspaceID))
 		if err := insertPost(ctx, tx, p.AgencyID, post, accounts, media); err != nil {
 			return err
+		}
+		if len(post.Labels) > 0 {
+			if err := setLabels(ctx, tx, p.AgencyID, post.ID, post.Labels); err != nil {
+				return err
+			}
 		}
 		if review {
 			return s.submitForApproval(ctx, tx, p, post, policy, in.PublishNow, now)
@@ -666,6 +682,9 @@ func (s *Service) loadPost(ctx context.Context, q store.Querier, agencyID, postI
 func (s *Service) fillPosts(ctx context.Context, q store.Querier, agencyID string, posts []Post) error {
 	if len(posts) == 0 {
 		return nil
+	}
+	if err := fillLabels(ctx, q, agencyID, posts); err != nil {
+		return err
 	}
 	idx := make(map[string]int, len(posts))
 	args := []any{agencyID}
@@ -837,8 +856,8 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	if old.Status == PostApproved && !w.given() {
 		return Post{}, errs.Fields{"scheduled_at": "is required: the post was approved after its time had passed, so it needs a new time (or publish_now, a queue or draft)"}.Err()
 	}
-	if up.Text == nil && up.Thread == nil && up.FirstComment == nil && up.AccountIDs == nil && !w.given() {
-		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, thread, first_comment, account_ids or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
+	if up.Text == nil && up.Thread == nil && up.FirstComment == nil && up.AccountIDs == nil && up.Labels == nil && !w.given() {
+		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, thread, first_comment, account_ids, labels or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
 	}
 	loc, err := time.LoadLocation(ws.Timezone)
 	if err != nil {
@@ -846,6 +865,9 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	}
 	next := old
 	var v errs.Fields
+	if up.Labels != nil {
+		next.Labels = checkLabels(&v, *up.Labels)
+	}
 	if up.Text != nil {
 		checkText(&v, *up.Text)
 		next.Text = *up.Text
@@ -927,6 +949,11 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 			}
 			if hook != nil {
 				if err := hook(tx); err != nil {
+					return err
+				}
+			}
+			if up.Labels != nil {
+				if err := setLabels(ctx, tx, p.AgencyID, postID, to.Labels); err != nil {
 					return err
 				}
 			}

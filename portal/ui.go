@@ -192,6 +192,7 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("GET /unsubscribe", u.public(form, u.unsubscribePage))
 	mux.Handle("POST /unsubscribe", u.public(form, u.unsubscribe))
 	u.webhookRoutes(mux, form)
+	u.routesCalendar(mux, form)
 }
 
 // static serves an embedded asset. A URL carrying the asset's current

@@ -540,6 +540,7 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 	if when.SkipIfLaterThan != nil {
 		in.SkipIfLaterThan = *when.SkipIfLaterThan
 	}
+	in.Labels = splitLabels(r.PostFormValue("labels"))
 	var post Post
 	err = formErrs.Err()
 	if err == nil {
@@ -580,7 +581,7 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 }
 
 // composerInputs are the composer's inputs field errors can sit beside.
-var composerInputs = []string{"text", "account_ids", "media_ids", "scheduled_at", "when", "repeat_rrule", "repeat_days",
+var composerInputs = []string{"text", "labels", "account_ids", "media_ids", "scheduled_at", "when", "repeat_rrule", "repeat_days",
 	"repeat_count", "repeat_until", "repeat_skip_dates", "skip_late", "queue_id", "evergreen"}
 
 // POST /workspaces/{id}/posts/{post}/delete

@@ -208,7 +208,7 @@ type postEditView struct {
 
 // postForm is the edit page's form filled from the post as it stands.
 func postForm(post Post) *form {
-	v := url.Values{"text": {post.Text}, "account_ids": post.AccountIDs}
+	v := url.Values{"text": {post.Text}, "account_ids": post.AccountIDs, "labels": {strings.Join(post.Labels, ", ")}}
 	switch post.Kind {
 	case KindDraft:
 		v.Set("when", "draft")
@@ -295,8 +295,8 @@ func (u *webUI) updatePost(w http.ResponseWriter, r *http.Request, p *Principal)
 	}
 	var formErrs errs.Fields
 	when := formWhen(r, &formErrs, loc)
-	text := r.PostFormValue("text")
-	up := PostUpdate{Text: &text, ScheduledAt: when.ScheduledAt, PublishNow: when.PublishNow, Repeat: when.Repeat,
+	text, labels := r.PostFormValue("text"), splitLabels(r.PostFormValue("labels"))
+	up := PostUpdate{Text: &text, Labels: &labels, ScheduledAt: when.ScheduledAt, PublishNow: when.PublishNow, Repeat: when.Repeat,
 		QueueID: when.QueueID, Evergreen: when.Evergreen, Draft: when.Draft, SkipIfLaterThan: when.SkipIfLaterThan}
 	if post.Kind == KindDraft && when.Draft {
 		up.Draft = false // stays a draft: only the text changes
