@@ -60,7 +60,7 @@ func BenchmarkRawClient(b *testing.B) {
 		b.Fatal(err)
 	}
 	open(b).Close() // makes sure the test stream exists
-	subject := "heraldtest.bench." + strings.ToLower(id.New("t"))
+	subject := "heraldtestlimits.bench." + strings.ToLower(id.New("t"))
 	brokertest.Run(b, brokertest.Pipeline{
 		Publish: func(ctx context.Context, payloads [][]byte) error {
 			futures := make([]jetstream.PubAckFuture, len(payloads))
@@ -83,7 +83,7 @@ func BenchmarkRawClient(b *testing.B) {
 			return nil
 		},
 		Subscribe: func(ctx context.Context, deliver func([]byte)) (func(), error) {
-			cons, err := js.CreateOrUpdateConsumer(ctx, "HERALD_TEST", jetstream.ConsumerConfig{
+			cons, err := js.CreateOrUpdateConsumer(ctx, "HERALD_TEST_LIMITS", jetstream.ConsumerConfig{
 				Durable:           "raw-" + strings.ToLower(id.New("c")),
 				FilterSubject:     subject,
 				AckPolicy:         jetstream.AckExplicitPolicy,

@@ -54,21 +54,25 @@ const (
 
 // config is what the URL says.
 type config struct {
-	server   string // nats://host:port, without credentials
-	user     *url.Userinfo
-	stream   string
-	prefix   string
-	storage  jetstream.StorageType
-	replicas int
-	maxAge   time.Duration
-	dupes    time.Duration
-	ackWait  time.Duration
-	maxDeliv int
-	inactive time.Duration
-	timeout  time.Duration
-	reqWait  time.Duration
-	tls      bool
-	name     string
+	server  string // nats://host:port, without credentials
+	user    *url.Userinfo
+	stream  string
+	prefix  string
+	storage jetstream.StorageType
+	// retention: limits (the default) keeps every message until max_age;
+	// interest drops one once every group has it, but also, in a
+	// server's shutdown, messages that arrive once its consumers are gone.
+	retention jetstream.RetentionPolicy
+	replicas  int
+	maxAge    time.Duration
+	dupes     time.Duration
+	ackWait   time.Duration
+	maxDeliv  int
+	inactive  time.Duration
+	timeout   time.Duration
+	reqWait   time.Duration
+	tls       bool
+	name      string
 }
 
 func parseURL(u *url.URL) (config, error) {
@@ -85,7 +89,6 @@ func parseURL(u *url.URL) (config, error) {
 		stream:   q.String("stream", "HERALD"),
 		prefix:   q.String("prefix", "herald"),
 		replicas: q.Int("replicas", 1, 1),
-		maxAge:   q.Duration("max_age", 0, 0),
 		dupes:    q.Duration("duplicates", 2*time.Minute, time.Second),
 		ackWait:  q.Duration("ack_wait", 10*time.Second, time.Second),
 		maxDeliv: q.Int("max_deliver", -1, -1),
@@ -94,6 +97,14 @@ func parseURL(u *url.URL) (config, error) {
 		reqWait:  q.Duration("request_timeout", 5*time.Second, 100*time.Millisecond),
 		tls:      q.Bool("tls", false),
 		name:     q.String("name", "herald"),
+	}
+	switch q.OneOf("retention", "limits", "limits", "interest") {
+	case "interest":
+		c.retention = jetstream.InterestPolicy
+		c.maxAge = q.Duration("max_age", 0, 0)
+	default:
+		c.retention = jetstream.LimitsPolicy
+		c.maxAge = q.Duration("max_age", defaultMaxAge, 0)
 	}
 	switch q.OneOf("storage", "file", "file", "memory") {
 	case "memory":
@@ -114,6 +125,31 @@ func parseURL(u *url.URL) (config, error) {
 		return config{}, err
 	}
 	return c, nil
+}
+
+// defaultMaxAge is how long a stream with limits retention keeps a
+// message: the longest a group may fall behind (a consumer down for days)
+// and still get everything.
+const defaultMaxAge = 7 * 24 * time.Hour
+
+// checkRetention refuses, with what to do, a stream that exists with the
+// other retention: the server cannot change a stream's retention, and
+// quietly using the other one would change what a restart may lose.
+func checkRetention(ctx context.Context, js jetstream.JetStream, c config) error {
+	st, err := js.Stream(ctx, c.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	have := st.CachedInfo().Config.Retention
+	if have == c.retention {
+		return nil
+	}
+	name := map[jetstream.RetentionPolicy]string{jetstream.LimitsPolicy: "limits", jetstream.InterestPolicy: "interest", jetstream.WorkQueuePolicy: "workqueue"}
+	return fmt.Errorf("stream %q exists with %s retention, not %s: add retention=%s to the bus URL to keep it, or recreate the stream once it is drained",
+		c.stream, name[have], name[c.retention], name[have])
 }
 
 // Open connects to the NATS server of u and makes sure the stream exists.
@@ -162,11 +198,15 @@ func Open(ctx context.Context, u *url.URL) (bus.Bus, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, c.reqWait)
 	defer cancel()
+	if err := checkRetention(sctx, js, c); err != nil {
+		nc.Close()
+		return nil, fail(err)
+	}
 	stream, err := js.CreateOrUpdateStream(sctx, jetstream.StreamConfig{
 		Name:        c.stream,
 		Description: "Herald's events",
 		Subjects:    []string{c.prefix + ".>"},
-		Retention:   jetstream.InterestPolicy,
+		Retention:   c.retention,
 		Storage:     c.storage,
 		Replicas:    c.replicas,
 		MaxAge:      c.maxAge,

@@ -24,7 +24,10 @@ import (
 //
 // The timeouts are generous: the tests check what happens, not how
 // fast, and CI machines are busy.
-const testOptions = "stream=HERALD_TEST&prefix=heraldtest&inactive=10m&connect_timeout=30s&request_timeout=30s"
+//
+// The stream was renamed when streams moved to limits retention: a server
+// may still hold the old one, with interest retention, which Open refuses.
+const testOptions = "stream=HERALD_TEST_LIMITS&prefix=heraldtestlimits&inactive=10m&connect_timeout=30s&request_timeout=30s"
 
 // server returns the test server's URL, or skips (fails in CI) without one.
 func server(t testing.TB) string {
@@ -73,7 +76,7 @@ func TestConformance(t *testing.T) {
 // Memory storage does not survive a server restart, and the bus says so.
 func TestMemoryStorageIsNotDurable(t *testing.T) {
 	t.Parallel()
-	b := openQuery(t, "stream=HERALD_TEST_MEM&prefix=heraldtestmem&storage=memory&inactive=10m&connect_timeout=30s&request_timeout=30s")
+	b := openQuery(t, "stream=HERALD_TEST_LIMITS_MEM&prefix=heraldtestlimitsmem&storage=memory&inactive=10m&connect_timeout=30s&request_timeout=30s")
 	if b.Features().Durable {
 		t.Error("a bus on a memory stream declares Durable")
 	}
@@ -94,6 +97,7 @@ func TestOpenRejectsBadURL(t *testing.T) {
 		{"nats://127.0.0.1:4222?max_deliver=0", "max_deliver"},
 		{"nats://127.0.0.1:4222?replicas=0", "replicas"},
 		{"nats://127.0.0.1:4222?storage=disk", "storage"},
+		{"nats://127.0.0.1:4222?retention=workqueue", "retention"},
 		{"nats://127.0.0.1:4222?stream=a.b", "stream"},
 		{"nats://127.0.0.1:4222?prefix=a.*", "prefix"},
 		{"nats://127.0.0.1:4222?prefix=", "prefix"},
@@ -258,8 +262,47 @@ func TestLostConsumerIsMadeAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := js.DeleteConsumer(t.Context(), "HERALD_TEST", busdriver.Name(topic, "g")); err != nil {
+	if err := js.DeleteConsumer(t.Context(), "HERALD_TEST_LIMITS", busdriver.Name(topic, "g")); err != nil {
 		t.Fatalf("deleting the consumer: %v", err)
 	}
 	brokertest.PublishUntilHandled(t, b, topic, &got)
+}
+
+// A stream that exists with the other retention is refused at Open, with
+// what to do; the server could not change it, and using it quietly would
+// change what a server restart may lose.
+func TestOpenRefusesAStreamOfTheOtherRetention(t *testing.T) {
+	t.Parallel()
+	name := strings.ToUpper(strings.ReplaceAll(id.New("ret"), "_", ""))
+	opts := "stream=" + name + "&prefix=" + strings.ToLower(name) + "&inactive=10m&connect_timeout=30s&request_timeout=30s"
+	openQuery(t, opts+"&retention=interest")
+	t.Cleanup(func() { deleteStream(t, name) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	other, err := bus.Open(ctx, withQuery(server(t), opts))
+	if err == nil {
+		other.Close()
+		t.Fatal("a limits bus opened on an interest stream")
+	}
+	if !strings.Contains(err.Error(), "interest retention") || !strings.Contains(err.Error(), "retention=interest") {
+		t.Errorf("error %q does not say what the stream has and how to keep it", err)
+	}
+}
+
+// deleteStream removes a test's own stream from the test server.
+func deleteStream(t *testing.T, name string) {
+	t.Helper()
+	nc, err := natsgo.Connect(server(t))
+	if err != nil {
+		t.Errorf("connecting to delete stream %s: %v", name, err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err == nil {
+		err = js.DeleteStream(context.Background(), name)
+	}
+	if err != nil {
+		t.Errorf("deleting stream %s: %v", name, err)
+	}
 }
