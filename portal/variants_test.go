@@ -240,3 +240,28 @@ func TestTagLinks(t *testing.T) {
 		t.Errorf("own source: %q", got)
 	}
 }
+
+// The composer works without JavaScript: its per-network fields are sent
+// with the form, a refusal shows beside them, and the post card shows the
+// variants it keeps.
+func TestUIComposerVariants(t *testing.T) {
+	t.Parallel()
+	b, a, accts := variantSetup(t)
+	c := a.browser(t, b)
+	ws := "/workspaces/" + a.workspace
+	page := c.must(http.StatusOK, c.get(ws)).Body
+	if !strings.Contains(page, `name="variant.x.text"`) || !strings.Contains(page, `name="variant.bluesky.first_comment"`) || !strings.Contains(page, `name="utm"`) {
+		t.Fatalf("composer has no per-network fields:\n%s", excerpt(page))
+	}
+	form := url.Values{"csrf_token": {c.csrf()}, "text": {"The post's own"}, "account_ids": {accts["x"], accts["mastodon"]},
+		"when": {"draft"}, "variant.x.text": {strings.Repeat("ab ", 100)}}
+	res := c.post(ws+"/posts", form)
+	if res.Status != http.StatusUnprocessableEntity || !strings.Contains(text(res.Body), "X allows 280") {
+		t.Fatalf("status %d, want the X variant refused:\n%s", res.Status, excerpt(text(res.Body)))
+	}
+	form.Set("variant.x.text", "Short for X")
+	form.Set("variant.x.thread", "two\n---\nthree")
+	c.must(http.StatusSeeOther, c.post(ws+"/posts", form))
+	page = c.must(http.StatusOK, c.get(ws)).Body
+	wantText(t, page, "Own version for X", "Short for X", "↳ two", "↳ three")
+}
