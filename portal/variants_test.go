@@ -265,3 +265,8 @@ func TestUIComposerVariants(t *testing.T) {
 	page = c.must(http.StatusOK, c.get(ws)).Body
 	wantText(t, page, "Own version for X", "Short for X", "↳ two", "↳ three")
 }
+
+func (a *agency) createPostWith(t *testing.T, body map[string]any) map[string]any {
+	t.Helper()
+	return a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", body)).json(t)
+}
