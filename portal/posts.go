@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -1108,11 +1107,10 @@ func recomputePostStatus(ctx context.Context, tx *store.Tx, agencyID, postID str
 	return err
 }
 
-// sameVariants: a and b are the same content (no variants and an empty
-// map are).
+// sameVariants: a and b are the same content, compared as the API shows
+// them (an empty thread is one whether stored or just sent).
 func sameVariants(a, b map[string]Variant) bool {
-	if len(a) == 0 && len(b) == 0 {
-		return true
-	}
-	return reflect.DeepEqual(a, b)
+	ja, _ := json.Marshal(variantsView(a))
+	jb, _ := json.Marshal(variantsView(b))
+	return string(ja) == string(jb)
 }
