@@ -270,3 +270,16 @@ func (a *agency) createPostWith(t *testing.T, body map[string]any) map[string]an
 	t.Helper()
 	return a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/posts", body)).json(t)
 }
+
+// Variants sent again as they are stored are no change of content (an
+// approval stands), however an empty thread was spelled.
+func TestSameVariants(t *testing.T) {
+	stored := map[string]Variant{"x": {Text: "t", HasThread: true}}
+	sent := map[string]Variant{"x": {Text: "t", HasThread: true, Thread: []string{}}}
+	if !sameVariants(stored, sent) || !sameVariants(nil, map[string]Variant{}) {
+		t.Error("equal variants differ")
+	}
+	if sameVariants(stored, map[string]Variant{"x": {Text: "t"}}) || sameVariants(stored, nil) {
+		t.Error("different variants are the same")
+	}
+}
