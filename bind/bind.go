@@ -40,6 +40,11 @@ type Binder struct {
 	// Interceptors run around every remote call, outside the error and
 	// token ones (tracing and metrics, so they see the call as sent).
 	Interceptors []connect.Interceptor
+	// Registry finds the nodes of a service bound with discover.
+	Registry Registry
+	// Links holds the balancer of every service reached at several nodes
+	// or through the registry, by service name (for the topology view).
+	Links map[string]*Balancer
 }
 
 // New returns a Binder sending token with remote calls.
@@ -86,13 +91,32 @@ func bind[C any](b *Binder, name string, ep config.Endpoint, local C, hasLocal b
 		}
 		return local, nil
 	case config.TransportGRPC, config.TransportConnect:
-		if ep.URL == "" {
+		urls := ep.URLs()
+		switch {
+		case ep.Discover:
+			if b.Registry == nil {
+				return zero, fmt.Errorf("bind: services.%s.discover needs a registry", name)
+			}
+			c, base := b.balanced(name, NewRegistryResolver(b.Registry, name, 0))
+			return remote(c, base, b.options(ep)...), nil
+		case len(urls) > 1:
+			c, base := b.balanced(name, Static(trimAll(urls)))
+			return remote(c, base, b.options(ep)...), nil
+		case len(urls) == 0:
 			return zero, fmt.Errorf("bind: services.%s.url is empty", name)
 		}
-		return remote(b.HTTP, strings.TrimRight(ep.URL, "/"), b.options(ep)...), nil
+		return remote(b.HTTP, strings.TrimRight(urls[0], "/"), b.options(ep)...), nil
 	default:
 		return zero, fmt.Errorf("bind: services.%s.transport %q unknown", name, ep.Transport)
 	}
+}
+
+func trimAll(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = strings.TrimRight(u, "/")
+	}
+	return out
 }
 
 // Portal returns the Portal client for ep; local is the in-process handler

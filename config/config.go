@@ -79,6 +79,10 @@ type Config struct {
 	// NodeID names this node among others (letters, digits, - and _); it
 	// must stay the same across restarts. Empty: the host name.
 	NodeID string `koanf:"node_id"`
+	// Advertise is the base URL other nodes reach this one at, registered
+	// in the coordination registry for the services it runs. Empty: the
+	// listen address when it names a host (not 0.0.0.0 or ::).
+	Advertise string `koanf:"advertise"`
 
 	Store    Store    `koanf:"store"`
 	Bus      URLOnly  `koanf:"bus"`
@@ -143,9 +147,16 @@ type Services struct {
 type Endpoint struct {
 	// Transport: local, grpc or connect.
 	Transport string `koanf:"transport"`
-	// URL of the node serving it, for grpc and connect (http://host:port).
+	// URL of the node serving it, for grpc and connect (http://host:port);
+	// several, comma-separated, spread the calls over those nodes.
 	URL string `koanf:"url"`
+	// Discover finds the nodes serving it in the coordination registry
+	// instead of URL (docs/decisions/0027-service-discovery.md).
+	Discover bool `koanf:"discover"`
 }
+
+// URLs lists the nodes named by URL, in the order given.
+func (e Endpoint) URLs() []string { return splitList(e.URL) }
 
 // Endpoint returns the endpoint of a service.
 func (s Services) Endpoint(service string) Endpoint {
@@ -500,6 +511,23 @@ func (c *Config) resolve() error {
 	return nil
 }
 
+// DefaultAdvertise is the base URL derived from listen when advertise is
+// empty: empty when listen names no host, since 0.0.0.0 is no address
+// another node can call.
+func (c Config) DefaultAdvertise() string {
+	if c.Advertise != "" {
+		return strings.TrimRight(c.Advertise, "/")
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 var nodeIDClean = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 
 // Validate checks every value that can be checked without connecting.
@@ -557,7 +585,7 @@ func (c Config) Validate() error {
 			bad("services.run", "unknown service %q (known: %s)", s, strings.Join(AllServices, ", "))
 		}
 	}
-	remote := false
+	remote, discover := false, false
 	for _, s := range AllServices {
 		e := c.Services.Endpoint(s)
 		key := "services." + s
@@ -568,15 +596,36 @@ func (c Config) Validate() error {
 			}
 		case TransportGRPC, TransportConnect:
 			remote = true
-			if !c.Services.Runs(s) || e.URL != "" {
-				u, err := url.Parse(e.URL)
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					bad(key+".url", "must be the http(s) URL of the node running %s, got %q", s, e.URL)
+			switch {
+			case e.Discover && e.URL != "":
+				bad(key+".url", "must be empty with %s.discover (the registry names the nodes)", key)
+			case e.Discover:
+				discover = true
+			case !c.Services.Runs(s) || e.URL != "":
+				urls := e.URLs()
+				if len(urls) == 0 {
+					bad(key+".url", "must be the http(s) URL of the node running %s (or several, comma-separated), got %q", s, e.URL)
+				}
+				for _, raw := range urls {
+					u, err := url.Parse(raw)
+					if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+						bad(key+".url", "must be the http(s) URL of the node running %s (or several, comma-separated), got %q", s, raw)
+					}
 				}
 			}
 		default:
 			bad(key+".transport", "%q is not one of local, grpc, connect", e.Transport)
 		}
+		if e.Discover && e.Transport == TransportLocal {
+			bad(key+".discover", "needs transport grpc or connect (a local service is not looked up)")
+		}
+	}
+	if c.Advertise != "" {
+		if u, err := url.Parse(c.Advertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("advertise", "%q is not an http(s) URL (e.g. http://10.0.0.5:8080)", c.Advertise)
+		}
+	} else if discover && c.DefaultAdvertise() == "" {
+		bad("advertise", "must be set when listen (%q) names no host and services are discovered: other nodes could not reach this one", c.Listen)
 	}
 	if remote && c.InternalToken == "" && len(c.Services.Run) < len(AllServices) {
 		bad("internal_token", "must be set when services run on different nodes (the same value on every node)")

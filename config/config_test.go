@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,11 @@ func TestBadConfigurationNamesTheKey(t *testing.T) {
 		{name: "remote without url", yaml: "services:\n  run: [portal]\n  trigger:\n    transport: grpc\n", key: "services.trigger.url", want: "URL"},
 		{name: "local but not run", yaml: "services:\n  run: [portal]\n", key: "services.trigger.transport", want: "does not run"},
 		{name: "unknown service", yaml: "services:\n  run: [portal, mailer]\n", key: "services.run", want: "unknown service"},
+		{name: "bad url in a list", yaml: "services:\n  run: [portal]\n  trigger:\n    transport: grpc\n    url: http://a:8080,b:8080\n", key: "services.trigger.url", want: "\"b:8080\""},
+		{name: "discover with url", yaml: "advertise: http://a:1\nservices:\n  run: [portal]\n  trigger:\n    transport: grpc\n    discover: true\n    url: http://a:8080\n", key: "services.trigger.url", want: "must be empty"},
+		{name: "discover a local service", yaml: "services:\n  trigger:\n    discover: true\n", key: "services.trigger.discover", want: "grpc or connect"},
+		{name: "discover without advertise", yaml: "services:\n  run: [portal]\n  trigger:\n    transport: grpc\n    discover: true\n", key: "advertise", want: "names no host"},
+		{name: "bad advertise", yaml: "advertise: 10.0.0.5:8080\n", key: "advertise", want: "http(s) URL"},
 		{name: "bad secret key", yaml: "secret_key: abc\n", key: "secret_key", want: "64 hexadecimal"},
 		{name: "bad log level", yaml: "log:\n  level: loud\n", key: "log.level", want: "not one of"},
 		{name: "bad duration", yaml: "shutdown_timeout: soon\n", key: "shutdown_timeout", want: ""},
@@ -274,5 +280,27 @@ func TestNetworkApps(t *testing.T) {
 	// An X app may be a public client, without a secret.
 	if _, err := load(t, "", []string{"HERALD_NETWORKS__X__CLIENT_ID=public"}); err != nil {
 		t.Errorf("public X client: %v", err)
+	}
+}
+
+func TestSeveralURLsAndDiscovery(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, "internal_token: x\nlisten: 10.0.0.5:8080\nservices:\n  run: [portal]\n  trigger:\n    transport: grpc\n    url: \"http://a:8080, http://b:8080\"\n  publisher:\n    transport: connect\n    discover: true\n  notification:\n    transport: connect\n    discover: true\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Services.Trigger.URLs(); !slices.Equal(got, []string{"http://a:8080", "http://b:8080"}) {
+		t.Errorf("trigger URLs = %q", got)
+	}
+	if !c.Services.Publisher.Discover {
+		t.Error("services.publisher.discover not read")
+	}
+	if got := c.DefaultAdvertise(); got != "http://10.0.0.5:8080" {
+		t.Errorf("advertise from listen = %q", got)
+	}
+	for listen, want := range map[string]string{":8080": "", "0.0.0.0:8080": "", "[::]:8080": "", "127.0.0.1:0": "", "[fd00::1]:80": "http://[fd00::1]:80"} {
+		if got := (config.Config{Listen: listen}).DefaultAdvertise(); got != want {
+			t.Errorf("DefaultAdvertise(listen %q) = %q, want %q", listen, got, want)
+		}
 	}
 }

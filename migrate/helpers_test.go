@@ -31,7 +31,7 @@ import (
 )
 
 // wait is how long a test waits for something asynchronous.
-const wait = 20 * time.Second
+const wait = 2 * time.Minute
 
 const (
 	ownerEmail    = "owner@migrate.test"

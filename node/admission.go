@@ -34,7 +34,10 @@ func classify(r *http.Request) requestClass {
 	case p == StreamPath || strings.HasSuffix(p, "/notifications/stream") ||
 		strings.Contains(r.Header.Get("Accept"), "text/event-stream"):
 		return requestClass{stream: true}
-	case p == "/healthz" || p == "/readyz" || p == "/metrics":
+	case p == "/healthz" || p == "/readyz" || p == "/metrics" || p == TopologyPath || p == NodeTopologyPath:
+		// Probes and the operators' view: most wanted when the node is
+		// saturated. The topology paths refuse a caller without the
+		// internal token before doing work.
 		return requestClass{priority: admission.Critical}
 	case strings.HasPrefix(p, "/herald."):
 		// Connect and gRPC procedures (/herald.portal.v1.PortalService/...):

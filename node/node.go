@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +31,7 @@ import (
 	"github.com/heraldhq/herald/blob"
 	"github.com/heraldhq/herald/bus"
 	"github.com/heraldhq/herald/cache"
+	"github.com/heraldhq/herald/cache/readthrough"
 	"github.com/heraldhq/herald/cache/tiered"
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/coord"
@@ -93,6 +93,9 @@ type Node struct {
 	// admit is the admission control in front of the mux (admission.go);
 	// nil when limits.admission is off.
 	admit *admitter
+	// disc is the node's registration in the service registry and its
+	// balanced links (discovery.go).
+	disc discovery
 
 	mux        *http.ServeMux
 	handler    http.Handler // mux, traced and counted
@@ -205,6 +208,8 @@ func (n *Node) openPorts(ctx context.Context) error {
 	}
 	n.cacheStats = newCountingCache(n.Cache)
 	n.Cache = n.cacheStats
+	// What services read through the cache (docs/decisions/0032).
+	n.cacheStats.reads = readthrough.New(n.Cache)
 	if n.Blob, err = blob.Open(octx, n.cfg.Blob.URL); err != nil {
 		return keyErr("blob.url", n.cfg.Blob.URL, err)
 	}
@@ -218,6 +223,8 @@ func (n *Node) build(ctx context.Context) error {
 	runs := cfg.Services.Runs
 	b := bind.New(cfg.InternalToken)
 	b.Interceptors = []connect.Interceptor{telemetry.Interceptor(n.tp, n.metrics)}
+	b.Registry = n.Coord
+	n.disc.binder = b
 	out := outbound.NewClient(outbound.Policy{AllowLoopback: cfg.Outbound.AllowLoopback, AllowPrivate: cfg.Outbound.AllowPrivate})
 	secret, err := cfg.LoadSecretKey()
 	if err != nil {
@@ -270,6 +277,8 @@ func (n *Node) build(ctx context.Context) error {
 		pc.CookieSecure = cfg.CookieSecure
 		pc.APIRate = cfg.Limits.APIRate
 		pc.APIBurst = cfg.Limits.APIBurst
+		pc.Topology = n.portalTopology // topology.go
+		pc.Cache = n.cacheStats.reads
 		n.Portal, err = portal.New(pc, portal.Deps{
 			DB: n.db(config.Portal), Bus: n.gate, Blob: n.Blob, Log: n.log, MediaURLs: media,
 			Trigger: triggerClient, Publisher: lPublisher, Notification: lNotification,
@@ -337,21 +346,22 @@ func (n *Node) notificationStream() http.Handler {
 	if n.Notification != nil && n.cfg.Services.Notification.Transport == config.TransportLocal {
 		return n.Notification.StreamHandler()
 	}
-	target, err := url.Parse(n.cfg.Services.Notification.URL)
-	if err != nil || target.Host == "" {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "notifications unavailable", http.StatusServiceUnavailable)
-		})
-	}
+	pick := n.streamTarget() // discovery.go
 	token := n.cfg.InternalToken
 	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
+			target := pick(r.In.Context())
 			r.SetURL(target)
 			r.Out.URL.Path = strings.TrimRight(target.Path, "/") + StreamPath
 			r.Out.Header.Set(bind.TokenHeader, token)
 			telemetry.Propagator().Inject(r.In.Context(), propagation.HeaderCarrier(r.Out.Header))
 		},
 		FlushInterval: -1,
+		// No Notification node known or reachable: as before discovery.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			n.log.Debug("notification stream: proxying", "err", err)
+			http.Error(w, "notifications unavailable", http.StatusServiceUnavailable)
+		},
 	}
 }
 
@@ -377,6 +387,7 @@ func (n *Node) mount() {
 	})
 	n.mux.HandleFunc("GET /readyz", n.ready)
 	n.registerCollectors()
+	n.mountTopology() // topology.go
 	if n.cfg.Metrics.Enabled {
 		n.mux.Handle("GET /metrics", n.metricsHandler())
 	}
@@ -385,25 +396,9 @@ func (n *Node) mount() {
 
 // ready reports each port's health; 503 when any is down.
 func (n *Node) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	type check struct {
-		name string
-		err  error
-	}
-	var checks []check
-	for u, db := range n.stores {
-		checks = append(checks, check{"store " + store.Redact(u), db.Ping(ctx)})
-	}
-	checks = append(checks,
-		check{"bus", n.Bus.Ping(ctx)},
-		check{"coord", n.Coord.Ping(ctx)},
-		check{"cache", n.Cache.Ping(ctx)},
-		check{"blob", blob.Ping(ctx, n.Blob)},
-	)
 	status := http.StatusOK
 	var b strings.Builder
-	for _, c := range checks {
+	for _, c := range n.checks(r.Context()) {
 		if c.err != nil {
 			status = http.StatusServiceUnavailable
 			fmt.Fprintf(&b, "%s: %v\n", c.name, c.err)
@@ -419,6 +414,28 @@ func (n *Node) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(b.String()))
+}
+
+type check struct {
+	name string
+	err  error
+}
+
+// checks pings every port (readiness and the topology view).
+func (n *Node) checks(ctx context.Context) []check {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var checks []check
+	for u, db := range n.stores {
+		checks = append(checks, check{"store " + store.Redact(u), db.Ping(ctx)})
+	}
+	checks = append(checks,
+		check{"bus", n.Bus.Ping(ctx)},
+		check{"coord", n.Coord.Ping(ctx)},
+		check{"cache", n.Cache.Ping(ctx)},
+		check{"blob", blob.Ping(ctx, n.Blob)},
+	)
+	return checks
 }
 
 // Handler is everything the node serves over HTTP, traced and counted.
@@ -488,6 +505,7 @@ func (n *Node) Start(ctx context.Context) error {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
+	n.register() // discovery.go
 	return nil
 }
 
@@ -513,6 +531,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		if n.gate != nil {
 			n.gate.Shut()
 		}
+		n.deregisterAll() // discovery.go
 		if n.srv != nil {
 			if err := n.srv.Shutdown(ctx); err != nil {
 				errsOut = append(errsOut, err)

@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldhq/herald/cache"
+	"github.com/heraldhq/herald/cache/readthrough"
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/telemetry"
 	"github.com/heraldhq/herald/trigger"
@@ -194,36 +196,49 @@ func (c triggerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(trCapped, float64(s.Feeds.Capped))
 }
 
-// countingCache counts the cache's hits and misses, which no adapter
-// reports, for the hit ratio.
+// countingCache counts the cache port's hits and misses, which no adapter
+// reports, and exports them beside those of every kind read through it
+// (package readthrough), for a hit ratio per kind: name="port" is every
+// read of the port, generation tokens included; the other names are the
+// kinds (portal.post_lists, portal.accounts).
 type countingCache struct {
 	cache.Cache
-	requests *prometheus.CounterVec
+	hits, misses, errors atomic.Int64
+	// reads is the read-through layer over this cache, set once the node
+	// has made it.
+	reads *readthrough.Cache
+	desc  *prometheus.Desc
 }
 
 func newCountingCache(c cache.Cache) *countingCache {
-	cc := &countingCache{Cache: c, requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "herald_cache_gets_total",
-		Help: "Cache reads by result: hit, miss, error.",
-	}, []string{"result"})}
-	for _, r := range []string{"hit", "miss", "error"} {
-		cc.requests.WithLabelValues(r) // present from the first scrape, at 0
-	}
-	return cc
+	return &countingCache{Cache: c, desc: prometheus.NewDesc("herald_cache_gets_total",
+		"Cache reads by result (hit, miss, error): name=\"port\" counts every read of the cache, the other names one kind of cached value each.",
+		[]string{"name", "result"}, nil)}
 }
 
 func (c *countingCache) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	v, ok, err := c.Cache.Get(ctx, key)
 	switch {
 	case err != nil:
-		c.requests.WithLabelValues("error").Inc()
+		c.errors.Add(1)
 	case ok:
-		c.requests.WithLabelValues("hit").Inc()
+		c.hits.Add(1)
 	default:
-		c.requests.WithLabelValues("miss").Inc()
+		c.misses.Add(1)
 	}
 	return v, ok, err
 }
 
-func (c *countingCache) Describe(ch chan<- *prometheus.Desc) { c.requests.Describe(ch) }
-func (c *countingCache) Collect(ch chan<- prometheus.Metric) { c.requests.Collect(ch) }
+func (c *countingCache) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *countingCache) Collect(ch chan<- prometheus.Metric) {
+	emit := func(name string, hits, misses, errors int64) {
+		for result, v := range map[string]int64{"hit": hits, "miss": misses, "error": errors} {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), name, result)
+		}
+	}
+	emit("port", c.hits.Load(), c.misses.Load(), c.errors.Load())
+	for _, s := range c.reads.Stats() {
+		emit(s.Name, s.Hits, s.Misses, s.Errors)
+	}
+}

@@ -349,8 +349,14 @@ func TestMetricsExposeTheFamilies(t *testing.T) {
 	if fams["herald_rpc_call_duration_seconds"] == nil {
 		t.Error("/metrics has no herald_rpc_call_duration_seconds")
 	}
-	if got := labelled(fams["herald_cache_gets_total"], map[string]string{"result": "miss"}); got != 1 {
-		t.Errorf("herald_cache_gets_total{result=miss} = %v, want 1", got)
+	if got := labelled(fams["herald_cache_gets_total"], map[string]string{"name": "port", "result": "miss"}); got != 1 {
+		t.Errorf("herald_cache_gets_total{name=port,result=miss} = %v, want 1", got)
+	}
+	// The kinds Portal reads through the cache have series from the start.
+	for _, kind := range []string{"portal.post_lists", "portal.accounts"} {
+		if got := labelled(fams["herald_cache_gets_total"], map[string]string{"name": kind, "result": "hit"}); got != 0 {
+			t.Errorf("herald_cache_gets_total{name=%s,result=hit} = %v, want 0", kind, got)
+		}
 	}
 	if got := labelled(fams["herald_bus_consumed_total"], map[string]string{"topic": "metrics.test", "outcome": "ok"}); got != 1 {
 		t.Errorf("herald_bus_consumed_total{topic=metrics.test,outcome=ok} = %v, want 1", got)

@@ -28,7 +28,7 @@ const (
 	topic  = "test.happened"
 	// timeout bounds every wait for the relay: generous, since only what
 	// happens is checked, never how fast.
-	timeout = 10 * time.Second
+	timeout = time.Minute
 )
 
 // stores are the databases every test runs against: the in-memory one of

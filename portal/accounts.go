@@ -227,6 +227,7 @@ func (s *Service) saveAccount(ctx context.Context, agencyID, workspaceID, networ
 	if err != nil {
 		return Account{}, err
 	}
+	s.invalidate(ctx, accountsScope(agencyID, workspaceID))
 	a.CreatedAt = store.FromMicros(created)
 	return a, nil
 }
@@ -248,21 +249,25 @@ func (s *Service) ListAccounts(ctx context.Context, p *Principal, workspaceID st
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actAccounts); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT `+accountColumns+` FROM portal_accounts WHERE agency_id = ? AND workspace_id = ? ORDER BY handle, id`,
-		p.AgencyID, workspaceID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Account{}
-	for rows.Next() {
-		a, err := scanAccount(rows)
+	scope := accountsScope(p.AgencyID, workspaceID)
+	key := scope + ":" + s.reads.c.Generation(ctx, scope)
+	return s.reads.accounts.Get(ctx, key, func(ctx context.Context) ([]Account, error) {
+		rows, err := s.db.Query(ctx, `SELECT `+accountColumns+` FROM portal_accounts WHERE agency_id = ? AND workspace_id = ? ORDER BY handle, id`,
+			p.AgencyID, workspaceID)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		defer rows.Close()
+		out := []Account{}
+		for rows.Next() {
+			a, err := scanAccount(rows)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, a)
+		}
+		return out, rows.Err()
+	})
 }
 
 // GetAccount returns one account.
@@ -285,6 +290,7 @@ func (s *Service) doDeleteAccount(ctx context.Context, p *Principal, accountID s
 		return err
 	}
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		s.markStale(ctx, tx, accountsScope(p.AgencyID, a.WorkspaceID), postsScope(p.AgencyID, a.WorkspaceID))
 		rows, err := tx.Query(ctx, `SELECT post_id FROM portal_post_targets WHERE agency_id = ? AND account_id = ? AND status = ?`,
 			p.AgencyID, a.ID, TargetPending)
 		if err != nil {

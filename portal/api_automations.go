@@ -17,11 +17,14 @@ type automationRequest struct {
 	Action     string   `json:"action"`
 	QueueID    string   `json:"queue_id"`
 	Evergreen  bool     `json:"evergreen"`
+	// AttachImage attaches each item's image to its post.
+	AttachImage bool `json:"attach_image"`
 }
 
 func (r automationRequest) input() AutomationInput {
 	return AutomationInput{Name: r.Name, FeedURL: r.FeedURL, Interval: r.Interval, Backfill: r.Backfill, Template: r.Template,
-		AccountIDs: r.AccountIDs, Action: r.Action, QueueID: r.QueueID, Evergreen: r.Evergreen}
+		AccountIDs: r.AccountIDs, Action: r.Action, QueueID: r.QueueID, Evergreen: r.Evergreen,
+		AttachImage: r.AttachImage}
 }
 
 type feedJSON struct {
@@ -55,6 +58,7 @@ type automationJSON struct {
 	Action      string   `json:"action"`
 	QueueID     string   `json:"queue_id,omitempty"`
 	Evergreen   bool     `json:"evergreen,omitempty"`
+	AttachImage bool     `json:"attach_image"`
 	Paused      bool     `json:"paused"`
 	CreatedBy   string   `json:"created_by"`
 	CreatedAt   string   `json:"created_at"`
@@ -70,7 +74,7 @@ func feedHealth(h triggerv1.FeedHealth) string {
 
 func automationView(a Automation) automationJSON {
 	out := automationJSON{ID: a.ID, WorkspaceID: a.WorkspaceID, Name: a.Name, FeedURL: a.FeedURL, Interval: a.Interval.String(),
-		Template: a.Template, AccountIDs: a.AccountIDs, Action: a.Action, QueueID: a.QueueID, Evergreen: a.Evergreen, Paused: a.Paused,
+		Template: a.Template, AccountIDs: a.AccountIDs, Action: a.Action, QueueID: a.QueueID, Evergreen: a.Evergreen, AttachImage: a.AttachImage, Paused: a.Paused,
 		CreatedBy: a.CreatedBy, CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt)}
 	if f := a.Feed; f != nil {
 		fj := &feedJSON{Health: feedHealth(f.GetHealth()), LastError: f.GetLastError(), ConsecutiveErrors: f.GetConsecutiveErrors(),

@@ -468,6 +468,7 @@ func (s *Service) decide(ctx context.Context, p *Principal, postID string, d Dec
 			AuthorId: cur.RequestedBy, DecidedAt: timestamppb.New(now)}); err != nil {
 			return err
 		}
+		s.markStale(ctx, tx, postsScope(p.AgencyID, post.WorkspaceID))
 		switch {
 		case reject:
 			// Back to a draft: the plan is dropped, the reason stays in the history.

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -62,8 +64,11 @@ type Automation struct {
 	AccountIDs                     []string
 	Action, QueueID                string
 	Evergreen, Paused              bool
-	CreatedBy                      string
-	CreatedAt, UpdatedAt           time.Time
+	// AttachImage: each item's image (if it has one) is fetched into the
+	// media library and attached to the post.
+	AttachImage          bool
+	CreatedBy            string
+	CreatedAt, UpdatedAt time.Time
 	// Feed is Trigger's view of the feed (GetAutomation only; nil when
 	// Trigger cannot say).
 	Feed *triggerv1.Feed
@@ -90,6 +95,8 @@ type AutomationInput struct {
 	Action     string
 	QueueID    string
 	Evergreen  bool
+	// AttachImage attaches each item's image to its post.
+	AttachImage bool
 }
 
 // feedItemData is what a template sees of an item: {{.title}}, {{.link}},
@@ -181,7 +188,8 @@ func templateError(err error) string {
 // each account's network, the accounts and the action.
 func (s *Service) checkAutomation(ctx context.Context, v *errs.Fields, p *Principal, ws Workspace, in AutomationInput) (Automation, []targetAccount, *durationpb.Duration) {
 	a := Automation{WorkspaceID: ws.ID, Name: strings.TrimSpace(in.Name), FeedURL: strings.TrimSpace(in.FeedURL),
-		Template: in.Template, Action: in.Action, QueueID: strings.TrimSpace(in.QueueID), Evergreen: in.Evergreen}
+		Template: in.Template, Action: in.Action, QueueID: strings.TrimSpace(in.QueueID), Evergreen: in.Evergreen,
+		AttachImage: in.AttachImage}
 	switch {
 	case a.Name == "":
 		v.Add("name", "is required")
@@ -204,6 +212,9 @@ func (s *Service) checkAutomation(ctx context.Context, v *errs.Fields, p *Princi
 		default:
 			a.Interval = dur
 		}
+	}
+	if a.AttachImage && s.outbound == nil {
+		v.Add("attach_image", "cannot be set: this installation does not fetch media from other sites")
 	}
 	if in.Backfill < 0 || in.Backfill > maxBackfill {
 		v.Add("backfill", "must be from 0 to %d", maxBackfill)
@@ -290,13 +301,13 @@ func writeAutomation(ctx context.Context, tx *store.Tx, agencyID string, a Autom
 	var err error
 	if insert {
 		_, err = tx.Exec(ctx, `INSERT INTO portal_automations (id, agency_id, workspace_id, name, feed_url, interval_s, template, action,
-				queue_id, evergreen, paused, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				queue_id, evergreen, attach_image, paused, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, agencyID, a.WorkspaceID, a.Name, a.FeedURL, int64(a.Interval/time.Second), a.Template, a.Action, a.QueueID, a.Evergreen,
-			a.Paused, a.CreatedBy, store.ToMicros(a.CreatedAt), store.ToMicros(a.UpdatedAt))
+			a.AttachImage, a.Paused, a.CreatedBy, store.ToMicros(a.CreatedAt), store.ToMicros(a.UpdatedAt))
 	} else {
 		_, err = tx.Exec(ctx, `UPDATE portal_automations SET name = ?, feed_url = ?, interval_s = ?, template = ?, action = ?, queue_id = ?,
-				evergreen = ?, paused = ?, updated_at = ? WHERE agency_id = ? AND id = ?`,
-			a.Name, a.FeedURL, int64(a.Interval/time.Second), a.Template, a.Action, a.QueueID, a.Evergreen, a.Paused,
+				evergreen = ?, attach_image = ?, paused = ?, updated_at = ? WHERE agency_id = ? AND id = ?`,
+			a.Name, a.FeedURL, int64(a.Interval/time.Second), a.Template, a.Action, a.QueueID, a.Evergreen, a.AttachImage, a.Paused,
 			store.ToMicros(a.UpdatedAt), agencyID, a.ID)
 	}
 	if err != nil {
@@ -351,12 +362,12 @@ func (s *Service) deleteFeed(ctx context.Context, agencyID, feedID string) error
 	})
 }
 
-const automationColumns = `id, workspace_id, name, feed_url, interval_s, template, action, queue_id, evergreen, paused, created_by, created_at, updated_at`
+const automationColumns = `id, workspace_id, name, feed_url, interval_s, template, action, queue_id, evergreen, attach_image, paused, created_by, created_at, updated_at`
 
 func scanAutomation(sc interface{ Scan(...any) error }) (Automation, error) {
 	var a Automation
 	var iv, c, u int64
-	err := sc.Scan(&a.ID, &a.WorkspaceID, &a.Name, &a.FeedURL, &iv, &a.Template, &a.Action, &a.QueueID, &a.Evergreen, &a.Paused, &a.CreatedBy, &c, &u)
+	err := sc.Scan(&a.ID, &a.WorkspaceID, &a.Name, &a.FeedURL, &iv, &a.Template, &a.Action, &a.QueueID, &a.Evergreen, &a.AttachImage, &a.Paused, &a.CreatedBy, &c, &u)
 	a.Interval, a.CreatedAt, a.UpdatedAt = time.Duration(iv)*time.Second, store.FromMicros(c), store.FromMicros(u)
 	return a, err
 }
@@ -564,23 +575,34 @@ func (s *Service) onFeedItem(ctx context.Context, m *bus.Message) error {
 			failure = "the template gave an empty post for this item"
 		}
 	}
+	var media []Media
+	var note string
+	if failure == "" && a.AttachImage && ev.GetImageUrl() != "" {
+		media, note = s.itemImage(ctx, tenant, a, ev.GetImageUrl())
+	}
 	if failure == "" {
-		var v errs.Fields
-		checkText(&v, text)
-		if len(v) == 0 {
-			if err := s.validateContent(ctx, &v, text, accounts, nil); err != nil {
-				return err // Publisher unreachable: the bus delivers again
+		refusal, err := s.automationRefusal(ctx, text, accounts, media)
+		if err != nil {
+			return err // Publisher unreachable: the bus delivers again
+		}
+		if refusal != "" && len(media) > 0 {
+			// A network that takes the text may refuse the image (its
+			// size, its type): the post is still worth making, without it.
+			if bare, err := s.automationRefusal(ctx, text, accounts, nil); err != nil {
+				return err
+			} else if bare == "" {
+				media, refusal, note = nil, "", "made without the item's image: "+refusal
 			}
 		}
-		for _, msg := range v {
-			failure = "the post would be refused: " + msg
-		}
+		failure = refusal
 	}
 
 	now := time.Now().UTC()
 	post := Post{ID: id.New("post"), WorkspaceID: a.WorkspaceID, Text: text, Revision: 1, CreatedBy: a.CreatedBy, CreatedAt: now, UpdatedAt: now}
 	item := AutomationItem{Key: ev.GetItemKey(), Title: ev.GetTitle(), Link: ev.GetLink(), Outcome: ItemFailed, Error: failure}
 	if failure == "" {
+		// Made all the same; the note says what was left out.
+		item.Error = note
 		item.PostID = post.ID
 		if a.Action == ActionQueue {
 			item.Outcome = ItemQueued
@@ -617,7 +639,8 @@ func (s *Service) onFeedItem(ctx context.Context, m *bus.Message) error {
 			return nil
 		}
 		acted = true
-		if err := insertPost(ctx, tx, tenant, post, accounts, nil); err != nil {
+		s.markStale(ctx, tx, postsScope(tenant, post.WorkspaceID))
+		if err := insertPost(ctx, tx, tenant, post, accounts, media); err != nil {
 			return err
 		}
 		if review {
@@ -659,6 +682,34 @@ func (s *Service) onFeedItem(ctx context.Context, m *bus.Message) error {
 	return nil
 }
 
+// automationRefusal says why the networks would refuse an automation's
+// post ("" when none would); an error when they cannot be asked.
+func (s *Service) automationRefusal(ctx context.Context, text string, accounts []targetAccount, media []Media) (string, error) {
+	var v errs.Fields
+	checkText(&v, text)
+	if len(v) == 0 {
+		if err := s.validateContent(ctx, &v, text, accounts, media); err != nil {
+			return "", err
+		}
+	}
+	for _, f := range slices.Sorted(maps.Keys(v)) {
+		return "the post would be refused: " + v[f], nil
+	}
+	return "", nil
+}
+
+// itemImage fetches a feed item's image into the workspace's library, in
+// the name of the automation's author; on failure the post goes without
+// it, and the note says why.
+func (s *Service) itemImage(ctx context.Context, agencyID string, a Automation, imageURL string) ([]Media, string) {
+	m, err := s.fetchIntoLibrary(ctx, agencyID, a.CreatedBy, a.WorkspaceID, imageURL)
+	if err != nil {
+		s.log.Warn("automation: the item's image could not be attached", "automation_id", a.ID, "url", imageURL, "err", err)
+		return nil, "made without the item's image: " + errs.PublicMessage(err)
+	}
+	return []Media{m}, ""
+}
+
 // automationTargets loads the automation's accounts that still exist; a
 // failure reason when none does.
 func (s *Service) automationTargets(ctx context.Context, agencyID string, a Automation) ([]targetAccount, string) {
@@ -696,5 +747,6 @@ func (s *Service) keepAsDraft(ctx context.Context, agencyID, postID string, revi
 			scheduled_at = 0, local_time = '', schedule_synced = ?, updated_at = ?
 		WHERE agency_id = ? AND id = ? AND revision = ? AND kind = ?`,
 		KindDraft, PostDraft, false, false, true, store.ToMicros(time.Now()), agencyID, postID, revision, KindQueue)
+	s.postStaleNow(ctx, agencyID, postID)
 	return err
 }

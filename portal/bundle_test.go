@@ -15,6 +15,8 @@ import (
 	gcblob "gocloud.dev/blob"
 	"gocloud.dev/blob/memblob"
 
+	"github.com/heraldhq/herald/cache/mem"
+	"github.com/heraldhq/herald/cache/readthrough"
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/store/storetest"
@@ -49,6 +51,10 @@ func testConfig() Config {
 	c.LoginRate, c.LoginBurst = 100, 1000
 	c.PublicRate, c.PublicBurst = 100, 1000
 	c.APIRate, c.APIBurst = 100, 1000
+	// Every test reads through a cache of its own, so that each write a
+	// test makes and then reads back also checks that the write
+	// invalidates what it changed (cached_test.go covers no cache).
+	c.Cache = readthrough.New(mem.New(32<<20, 0))
 	return c
 }
 

@@ -1,9 +1,12 @@
 package portal
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/cache/readthrough"
 )
 
 // Config tunes the Portal service. Zero values are not defaults: start from
@@ -65,6 +68,14 @@ type Config struct {
 	ResyncInterval time.Duration
 	// TriggerTimeout bounds one call to Trigger made while a user waits.
 	TriggerTimeout time.Duration
+
+	// Topology, when set, describes the deployment for the owners' page
+	// /settings/topology (the node fills it; Portal does not know nodes).
+	Topology func(ctx context.Context) ([]TopologyNode, error)
+
+	// Cache is what workspaces' post lists and accounts are read through
+	// (docs/decisions/0032); nil reads them from the database every time.
+	Cache *readthrough.Cache
 }
 
 // DefaultConfig returns the defaults. SecretKey and BaseURL must still be set.

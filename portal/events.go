@@ -77,6 +77,10 @@ func (s *Service) onEvents(ctx context.Context, msgs []*bus.Message) []error {
 		id string
 		fn func(tx *store.Tx) error
 	}
+	// The batch's posts' lists go stale once, after the batch: the
+	// appliers' writes gather their scopes in ctx.
+	ctx, flush := s.collectStale(ctx)
+	defer flush()
 	events := make([]event, 0, len(msgs))
 	for _, m := range msgs {
 		if fn := s.applier(ctx, m); fn != nil {
@@ -130,21 +134,21 @@ func (s *Service) applier(ctx context.Context, m *bus.Message) func(tx *store.Tx
 			s.log.Error("dropping undecodable event", "topic", m.Topic, "id", m.ID, "err", err)
 			return nil
 		}
-		return func(tx *store.Tx) error { return s.postDue(ctx, tx, ev) }
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return s.postDue(ctx, tx, ev) })
 	case bus.TopicPostPublished:
 		ev := &eventsv1.PostPublished{}
 		if err := proto.Unmarshal(m.Payload, ev); err != nil {
 			s.log.Error("dropping undecodable event", "topic", m.Topic, "id", m.ID, "err", err)
 			return nil
 		}
-		return func(tx *store.Tx) error { return postPublished(ctx, tx, ev) }
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return postPublished(ctx, tx, ev) })
 	case bus.TopicPostFailed:
 		ev := &eventsv1.PostFailed{}
 		if err := proto.Unmarshal(m.Payload, ev); err != nil {
 			s.log.Error("dropping undecodable event", "topic", m.Topic, "id", m.ID, "err", err)
 			return nil
 		}
-		return func(tx *store.Tx) error { return postFailed(ctx, tx, ev) }
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return postFailed(ctx, tx, ev) })
 	}
 	s.log.Error("dropping an event not handled in batches", "topic", m.Topic, "id", m.ID)
 	return nil
@@ -153,13 +157,17 @@ func (s *Service) applier(ctx context.Context, m *bus.Message) func(tx *store.Tx
 // onPostPublished applies one post.published event on its own.
 func (s *Service) onPostPublished(ctx context.Context, m *bus.Message) error {
 	ev := &eventsv1.PostPublished{}
-	return s.apply(ctx, m, ev, func(tx *store.Tx) error { return postPublished(ctx, tx, ev) })
+	return s.apply(ctx, m, ev, func(tx *store.Tx) error {
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return postPublished(ctx, tx, ev) })(tx)
+	})
 }
 
 // onPostFailed applies one post.failed event on its own.
 func (s *Service) onPostFailed(ctx context.Context, m *bus.Message) error {
 	ev := &eventsv1.PostFailed{}
-	return s.apply(ctx, m, ev, func(tx *store.Tx) error { return postFailed(ctx, tx, ev) })
+	return s.apply(ctx, m, ev, func(tx *store.Tx) error {
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return postFailed(ctx, tx, ev) })(tx)
+	})
 }
 
 // postPublished records where a post was published for one account.
@@ -226,6 +234,9 @@ func postFailed(ctx context.Context, tx *store.Tx, ev *eventsv1.PostFailed) erro
 func (s *Service) onAccountNeedsReconnect(ctx context.Context, m *bus.Message) error {
 	ev := &eventsv1.AccountNeedsReconnect{}
 	return s.apply(ctx, m, ev, func(tx *store.Tx) error {
+		if err := s.accountStale(ctx, tx, ev.GetTenantId(), ev.GetAccountId()); err != nil {
+			return err
+		}
 		return markNeedsReconnect(ctx, tx, ev.GetTenantId(), ev.GetAccountId(), ev.GetReason())
 	})
 }

@@ -25,7 +25,9 @@ const maxFiringsPage = 500
 // are its only outcome.
 func (s *Service) onPostDue(ctx context.Context, m *bus.Message) error {
 	ev := &eventsv1.PostDue{}
-	return s.apply(ctx, m, ev, func(tx *store.Tx) error { return s.postDue(ctx, tx, ev) })
+	return s.apply(ctx, m, ev, func(tx *store.Tx) error {
+		return s.touchingPost(ctx, ev.GetTenantId(), ev.GetPostId(), func(tx *store.Tx) error { return s.postDue(ctx, tx, ev) })(tx)
+	})
 }
 
 // postDue applies a post.due event (see onPostDue).

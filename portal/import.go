@@ -462,30 +462,40 @@ func (s *Service) fetchImportMedia(ctx context.Context, rawURL string, w io.Writ
 
 // storeImportMedia fetches a row's media into the library.
 func (s *Service) storeImportMedia(ctx context.Context, p *Principal, workspaceID string, urls []string) ([]string, error) {
+	if _, err := s.authorize(ctx, s.db, p, workspaceID, actMedia); err != nil {
+		return nil, err
+	}
 	var ids []string
 	for _, u := range urls {
-		pr, pw := io.Pipe()
-		fetched := make(chan error, 1)
-		go func() {
-			_, err := s.fetchImportMedia(ctx, u, pw)
-			pw.CloseWithError(err)
-			fetched <- err
-		}()
-		name := "image"
-		if pu, err := url.Parse(u); err == nil && path.Base(pu.Path) != "/" && path.Base(pu.Path) != "." {
-			name = path.Base(pu.Path)
-		}
-		m, err := s.UploadMedia(ctx, p, workspaceID, MediaInput{FileName: name, Content: pr})
-		pr.CloseWithError(errors.New("upload ended"))
-		if ferr := <-fetched; ferr != nil && err == nil {
-			err = ferr
-		}
+		m, err := s.fetchIntoLibrary(ctx, p.AgencyID, p.UserID, workspaceID, u)
 		if err != nil {
 			return nil, err
 		}
 		ids = append(ids, m.ID)
 	}
 	return ids, nil
+}
+
+// fetchIntoLibrary fetches one media URL through the outbound client into
+// a workspace's library, streaming it from the network to the blob store.
+func (s *Service) fetchIntoLibrary(ctx context.Context, agencyID, userID, workspaceID, u string) (Media, error) {
+	pr, pw := io.Pipe()
+	fetched := make(chan error, 1)
+	go func() {
+		_, err := s.fetchImportMedia(ctx, u, pw)
+		pw.CloseWithError(err)
+		fetched <- err
+	}()
+	name := "image"
+	if pu, err := url.Parse(u); err == nil && path.Base(pu.Path) != "/" && path.Base(pu.Path) != "." {
+		name = path.Base(pu.Path)
+	}
+	m, err := s.storeMedia(ctx, agencyID, userID, workspaceID, MediaInput{FileName: name, Content: pr})
+	pr.CloseWithError(errors.New("upload ended"))
+	if ferr := <-fetched; ferr != nil && err == nil {
+		err = ferr
+	}
+	return m, err
 }
 
 // mediaByIDs reads media of a workspace in the order of ids.

@@ -108,6 +108,12 @@ func (s *Service) UploadMedia(ctx context.Context, p *Principal, workspaceID str
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actMedia); err != nil {
 		return Media{}, err
 	}
+	return s.storeMedia(ctx, p.AgencyID, p.UserID, workspaceID, in)
+}
+
+// storeMedia is UploadMedia once the uploader is known to be allowed (or is
+// Herald itself, acting for an automation), recorded as created by userID.
+func (s *Service) storeMedia(ctx context.Context, agencyID, userID, workspaceID string, in MediaInput) (Media, error) {
 	var v errs.Fields
 	desc := strings.TrimSpace(in.Description)
 	if utf8.RuneCountInString(desc) > maxDescription {
@@ -135,7 +141,7 @@ func (s *Service) UploadMedia(ctx context.Context, p *Principal, workspaceID str
 
 	m := Media{ID: id.New("media"), WorkspaceID: workspaceID, MimeType: mt, FileName: cleanFileName(in.FileName),
 		Description: desc, CreatedAt: time.Now().UTC()}
-	m.BlobKey = mediaKey(p.AgencyID, workspaceID, m.ID)
+	m.BlobKey = mediaKey(agencyID, workspaceID, m.ID)
 
 	// Cancelling the writer's context before Close discards the object, so
 	// a refused upload leaves nothing behind.
@@ -160,8 +166,8 @@ func (s *Service) UploadMedia(ctx context.Context, p *Principal, workspaceID str
 	}
 	m.SizeBytes = written
 	_, err = s.db.Exec(ctx, `INSERT INTO portal_media (id, agency_id, workspace_id, blob_key, mime_type, size_bytes, file_name, description, created_by, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, p.AgencyID, workspaceID, m.BlobKey, m.MimeType, m.SizeBytes, m.FileName, m.Description,
-		p.UserID, store.ToMicros(m.CreatedAt))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, agencyID, workspaceID, m.BlobKey, m.MimeType, m.SizeBytes, m.FileName, m.Description,
+		userID, store.ToMicros(m.CreatedAt))
 	if err != nil {
 		if derr := s.blob.Delete(context.WithoutCancel(ctx), m.BlobKey); derr != nil {
 			s.log.Warn("deleting orphaned media blob", "key", m.BlobKey, "err", derr)

@@ -524,6 +524,7 @@ func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace,
 		post.Status = PostPendingApproval
 	}
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		s.markStale(ctx, tx, postsScope(p.AgencyID, post.WorkspaceID))
 		if err := insertPost(ctx, tx, p.AgencyID, post, accounts, media); err != nil {
 			return err
 		}
@@ -550,6 +551,7 @@ func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace,
 		if _, derr := s.db.Exec(bg, `DELETE FROM portal_posts WHERE agency_id = ? AND id = ?`, p.AgencyID, post.ID); derr != nil {
 			s.log.Error("removing a post Trigger did not schedule", "post_id", post.ID, "err", derr)
 		}
+		s.invalidate(bg, postsScope(p.AgencyID, post.WorkspaceID))
 		s.cancelSchedule(bg, p.AgencyID, post.ID)
 		return Post{}, describeTriggerError(err, post.Kind, "scheduling is unavailable right now; the post was not saved, try again shortly")
 	}
@@ -643,6 +645,7 @@ func (s *Service) markSynced(ctx context.Context, agencyID string, p Post, sch *
 	if _, err := s.db.Exec(context.WithoutCancel(ctx), q, args...); err != nil {
 		s.log.Warn("marking schedule synced", "post_id", p.ID, "err", err)
 	}
+	s.invalidate(ctx, postsScope(agencyID, p.WorkspaceID))
 }
 
 const postColumns = `id, workspace_id, text, revision, status, scheduled_at, local_time, zone, created_by, created_at, updated_at,
@@ -806,25 +809,31 @@ func (s *Service) ListPostsByStatus(ctx context.Context, p *Principal, workspace
 		q += ` AND status = ?`
 		args = append(args, status)
 	}
-	rows, err := s.db.Query(ctx, q+` ORDER BY CASE WHEN status = ? THEN 0 ELSE 1 END, scheduled_at DESC, id DESC LIMIT ?`,
-		append(args, PostDraft, limit)...)
-	if err != nil {
-		return nil, err
-	}
-	posts := []Post{}
-	for rows.Next() {
-		post, err := scanPost(rows)
+	// Cached as stored: the status shown depends on the time of the read.
+	scope := postsScope(p.AgencyID, workspaceID)
+	key := fmt.Sprintf("%s:%s:%s:%d", scope, s.reads.c.Generation(ctx, scope), status, limit)
+	posts, err := s.reads.posts.Get(ctx, key, func(ctx context.Context) ([]Post, error) {
+		rows, err := s.db.Query(ctx, q+` ORDER BY CASE WHEN status = ? THEN 0 ELSE 1 END, scheduled_at DESC, id DESC LIMIT ?`,
+			append(args, PostDraft, limit)...)
 		if err != nil {
-			rows.Close()
 			return nil, err
 		}
-		posts = append(posts, post)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.fillPosts(ctx, s.db, p.AgencyID, posts); err != nil {
+		posts := []Post{}
+		for rows.Next() {
+			post, err := scanPost(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			posts = append(posts, post)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return posts, s.fillPosts(ctx, s.db, p.AgencyID, posts)
+	})
+	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
@@ -955,6 +964,7 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	}
 	write := func(ctx context.Context, from, to Post, targets []targetAccount, hook func(tx *store.Tx) error) error {
 		return s.db.Tx(ctx, func(tx *store.Tx) error {
+			s.markStale(ctx, tx, postsScope(p.AgencyID, from.WorkspaceID))
 			res, err := tx.Exec(ctx, `UPDATE portal_posts SET text = ?, thread = ?, first_comment = ?, utm = ?, revision = ?, status = ?,
 					scheduled_at = ?, local_time = ?, zone = ?,
 					kind = ?, rrule = ?, start_local = ?, exdates = ?, skip_late_s = ?, queue_id = ?, evergreen = ?, held = ?,
@@ -1060,6 +1070,7 @@ func (s *Service) doDeletePost(ctx context.Context, p *Principal, postID string)
 		}
 	}
 	_, err = s.db.Exec(ctx, `DELETE FROM portal_posts WHERE agency_id = ? AND id = ?`, p.AgencyID, postID)
+	s.invalidate(ctx, postsScope(p.AgencyID, post.WorkspaceID))
 	return err
 }
 

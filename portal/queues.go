@@ -364,10 +364,11 @@ func (s *Service) postsByID(ctx context.Context, agencyID string, ids []string) 
 // doDeleteQueue deletes a queue; Trigger cancels its posts' schedules, and
 // Portal keeps those posts as drafts so that nothing written is lost.
 func (s *Service) doDeleteQueue(ctx context.Context, p *Principal, queueID string) (int, error) {
-	if _, _, err := s.loadQueue(ctx, p, queueID, actWritePosts, 1); err != nil {
+	_, ws, err := s.loadQueue(ctx, p, queueID, actWritePosts, 1)
+	if err != nil {
 		return 0, err
 	}
-	err := s.triggerCall(ctx, "queues", func(ctx context.Context) error {
+	err = s.triggerCall(ctx, "queues", func(ctx context.Context) error {
 		_, err := s.trigger.DeleteQueue(ctx, &triggerv1.DeleteQueueRequest{TenantId: p.AgencyID, QueueId: queueID})
 		return err
 	})
@@ -378,6 +379,7 @@ func (s *Service) doDeleteQueue(ctx context.Context, p *Principal, queueID strin
 			local_time = '', schedule_synced = ?, revision = revision + 1, updated_at = ?
 		WHERE agency_id = ? AND queue_id = ? AND kind = ? AND status = ?`,
 		KindDraft, PostDraft, false, false, true, store.ToMicros(time.Now()), p.AgencyID, queueID, KindQueue, PostScheduled)
+	s.invalidate(ctx, postsScope(p.AgencyID, ws.ID))
 	if err != nil {
 		return 0, err
 	}
@@ -490,6 +492,7 @@ func (s *Service) onScheduleMoved(ctx context.Context, m *bus.Message) error {
 			ev.GetTenantId(), post.ID, KindQueue, ev.GetVersion()); err != nil {
 			return fmt.Errorf("portal: moving a queued post: %w", err)
 		}
+		s.markStale(ctx, tx, postsScope(ev.GetTenantId(), post.WorkspaceID))
 		return nil
 	})
 }

@@ -59,6 +59,7 @@ func (s *Service) doRetryTarget(ctx context.Context, p *Principal, postID, accou
 	next.Revision, next.ScheduledAt, next.LocalTime = old.Revision+1, now, formatWall(now.In(loc))
 	write := func(ctx context.Context, from, to Post, fromTarget, toTarget, toStatus string) error {
 		return s.db.Tx(ctx, func(tx *store.Tx) error {
+			s.markStale(ctx, tx, postsScope(p.AgencyID, from.WorkspaceID))
 			res, err := tx.Exec(ctx, `UPDATE portal_posts SET revision = ?, status = ?, scheduled_at = ?, local_time = ?,
 					schedule_synced = ?, updated_at = ?
 				WHERE agency_id = ? AND id = ? AND revision = ?`,
@@ -98,6 +99,7 @@ func (s *Service) doRetryTarget(ctx context.Context, p *Principal, postID, accou
 // restoreFailed puts back a post RetryTarget could not schedule.
 func (s *Service) restoreFailed(ctx context.Context, agencyID string, old, next Post, accountID, status string) error {
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		s.markStale(ctx, tx, postsScope(agencyID, old.WorkspaceID))
 		if _, err := tx.Exec(ctx, `UPDATE portal_posts SET revision = ?, status = ?, scheduled_at = ?, local_time = ?, schedule_synced = ?
 			WHERE agency_id = ? AND id = ? AND revision = ?`,
 			old.Revision, status, store.ToMicros(old.ScheduledAt), old.LocalTime, true, agencyID, old.ID, next.Revision); err != nil {
@@ -126,10 +128,12 @@ func (s *Service) doMarkTargetPublished(ctx context.Context, p *Principal, postI
 			return Post{}, errs.Fields{"remote_url": "must be the post's address on the network, starting with https://"}.Err()
 		}
 	}
-	if _, _, err := s.failedTarget(ctx, p, postID, accountID); err != nil {
+	post, _, err := s.failedTarget(ctx, p, postID, accountID)
+	if err != nil {
 		return Post{}, err
 	}
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		s.markStale(ctx, tx, postsScope(p.AgencyID, post.WorkspaceID))
 		res, err := tx.Exec(ctx, `UPDATE portal_post_targets SET status = ?, remote_url = ?, error = '', updated_at = ?
 			WHERE agency_id = ? AND post_id = ? AND account_id = ? AND status = ?`,
 			TargetPublished, remoteURL, store.ToMicros(time.Now()), p.AgencyID, postID, accountID, TargetFailed)

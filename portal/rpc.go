@@ -227,6 +227,7 @@ func (s *Service) UpdateCredentials(ctx context.Context, req *portalv1.UpdateCre
 		if n, err := r.RowsAffected(); err != nil || n != 1 {
 			return err
 		}
+		s.markStale(ctx, tx, accountsScope(tenant, ws))
 		res.Updated = true
 		res.Target, err = load(tx)
 		return err

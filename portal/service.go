@@ -115,6 +115,8 @@ type Service struct {
 
 	keys   *keys
 	hasher *hasher
+	// reads are what Portal reads through the cache (cached.go).
+	reads reads
 
 	loginByIP, loginByEmail, publicByIP, apiByUser *limiter
 	crossOrigin                                    *http.CrossOriginProtection
@@ -166,6 +168,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		appOAuth:           map[string]AppOAuthFlow{},
 		keys:               k,
 		hasher:             newHasher(cfg),
+		reads:              newReads(cfg.Cache),
 		loginByIP:          newLimiter(cfg.LoginRate, cfg.LoginBurst),
 		loginByEmail:       newLimiter(cfg.LoginRate, cfg.LoginBurst),
 		publicByIP:         newLimiter(cfg.PublicRate, cfg.PublicBurst),

@@ -27,6 +27,7 @@ func (s *Service) onScheduleSkipped(ctx context.Context, m *bus.Message) error {
 			return nil
 		}
 		reason := skippedReason(ev, post.Zone)
+		s.markStale(ctx, tx, postsScope(ev.GetTenantId(), post.WorkspaceID))
 		if _, err := tx.Exec(ctx, `UPDATE portal_post_targets SET status = ?, error = ?, updated_at = ?
 			WHERE agency_id = ? AND post_id = ? AND status = ?`,
 			TargetSkipped, reason, store.ToMicros(time.Now()), ev.GetTenantId(), post.ID, TargetPending); err != nil {

@@ -193,6 +193,7 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("GET /settings/notifications", u.signedIn(form, u.notificationPrefs))
 	mux.Handle("POST /settings/notifications", u.signedIn(form, u.saveNotificationPrefs))
 	mux.Handle("GET /settings/branding", u.signedIn(form, u.brandingPage))
+	mux.Handle("GET /settings/topology", u.signedIn(form, u.topologyPage))
 	mux.Handle("POST /settings/branding", u.signedIn(form, u.saveBranding))
 	mux.Handle("GET /unsubscribe", u.public(form, u.unsubscribePage))
 	mux.Handle("POST /unsubscribe", u.public(form, u.unsubscribe))

@@ -21,7 +21,7 @@ type automationFormView struct {
 	Queues               []Queue
 }
 
-var automationInputs = []string{"name", "feed_url", "interval", "backfill", "template", "account_ids", "action", "queue_id", "evergreen"}
+var automationInputs = []string{"name", "feed_url", "interval", "backfill", "template", "account_ids", "action", "queue_id", "evergreen", "attach_image"}
 
 func automationForm(a Automation) *form {
 	v := url.Values{"name": {a.Name}, "feed_url": {a.FeedURL}, "interval": {a.Interval.String()}, "template": {a.Template},
@@ -29,13 +29,16 @@ func automationForm(a Automation) *form {
 	if a.Evergreen {
 		v.Set("evergreen", "on")
 	}
+	if a.AttachImage {
+		v.Set("attach_image", "on")
+	}
 	return &form{Values: v, Errors: map[string]string{}}
 }
 
 func formAutomation(r *http.Request, v *errs.Fields) AutomationInput {
 	in := AutomationInput{Name: r.PostFormValue("name"), FeedURL: r.PostFormValue("feed_url"), Interval: r.PostFormValue("interval"),
 		Template: r.PostFormValue("template"), AccountIDs: r.PostForm["account_ids"], Action: r.PostFormValue("action"),
-		Evergreen: r.PostFormValue("evergreen") != ""}
+		Evergreen: r.PostFormValue("evergreen") != "", AttachImage: r.PostFormValue("attach_image") != ""}
 	if in.Action == ActionQueue {
 		in.QueueID = r.PostFormValue("queue_id")
 	} else {

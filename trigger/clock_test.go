@@ -112,3 +112,37 @@ func TestNeverEarlyByTheEngineClock(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedFireRetriesWhileTheClockStands makes the fire transaction fail
+// (the outbox table it writes post.due to is renamed away), then mends the
+// store without moving the engine's clock: the retry waits in real time, so
+// the schedule still fires. Waiting for the retry on the engine's clock
+// would hold it until someone moved the clock: forever in a test, and a
+// needless stall with a clock that jumps.
+func TestFailedFireRetriesWhileTheClockStands(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	start := time.Now().Truncate(time.Second)
+	clock := clockwork.NewFakeClockAt(start)
+	b.clock = clock
+	s := b.service(true, nil)
+	ctx := t.Context()
+
+	mustSchedule(t, s, scheduleReq(tenant, "s1", start.Add(time.Minute)))
+	if _, err := b.db.Exec(ctx, `ALTER TABLE trigger_outbox RENAME TO trigger_outbox_away`); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	eventually(t, "a failed fire", func() bool { return s.Stats().FireFailures > 0 })
+	if n := len(b.dues.of(tenant, "s1")); n != 0 {
+		t.Fatalf("fired %d times with its outbox gone", n)
+	}
+	if _, err := b.db.Exec(ctx, `ALTER TABLE trigger_outbox_away RENAME TO trigger_outbox`); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFired(tenant, "s1")
+	b.drain(s)
+	if n := len(b.dues.of(tenant, "s1")); n != 1 {
+		t.Errorf("fired %d times after the store mended, want once", n)
+	}
+}

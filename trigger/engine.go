@@ -77,6 +77,8 @@ type engine struct {
 	fired  int64
 	stale  int64
 	fenced int64
+	// fireFailures counts fire transactions that failed (and were retried).
+	fireFailures int64
 
 	lat latencies
 	// wake tells the fire loop the earliest entry changed.
@@ -176,7 +178,7 @@ func (e *engine) close() {
 func (e *engine) stats() Stats {
 	e.mu.Lock()
 	s := Stats{
-		Fired: e.fired, Stale: e.stale, Fenced: e.fenced,
+		Fired: e.fired, Stale: e.stale, Fenced: e.fenced, FireFailures: e.fireFailures,
 		InMemory: len(e.byKey), PeakInMemory: e.peak, OwnedShards: len(e.shards),
 	}
 	e.mu.Unlock()
@@ -635,9 +637,21 @@ func (e *engine) fireLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			e.mu.Lock()
+			e.fireFailures++
+			e.mu.Unlock()
 			backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
 			e.log.Warn("trigger: firing schedules failed, retrying", "count", len(due), "retry_in", backoff, "err", failed)
-			wait = backoff
+			// The retry waits in real time, not on the engine's clock: the
+			// clock says when entries are due, and the failed ones are due
+			// already; a store that refused needs wall time to recover,
+			// and a test's stopped clock must not hold the retry forever.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			continue
 		}
 		if wait > 0 {
 			timer.Reset(wait)

@@ -17,6 +17,9 @@ type Stats struct {
 	// Fenced counts entries not fired because their shard had passed to a
 	// newer lock holder.
 	Fenced int64
+	// FireFailures counts fire transactions that failed and were retried
+	// (the store refused or was unreachable).
+	FireFailures int64
 	// InMemory is how many schedules are held in memory now; PeakInMemory
 	// the most at any time.
 	InMemory     int

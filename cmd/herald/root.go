@@ -18,7 +18,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), configCmd(), adminCmd(), simnetCmd(), loadCmd(), loadtestCmd(), capacityCmd(), migrateCmd())
+	root.AddCommand(serveCmd(), configCmd(), adminCmd(), simnetCmd(), loadCmd(), loadtestCmd(), capacityCmd(), migrateCmd(), topologyCmd())
 	root.SetErr(os.Stderr)
 	cobra.OnFinalize()
 	return root
