@@ -341,17 +341,20 @@ func (r *repeatRequest) input() *RepeatInput {
 }
 
 type postRequest struct {
-	Text         string         `json:"text"`
-	Thread       []string       `json:"thread"`
-	FirstComment string         `json:"first_comment"`
-	AccountIDs   []string       `json:"account_ids"`
-	MediaIDs     []string       `json:"media_ids"`
-	ScheduledAt  string         `json:"scheduled_at"`
-	PublishNow   bool           `json:"publish_now"`
-	Repeat       *repeatRequest `json:"repeat"`
-	QueueID      string         `json:"queue_id"`
-	Evergreen    bool           `json:"evergreen"`
-	Draft        bool           `json:"draft"`
+	Text         string   `json:"text"`
+	Thread       []string `json:"thread"`
+	FirstComment string   `json:"first_comment"`
+	AccountIDs   []string `json:"account_ids"`
+	MediaIDs     []string `json:"media_ids"`
+	// Variants and UTM: see variants.go.
+	Variants    map[string]variantJSON `json:"variants"`
+	UTM         *utmJSON               `json:"utm"`
+	ScheduledAt string                 `json:"scheduled_at"`
+	PublishNow  bool                   `json:"publish_now"`
+	Repeat      *repeatRequest         `json:"repeat"`
+	QueueID     string                 `json:"queue_id"`
+	Evergreen   bool                   `json:"evergreen"`
+	Draft       bool                   `json:"draft"`
 	// SkipIfLaterThan ("2h", with scheduled_at): after an outage the post
 	// is skipped rather than published later than this.
 	SkipIfLaterThan string `json:"skip_if_later_than"`
@@ -369,7 +372,7 @@ func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Princ
 	}
 	post, err := s.CreatePost(r.Context(), p, r.PathValue("id"), PostInput{Text: req.Text, Thread: req.Thread, Labels: req.Labels,
 		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs,
-		MediaIDs: req.MediaIDs, ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(),
+		MediaIDs: req.MediaIDs, Variants: variantsInput(req.Variants), UTM: req.UTM.input(), ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(),
 		QueueID: req.QueueID, Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan})
 	if err != nil {
 		return err
@@ -408,16 +411,19 @@ func (s *Service) apiGetPost(w http.ResponseWriter, r *http.Request, p *Principa
 }
 
 type patchPostRequest struct {
-	Text         *string        `json:"text"`
-	Thread       *[]string      `json:"thread"`
-	FirstComment *string        `json:"first_comment"`
-	AccountIDs   []string       `json:"account_ids"`
-	ScheduledAt  *string        `json:"scheduled_at"`
-	PublishNow   bool           `json:"publish_now"`
-	Repeat       *repeatRequest `json:"repeat"`
-	QueueID      *string        `json:"queue_id"`
-	Evergreen    bool           `json:"evergreen"`
-	Draft        bool           `json:"draft"`
+	Text         *string   `json:"text"`
+	Thread       *[]string `json:"thread"`
+	FirstComment *string   `json:"first_comment"`
+	// Variants replaces every variant; see variants.go.
+	Variants    *map[string]variantJSON `json:"variants"`
+	UTM         *utmJSON                `json:"utm"`
+	AccountIDs  []string                `json:"account_ids"`
+	ScheduledAt *string                 `json:"scheduled_at"`
+	PublishNow  bool                    `json:"publish_now"`
+	Repeat      *repeatRequest          `json:"repeat"`
+	QueueID     *string                 `json:"queue_id"`
+	Evergreen   bool                    `json:"evergreen"`
+	Draft       bool                    `json:"draft"`
 	// SkipIfLaterThan goes with scheduled_at, as on create.
 	SkipIfLaterThan *string `json:"skip_if_later_than"`
 
@@ -432,7 +438,7 @@ func (s *Service) apiUpdatePost(w http.ResponseWriter, r *http.Request, p *Princ
 		return err
 	}
 	post, err := s.UpdatePost(r.Context(), p, r.PathValue("id"), PostUpdate{Text: req.Text, Thread: req.Thread,
-		FirstComment: req.FirstComment, AccountIDs: req.AccountIDs,
+		FirstComment: req.FirstComment, Variants: variantsPatch(req.Variants), UTM: utmPatch(req.UTM), AccountIDs: req.AccountIDs,
 		ScheduledAt: req.ScheduledAt, PublishNow: req.PublishNow, Repeat: req.Repeat.input(), QueueID: req.QueueID,
 		Evergreen: req.Evergreen, Draft: req.Draft, SkipIfLaterThan: req.SkipIfLaterThan, Labels: req.Labels})
 	if err != nil {

@@ -287,8 +287,11 @@ type postJSON struct {
 	// Thread and FirstComment follow the post (omitted when none).
 	Thread       []string `json:"thread,omitempty"`
 	FirstComment string   `json:"first_comment,omitempty"`
-	Revision     int64    `json:"revision"`
-	Status       string   `json:"status"`
+	// Variants and UTM are omitted when none (see variants.go).
+	Variants map[string]variantJSON `json:"variants,omitempty"`
+	UTM      *utmJSON               `json:"utm,omitempty"`
+	Revision int64                  `json:"revision"`
+	Status   string                 `json:"status"`
 	// Kind: once, recurring, queue or draft.
 	Kind string `json:"kind"`
 	// ScheduledAt is the wall time in Zone, as given (for a recurring or
@@ -358,7 +361,8 @@ func wallOf(stored string) string {
 }
 
 func postView(p Post) postJSON {
-	out := postJSON{ID: p.ID, WorkspaceID: p.WorkspaceID, Text: p.Text, Thread: p.Thread, FirstComment: p.FirstComment, Revision: p.Revision, Status: p.Status, Kind: p.Kind,
+	out := postJSON{ID: p.ID, WorkspaceID: p.WorkspaceID, Text: p.Text, Thread: p.Thread, FirstComment: p.FirstComment,
+		Variants: variantsView(p.Variants), UTM: utmView(p.UTM), Revision: p.Revision, Status: p.Status, Kind: p.Kind,
 		ScheduledAt: p.LocalTime, Zone: p.Zone, AccountIDs: p.AccountIDs, MediaIDs: p.MediaIDs,
 		QueueID: p.QueueID, Evergreen: p.Evergreen, Held: p.Held, FiredCount: p.FiredCount, Finished: p.Finished,
 		Targets: make([]targetJSON, 0, len(p.Targets)), CreatedBy: p.CreatedBy, CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt)}

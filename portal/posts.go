@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +72,10 @@ type Post struct {
 	// only on networks that take them.
 	Thread       []string
 	FirstComment string
+	// Variants replace parts of the content on one network each, by
+	// network name; UTM tags the links at publish time.
+	Variants map[string]Variant
+	UTM      UTM
 
 	// Kind is one of the Kind* constants. For a recurring or queued post
 	// ScheduledAt is its next firing (zero while a queued post waits for
@@ -131,9 +134,12 @@ type PostInput struct {
 	FirstComment string
 	AccountIDs   []string
 	MediaIDs     []string
-	ScheduledAt  string
-	PublishNow   bool
-	Repeat       *RepeatInput
+	// Variants are the post's content per network where it differs.
+	Variants    map[string]Variant
+	UTM         UTM
+	ScheduledAt string
+	PublishNow  bool
+	Repeat      *RepeatInput
 	// QueueID adds the post to a queue; Evergreen asks the queue to
 	// recycle it.
 	QueueID   string
@@ -170,12 +176,16 @@ type PostUpdate struct {
 	// FirstComment the first comment ("" removes it).
 	Thread       *[]string
 	FirstComment *string
-	AccountIDs   []string
-	ScheduledAt  *string
-	PublishNow   bool
-	Repeat       *RepeatInput
-	QueueID      *string
-	Evergreen    bool
+	// Variants replaces every variant (an empty map removes them); UTM the
+	// link tagging.
+	Variants    *map[string]Variant
+	UTM         *UTM
+	AccountIDs  []string
+	ScheduledAt *string
+	PublishNow  bool
+	Repeat      *RepeatInput
+	QueueID     *string
+	Evergreen   bool
 	// Draft takes the post off its schedule, back to a draft.
 	Draft bool
 	// SkipIfLaterThan goes with ScheduledAt, as in PostInput.
@@ -348,15 +358,11 @@ func (s *Service) checkMedia(ctx context.Context, v *errs.Fields, agencyID, work
 // content, adding its violations as field errors ("media[0]" becomes
 // "media_ids[0]", the input field the user gave).
 func (s *Service) validateContent(ctx context.Context, v *errs.Fields, text string, accounts []targetAccount, media []Media) error {
-	networks := map[string]bool{}
-	for _, a := range accounts {
-		networks[a.network] = true
-	}
-	names := make([]string, 0, len(networks))
-	for n := range networks {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	return s.validateOn(ctx, v, text, networkNames(accounts), media)
+}
+
+// validateOn is validateContent for the networks names.
+func (s *Service) validateOn(ctx context.Context, v *errs.Fields, text string, names []string, media []Media) error {
 	pm := make([]*publisherv1.Media, len(media))
 	for i, m := range media {
 		pm[i] = &publisherv1.Media{MimeType: m.MimeType, SizeBytes: m.SizeBytes, Description: m.Description}
@@ -390,14 +396,15 @@ func (s *Service) validateContent(ctx context.Context, v *errs.Fields, text stri
 // validateParts checks a thread's parts and first comment against the
 // networks of accounts: that each takes them, and each part's text.
 func (s *Service) validateParts(ctx context.Context, v *errs.Fields, thread []string, firstComment string, accounts []targetAccount) error {
-	if len(thread) == 0 && firstComment == "" {
+	return s.validatePartsOn(ctx, v, thread, firstComment, networkNames(accounts))
+}
+
+// validatePartsOn is validateParts for the networks names.
+func (s *Service) validatePartsOn(ctx context.Context, v *errs.Fields, thread []string, firstComment string, names []string) error {
+	if len(thread) == 0 && firstComment == "" || len(names) == 0 {
 		return nil
 	}
-	networks := map[string]bool{}
-	for _, a := range accounts {
-		networks[a.network] = true
-	}
-	for n := range networks {
+	for _, n := range names {
 		res, err := s.publisher.Validate(ctx, &publisherv1.ValidateRequest{Network: n, Text: "-"})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -414,7 +421,7 @@ func (s *Service) validateParts(ctx context.Context, v *errs.Fields, thread []st
 	}
 	check := func(field, text string) error {
 		var sub errs.Fields
-		if err := s.validateContent(ctx, &sub, text, accounts, nil); err != nil {
+		if err := s.validateOn(ctx, &sub, text, names, nil); err != nil {
 			return err
 		}
 		for _, msg := range sub {
@@ -476,6 +483,7 @@ func (s *Service) checkNewPost(ctx context.Context, p *Principal, ws Workspace, 
 	in.Labels = checkLabels(&v, in.Labels)
 	checkText(&v, in.Text)
 	checkParts(&v, in.Thread, in.FirstComment)
+	checkUTM(&v, in.UTM)
 	accounts := s.checkAccounts(ctx, &v, p.AgencyID, ws.ID, in.AccountIDs)
 	media := s.checkMedia(ctx, &v, p.AgencyID, ws.ID, in.MediaIDs)
 	if n := len(in.MediaIDs) + len(unstored); len(unstored) > 0 && n > maxPostMedia {
@@ -484,11 +492,20 @@ func (s *Service) checkNewPost(ctx context.Context, p *Principal, ws Workspace, 
 	pl, _ := s.planWhen(ctx, &v, p.AgencyID, ws, in.when(), loc, time.Now())
 	// Publisher is asked only about content that is otherwise sound: its
 	// answers about an unknown account's network would be noise.
+	// A network's variant is checked instead of the post's own content
+	// there.
+	own := Post{Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, UTM: in.UTM}
+	allMedia := append(slices.Clip(media), unstored...)
+	contentDone, partsDone, err := s.checkVariants(ctx, &v, p.AgencyID, ws.ID, own, allMedia, in.Variants, accounts)
+	if err != nil {
+		return checkedPost{}, err
+	}
 	if len(v) == 0 {
-		if err := s.validateContent(ctx, &v, in.Text, accounts, append(slices.Clip(media), unstored...)); err != nil {
+		nets := networkNames(accounts)
+		if err := s.validateTagged(ctx, &v, in.Text, others(nets, contentDone), allMedia, in.UTM); err != nil {
 			return checkedPost{}, err
 		}
-		if err := s.validateParts(ctx, &v, in.Thread, in.FirstComment, accounts); err != nil {
+		if err := s.validatePartsOn(ctx, &v, in.Thread, in.FirstComment, others(nets, partsDone)); err != nil {
 			return checkedPost{}, err
 		}
 	}
@@ -503,7 +520,8 @@ func (s *Service) checkNewPost(ctx context.Context, p *Principal, ws Workspace, 
 func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace, c checkedPost) (Post, error) {
 	in, accounts, media, pl, workspaceID := c.in, c.accounts, c.media, c.plan, ws.ID
 	now := time.Now().UTC()
-	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
+	post := Post{ID: id.New("post"), WorkspaceID: workspaceID, Text: in.Text, Thread: in.Thread, FirstComment: in.FirstComment,
+		Variants: in.Variants, UTM: in.UTM, Revision: 1, CreatedBy: p.UserID, CreatedAt: now, UpdatedAt: now}
 	pl.apply(&post)
 	post.Labels = in.Labels
 	policy, err := approvalPolicy(ctx, s.db, p.AgencyID, workspaceID)
@@ -562,12 +580,15 @@ func (s *Service) createChecked(ctx context.Context, p *Principal, ws Workspace,
 func insertPost(ctx context.Context, tx *store.Tx, agencyID string, post Post, accounts []targetAccount, media []Media) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO portal_posts (id, agency_id, workspace_id, text, revision, status, scheduled_at, local_time, zone,
 			schedule_synced, created_by, created_at, updated_at, kind, rrule, start_local, exdates, skip_late_s, queue_id, evergreen,
-			thread, first_comment)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			thread, first_comment, utm)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		post.ID, agencyID, post.WorkspaceID, post.Text, post.Revision, post.Status, toMicrosOrZero(post.ScheduledAt), post.LocalTime,
 		post.Zone, post.Kind == KindDraft, post.CreatedBy, store.ToMicros(post.CreatedAt), store.ToMicros(post.UpdatedAt),
 		post.Kind, post.RRule, post.StartLocal, joinLines(post.Exceptions), int64(post.SkipLate/time.Second), post.QueueID, post.Evergreen,
-		encodeThread(post.Thread), post.FirstComment); err != nil {
+		encodeThread(post.Thread), post.FirstComment, encodeUTM(post.UTM)); err != nil {
+		return err
+	}
+	if err := writeVariants(ctx, tx, post.ID, post.Variants); err != nil {
 		return err
 	}
 	return insertTargets(ctx, tx, agencyID, post.ID, accounts, media, post.CreatedAt)
@@ -645,16 +666,16 @@ func (s *Service) markSynced(ctx context.Context, agencyID string, p Post, sch *
 
 const postColumns = `id, workspace_id, text, revision, status, scheduled_at, local_time, zone, created_by, created_at, updated_at,
 	kind, rrule, start_local, exdates, skip_late_s, queue_id, evergreen, held, finished, last_due_at, fired_count,
-	thread, first_comment`
+	thread, first_comment, utm`
 
 func scanPost(sc interface{ Scan(...any) error }) (Post, error) {
 	var p Post
 	var at, c, u, skip, last int64
-	var exdates, thread string
+	var exdates, thread, utm string
 	err := sc.Scan(&p.ID, &p.WorkspaceID, &p.Text, &p.Revision, &p.Status, &at, &p.LocalTime, &p.Zone, &p.CreatedBy, &c, &u,
 		&p.Kind, &p.RRule, &p.StartLocal, &exdates, &skip, &p.QueueID, &p.Evergreen, &p.Held, &p.Finished, &last, &p.FiredCount,
-		&thread, &p.FirstComment)
-	p.Thread = decodeThread(thread)
+		&thread, &p.FirstComment, &utm)
+	p.Thread, p.UTM = decodeThread(thread), decodeUTM(utm)
 	p.ScheduledAt, p.CreatedAt, p.UpdatedAt = fromMicrosOrZero(at), store.FromMicros(c), store.FromMicros(u)
 	p.Exceptions, p.SkipLate, p.LastDueAt = splitLines(exdates), time.Duration(skip)*time.Second, fromMicrosOrZero(last)
 	return p, err
@@ -723,16 +744,31 @@ func (s *Service) fillPosts(ctx context.Context, q store.Querier, agencyID strin
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
 	for rows.Next() {
 		var pid, mid string
 		if err := rows.Scan(&pid, &mid); err != nil {
+			rows.Close()
 			return err
 		}
 		p := &posts[idx[pid]]
 		p.MediaIDs = append(p.MediaIDs, mid)
 	}
-	return rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	ids := make([]string, len(posts))
+	for i := range posts {
+		ids[i] = posts[i].ID
+	}
+	vars, err := loadVariants(ctx, q, ids)
+	if err != nil {
+		return err
+	}
+	for pid, vs := range vars {
+		posts[idx[pid]].Variants = vs
+	}
+	return nil
 }
 
 // GetPost returns a post with its targets.
@@ -856,8 +892,8 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	if old.Status == PostApproved && !w.given() {
 		return Post{}, errs.Fields{"scheduled_at": "is required: the post was approved after its time had passed, so it needs a new time (or publish_now, a queue or draft)"}.Err()
 	}
-	if up.Text == nil && up.Thread == nil && up.FirstComment == nil && up.AccountIDs == nil && up.Labels == nil && !w.given() {
-		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, thread, first_comment, account_ids, labels or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
+	if up.Text == nil && up.Thread == nil && up.FirstComment == nil && up.AccountIDs == nil && up.Labels == nil && up.Variants == nil && up.UTM == nil && !w.given() {
+		return Post{}, errs.E(errs.Invalid, "nothing to change: give text, thread, first_comment, variants, utm, account_ids, labels or a schedule (scheduled_at, publish_now, repeat, queue_id or draft)")
 	}
 	loc, err := time.LoadLocation(ws.Timezone)
 	if err != nil {
@@ -881,6 +917,13 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	if up.Thread != nil || up.FirstComment != nil {
 		checkParts(&v, next.Thread, next.FirstComment)
 	}
+	if up.Variants != nil {
+		next.Variants = *up.Variants
+	}
+	if up.UTM != nil {
+		checkUTM(&v, *up.UTM)
+		next.UTM = *up.UTM
+	}
 	accounts := make([]targetAccount, 0, len(old.Targets))
 	for _, t := range old.Targets {
 		accounts = append(accounts, targetAccount{id: t.AccountID, network: t.Network})
@@ -897,15 +940,26 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 			pl.apply(&next)
 		}
 	}
-	if len(v) == 0 && (up.Text != nil || up.AccountIDs != nil) {
+	textChanged := up.Text != nil || up.AccountIDs != nil || up.Variants != nil || up.UTM != nil
+	partsChanged := up.Thread != nil || up.FirstComment != nil || up.AccountIDs != nil || up.Variants != nil
+	if len(v) == 0 && (textChanged || partsChanged) {
 		media := s.checkMedia(ctx, &v, p.AgencyID, old.WorkspaceID, old.MediaIDs)
-		if err := s.validateContent(ctx, &v, next.Text, accounts, media); err != nil {
+		// A network's variant is checked instead of the post's own
+		// content there.
+		contentDone, partsDone, err := s.checkVariants(ctx, &v, p.AgencyID, old.WorkspaceID, next, media, next.Variants, accounts)
+		if err != nil {
 			return Post{}, err
 		}
-	}
-	if len(v) == 0 && (up.Thread != nil || up.FirstComment != nil || up.AccountIDs != nil) {
-		if err := s.validateParts(ctx, &v, next.Thread, next.FirstComment, accounts); err != nil {
-			return Post{}, err
+		nets := networkNames(accounts)
+		if len(v) == 0 && textChanged {
+			if err := s.validateTagged(ctx, &v, next.Text, others(nets, contentDone), media, next.UTM); err != nil {
+				return Post{}, err
+			}
+		}
+		if len(v) == 0 && partsChanged {
+			if err := s.validatePartsOn(ctx, &v, next.Thread, next.FirstComment, others(nets, partsDone)); err != nil {
+				return Post{}, err
+			}
 		}
 	}
 	if err := v.Err(); err != nil {
@@ -920,7 +974,8 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	// What changed, not what was sent: the web form sends the text with
 	// every save, and an unchanged text keeps its approval.
 	contentChanged := next.Text != old.Text || encodeThread(next.Thread) != encodeThread(old.Thread) ||
-		next.FirstComment != old.FirstComment || (up.AccountIDs != nil && !sameSet(up.AccountIDs, old.AccountIDs))
+		next.FirstComment != old.FirstComment || !sameVariants(next.Variants, old.Variants) || next.UTM != old.UTM ||
+		(up.AccountIDs != nil && !sameSet(up.AccountIDs, old.AccountIDs))
 	var review, unreview func(tx *store.Tx) error
 	next.Status, review, unreview = s.reviewOnEdit(ctx, p, old, next, policy, contentChanged, w, up.PublishNow)
 	stored := func(p Post) string {
@@ -932,12 +987,12 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 	write := func(ctx context.Context, from, to Post, targets []targetAccount, hook func(tx *store.Tx) error) error {
 		return s.db.Tx(ctx, func(tx *store.Tx) error {
 			s.markStale(ctx, tx, postsScope(p.AgencyID, from.WorkspaceID))
-			res, err := tx.Exec(ctx, `UPDATE portal_posts SET text = ?, thread = ?, first_comment = ?, revision = ?, status = ?,
+			res, err := tx.Exec(ctx, `UPDATE portal_posts SET text = ?, thread = ?, first_comment = ?, utm = ?, revision = ?, status = ?,
 					scheduled_at = ?, local_time = ?, zone = ?,
 					kind = ?, rrule = ?, start_local = ?, exdates = ?, skip_late_s = ?, queue_id = ?, evergreen = ?, held = ?,
 					schedule_synced = ?, updated_at = ?
 				WHERE agency_id = ? AND id = ? AND revision = ? AND status = ?`,
-				to.Text, encodeThread(to.Thread), to.FirstComment, to.Revision, stored(to), toMicrosOrZero(to.ScheduledAt), to.LocalTime, to.Zone,
+				to.Text, encodeThread(to.Thread), to.FirstComment, encodeUTM(to.UTM), to.Revision, stored(to), toMicrosOrZero(to.ScheduledAt), to.LocalTime, to.Zone,
 				to.Kind, to.RRule, to.StartLocal, joinLines(to.Exceptions), int64(to.SkipLate/time.Second), to.QueueID, to.Evergreen, to.Held,
 				to.Kind == KindDraft, store.ToMicros(time.Now()),
 				p.AgencyID, postID, from.Revision, stored(from))
@@ -946,6 +1001,11 @@ func (s *Service) doUpdatePost(ctx context.Context, p *Principal, postID string,
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
 				return errs.E(errs.Conflict, "the post changed meanwhile; reload it and try again")
+			}
+			if !sameVariants(from.Variants, to.Variants) {
+				if err := writeVariants(ctx, tx, postID, to.Variants); err != nil {
+					return err
+				}
 			}
 			if hook != nil {
 				if err := hook(tx); err != nil {
@@ -1083,4 +1143,12 @@ func recomputePostStatus(ctx context.Context, tx *store.Tx, agencyID, postID str
 	_, err = tx.Exec(ctx, `UPDATE portal_posts SET status = ?, updated_at = ? WHERE agency_id = ? AND id = ? AND status <> ?`,
 		status, store.ToMicros(time.Now()), agencyID, postID, status)
 	return err
+}
+
+// sameVariants: a and b are the same content, compared as the API shows
+// them (an empty thread is one whether stored or just sent).
+func sameVariants(a, b map[string]Variant) bool {
+	ja, _ := json.Marshal(variantsView(a))
+	jb, _ := json.Marshal(variantsView(b))
+	return string(ja) == string(jb)
 }

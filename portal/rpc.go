@@ -115,6 +115,9 @@ func (s *Service) GetPublishJob(ctx context.Context, req *portalv1.GetPublishJob
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if err := s.addJobVariants(ctx, tenant, post, job); err != nil {
+		return nil, err
+	}
 	if len(job.Targets) == 0 {
 		if repeating(post.Kind) && req.GetDueAt() != nil {
 			return &portalv1.GetPublishJobResponse{Reason: "this firing of the post has no pending target"}, nil

@@ -84,6 +84,11 @@ var uiFuncs = template.FuncMap{
 	"networkLabel": networkLabel,
 	"bytes":        humanBytes,
 	"initials":     initials,
+
+	// The composer's per-network sections (compose.go).
+	"composeNetworks": composeNetworks,
+	"variantsLine":    variantsLine,
+
 	"utc": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -146,6 +151,7 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("GET /workspaces/{id}", u.signedIn(form, u.workspace))
 	mux.Handle("GET /workspaces/{id}/posts", u.fragment(u.postsFragment))
 	mux.Handle("POST /workspaces/{id}/posts", u.signedIn(form, u.createPost))
+	mux.Handle("POST /workspaces/{id}/compose/check", u.signedIn(form, u.composeCheck))
 	mux.Handle("GET /workspaces/{id}/posts/{post}", u.signedIn(form, u.postLink))
 	mux.Handle("POST /workspaces/{id}/posts/{post}/delete", u.signedIn(form, u.deletePost))
 	mux.Handle("POST /workspaces/{id}/posts/{post}/targets/{account}/retry", u.signedIn(form, u.settleTarget(true)))

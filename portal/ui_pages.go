@@ -530,7 +530,8 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 	var formErrs errs.Fields
 	when := formWhen(r, &formErrs, loc)
 	in := PostInput{Text: r.PostFormValue("text"), AccountIDs: r.PostForm["account_ids"], MediaIDs: r.PostForm["media_ids"],
-		PublishNow: when.PublishNow, Repeat: when.Repeat, Evergreen: when.Evergreen, Draft: when.Draft}
+		PublishNow: when.PublishNow, Repeat: when.Repeat, Evergreen: when.Evergreen, Draft: when.Draft,
+		Variants: formVariants(r), UTM: formUTM(r)}
 	if when.ScheduledAt != nil {
 		in.ScheduledAt = *when.ScheduledAt
 	}
@@ -548,7 +549,8 @@ func (u *webUI) createPost(w http.ResponseWriter, r *http.Request, p *Principal)
 	}
 	if err != nil {
 		f := newForm(r)
-		if err := f.fail(renameFields(err, formScheduleFields), composerInputs...); err != nil {
+		err, variantInputs := variantFormErrors(err)
+		if err := f.fail(renameFields(err, formScheduleFields), append(variantInputs, composerInputs...)...); err != nil {
 			return err
 		}
 		if in.ScheduledAt == "" && when.ScheduledAt != nil && f.Errors["scheduled_at"] != "" {

@@ -31,13 +31,18 @@ type part struct {
 	comment bool
 }
 
-// jobParts lists the posts a job publishes, in order.
-func jobParts(job *portalv1.PublishJob) []part {
-	parts := []part{{text: job.GetText(), media: job.GetMedia()}}
-	for _, t := range job.GetThread() {
+// jobParts lists the posts a job publishes to an account of network, in
+// order: the network's variant where the job has one, else the post's own.
+func jobParts(job *portalv1.PublishJob, network string) []part {
+	text, media, thread, comment := job.GetText(), job.GetMedia(), job.GetThread(), job.GetFirstComment()
+	if v, ok := job.GetVariants()[network]; ok {
+		text, media, thread, comment = v.GetText(), v.GetMedia(), v.GetThread(), v.GetFirstComment()
+	}
+	parts := []part{{text: text, media: media}}
+	for _, t := range thread {
 		parts = append(parts, part{text: t.GetText(), media: t.GetMedia()})
 	}
-	if c := job.GetFirstComment(); c != nil {
+	if c := comment; c != nil {
 		parts = append(parts, part{text: c.GetText(), media: c.GetMedia(), comment: true})
 	}
 	return parts

@@ -172,3 +172,18 @@ func TestThreadOnANetworkWithoutThreadsFails(t *testing.T) {
 		t.Errorf("network calls = %d, want none", n)
 	}
 }
+
+// A job's variant is what its network's accounts publish; other networks
+// keep the post's own content.
+func TestJobPartsTakeTheNetworksVariant(t *testing.T) {
+	j := threadJob(true)
+	j.Variants = map[string]*portalv1.Content{"x": {Text: "short for x", Thread: []*portalv1.PostPart{{Text: "x two"}}}}
+	x := jobParts(j, "x")
+	if len(x) != 2 || x[0].text != "short for x" || x[1].text != "x two" || x[1].comment {
+		t.Fatalf("x parts = %+v, want the variant's post and one thread part, no comment", x)
+	}
+	m := jobParts(j, "mastodon")
+	if len(m) != 4 || m[0].text != "one" || !m[3].comment || m[3].text != "comment" {
+		t.Fatalf("mastodon parts = %+v, want the post's own four parts", m)
+	}
+}

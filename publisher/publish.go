@@ -123,7 +123,7 @@ func (s *Service) try(ctx context.Context, job *portalv1.PublishJob, c claimed) 
 
 	// A thread publishes part by part; the parts an earlier try published
 	// are recorded and not published again.
-	parts := jobParts(job)
+	parts := jobParts(job, a.Network)
 	done := map[int]provider.Result{}
 	if err == nil {
 		settled = unsupportedParts(p, parts)

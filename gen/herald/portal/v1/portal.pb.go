@@ -315,7 +315,13 @@ type PublishJob struct {
 	Thread []*PostPart `protobuf:"bytes,8,rep,name=thread,proto3" json:"thread,omitempty"`
 	// first_comment, when set, is published as a comment on (a reply to) the
 	// post once the thread is out.
-	FirstComment  *PostPart `protobuf:"bytes,9,opt,name=first_comment,json=firstComment,proto3" json:"first_comment,omitempty"`
+	FirstComment *PostPart `protobuf:"bytes,9,opt,name=first_comment,json=firstComment,proto3" json:"first_comment,omitempty"`
+	// variants are the content to publish instead of text, media, thread and
+	// first_comment to the targets of one network, keyed by network name: a
+	// post edited for that network, or its links tagged for it. Each is
+	// complete (Portal has merged it with the post's own content); a network
+	// without one publishes the post's own.
+	Variants      map[string]*Content `protobuf:"bytes,10,rep,name=variants,proto3" json:"variants,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,6 +419,82 @@ func (x *PublishJob) GetFirstComment() *PostPart {
 	return nil
 }
 
+func (x *PublishJob) GetVariants() map[string]*Content {
+	if x != nil {
+		return x.Variants
+	}
+	return nil
+}
+
+// Content is what one network's targets publish.
+type Content struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Media         []*MediaRef            `protobuf:"bytes,2,rep,name=media,proto3" json:"media,omitempty"`
+	Thread        []*PostPart            `protobuf:"bytes,3,rep,name=thread,proto3" json:"thread,omitempty"`
+	FirstComment  *PostPart              `protobuf:"bytes,4,opt,name=first_comment,json=firstComment,proto3" json:"first_comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Content) Reset() {
+	*x = Content{}
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Content) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Content) ProtoMessage() {}
+
+func (x *Content) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Content.ProtoReflect.Descriptor instead.
+func (*Content) Descriptor() ([]byte, []int) {
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Content) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Content) GetMedia() []*MediaRef {
+	if x != nil {
+		return x.Media
+	}
+	return nil
+}
+
+func (x *Content) GetThread() []*PostPart {
+	if x != nil {
+		return x.Thread
+	}
+	return nil
+}
+
+func (x *Content) GetFirstComment() *PostPart {
+	if x != nil {
+		return x.FirstComment
+	}
+	return nil
+}
+
 // PostPart is one post of a thread, or a first comment.
 type PostPart struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -424,7 +506,7 @@ type PostPart struct {
 
 func (x *PostPart) Reset() {
 	*x = PostPart{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +518,7 @@ func (x *PostPart) String() string {
 func (*PostPart) ProtoMessage() {}
 
 func (x *PostPart) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[4]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +531,7 @@ func (x *PostPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostPart.ProtoReflect.Descriptor instead.
 func (*PostPart) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{4}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PostPart) GetText() string {
@@ -479,7 +561,7 @@ type GetPublishJobResponse struct {
 
 func (x *GetPublishJobResponse) Reset() {
 	*x = GetPublishJobResponse{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +573,7 @@ func (x *GetPublishJobResponse) String() string {
 func (*GetPublishJobResponse) ProtoMessage() {}
 
 func (x *GetPublishJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[5]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +586,7 @@ func (x *GetPublishJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPublishJobResponse.ProtoReflect.Descriptor instead.
 func (*GetPublishJobResponse) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{5}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetPublishJobResponse) GetJob() *PublishJob {
@@ -545,7 +627,7 @@ type UpdateCredentialsRequest struct {
 
 func (x *UpdateCredentialsRequest) Reset() {
 	*x = UpdateCredentialsRequest{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +639,7 @@ func (x *UpdateCredentialsRequest) String() string {
 func (*UpdateCredentialsRequest) ProtoMessage() {}
 
 func (x *UpdateCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[6]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +652,7 @@ func (x *UpdateCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{6}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateCredentialsRequest) GetTenantId() string {
@@ -628,7 +710,7 @@ type UpdateCredentialsResponse struct {
 
 func (x *UpdateCredentialsResponse) Reset() {
 	*x = UpdateCredentialsResponse{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +722,7 @@ func (x *UpdateCredentialsResponse) String() string {
 func (*UpdateCredentialsResponse) ProtoMessage() {}
 
 func (x *UpdateCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[7]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +735,7 @@ func (x *UpdateCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{7}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateCredentialsResponse) GetUpdated() bool {
@@ -680,7 +762,7 @@ type ListRecipientsRequest struct {
 
 func (x *ListRecipientsRequest) Reset() {
 	*x = ListRecipientsRequest{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[8]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +774,7 @@ func (x *ListRecipientsRequest) String() string {
 func (*ListRecipientsRequest) ProtoMessage() {}
 
 func (x *ListRecipientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[8]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +787,7 @@ func (x *ListRecipientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecipientsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecipientsRequest) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{8}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRecipientsRequest) GetTenantId() string {
@@ -734,7 +816,7 @@ type Recipient struct {
 
 func (x *Recipient) Reset() {
 	*x = Recipient{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[9]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +828,7 @@ func (x *Recipient) String() string {
 func (*Recipient) ProtoMessage() {}
 
 func (x *Recipient) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[9]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +841,7 @@ func (x *Recipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recipient.ProtoReflect.Descriptor instead.
 func (*Recipient) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{9}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Recipient) GetUserId() string {
@@ -801,7 +883,7 @@ type ListRecipientsResponse struct {
 
 func (x *ListRecipientsResponse) Reset() {
 	*x = ListRecipientsResponse{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[10]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +895,7 @@ func (x *ListRecipientsResponse) String() string {
 func (*ListRecipientsResponse) ProtoMessage() {}
 
 func (x *ListRecipientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[10]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +908,7 @@ func (x *ListRecipientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecipientsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecipientsResponse) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{10}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRecipientsResponse) GetRecipients() []*Recipient {
@@ -862,7 +944,7 @@ type Branding struct {
 
 func (x *Branding) Reset() {
 	*x = Branding{}
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[11]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +956,7 @@ func (x *Branding) String() string {
 func (*Branding) ProtoMessage() {}
 
 func (x *Branding) ProtoReflect() protoreflect.Message {
-	mi := &file_herald_portal_v1_portal_proto_msgTypes[11]
+	mi := &file_herald_portal_v1_portal_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +969,7 @@ func (x *Branding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Branding.ProtoReflect.Descriptor instead.
 func (*Branding) Descriptor() ([]byte, []int) {
-	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{11}
+	return file_herald_portal_v1_portal_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Branding) GetName() string {
@@ -955,7 +1037,7 @@ const file_herald_portal_v1_portal_proto_rawDesc = "" +
 	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
 	"\x06secret\x18\t \x01(\tR\x06secret\x12/\n" +
 	"\x13credentials_version\x18\n" +
-	" \x01(\x03R\x12credentialsVersion\"\xf0\x02\n" +
+	" \x01(\x03R\x12credentialsVersion\"\x90\x04\n" +
 	"\n" +
 	"PublishJob\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12!\n" +
@@ -966,7 +1048,17 @@ const file_herald_portal_v1_portal_proto_rawDesc = "" +
 	"\x05media\x18\x06 \x03(\v2\x1a.herald.portal.v1.MediaRefR\x05media\x122\n" +
 	"\atargets\x18\a \x03(\v2\x18.herald.portal.v1.TargetR\atargets\x122\n" +
 	"\x06thread\x18\b \x03(\v2\x1a.herald.portal.v1.PostPartR\x06thread\x12?\n" +
-	"\rfirst_comment\x18\t \x01(\v2\x1a.herald.portal.v1.PostPartR\ffirstComment\"P\n" +
+	"\rfirst_comment\x18\t \x01(\v2\x1a.herald.portal.v1.PostPartR\ffirstComment\x12F\n" +
+	"\bvariants\x18\n" +
+	" \x03(\v2*.herald.portal.v1.PublishJob.VariantsEntryR\bvariants\x1aV\n" +
+	"\rVariantsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.herald.portal.v1.ContentR\x05value:\x028\x01\"\xc4\x01\n" +
+	"\aContent\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x120\n" +
+	"\x05media\x18\x02 \x03(\v2\x1a.herald.portal.v1.MediaRefR\x05media\x122\n" +
+	"\x06thread\x18\x03 \x03(\v2\x1a.herald.portal.v1.PostPartR\x06thread\x12?\n" +
+	"\rfirst_comment\x18\x04 \x01(\v2\x1a.herald.portal.v1.PostPartR\ffirstComment\"P\n" +
 	"\bPostPart\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x120\n" +
 	"\x05media\x18\x02 \x03(\v2\x1a.herald.portal.v1.MediaRefR\x05media\"\x81\x01\n" +
@@ -1024,46 +1116,53 @@ func file_herald_portal_v1_portal_proto_rawDescGZIP() []byte {
 	return file_herald_portal_v1_portal_proto_rawDescData
 }
 
-var file_herald_portal_v1_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_herald_portal_v1_portal_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_herald_portal_v1_portal_proto_goTypes = []any{
 	(*GetPublishJobRequest)(nil),      // 0: herald.portal.v1.GetPublishJobRequest
 	(*MediaRef)(nil),                  // 1: herald.portal.v1.MediaRef
 	(*Target)(nil),                    // 2: herald.portal.v1.Target
 	(*PublishJob)(nil),                // 3: herald.portal.v1.PublishJob
-	(*PostPart)(nil),                  // 4: herald.portal.v1.PostPart
-	(*GetPublishJobResponse)(nil),     // 5: herald.portal.v1.GetPublishJobResponse
-	(*UpdateCredentialsRequest)(nil),  // 6: herald.portal.v1.UpdateCredentialsRequest
-	(*UpdateCredentialsResponse)(nil), // 7: herald.portal.v1.UpdateCredentialsResponse
-	(*ListRecipientsRequest)(nil),     // 8: herald.portal.v1.ListRecipientsRequest
-	(*Recipient)(nil),                 // 9: herald.portal.v1.Recipient
-	(*ListRecipientsResponse)(nil),    // 10: herald.portal.v1.ListRecipientsResponse
-	(*Branding)(nil),                  // 11: herald.portal.v1.Branding
-	(*timestamppb.Timestamp)(nil),     // 12: google.protobuf.Timestamp
+	(*Content)(nil),                   // 4: herald.portal.v1.Content
+	(*PostPart)(nil),                  // 5: herald.portal.v1.PostPart
+	(*GetPublishJobResponse)(nil),     // 6: herald.portal.v1.GetPublishJobResponse
+	(*UpdateCredentialsRequest)(nil),  // 7: herald.portal.v1.UpdateCredentialsRequest
+	(*UpdateCredentialsResponse)(nil), // 8: herald.portal.v1.UpdateCredentialsResponse
+	(*ListRecipientsRequest)(nil),     // 9: herald.portal.v1.ListRecipientsRequest
+	(*Recipient)(nil),                 // 10: herald.portal.v1.Recipient
+	(*ListRecipientsResponse)(nil),    // 11: herald.portal.v1.ListRecipientsResponse
+	(*Branding)(nil),                  // 12: herald.portal.v1.Branding
+	nil,                               // 13: herald.portal.v1.PublishJob.VariantsEntry
+	(*timestamppb.Timestamp)(nil),     // 14: google.protobuf.Timestamp
 }
 var file_herald_portal_v1_portal_proto_depIdxs = []int32{
-	12, // 0: herald.portal.v1.GetPublishJobRequest.due_at:type_name -> google.protobuf.Timestamp
-	12, // 1: herald.portal.v1.Target.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 0: herald.portal.v1.GetPublishJobRequest.due_at:type_name -> google.protobuf.Timestamp
+	14, // 1: herald.portal.v1.Target.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: herald.portal.v1.PublishJob.media:type_name -> herald.portal.v1.MediaRef
 	2,  // 3: herald.portal.v1.PublishJob.targets:type_name -> herald.portal.v1.Target
-	4,  // 4: herald.portal.v1.PublishJob.thread:type_name -> herald.portal.v1.PostPart
-	4,  // 5: herald.portal.v1.PublishJob.first_comment:type_name -> herald.portal.v1.PostPart
-	1,  // 6: herald.portal.v1.PostPart.media:type_name -> herald.portal.v1.MediaRef
-	3,  // 7: herald.portal.v1.GetPublishJobResponse.job:type_name -> herald.portal.v1.PublishJob
-	12, // 8: herald.portal.v1.UpdateCredentialsRequest.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 9: herald.portal.v1.UpdateCredentialsResponse.target:type_name -> herald.portal.v1.Target
-	9,  // 10: herald.portal.v1.ListRecipientsResponse.recipients:type_name -> herald.portal.v1.Recipient
-	11, // 11: herald.portal.v1.ListRecipientsResponse.branding:type_name -> herald.portal.v1.Branding
-	0,  // 12: herald.portal.v1.PortalService.GetPublishJob:input_type -> herald.portal.v1.GetPublishJobRequest
-	8,  // 13: herald.portal.v1.PortalService.ListRecipients:input_type -> herald.portal.v1.ListRecipientsRequest
-	6,  // 14: herald.portal.v1.PortalService.UpdateCredentials:input_type -> herald.portal.v1.UpdateCredentialsRequest
-	5,  // 15: herald.portal.v1.PortalService.GetPublishJob:output_type -> herald.portal.v1.GetPublishJobResponse
-	10, // 16: herald.portal.v1.PortalService.ListRecipients:output_type -> herald.portal.v1.ListRecipientsResponse
-	7,  // 17: herald.portal.v1.PortalService.UpdateCredentials:output_type -> herald.portal.v1.UpdateCredentialsResponse
-	15, // [15:18] is the sub-list for method output_type
-	12, // [12:15] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 4: herald.portal.v1.PublishJob.thread:type_name -> herald.portal.v1.PostPart
+	5,  // 5: herald.portal.v1.PublishJob.first_comment:type_name -> herald.portal.v1.PostPart
+	13, // 6: herald.portal.v1.PublishJob.variants:type_name -> herald.portal.v1.PublishJob.VariantsEntry
+	1,  // 7: herald.portal.v1.Content.media:type_name -> herald.portal.v1.MediaRef
+	5,  // 8: herald.portal.v1.Content.thread:type_name -> herald.portal.v1.PostPart
+	5,  // 9: herald.portal.v1.Content.first_comment:type_name -> herald.portal.v1.PostPart
+	1,  // 10: herald.portal.v1.PostPart.media:type_name -> herald.portal.v1.MediaRef
+	3,  // 11: herald.portal.v1.GetPublishJobResponse.job:type_name -> herald.portal.v1.PublishJob
+	14, // 12: herald.portal.v1.UpdateCredentialsRequest.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 13: herald.portal.v1.UpdateCredentialsResponse.target:type_name -> herald.portal.v1.Target
+	10, // 14: herald.portal.v1.ListRecipientsResponse.recipients:type_name -> herald.portal.v1.Recipient
+	12, // 15: herald.portal.v1.ListRecipientsResponse.branding:type_name -> herald.portal.v1.Branding
+	4,  // 16: herald.portal.v1.PublishJob.VariantsEntry.value:type_name -> herald.portal.v1.Content
+	0,  // 17: herald.portal.v1.PortalService.GetPublishJob:input_type -> herald.portal.v1.GetPublishJobRequest
+	9,  // 18: herald.portal.v1.PortalService.ListRecipients:input_type -> herald.portal.v1.ListRecipientsRequest
+	7,  // 19: herald.portal.v1.PortalService.UpdateCredentials:input_type -> herald.portal.v1.UpdateCredentialsRequest
+	6,  // 20: herald.portal.v1.PortalService.GetPublishJob:output_type -> herald.portal.v1.GetPublishJobResponse
+	11, // 21: herald.portal.v1.PortalService.ListRecipients:output_type -> herald.portal.v1.ListRecipientsResponse
+	8,  // 22: herald.portal.v1.PortalService.UpdateCredentials:output_type -> herald.portal.v1.UpdateCredentialsResponse
+	20, // [20:23] is the sub-list for method output_type
+	17, // [17:20] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_herald_portal_v1_portal_proto_init() }
@@ -1077,7 +1176,7 @@ func file_herald_portal_v1_portal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_portal_v1_portal_proto_rawDesc), len(file_herald_portal_v1_portal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
