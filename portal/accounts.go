@@ -245,7 +245,7 @@ func scanAccount(sc interface{ Scan(...any) error }) (Account, error) {
 
 // ListAccounts lists a workspace's connected accounts.
 func (s *Service) ListAccounts(ctx context.Context, p *Principal, workspaceID string) ([]Account, error) {
-	if _, err := s.authorize(ctx, s.db, p, workspaceID, actAccounts); err != nil {
+	if _, err := s.authorize(ctx, s.db, p, workspaceID, actViewAccounts); err != nil {
 		return nil, err
 	}
 	rows, err := s.db.Query(ctx, `SELECT `+accountColumns+` FROM portal_accounts WHERE agency_id = ? AND workspace_id = ? ORDER BY handle, id`,
@@ -271,7 +271,7 @@ func (s *Service) GetAccount(ctx context.Context, p *Principal, accountID string
 	if err != nil {
 		return Account{}, store.NotFound(err, "account")
 	}
-	if _, err := s.authorize(ctx, s.db, p, a.WorkspaceID, actAccounts); err != nil {
+	if _, err := s.authorize(ctx, s.db, p, a.WorkspaceID, actViewAccounts); err != nil {
 		return Account{}, err
 	}
 	return a, nil
