@@ -33,7 +33,9 @@ type kindHandler struct {
 	kind routeKind
 }
 
-func withKind(kind routeKind, f http.HandlerFunc) http.Handler { return kindHandler{Handler: f, kind: kind} }
+func withKind(kind routeKind, f http.HandlerFunc) http.Handler {
+	return kindHandler{Handler: f, kind: kind}
+}
 
 // route is one registered pattern.
 type route struct {

@@ -284,6 +284,10 @@ func (s *Service) doDeleteAccount(ctx context.Context, p *Principal, accountID s
 	if err != nil {
 		return err
 	}
+	// Seeing an account (GetAccount) is not managing it.
+	if _, err := s.authorize(ctx, s.db, p, a.WorkspaceID, actAccounts); err != nil {
+		return err
+	}
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT post_id FROM portal_post_targets WHERE agency_id = ? AND account_id = ? AND status = ?`,
 			p.AgencyID, a.ID, TargetPending)
