@@ -291,7 +291,14 @@ func (b *bundle) matrixObjects(t *testing.T, a *agency, name string, member *cli
 	o["api-token"] = a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/tokens", map[string]any{"name": "matrix"})).json(t)["id"].(string)
 	o["user"] = member.must(http.StatusOK, member.do("GET", "/api/v1/me", nil)).json(t)["user"].(map[string]any)["id"].(string)
 	o["file"] = "app.css"
-	for _, k := range []string{"queue", "automation", "review-link", "failed-email", "endpoint", "delivery", "pick", "key", "token"} {
+	o["automation"] = a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/automations", map[string]any{
+		"name": "Blog", "feed_url": "https://blog.example/feed.xml", "template": "{{.title}} {{.link}}",
+		"account_ids": []string{a.account}, "action": "draft"})).json(t)["id"].(string)
+	o["review-link"] = a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/review-links",
+		map[string]any{"label": "Client"})).json(t)["id"].(string)
+	// Queues and webhooks live in Trigger and Notification, which the
+	// bundle fakes without them; the rest need an outside party.
+	for _, k := range []string{"queue", "failed-email", "endpoint", "delivery", "pick", "key", "token"} {
 		o[k] = "missing-" + k + "-" + name
 	}
 	o["network"] = "mastodon"
