@@ -24,28 +24,8 @@ func TestOpenAPIDocument(t *testing.T) {
 		t.Fatalf("Content-Type %q", ct)
 	}
 
-	doc, err := libopenapi.NewDocument(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := doc.GetVersion(); v != "3.1.0" {
-		t.Fatalf("openapi version %q, want 3.1.0", v)
-	}
-	if _, err := doc.BuildV3Model(); err != nil {
-		t.Fatalf("building the model: %v", err)
-	}
-	v, errList := validator.NewValidator(doc)
-	if len(errList) > 0 {
-		t.Fatalf("validator: %v", errList)
-	}
-	if ok, verrs := v.ValidateDocument(); !ok {
-		for _, e := range verrs {
-			t.Errorf("invalid document: %s: %s", e.Message, e.Reason)
-			for _, se := range e.SchemaValidationErrors {
-				t.Errorf("  at %s: %s", se.FieldPath, se.Reason)
-			}
-		}
-		t.FailNow()
+	if problems := openAPIProblems(res.Body); len(problems) > 0 {
+		t.Fatalf("invalid document:\n%s", strings.Join(problems, "\n"))
 	}
 
 	var parsed struct {
@@ -130,5 +110,48 @@ func TestOpenAPIErrorSchemaMatches(t *testing.T) {
 		if e.Properties[f] == nil {
 			t.Errorf("Error schema has no %s", f)
 		}
+	}
+}
+
+// openAPIProblems validates an OpenAPI 3.1 document against the
+// specification's schema.
+func openAPIProblems(js []byte) []string {
+	doc, err := libopenapi.NewDocument(js)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	if v := doc.GetVersion(); v != "3.1.0" {
+		return []string{"openapi version " + v + ", want 3.1.0"}
+	}
+	if _, err := doc.BuildV3Model(); err != nil {
+		return []string{"building the model: " + err.Error()}
+	}
+	v, errList := validator.NewValidator(doc)
+	var out []string
+	for _, e := range errList {
+		out = append(out, "validator: "+e.Error())
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		for _, e := range verrs {
+			out = append(out, e.Message+": "+e.Reason)
+			for _, se := range e.SchemaValidationErrors {
+				out = append(out, "  at "+se.FieldPath+": "+se.Reason)
+			}
+		}
+	}
+	return out
+}
+
+// TestOpenAPIValidationCatchesMistakes makes sure the validation above
+// can fail: a document with a malformed operation is refused.
+func TestOpenAPIValidationCatchesMistakes(t *testing.T) {
+	t.Parallel()
+	bad := []byte(`{"openapi": "3.1.0", "info": {"title": "x", "version": "1"},
+		"paths": {"/x": {"get": {"responses": {"200": {"content": "not an object"}}}}}}`)
+	if len(openAPIProblems(bad)) == 0 {
+		t.Fatal("a malformed document passed validation")
+	}
+	if p := openAPIProblems(openAPIDoc); len(p) > 0 {
+		t.Fatalf("the embedded document is invalid: %v", p)
 	}
 }

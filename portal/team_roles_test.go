@@ -38,6 +38,15 @@ func TestInviteRoles(t *testing.T) {
 			t.Errorf("invite form does not offer %s", r)
 		}
 	}
+	// A bad role sent by the form is a field error on the page too.
+	res := br.must(http.StatusUnprocessableEntity, br.post("/workspaces/"+a.workspace+"/invites",
+		url.Values{"csrf_token": {pageCSRF(t, page)}, "email": {"y@acme.test"}, "role": {"emperor"}}))
+	if !strings.Contains(res.Body, "must be one of manager, editor") {
+		t.Fatalf("no role error on the page:\n%s", excerpt(res.Body))
+	}
+	if b.count(t, "portal_invites") != before {
+		t.Fatal("a refused invitation was stored")
+	}
 }
 
 // TestEditorAndReadOnly checks the two roles' edges that matter most: an
