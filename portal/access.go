@@ -20,15 +20,24 @@ const (
 	// RoleClientApprover may read a workspace's posts and decide their
 	// client stage of approval.
 	RoleClientApprover Role = "client_approver"
+	// RoleEditor writes a workspace's posts, queues, automations and
+	// media, and submits posts for approval. Accounts, the team, approval
+	// policy and internal approval are not theirs (decision 0029).
+	RoleEditor Role = "editor"
+	// RoleReadOnly sees a workspace's posts, accounts, media and team and
+	// changes nothing.
+	RoleReadOnly Role = "read_only"
 	// roleReviewLink is the holder of a review link: no general right at
 	// all; the review methods let it see and decide the posts of its
 	// workspace waiting for the client.
 	roleReviewLink Role = "review_link"
 )
 
-func (r Role) valid() bool {
-	return r == RoleOwner || r == RoleManager || r == RoleClientApprover
-}
+// InviteRoles are the roles an invitation can give, in the order the UI
+// offers them.
+var InviteRoles = []Role{RoleManager, RoleEditor, RoleClientApprover, RoleReadOnly, RoleOwner}
+
+func (r Role) valid() bool { return slices.Contains(InviteRoles, r) }
 
 // Principal is who is acting: the user behind a session or an API token.
 // Every domain method takes one and scopes what it does to its agency.
@@ -82,7 +91,11 @@ type action int
 const (
 	actReadPosts action = iota
 	actWritePosts
+	// actAccounts is connecting, reconnecting and removing accounts.
 	actAccounts
+	// actViewAccounts is listing a workspace's accounts, as a composer
+	// needs to choose where a post goes.
+	actViewAccounts
 	actMedia
 	// actViewMedia is reading the bytes of a media file: approvers need it
 	// to see the posts they read.
@@ -97,11 +110,16 @@ const (
 	actApprovalPolicy
 )
 
+// roleActions is the whole of what each role may do; the access matrix
+// test (access_matrix_test.go) checks every route against it.
 var roleActions = map[Role]map[action]bool{
-	RoleOwner: {actReadPosts: true, actWritePosts: true, actAccounts: true, actMedia: true, actViewMedia: true, actViewTeam: true, actTeam: true,
-		actApproveInternal: true, actApprovalPolicy: true},
-	RoleManager: {actReadPosts: true, actWritePosts: true, actAccounts: true, actMedia: true, actViewMedia: true, actViewTeam: true,
-		actApproveInternal: true, actApprovalPolicy: true},
+	RoleOwner: {actReadPosts: true, actWritePosts: true, actAccounts: true, actViewAccounts: true, actMedia: true, actViewMedia: true,
+		actViewTeam: true, actTeam: true, actApproveInternal: true, actApprovalPolicy: true},
+	RoleManager: {actReadPosts: true, actWritePosts: true, actAccounts: true, actViewAccounts: true, actMedia: true, actViewMedia: true,
+		actViewTeam: true, actApproveInternal: true, actApprovalPolicy: true},
+	RoleEditor: {actReadPosts: true, actWritePosts: true, actViewAccounts: true, actMedia: true, actViewMedia: true,
+		actViewTeam: true},
+	RoleReadOnly:       {actReadPosts: true, actViewAccounts: true, actViewMedia: true, actViewTeam: true},
 	RoleClientApprover: {actReadPosts: true, actViewMedia: true},
 }
 

@@ -246,7 +246,7 @@ func scanAccount(sc interface{ Scan(...any) error }) (Account, error) {
 
 // ListAccounts lists a workspace's connected accounts.
 func (s *Service) ListAccounts(ctx context.Context, p *Principal, workspaceID string) ([]Account, error) {
-	if _, err := s.authorize(ctx, s.db, p, workspaceID, actAccounts); err != nil {
+	if _, err := s.authorize(ctx, s.db, p, workspaceID, actViewAccounts); err != nil {
 		return nil, err
 	}
 	scope := accountsScope(p.AgencyID, workspaceID)
@@ -276,7 +276,7 @@ func (s *Service) GetAccount(ctx context.Context, p *Principal, accountID string
 	if err != nil {
 		return Account{}, store.NotFound(err, "account")
 	}
-	if _, err := s.authorize(ctx, s.db, p, a.WorkspaceID, actAccounts); err != nil {
+	if _, err := s.authorize(ctx, s.db, p, a.WorkspaceID, actViewAccounts); err != nil {
 		return Account{}, err
 	}
 	return a, nil
@@ -287,6 +287,10 @@ func (s *Service) GetAccount(ctx context.Context, p *Principal, accountID string
 func (s *Service) doDeleteAccount(ctx context.Context, p *Principal, accountID string) error {
 	a, err := s.GetAccount(ctx, p, accountID)
 	if err != nil {
+		return err
+	}
+	// Seeing an account (GetAccount) is not managing it.
+	if _, err := s.authorize(ctx, s.db, p, a.WorkspaceID, actAccounts); err != nil {
 		return err
 	}
 	return s.db.Tx(ctx, func(tx *store.Tx) error {

@@ -19,14 +19,14 @@ import (
 // OAuth callbacks under /oauth/.
 func (s *Service) Handler() http.Handler {
 	s.handlerOnce.Do(func() {
-		mux := http.NewServeMux()
+		mux := newRouteMux()
 		s.routes(mux)
-		s.handler = apiFallback(mux)
+		s.handler = apiFallback(mux.ServeMux)
 	})
 	return s.handler
 }
 
-func (s *Service) routes(mux *http.ServeMux) {
+func (s *Service) routes(mux *routeMux) {
 	json, upload := s.cfg.MaxJSONBytes, s.cfg.MaxUploadBytes+(1<<20)
 
 	mux.HandleFunc("GET "+mediaurl.Path+"{key...}", s.publicMedia)
@@ -46,6 +46,9 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/workspaces/{id}/members", s.authed(json, s.apiListMembers))
 	mux.Handle("POST /api/v1/workspaces/{id}/invites", s.authed(json, s.apiCreateInvite))
 	mux.Handle("POST /api/v1/invites/{token}/accept", s.public(json, s.apiAcceptInvite))
+	mux.Handle("DELETE /api/v1/workspaces/{id}/members/{user}", s.authed(json, s.apiRemoveMember))
+	mux.Handle("POST /api/v1/agency/transfer-ownership", s.authed(json, s.apiTransferOwnership))
+	mux.Handle("GET /api/v1/openapi.json", s.public(json, s.apiOpenAPI))
 
 	mux.Handle("POST /api/v1/workspaces/{id}/accounts", s.authed(json, s.apiConnectAccount))
 	mux.Handle("GET /api/v1/workspaces/{id}/accounts", s.authed(json, s.apiListAccounts))
@@ -166,7 +169,7 @@ func isUnsafe(method string) bool {
 // limit, a body limit and, for state changes, the cross-origin check (so
 // another site cannot sign a browser in to an account of its choosing).
 func (s *Service) public(maxBody int64, f publicFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return withKind(kindPublic, func(w http.ResponseWriter, r *http.Request) {
 		setAPIHeaders(w)
 		if ok, after := s.publicByIP.allow(s.clientIP(r)); !ok {
 			s.writeError(w, r, errRateLimited(after, "too many requests; slow down"))
@@ -190,7 +193,7 @@ func (s *Service) public(maxBody int64, f publicFunc) http.Handler {
 // limit, and for state-changing requests authenticated by cookie requires
 // a same-origin request and the session's CSRF token.
 func (s *Service) authed(maxBody int64, f apiFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return withKind(kindAuthed, func(w http.ResponseWriter, r *http.Request) {
 		setAPIHeaders(w)
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		p, err := s.Authenticate(r)

@@ -278,7 +278,7 @@ func (s *Service) apiRevokeReviewLink(w http.ResponseWriter, r *http.Request, p 
 }
 
 // routesApprovals registers the approval endpoints.
-func (s *Service) routesApprovals(mux *http.ServeMux, json int64) {
+func (s *Service) routesApprovals(mux *routeMux, json int64) {
 	mux.Handle("GET /api/v1/workspaces/{id}/approval-policy", s.authed(json, s.apiGetApprovalPolicy))
 	mux.Handle("PUT /api/v1/workspaces/{id}/approval-policy", s.authed(json, s.apiSetApprovalPolicy))
 	mux.Handle("GET /api/v1/workspaces/{id}/approvals", s.authed(json, s.apiListAwaiting))

@@ -97,3 +97,30 @@ func (s *Service) apiAcceptInvite(w http.ResponseWriter, r *http.Request) error 
 	s.SetSessionCookie(w, sess)
 	return writeJSON(w, http.StatusOK, sessionView(sess))
 }
+
+// DELETE /api/v1/workspaces/{id}/members/{user} -> 204
+func (s *Service) apiRemoveMember(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	if err := s.RemoveMember(r.Context(), p, r.PathValue("id"), r.PathValue("user")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type transferRequest struct {
+	UserID string `json:"user_id"`
+}
+
+// POST /api/v1/agency/transfer-ownership {user_id} -> 204; the caller
+// becomes a manager of every workspace.
+func (s *Service) apiTransferOwnership(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var req transferRequest
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	if err := s.TransferOwnership(r.Context(), p, req.UserID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

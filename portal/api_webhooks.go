@@ -11,7 +11,7 @@ import (
 )
 
 // webhookRoutes mounts the webhook API of a workspace.
-func (s *Service) webhookRoutes(mux *http.ServeMux, json int64) {
+func (s *Service) webhookRoutes(mux *routeMux, json int64) {
 	const base = "/api/v1/workspaces/{id}/webhooks"
 	mux.Handle("GET "+base, s.authed(json, s.apiListWebhooks))
 	mux.Handle("POST "+base, s.authed(json, s.apiCreateWebhook))

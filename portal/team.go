@@ -18,7 +18,8 @@ import (
 // InviteInput invites someone to a workspace.
 type InviteInput struct {
 	Email string
-	// Role: owner (of the whole agency), manager or client_approver.
+	// Role: owner (of the whole agency), or one of the workspace roles
+	// manager, editor, client_approver, read_only.
 	Role Role
 }
 
@@ -61,7 +62,7 @@ func (s *Service) doCreateInvite(ctx context.Context, p *Principal, workspaceID 
 		v.Add("email", "%s", m)
 	}
 	if !in.Role.valid() {
-		v.Add("role", "must be one of owner, manager, client_approver")
+		v.Add("role", "must be one of %s", roleList())
 	}
 	if err := v.Err(); err != nil {
 		return Invite{}, "", err
@@ -215,4 +216,120 @@ func (s *Service) members(ctx context.Context, agencyID, workspaceID string) ([]
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// roleList names the roles an invitation can give, for error messages.
+func roleList() string {
+	names := make([]string, len(InviteRoles))
+	for i, r := range InviteRoles {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
+}
+
+// RemoveMember ends a user's access to a workspace: their membership goes,
+// and with it every right there from the next request on. An owner is
+// no member to remove: owners reach every workspace, so they hand on
+// ownership first (TransferOwnership). Owners only.
+func (s *Service) RemoveMember(ctx context.Context, p *Principal, workspaceID, userID string) error {
+	if _, err := s.authorize(ctx, s.db, p, workspaceID, actTeam); err != nil {
+		return err
+	}
+	var owner bool
+	var email string
+	err := s.db.QueryRow(ctx, `SELECT owner, email FROM portal_users WHERE agency_id = ? AND id = ?`, p.AgencyID, userID).Scan(&owner, &email)
+	if err != nil {
+		return store.NotFound(err, "member")
+	}
+	if owner {
+		return errs.Fields{"user_id": "is an owner of the agency, who reaches every workspace; transfer ownership to someone else first"}.Err()
+	}
+	res, err := s.db.Exec(ctx, `DELETE FROM portal_memberships WHERE agency_id = ? AND workspace_id = ? AND user_id = ?`,
+		p.AgencyID, workspaceID, userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errs.E(errs.NotFound, "member not found")
+	}
+	s.audit(ctx, p, workspaceID, "member.removed", "user", userID, email)
+	return nil
+}
+
+// TransferOwnership makes another user of the agency an owner in place of
+// p. p stays on as manager of every workspace, so handing over never
+// locks the previous owner out mid-work; another owner can remove them
+// afterwards. Owners only.
+func (s *Service) TransferOwnership(ctx context.Context, p *Principal, userID string) error {
+	if err := requireOwner(p); err != nil {
+		return err
+	}
+	if p.ViaToken {
+		return errs.E(errs.Forbidden, "ownership is transferred from a signed-in browser, not with an API token")
+	}
+	var v errs.Fields
+	if userID == "" {
+		v.Add("user_id", "is required")
+	} else if userID == p.UserID {
+		v.Add("user_id", "is you; choose someone else")
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	var owner bool
+	var email string
+	err := s.db.QueryRow(ctx, `SELECT owner, email FROM portal_users WHERE agency_id = ? AND id = ?`, p.AgencyID, userID).Scan(&owner, &email)
+	if errors.Is(err, store.ErrNoRows) {
+		return errs.Fields{"user_id": "is no user of this agency"}.Err()
+	}
+	if err != nil {
+		return err
+	}
+	if owner {
+		return errs.Fields{"user_id": "is already an owner"}.Err()
+	}
+	now := store.ToMicros(time.Now())
+	var workspaces []string
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id FROM portal_workspaces WHERE agency_id = ?`, p.AgencyID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			workspaces = append(workspaces, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE portal_users SET owner = ? WHERE agency_id = ? AND id = ?`, true, p.AgencyID, userID); err != nil {
+			return err
+		}
+		// An owner has no memberships: their rights come from ownership.
+		if _, err := tx.Exec(ctx, `DELETE FROM portal_memberships WHERE agency_id = ? AND user_id = ?`, p.AgencyID, userID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE portal_users SET owner = ? WHERE agency_id = ? AND id = ?`, false, p.AgencyID, p.UserID); err != nil {
+			return err
+		}
+		for _, ws := range workspaces {
+			if _, err := tx.Exec(ctx, `INSERT INTO portal_memberships (agency_id, workspace_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role`, p.AgencyID, ws, p.UserID, string(RoleManager), now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ws := range workspaces {
+		s.audit(ctx, p, ws, "ownership.transferred", "user", userID, email)
+	}
+	return nil
 }

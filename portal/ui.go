@@ -130,12 +130,12 @@ type webUI struct {
 }
 
 // mountUI adds the web UI's routes to Portal's router.
-func (s *Service) mountUI(mux *http.ServeMux) {
+func (s *Service) mountUI(mux *routeMux) {
 	u := &webUI{s: s, zones: loadZones(), limits: &limitCache{byNetwork: map[string]cachedLimit{}}}
 	u.routes(mux)
 }
 
-func (u *webUI) routes(mux *http.ServeMux) {
+func (u *webUI) routes(mux *routeMux) {
 	form, upload := u.s.cfg.MaxJSONBytes, u.s.cfg.MaxUploadBytes+(1<<20)
 
 	mux.HandleFunc("GET /static/{file}", u.static)
@@ -180,6 +180,8 @@ func (u *webUI) routes(mux *http.ServeMux) {
 	mux.Handle("POST /workspaces/{id}/accounts/{account}/delete", u.signedIn(form, u.deleteAccount))
 	mux.Handle("POST /workspaces/{id}/media", u.signedIn(upload, u.uploadMedia))
 	mux.Handle("POST /workspaces/{id}/invites", u.signedIn(form, u.createInvite))
+	mux.Handle("POST /workspaces/{id}/members/{user}/remove", u.signedIn(form, u.removeMember))
+	mux.Handle("POST /settings/transfer-ownership", u.signedIn(form, u.transferOwnership))
 
 	mux.Handle("GET /notifications", u.signedIn(form, u.notifications))
 	mux.Handle("POST /notifications/read", u.signedIn(form, u.markRead))
@@ -240,7 +242,7 @@ type uiPageFunc func(w http.ResponseWriter, r *http.Request, p *Principal) error
 // sign a browser in to an account of its choosing, and are rate-limited per
 // client address.
 func (u *webUI) public(maxBody int64, f uiPublicFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return withKind(kindPublic, func(w http.ResponseWriter, r *http.Request) {
 		if isUnsafe(r.Method) {
 			if ok, after := u.s.publicByIP.allow(u.s.clientIP(r)); !ok {
 				u.fail(w, r, nil, errRateLimited(after, "too many requests; wait a moment and try again"))
@@ -265,7 +267,7 @@ func (u *webUI) public(maxBody int64, f uiPublicFunc) http.Handler {
 // applies the per-user rate limit and, for a form, checks its CSRF token.
 // Someone not signed in is sent to the sign-in page.
 func (u *webUI) signedIn(maxBody int64, f uiPageFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return withKind(kindPage, func(w http.ResponseWriter, r *http.Request) {
 		p, err := u.principal(r)
 		if errs.Is(err, errs.Unauthenticated) {
 			u.toLogin(w, r)
@@ -294,7 +296,7 @@ func (u *webUI) signedIn(maxBody int64, f uiPageFunc) http.Handler {
 // fragment wraps a piece of a page fetched by the page's script: failures
 // are bare statuses, which the script understands, not pages.
 func (u *webUI) fragment(f uiPageFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return withKind(kindFragment, func(w http.ResponseWriter, r *http.Request) {
 		setPageHeaders(w)
 		p, err := u.principal(r)
 		if err == nil {

@@ -19,7 +19,7 @@ import (
 // or by a signed-in client approver. The review pages show the agency's
 // name and nothing else of Herald's frame.
 
-func (u *webUI) routesApprovals(mux *http.ServeMux, form int64) {
+func (u *webUI) routesApprovals(mux *routeMux, form int64) {
 	mux.Handle("GET /workspaces/{id}/approvals", u.signedIn(form, u.approvalsPage))
 	mux.Handle("POST /workspaces/{id}/approval-policy", u.signedIn(form, u.setPolicy))
 	mux.Handle("POST /workspaces/{id}/review-links", u.signedIn(form, u.createReviewLink))
@@ -428,7 +428,7 @@ func (u *webUI) reviewCookie() string {
 // review link (its own cookie, which no other page accepts) or is a
 // signed-in user; forms carry the CSRF token of that sign-in.
 func (u *webUI) reviewer(maxBody int64, f uiPageFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return withKind(kindReviewer, func(w http.ResponseWriter, r *http.Request) {
 		var p *Principal
 		var err error = errs.E(errs.Unauthenticated, "no review session")
 		if c, cerr := r.Cookie(u.reviewCookie()); cerr == nil && c.Value != "" {

@@ -193,7 +193,7 @@ func (u *webUI) dashboard(w http.ResponseWriter, r *http.Request, p *Principal, 
 		if loc, err := time.LoadLocation(ws.Timezone); err == nil {
 			card.Offset = utcOffset(time.Now().In(loc))
 		}
-		if ws.Role.can(actAccounts) {
+		if ws.Role.can(actViewAccounts) {
 			list, err := u.s.ListAccounts(ctx, p, ws.ID)
 			if err != nil {
 				return err
@@ -401,15 +401,17 @@ func (u *webUI) workspacePage(w http.ResponseWriter, r *http.Request, p *Princip
 	v := workspacePageView{WS: ws, LocalNow: now.Format("Mon 2 Jan, 15:04"), Offset: utcOffset(now),
 		CanAccounts: ws.Role.can(actAccounts), CanMedia: ws.Role.can(actMedia), CanWrite: ws.Role.can(actWritePosts),
 		CanTeam: ws.Role.can(actTeam), CanViewTeam: ws.Role.can(actViewTeam),
-		Roles:          []Role{RoleManager, RoleClientApprover, RoleOwner},
+		Roles:          InviteRoles,
 		MaxUploadBytes: u.s.cfg.MaxUploadBytes,
 		SuggestedTime:  now.Truncate(time.Hour).Add(time.Hour).Format("2006-01-02T15:04"),
 		Compose:        forms.compose, Connect: forms.connect, Upload: forms.upload, Invite: forms.invite,
 	}
-	if v.CanAccounts {
+	if ws.Role.can(actViewAccounts) {
 		if v.Accounts, err = u.s.ListAccounts(ctx, p, id); err != nil {
 			return err
 		}
+	}
+	if v.CanAccounts {
 		v.ConnectForms = u.s.connectForms(forms.connectNetwork, forms.connectForm)
 		for _, n := range slices.Sorted(maps.Keys(u.s.appOAuth)) {
 			v.OAuthNetworks = append(v.OAuthNetworks, oauthNetworkView{Network: n, Label: networkLabel(n)})
@@ -479,7 +481,7 @@ func (u *webUI) postsFragment(w http.ResponseWriter, r *http.Request, p *Princip
 		return err
 	}
 	var accounts []Account
-	if ws.Role.can(actAccounts) {
+	if ws.Role.can(actViewAccounts) {
 		if accounts, err = u.s.ListAccounts(ctx, p, ws.ID); err != nil {
 			return err
 		}

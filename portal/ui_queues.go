@@ -187,7 +187,7 @@ func (u *webUI) queuePage(w http.ResponseWriter, r *http.Request, p *Principal, 
 	}
 	v := queuePageView{WS: ws, Q: d, NextSlots: d.NextSlots, CanWrite: ws.Role.can(actWritePosts)}
 	var accounts []Account
-	if ws.Role.can(actAccounts) {
+	if ws.Role.can(actViewAccounts) {
 		if accounts, err = u.s.ListAccounts(ctx, p, ws.ID); err != nil {
 			return err
 		}

@@ -250,7 +250,7 @@ func (u *webUI) editPage(w http.ResponseWriter, r *http.Request, p *Principal, p
 		return err
 	}
 	v := postEditView{WS: ws, Post: post, Form: f}
-	if ws.Role.can(actAccounts) {
+	if ws.Role.can(actViewAccounts) {
 		if v.Accounts, err = u.s.ListAccounts(ctx, p, ws.ID); err != nil {
 			return err
 		}

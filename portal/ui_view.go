@@ -298,6 +298,10 @@ func roleLabel(r Role) string {
 		return "Manager"
 	case RoleClientApprover:
 		return "Client approver"
+	case RoleEditor:
+		return "Editor"
+	case RoleReadOnly:
+		return "Read-only"
 	}
 	return string(r)
 }

@@ -17,7 +17,7 @@ import (
 // and its delivery log (dead letters with a re-send button); and one
 // delivery with its attempts. Managers and owners only, like the API.
 
-func (u *webUI) webhookRoutes(mux *http.ServeMux, form int64) {
+func (u *webUI) webhookRoutes(mux *routeMux, form int64) {
 	const base = "/workspaces/{id}/webhooks"
 	mux.Handle("GET "+base, u.signedIn(form, u.webhooks))
 	mux.Handle("POST "+base, u.signedIn(form, u.createWebhook))
