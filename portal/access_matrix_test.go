@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -118,6 +119,12 @@ var accessPolicy = map[string]who{
 	// Posts.
 	"POST /api/v1/workspaces/{id}/posts":                             writers,
 	"GET /api/v1/workspaces/{id}/posts":                              readers,
+	"GET /api/v1/workspaces/{id}/calendar":                           readers,
+	"GET /api/v1/calendar":                                           signedIn,
+	"GET /workspaces/{id}/calendar":                                  readers,
+	"GET /calendar":                                                  signedIn,
+	"POST /workspaces/{id}/calendar/posts/{post}/move":               writers,
+	"POST /workspaces/{id}/compose/check":                            writers,
 	"GET /api/v1/posts/{id}":                                         readers,
 	"PATCH /api/v1/posts/{id}":                                       writers,
 	"DELETE /api/v1/posts/{id}":                                      writers,
@@ -198,6 +205,7 @@ var accessPolicy = map[string]who{
 	"GET /api/v1/agency/failed-emails":              ownerOnly,
 	"POST /api/v1/agency/failed-emails/{id}/resend": ownerOnly,
 	"GET /settings/emails":                          ownerOnly,
+	"GET /settings/topology":                        ownerOnly,
 	"POST /settings/emails/{id}/resend":             ownerOnly,
 	"GET /api/v1/agency/branding":                   ownerOnly,
 	"PUT /api/v1/agency/branding":                   ownerOnly,
@@ -395,7 +403,11 @@ var needsState = map[string]bool{
 
 func TestAccessMatrix(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	// A topology to show, as a node gives one: without it the page is 404
+	// for everyone, and the matrix could not tell the owner was let in.
+	b := setupWith(t, nil, func(c *Config) {
+		c.Topology = func(context.Context) ([]TopologyNode, error) { return []TopologyNode{{ID: "node-1", Ready: true}}, nil }
+	})
 	a := b.firstAgency(t)
 	callers := map[Role]matrixCaller{roleAnon: {}, RoleOwner: {a.owner.cookie, a.owner.csrf}}
 	var manager *client
