@@ -34,6 +34,16 @@ const engineService = "trigger-engine"
 // whose clocks may run behind this one's.
 const changeSkew = 2 * time.Second
 
+// A change committed more slowly than changeSkew (a transaction held up on
+// a loaded database) carries an updated_at older than the look-back of the
+// polls that could have seen it. Every slowCommitEvery, a poll looks back
+// slowCommit instead, so such a change still reaches its owner, late by
+// at most that period rather than never.
+const (
+	slowCommit      = time.Minute
+	slowCommitEvery = 10 * time.Second
+)
+
 // loadPage is the most rows one query reads when filling the horizon.
 const loadPage = 1000
 
@@ -215,6 +225,7 @@ func (e *engine) maintain(ctx context.Context) {
 	tick := e.clock.NewTicker(e.cfg.Poll)
 	defer tick.Stop()
 	since := e.clock.Now()
+	wideAt := since
 	for {
 		select {
 		case <-ctx.Done():
@@ -224,7 +235,14 @@ func (e *engine) maintain(ctx context.Context) {
 		case <-tick.Chan():
 			e.balance(ctx)
 			e.refill(ctx)
-			since = e.pollChanges(ctx, since)
+			from := since
+			if now := e.clock.Now(); now.Sub(wideAt) >= slowCommitEvery {
+				if wide := now.Add(-slowCommit); wide.Before(from) {
+					from = wide
+				}
+				wideAt = now
+			}
+			since = e.pollChanges(ctx, from)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package trigger
 import (
 	"context"
 	"fmt"
+	"github.com/heraldhq/herald/store"
 	"testing"
 
 	"github.com/jonboulle/clockwork"
@@ -353,5 +354,30 @@ func TestParallelFiresOfABacklog(t *testing.T) {
 	}
 	if s1, s2 := one.Stats(), two.Stats(); s1.Fired+s2.Fired != once+2*recurring {
 		t.Errorf("fired %d and %d, want %d in all", s1.Fired, s2.Fired, once+2*recurring)
+	}
+}
+
+// TestSlowCommitStillReachesTheOwner: a schedule moved into the owner's
+// horizon by a transaction that committed long after it stamped
+// updated_at (as a transaction held up on a loaded database does) is older
+// than the change polls' usual look-back; the periodic wide look-back
+// still finds it, and it fires once.
+func TestSlowCommitStillReachesTheOwner(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	api := b.service(false, nil) // takes the request, owns no shard
+	owner := b.service(true, nil)
+	eventually(t, "the owner holding every shard", func() bool { return owner.Stats().OwnedShards == owner.cfg.Shards })
+	mustSchedule(t, api, scheduleReq(tenant, "slow", time.Now().Add(24*time.Hour)))
+	// The move, as committed now by a transaction that stamped it 30 s ago.
+	now := time.Now()
+	if _, err := b.db.Exec(t.Context(), `UPDATE trigger_schedules SET due_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+		store.ToMicros(now.Add(3*time.Second)), store.ToMicros(now.Add(-30*time.Second)), tenant, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFired(tenant, "slow")
+	b.drain(owner)
+	if n := len(b.dues.of(tenant, "slow")); n != 1 {
+		t.Errorf("fired %d times, want once", n)
 	}
 }
