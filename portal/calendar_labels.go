@@ -70,17 +70,12 @@ func fillLabels(ctx context.Context, q store.Querier, agencyID string, posts []P
 	if len(posts) == 0 {
 		return nil
 	}
-	idx := make(map[string]int, len(posts))
-	args := []any{agencyID}
-	marks := make([]string, len(posts))
+	idx, args, in := postsIn(agencyID, posts)
 	for i := range posts {
-		idx[posts[i].ID] = i
-		args = append(args, posts[i].ID)
-		marks[i] = "?"
 		posts[i].Labels = []string{}
 	}
-	rows, err := q.Query(ctx, `SELECT post_id, label FROM portal_post_labels WHERE agency_id = ? AND post_id IN (`+
-		strings.Join(marks, ", ")+`) ORDER BY post_id, label`, args...)
+	rows, err := q.Query(ctx, `SELECT post_id, label FROM portal_post_labels WHERE agency_id = ? AND post_id IN `+
+		in+` ORDER BY post_id, label`, args...)
 	if err != nil {
 		return err
 	}

@@ -699,6 +699,21 @@ func (s *Service) loadPost(ctx context.Context, q store.Querier, agencyID, postI
 	return p, nil
 }
 
+// postsIn is what a query of several posts' rows needs: each post's index
+// by id, the arguments (agencyID, then the ids) and the "(?, ?, ...)" of
+// an IN clause.
+func postsIn(agencyID string, posts []Post) (idx map[string]int, args []any, in string) {
+	idx = make(map[string]int, len(posts))
+	args = []any{agencyID}
+	marks := make([]string, len(posts))
+	for i := range posts {
+		idx[posts[i].ID] = i
+		args = append(args, posts[i].ID)
+		marks[i] = "?"
+	}
+	return idx, args, "(" + strings.Join(marks, ", ") + ")"
+}
+
 // fillPosts loads the targets and media of posts.
 func (s *Service) fillPosts(ctx context.Context, q store.Querier, agencyID string, posts []Post) error {
 	if len(posts) == 0 {
@@ -707,16 +722,10 @@ func (s *Service) fillPosts(ctx context.Context, q store.Querier, agencyID strin
 	if err := fillLabels(ctx, q, agencyID, posts); err != nil {
 		return err
 	}
-	idx := make(map[string]int, len(posts))
-	args := []any{agencyID}
-	marks := make([]string, len(posts))
+	idx, args, in := postsIn(agencyID, posts)
 	for i := range posts {
-		idx[posts[i].ID] = i
-		args = append(args, posts[i].ID)
-		marks[i] = "?"
 		posts[i].AccountIDs, posts[i].MediaIDs, posts[i].Targets = []string{}, []string{}, []Target{}
 	}
-	in := "(" + strings.Join(marks, ", ") + ")"
 	rows, err := q.Query(ctx, `SELECT post_id, account_id, network, status, remote_id, remote_url, error, updated_at FROM portal_post_targets
 		WHERE agency_id = ? AND post_id IN `+in+` ORDER BY post_id, account_id`, args...)
 	if err != nil {

@@ -380,14 +380,7 @@ func (u *webUI) movePost(w http.ResponseWriter, r *http.Request, p *Principal) e
 		back = workspacePath(r.PathValue("id")) + "/calendar"
 	}
 	err := func() error {
-		post, err := u.s.GetPost(ctx, p, r.PathValue("post"))
-		if err != nil {
-			return err
-		}
-		if post.WorkspaceID != r.PathValue("id") {
-			return errs.E(errs.NotFound, "post not found")
-		}
-		ws, err := u.s.GetWorkspace(ctx, p, post.WorkspaceID)
+		post, ws, err := u.pathPost(r, p)
 		if err != nil {
 			return err
 		}

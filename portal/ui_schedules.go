@@ -274,18 +274,28 @@ func (u *webUI) editPost(w http.ResponseWriter, r *http.Request, p *Principal) e
 	return u.editPage(w, r, p, post, postForm(post), http.StatusOK)
 }
 
+// pathPost is the post of the path's {post} in the path's workspace {id},
+// and that workspace; not found when the post is another workspace's.
+func (u *webUI) pathPost(r *http.Request, p *Principal) (Post, Workspace, error) {
+	post, err := u.s.GetPost(r.Context(), p, r.PathValue("post"))
+	if err != nil {
+		return Post{}, Workspace{}, err
+	}
+	if post.WorkspaceID != r.PathValue("id") {
+		return Post{}, Workspace{}, errs.E(errs.NotFound, "post not found")
+	}
+	ws, err := u.s.GetWorkspace(r.Context(), p, post.WorkspaceID)
+	if err != nil {
+		return Post{}, Workspace{}, err
+	}
+	return post, ws, nil
+}
+
 // POST /workspaces/{id}/posts/{post} : saves an edit, and schedules a
 // draft when a schedule is chosen.
 func (u *webUI) updatePost(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	ctx := r.Context()
-	post, err := u.s.GetPost(ctx, p, r.PathValue("post"))
-	if err != nil {
-		return err
-	}
-	if post.WorkspaceID != r.PathValue("id") {
-		return errs.E(errs.NotFound, "post not found")
-	}
-	ws, err := u.s.GetWorkspace(ctx, p, post.WorkspaceID)
+	post, ws, err := u.pathPost(r, p)
 	if err != nil {
 		return err
 	}
