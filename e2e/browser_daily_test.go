@@ -164,6 +164,13 @@ func TestBrowserDailyFlow(t *testing.T) {
 			t.Errorf("the client sees the %s text as %q, want %q", n, got, v)
 		}
 	}
+	// Where it goes counts what each network gets: its own text.
+	previews := client.text("#review-previews")
+	for n, v := range variants {
+		if want := strconv.Itoa(len(v)) + " characters of " + strconv.Itoa(limits[n]); !strings.Contains(previews, want) {
+			t.Errorf("the client's list of where it goes says %q, want %q for %s", previews, want, n)
+		}
+	}
 	if n := client.count("#review-media img"); n != 1 {
 		t.Errorf("the client sees %d images, want 1", n)
 	}
