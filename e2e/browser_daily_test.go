@@ -80,6 +80,10 @@ func TestBrowserDailyFlow(t *testing.T) {
 	if got := b.text("#account-list"); !strings.Contains(got, "Bluesky") || !strings.Contains(got, "Mastodon") {
 		t.Errorf("the accounts are listed as %q", got)
 	}
+	// A Bluesky handle is whole: no server after it, as a Mastodon one has.
+	if n := run(b, "finding the Bluesky handle", chromedp.Evaluate[int](`[...document.querySelectorAll("#account-list .row-text > :first-child")].filter(e => e.textContent.trim() === "@`+bskyHandle+`").length`)); n != 1 {
+		t.Errorf("the Bluesky account is not shown as @%s: %q", bskyHandle, b.text("#account-list"))
+	}
 
 	// The image, uploaded on the workspace page (the composer picks from
 	// the workspace's media; it has no file input of its own).
