@@ -170,14 +170,21 @@ func newCluster(t *testing.T, bin string, topo splitTopology, discover bool, ext
 	return c
 }
 
-// startService starts count nodes of service together (their migrations
-// take a lock) and puts each in its balancer once every one is ready, the
-// way a load balancer sends traffic only to nodes passing their check.
+// startService starts count nodes of service and puts them in its
+// balancer once every one is ready.
 func (c *cluster) startService(service string, count int) {
+	c.t.Helper()
+	c.route(service, c.launch(service, count))
+}
+
+// launch starts count more nodes of service together (their migrations
+// take a lock) and returns them once every one is ready, outside the
+// balancer.
+func (c *cluster) launch(service string, count int) []*clusterNode {
 	t := c.t
 	t.Helper()
-	group := c.nodes[service]
-	from := len(group)
+	var group []*clusterNode
+	from := len(c.nodes[service])
 	for i := range count {
 		n := &clusterNode{name: fmt.Sprintf("%s-%d", service, from+i+1), addr: freeAddr(t)}
 		environ := append(append([]string{}, c.environ...),
@@ -189,17 +196,25 @@ func (c *cluster) startService(service string, count int) {
 		n.proc.name = n.name
 		group = append(group, n)
 	}
-	c.nodes[service] = group
+	c.nodes[service] = append(c.nodes[service], group...)
 	var wg sync.WaitGroup
 	ok := make([]bool, count)
-	for i, n := range group[from:] {
+	for i, n := range group {
 		wg.Go(func() { ok[i] = n.proc.tryStart() })
 	}
 	wg.Wait()
-	for i, n := range group[from:] {
+	for i, n := range group {
 		if !ok[i] {
 			t.Fatalf("%s exited before it was ready", n.name)
 		}
+	}
+	return group
+}
+
+// route puts ready nodes of service in its balancer, as a load balancer
+// sends traffic to nodes once they pass its check.
+func (c *cluster) route(service string, nodes []*clusterNode) {
+	for _, n := range nodes {
 		c.proxies[service].add("http://" + n.addr)
 	}
 }
