@@ -116,6 +116,19 @@ type clusterNode struct {
 // every one is ready.
 func startCluster(t *testing.T, bin string, topo splitTopology, extra ...string) *cluster {
 	t.Helper()
+	c := newCluster(t, bin, topo, false, extra...)
+	for _, shape := range topologyShape {
+		c.startService(shape.service, shape.count)
+	}
+	return c
+}
+
+// newCluster prepares a cluster of topo on a fresh database, starting no
+// node yet: its balancers listen and every node's settings are set. Its
+// links name the balancers, or with discover the coordination registry
+// (services.<name>.discover), so the balancer of Portal alone is used.
+func newCluster(t *testing.T, bin string, topo splitTopology, discover bool, extra ...string) *cluster {
+	t.Helper()
 	smtpAddr, _ := mailpitURL(t)
 	unique := strings.ReplaceAll(id.New("ht"), "_", "")
 	c := &cluster{
@@ -145,41 +158,65 @@ func startCluster(t *testing.T, bin string, topo splitTopology, extra ...string)
 	}
 	for _, s := range config.AllServices {
 		up := "HERALD_SERVICES__" + strings.ToUpper(s) + "__"
-		c.environ = append(c.environ, up+"TRANSPORT="+topo.transport, up+"URL="+c.proxies[s].url)
+		c.environ = append(c.environ, up+"TRANSPORT="+topo.transport)
+		if discover {
+			c.environ = append(c.environ, up+"DISCOVER=true")
+		} else {
+			c.environ = append(c.environ, up+"URL="+c.proxies[s].url)
+		}
 	}
 	c.environ = append(c.environ, topo.servers(t, unique)...)
 	c.environ = append(c.environ, extra...)
+	return c
+}
 
-	for _, shape := range topologyShape {
-		var group []*clusterNode
-		for i := range shape.count {
-			n := &clusterNode{name: fmt.Sprintf("%s-%d", shape.service, i+1), addr: freeAddr(t)}
-			environ := append(append([]string{}, c.environ...),
-				"HERALD_NODE_ID="+n.name,
-				"HERALD_LISTEN="+n.addr,
-				"HERALD_DATA_DIR="+t.TempDir(),
-			)
-			n.proc = newChildProcess(t, bin, "http://"+n.addr+"/readyz", []string{"serve", "--services", shape.service}, environ)
-			n.proc.name = n.name
-			group = append(group, n)
-			c.proxies[shape.service].add("http://" + n.addr)
-		}
-		c.nodes[shape.service] = group
-		// The nodes of one service start together (their migrations take
-		// a lock), the services one after the other.
-		var wg sync.WaitGroup
-		ok := make([]bool, len(group))
-		for i, n := range group {
-			wg.Go(func() { ok[i] = n.proc.tryStart() })
-		}
-		wg.Wait()
-		for i, n := range group {
-			if !ok[i] {
-				t.Fatalf("%s exited before it was ready", n.name)
-			}
+// startService starts count nodes of service and puts them in its
+// balancer once every one is ready.
+func (c *cluster) startService(service string, count int) {
+	c.t.Helper()
+	c.route(service, c.launch(service, count))
+}
+
+// launch starts count more nodes of service together (their migrations
+// take a lock) and returns them once every one is ready, outside the
+// balancer.
+func (c *cluster) launch(service string, count int) []*clusterNode {
+	t := c.t
+	t.Helper()
+	var group []*clusterNode
+	from := len(c.nodes[service])
+	for i := range count {
+		n := &clusterNode{name: fmt.Sprintf("%s-%d", service, from+i+1), addr: freeAddr(t)}
+		environ := append(append([]string{}, c.environ...),
+			"HERALD_NODE_ID="+n.name,
+			"HERALD_LISTEN="+n.addr,
+			"HERALD_DATA_DIR="+t.TempDir(),
+		)
+		n.proc = newChildProcess(t, c.bin, "http://"+n.addr+"/readyz", []string{"serve", "--services", service}, environ)
+		n.proc.name = n.name
+		group = append(group, n)
+	}
+	c.nodes[service] = append(c.nodes[service], group...)
+	var wg sync.WaitGroup
+	ok := make([]bool, count)
+	for i, n := range group {
+		wg.Go(func() { ok[i] = n.proc.tryStart() })
+	}
+	wg.Wait()
+	for i, n := range group {
+		if !ok[i] {
+			t.Fatalf("%s exited before it was ready", n.name)
 		}
 	}
-	return c
+	return group
+}
+
+// route puts ready nodes of service in its balancer, as a load balancer
+// sends traffic to nodes once they pass its check.
+func (c *cluster) route(service string, nodes []*clusterNode) {
+	for _, n := range nodes {
+		c.proxies[service].add("http://" + n.addr)
+	}
 }
 
 // node returns the i-th process (from 0) of a service.
