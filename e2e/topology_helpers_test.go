@@ -73,11 +73,14 @@ func natsURL(hostPort, unique string) string {
 	return "nats://" + hostPort + "?stream=" + strings.ToUpper(unique) + "&prefix=" + unique
 }
 
-// topologyShape is how many processes run each service: issue 7's seven.
-var topologyShape = []struct {
+// serviceCount is how many processes of one service a cluster runs.
+type serviceCount struct {
 	service string
 	count   int
-}{
+}
+
+// topologyShape is how many processes run each service: issue 7's seven.
+var topologyShape = []serviceCount{
 	// Consumers first, so no event is published before its group exists
 	// (a RabbitMQ queue is only bound once its consumer subscribed).
 	{config.Notification, 1}, {config.Publisher, 2},
@@ -116,9 +119,16 @@ type clusterNode struct {
 // every one is ready.
 func startCluster(t *testing.T, bin string, topo splitTopology, extra ...string) *cluster {
 	t.Helper()
+	return startClusterShaped(t, bin, topo, topologyShape, extra...)
+}
+
+// startClusterShaped is startCluster with another number of processes per
+// service (more Publishers, say), started in shape's order.
+func startClusterShaped(t *testing.T, bin string, topo splitTopology, shape []serviceCount, extra ...string) *cluster {
+	t.Helper()
 	c := newCluster(t, bin, topo, false, extra...)
-	for _, shape := range topologyShape {
-		c.startService(shape.service, shape.count)
+	for _, s := range shape {
+		c.startService(s.service, s.count)
 	}
 	return c
 }
@@ -229,6 +239,43 @@ func (c *cluster) kill(service string, i int) {
 	n := c.node(service, i)
 	c.proxies[service].setDown("http://"+n.addr, true)
 	n.proc.kill()
+}
+
+// restart stops a node gracefully (SIGTERM) and starts it again with the
+// same settings, as a rolling restart does: its balancer takes it out of
+// the pool first, as a load balancer's health check would once the node
+// is being stopped, and puts it back once it answers /readyz again. It
+// returns how long the node took to exit; the test fails if the node did
+// not exit within waitFor or exited with an error.
+func (c *cluster) restart(service string, i int) (stopped time.Duration) {
+	c.t.Helper()
+	n := c.node(service, i)
+	c.proxies[service].setDown("http://"+n.addr, true)
+	began := time.Now()
+	if err := n.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		c.t.Fatal(err)
+	}
+	select {
+	case <-n.proc.exited:
+	case <-time.After(waitFor):
+		// Where it hangs: Go prints every goroutine's stack to the log on
+		// SIGQUIT.
+		_ = n.proc.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-n.proc.exited:
+		case <-time.After(5 * time.Second):
+			n.proc.kill()
+		}
+		dump, _ := os.ReadFile(n.proc.logPath(n.proc.runs))
+		c.t.Fatalf("%s did not exit within %s of SIGTERM; its log and goroutines:\n%s", n.name, waitFor, dump)
+	}
+	stopped = time.Since(began)
+	if code := n.proc.cmd.ProcessState.ExitCode(); code != 0 {
+		c.t.Errorf("%s exited with status %d after SIGTERM: its graceful stop failed (see its log)", n.name, code)
+	}
+	n.proc.start()
+	c.proxies[service].setDown("http://"+n.addr, false)
+	return stopped
 }
 
 // open returns the cluster's database, for checks from outside.
