@@ -111,10 +111,18 @@ var accessPolicy = map[string]who{
 
 	// Media.
 	"POST /api/v1/workspaces/{id}/media": writers,
-	"GET /api/v1/workspaces/{id}/media":  writers,
+	"GET /api/v1/workspaces/{id}/media":  viewers,
 	"GET /api/v1/media/{id}":             readers,
+	"PATCH /api/v1/media/{id}":           writers,
 	"GET /api/v1/media/{id}/content":     readers,
 	"POST /workspaces/{id}/media":        writers,
+
+	// The content library.
+	"POST /api/v1/workspaces/{id}/library": writers,
+	"GET /api/v1/workspaces/{id}/library":  viewers,
+	"GET /api/v1/library/{id}":             viewers,
+	"PATCH /api/v1/library/{id}":           writers,
+	"DELETE /api/v1/library/{id}":          writers,
 
 	// Posts.
 	"POST /api/v1/workspaces/{id}/posts":                             writers,
@@ -253,6 +261,8 @@ func paramKind(path, name string) string {
 			return name
 		case "auto":
 			return "automation"
+		case "item":
+			return "library-item"
 		case "link":
 			return "review-link"
 		}
@@ -274,6 +284,8 @@ func paramKind(path, name string) string {
 				return "queue"
 			case "automations":
 				return "automation"
+			case "library":
+				return "library-item"
 			case "tokens":
 				return "api-token"
 			case "review-links":
@@ -302,6 +314,8 @@ func (b *bundle) matrixObjects(t *testing.T, a *agency, name string, member *cli
 	o["automation"] = a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/automations", map[string]any{
 		"name": "Blog", "feed_url": "https://blog.example/feed.xml", "template": "{{.title}} {{.link}}",
 		"account_ids": []string{a.account}, "action": "draft"})).json(t)["id"].(string)
+	o["library-item"] = a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/library",
+		map[string]any{"kind": "snippet", "name": "Sign-off", "body": "See you soon!"})).json(t)["id"].(string)
 	o["review-link"] = a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/review-links",
 		map[string]any{"label": "Client"})).json(t)["id"].(string)
 	// Queues and webhooks live in Trigger and Notification, which the
