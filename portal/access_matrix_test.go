@@ -110,19 +110,28 @@ var accessPolicy = map[string]who{
 	"POST /workspaces/{id}/accounts/{account}/pause":  writers,
 
 	// Media.
-	"POST /api/v1/workspaces/{id}/media": writers,
-	"GET /api/v1/workspaces/{id}/media":  viewers,
-	"GET /api/v1/media/{id}":             readers,
-	"PATCH /api/v1/media/{id}":           writers,
-	"GET /api/v1/media/{id}/content":     readers,
-	"POST /workspaces/{id}/media":        writers,
+	"POST /api/v1/workspaces/{id}/media":  writers,
+	"GET /api/v1/workspaces/{id}/media":   viewers,
+	"GET /api/v1/media/{id}":              readers,
+	"PATCH /api/v1/media/{id}":            writers,
+	"GET /api/v1/media/{id}/content":      readers,
+	"POST /workspaces/{id}/media":         writers,
+	"GET /workspaces/{id}/media":          viewers,
+	"POST /workspaces/{id}/media/upload":  writers,
+	"POST /workspaces/{id}/media/{media}": writers,
 
 	// The content library.
-	"POST /api/v1/workspaces/{id}/library": writers,
-	"GET /api/v1/workspaces/{id}/library":  viewers,
-	"GET /api/v1/library/{id}":             viewers,
-	"PATCH /api/v1/library/{id}":           writers,
-	"DELETE /api/v1/library/{id}":          writers,
+	"POST /api/v1/workspaces/{id}/library":        writers,
+	"GET /api/v1/workspaces/{id}/library":         viewers,
+	"GET /api/v1/library/{id}":                    viewers,
+	"PATCH /api/v1/library/{id}":                  writers,
+	"DELETE /api/v1/library/{id}":                 writers,
+	"GET /workspaces/{id}/library":                viewers,
+	"POST /workspaces/{id}/library":               writers,
+	"GET /workspaces/{id}/library/{item}":         viewers, // the form; saving it is writers
+	"POST /workspaces/{id}/library/{item}":        writers,
+	"POST /workspaces/{id}/library/{item}/delete": writers,
+	"GET /workspaces/{id}/library/{item}/compose": writers,
 
 	// Posts.
 	"POST /api/v1/workspaces/{id}/posts":                             writers,

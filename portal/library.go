@@ -82,6 +82,19 @@ const (
 	maxLibraryPage  = 200
 )
 
+// Label names the kind for people.
+func (k LibraryKind) Label() string {
+	switch k {
+	case LibrarySnippet:
+		return "Snippet"
+	case LibraryHashtags:
+		return "Hashtag set"
+	case LibraryTemplate:
+		return "Template"
+	}
+	return string(k)
+}
+
 func (k LibraryKind) valid() bool { return slices.Contains(LibraryKinds, k) }
 
 // authorizeLibrary checks p may see (write false) or change (write true)
