@@ -4,7 +4,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/heraldhq/herald/provider/bluesky"
 )
 
 func TestLibraryCRUD(t *testing.T) {
@@ -254,4 +257,33 @@ func TestMediaTagsAndSearch(t *testing.T) {
 	ro.must(http.StatusForbidden, ro.do("PATCH", "/api/v1/media/"+beach, map[string]any{"tags": []string{"mine"}}))
 	other := b.otherAgency(t, "beta")
 	other.owner.must(http.StatusNotFound, other.owner.do("PATCH", "/api/v1/media/"+beach, map[string]any{"tags": []string{"x"}}))
+}
+
+// TestMediaNetworkChecks: each file says which networks take it, by the
+// providers' own validation.
+func TestMediaNetworkChecks(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, func(d *Deps) { d.Providers["bluesky"] = bluesky.New(http.DefaultClient) })
+	a := b.firstAgency(t)
+	c := a.owner
+	c.must(http.StatusCreated, c.upload(a.workspace, "clip.mp4", isoVideo("isom", nil, 4096), ""))
+	c.must(http.StatusCreated, c.upload(a.workspace, "still.png", pngBytes(t), ""))
+	fits := map[string]map[string]any{}
+	for _, m := range c.must(http.StatusOK, c.do("GET", "/api/v1/workspaces/"+a.workspace+"/media", nil)).json(t)["media"].([]any) {
+		m := m.(map[string]any)
+		for _, n := range m["networks"].([]any) {
+			n := n.(map[string]any)
+			fits[m["file_name"].(string)+" "+n["network"].(string)] = n
+		}
+	}
+	for key, ok := range map[string]bool{"clip.mp4 bluesky": false, "clip.mp4 mastodon": true, "still.png bluesky": true, "still.png mastodon": true} {
+		if fits[key]["ok"] != ok {
+			t.Errorf("%s: %v, want ok %v", key, fits[key], ok)
+		}
+	}
+	if p, _ := fits["clip.mp4 bluesky"]["problem"].(string); !strings.Contains(p, "Bluesky accepts") {
+		t.Errorf("the video's problem on Bluesky: %q", p)
+	}
+	page := a.browser(t, b).must(http.StatusOK, a.browser(t, b).get("/workspaces/"+a.workspace+"/media")).Body
+	wantText(t, page, "Bluesky: refused: is of type", "Bluesky: accepted")
 }
