@@ -35,8 +35,8 @@ func TestSmoke(t *testing.T) {
 		exe:      exe,
 		childLog: t.Output(),
 		// Generous: under the race detector enqueueing is several times
-		// slower, and the runs share the machine.
-		lead:    15 * time.Second,
+		// slower, and sixteen runs share the machine at once.
+		lead:    45 * time.Second,
 		drain:   time.Minute,
 		settle:  500 * time.Millisecond,
 		workers: 20,
