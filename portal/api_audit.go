@@ -1,8 +1,6 @@
 package portal
 
-import (
-	"net/http"
-)
+import "net/http"
 
 type auditJSON struct {
 	ID         string `json:"id"`

@@ -66,8 +66,15 @@ type page struct {
 // openPage checks req for a page of the list scope names; a bad limit or
 // cursor is a field error ("limit", "cursor") and nothing is read.
 func (s *Service) openPage(scope string, req PageRequest) (page, error) {
-	pg := page{scope: scope, limit: req.Limit}
 	var v errs.Fields
+	pg := s.checkPage(&v, scope, req)
+	return pg, v.Err()
+}
+
+// checkPage is openPage for a list with more to check: it adds its field
+// errors to v, so that one answer names them all.
+func (s *Service) checkPage(v *errs.Fields, scope string, req PageRequest) page {
+	pg := page{scope: scope, limit: req.Limit}
 	switch {
 	case req.Limit == 0:
 		pg.limit = defaultPageSize
@@ -82,7 +89,7 @@ func (s *Service) openPage(scope string, req PageRequest) (page, error) {
 			pg.after = &place
 		}
 	}
-	return pg, v.Err()
+	return pg
 }
 
 // cursorKey derives the cursors' MAC key from the CSRF subkey: HKDF with

@@ -276,6 +276,10 @@ func TestCursorsStayInTheirList(t *testing.T) {
 			t.Errorf("%s: shows agency A's posts: %s", tt.name, res.Body)
 		}
 	}
+	// A bad filter and a bad page: one answer names both.
+	if f := a.owner.must(http.StatusUnprocessableEntity, a.owner.do("GET", aPosts+"?status=lost&limit=0", nil)).errorFields(t); f["status"] == nil || f["limit"] == nil {
+		t.Errorf("status and limit wrong: fields %v", f)
+	}
 	// Agency B on agency A's workspace, with A's cursor: as without one, not found.
 	if res := other.owner.do("GET", aPosts+"?cursor="+url.QueryEscape(cur), nil); res.Status != http.StatusNotFound {
 		t.Errorf("B reading A's posts with A's cursor: %d %s", res.Status, res.Body)
@@ -304,5 +308,24 @@ func TestPagedPostsReadThroughTheCache(t *testing.T) {
 	a.owner.must(http.StatusNoContent, a.owner.do("DELETE", "/api/v1/posts/"+ids[0], nil))
 	if got := second(); !slices.Equal(got, []string{ids[1]}) {
 		t.Fatalf("second page after a delete %v, want %v", got, []string{ids[1]})
+	}
+}
+
+// TestSinglePageLists: notifications and failed emails have no cursor yet
+// (Notification's requests take none) but check limit like the paged ones.
+func TestSinglePageLists(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	for _, path := range []string{"/api/v1/agency/failed-emails", "/api/v1/notifications"} {
+		a.owner.must(http.StatusOK, a.owner.do("GET", path+"?limit=1", nil))
+		for _, q := range []string{"limit=0", "limit=201", "limit=ten"} {
+			if res := a.owner.do("GET", path+"?"+q, nil); res.Status != http.StatusUnprocessableEntity || res.errorFields(t)["limit"] == nil {
+				t.Errorf("%s?%s: %d %s", path, q, res.Status, res.Body)
+			}
+		}
+	}
+	if res := a.owner.do("GET", "/api/v1/agency/failed-emails?cursor=x", nil); res.Status != http.StatusUnprocessableEntity || res.errorFields(t)["cursor"] == nil {
+		t.Errorf("failed emails with a cursor: %d %s", res.Status, res.Body)
 	}
 }

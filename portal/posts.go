@@ -824,8 +824,8 @@ func (s *Service) ListPostsByStatus(ctx context.Context, p *Principal, workspace
 	case limit < 0 || limit > 500:
 		return nil, errs.Fields{"limit": "must be between 1 and 500"}.Err()
 	}
-	if err := checkPostStatus(status); err != nil {
-		return nil, err
+	if !validPostStatus(status) {
+		return nil, errs.Fields{"status": "must be one of " + strings.Join(postStatuses, ", ")}.Err()
 	}
 	return s.readPosts(ctx, p, workspaceID, status, nil, ` ORDER BY CASE WHEN status = ? THEN 0 ELSE 1 END, scheduled_at DESC, id DESC LIMIT ?`,
 		[]any{PostDraft, limit}, fmt.Sprintf("%s:%d", status, limit))
@@ -839,12 +839,13 @@ func (s *Service) PagePosts(ctx context.Context, p *Principal, workspaceID, stat
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actReadPosts); err != nil {
 		return nil, "", err
 	}
-	pg, perr := s.openPage("posts:"+p.AgencyID+":"+workspaceID+":"+status, req)
-	if err := checkPostStatus(status); err != nil {
-		return nil, "", err
+	var v errs.Fields
+	if !validPostStatus(status) {
+		v.Add("status", "must be one of %s", strings.Join(postStatuses, ", "))
 	}
-	if perr != nil {
-		return nil, "", perr
+	pg := s.checkPage(&v, "posts:"+p.AgencyID+":"+workspaceID+":"+status, req)
+	if err := v.Err(); err != nil {
+		return nil, "", err
 	}
 	cond, condArgs := pg.where("created_at", "id", true)
 	// Every page has its own entry; the workspace's generation drops them
@@ -861,11 +862,8 @@ func (s *Service) PagePosts(ctx context.Context, p *Principal, workspaceID, stat
 	return posts, next, nil
 }
 
-func checkPostStatus(status string) error {
-	if status == "" || slices.Contains(postStatuses, status) {
-		return nil
-	}
-	return errs.Fields{"status": "must be one of " + strings.Join(postStatuses, ", ")}.Err()
+func validPostStatus(status string) bool {
+	return status == "" || slices.Contains(postStatuses, status)
 }
 
 // readPosts reads a workspace's posts (of status, if not "") through the
