@@ -15,6 +15,8 @@ package bus
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/errs"
@@ -147,3 +149,17 @@ const (
 	TopicQueueRunningEmpty     = "queue.running_empty"
 	TopicTeammateInvited       = "team.invited"
 )
+
+// CloseAll closes subs at once and returns when every one has closed. A
+// subscription's Close may take a while (a NATS one waits until the
+// server holds none of its pull requests, up to a pull's expiry), so a
+// service with several would otherwise stop in the sum of those waits.
+func CloseAll(subs []Subscription) error {
+	errList := make([]error, len(subs))
+	var wg sync.WaitGroup
+	for i, sub := range subs {
+		wg.Go(func() { errList[i] = sub.Close() })
+	}
+	wg.Wait()
+	return errors.Join(errList...)
+}

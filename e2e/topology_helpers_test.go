@@ -73,11 +73,14 @@ func natsURL(hostPort, unique string) string {
 	return "nats://" + hostPort + "?stream=" + strings.ToUpper(unique) + "&prefix=" + unique
 }
 
-// topologyShape is how many processes run each service: issue 7's seven.
-var topologyShape = []struct {
+// serviceCount is how many processes of one service a cluster runs.
+type serviceCount struct {
 	service string
 	count   int
-}{
+}
+
+// topologyShape is how many processes run each service: issue 7's seven.
+var topologyShape = []serviceCount{
 	// Consumers first, so no event is published before its group exists
 	// (a RabbitMQ queue is only bound once its consumer subscribed).
 	{config.Notification, 1}, {config.Publisher, 2},
@@ -116,6 +119,26 @@ type clusterNode struct {
 // every one is ready.
 func startCluster(t *testing.T, bin string, topo splitTopology, extra ...string) *cluster {
 	t.Helper()
+	return startClusterShaped(t, bin, topo, topologyShape, extra...)
+}
+
+// startClusterShaped is startCluster with another number of processes per
+// service (more Publishers, say), started in shape's order.
+func startClusterShaped(t *testing.T, bin string, topo splitTopology, shape []serviceCount, extra ...string) *cluster {
+	t.Helper()
+	c := newCluster(t, bin, topo, false, extra...)
+	for _, s := range shape {
+		c.startService(s.service, s.count)
+	}
+	return c
+}
+
+// newCluster prepares a cluster of topo on a fresh database, starting no
+// node yet: its balancers listen and every node's settings are set. Its
+// links name the balancers, or with discover the coordination registry
+// (services.<name>.discover), so the balancer of Portal alone is used.
+func newCluster(t *testing.T, bin string, topo splitTopology, discover bool, extra ...string) *cluster {
+	t.Helper()
 	smtpAddr, _ := mailpitURL(t)
 	unique := strings.ReplaceAll(id.New("ht"), "_", "")
 	c := &cluster{
@@ -145,41 +168,65 @@ func startCluster(t *testing.T, bin string, topo splitTopology, extra ...string)
 	}
 	for _, s := range config.AllServices {
 		up := "HERALD_SERVICES__" + strings.ToUpper(s) + "__"
-		c.environ = append(c.environ, up+"TRANSPORT="+topo.transport, up+"URL="+c.proxies[s].url)
+		c.environ = append(c.environ, up+"TRANSPORT="+topo.transport)
+		if discover {
+			c.environ = append(c.environ, up+"DISCOVER=true")
+		} else {
+			c.environ = append(c.environ, up+"URL="+c.proxies[s].url)
+		}
 	}
 	c.environ = append(c.environ, topo.servers(t, unique)...)
 	c.environ = append(c.environ, extra...)
+	return c
+}
 
-	for _, shape := range topologyShape {
-		var group []*clusterNode
-		for i := range shape.count {
-			n := &clusterNode{name: fmt.Sprintf("%s-%d", shape.service, i+1), addr: freeAddr(t)}
-			environ := append(append([]string{}, c.environ...),
-				"HERALD_NODE_ID="+n.name,
-				"HERALD_LISTEN="+n.addr,
-				"HERALD_DATA_DIR="+t.TempDir(),
-			)
-			n.proc = newChildProcess(t, bin, "http://"+n.addr+"/readyz", []string{"serve", "--services", shape.service}, environ)
-			n.proc.name = n.name
-			group = append(group, n)
-			c.proxies[shape.service].add("http://" + n.addr)
-		}
-		c.nodes[shape.service] = group
-		// The nodes of one service start together (their migrations take
-		// a lock), the services one after the other.
-		var wg sync.WaitGroup
-		ok := make([]bool, len(group))
-		for i, n := range group {
-			wg.Go(func() { ok[i] = n.proc.tryStart() })
-		}
-		wg.Wait()
-		for i, n := range group {
-			if !ok[i] {
-				t.Fatalf("%s exited before it was ready", n.name)
-			}
+// startService starts count nodes of service and puts them in its
+// balancer once every one is ready.
+func (c *cluster) startService(service string, count int) {
+	c.t.Helper()
+	c.route(service, c.launch(service, count))
+}
+
+// launch starts count more nodes of service together (their migrations
+// take a lock) and returns them once every one is ready, outside the
+// balancer.
+func (c *cluster) launch(service string, count int) []*clusterNode {
+	t := c.t
+	t.Helper()
+	var group []*clusterNode
+	from := len(c.nodes[service])
+	for i := range count {
+		n := &clusterNode{name: fmt.Sprintf("%s-%d", service, from+i+1), addr: freeAddr(t)}
+		environ := append(append([]string{}, c.environ...),
+			"HERALD_NODE_ID="+n.name,
+			"HERALD_LISTEN="+n.addr,
+			"HERALD_DATA_DIR="+t.TempDir(),
+		)
+		n.proc = newChildProcess(t, c.bin, "http://"+n.addr+"/readyz", []string{"serve", "--services", service}, environ)
+		n.proc.name = n.name
+		group = append(group, n)
+	}
+	c.nodes[service] = append(c.nodes[service], group...)
+	var wg sync.WaitGroup
+	ok := make([]bool, count)
+	for i, n := range group {
+		wg.Go(func() { ok[i] = n.proc.tryStart() })
+	}
+	wg.Wait()
+	for i, n := range group {
+		if !ok[i] {
+			t.Fatalf("%s exited before it was ready", n.name)
 		}
 	}
-	return c
+	return group
+}
+
+// route puts ready nodes of service in its balancer, as a load balancer
+// sends traffic to nodes once they pass its check.
+func (c *cluster) route(service string, nodes []*clusterNode) {
+	for _, n := range nodes {
+		c.proxies[service].add("http://" + n.addr)
+	}
 }
 
 // node returns the i-th process (from 0) of a service.
@@ -192,6 +239,43 @@ func (c *cluster) kill(service string, i int) {
 	n := c.node(service, i)
 	c.proxies[service].setDown("http://"+n.addr, true)
 	n.proc.kill()
+}
+
+// restart stops a node gracefully (SIGTERM) and starts it again with the
+// same settings, as a rolling restart does: its balancer takes it out of
+// the pool first, as a load balancer's health check would once the node
+// is being stopped, and puts it back once it answers /readyz again. It
+// returns how long the node took to exit; the test fails if the node did
+// not exit within waitFor or exited with an error.
+func (c *cluster) restart(service string, i int) (stopped time.Duration) {
+	c.t.Helper()
+	n := c.node(service, i)
+	c.proxies[service].setDown("http://"+n.addr, true)
+	began := time.Now()
+	if err := n.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		c.t.Fatal(err)
+	}
+	select {
+	case <-n.proc.exited:
+	case <-time.After(waitFor):
+		// Where it hangs: Go prints every goroutine's stack to the log on
+		// SIGQUIT.
+		_ = n.proc.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-n.proc.exited:
+		case <-time.After(5 * time.Second):
+			n.proc.kill()
+		}
+		dump, _ := os.ReadFile(n.proc.logPath(n.proc.runs))
+		c.t.Fatalf("%s did not exit within %s of SIGTERM; its log and goroutines:\n%s", n.name, waitFor, dump)
+	}
+	stopped = time.Since(began)
+	if code := n.proc.cmd.ProcessState.ExitCode(); code != 0 {
+		c.t.Errorf("%s exited with status %d after SIGTERM: its graceful stop failed (see its log)", n.name, code)
+	}
+	n.proc.start()
+	c.proxies[service].setDown("http://"+n.addr, false)
+	return stopped
 }
 
 // open returns the cluster's database, for checks from outside.

@@ -183,7 +183,12 @@ func evidence(before, after Sample, cores int) Evidence {
 func (t *Target) targeter(workload string, due time.Time) vegeta.Targeter {
 	hdr := http.Header{"Authorization": {"Bearer " + t.Token}, "Content-Type": {"application/json"}}
 	ws := t.Base + "/api/v1/workspaces/" + t.WorkspaceID
-	browse := []string{ws + "/posts", ws + "/accounts", t.Base + "/api/v1/notifications", ws, ws + "/posts?status=scheduled"}
+	// The calendar a team keeps open: this month and the next, in the
+	// workspace's zone.
+	day := time.Now().UTC().Format(time.DateOnly)
+	month := time.Now().UTC().AddDate(0, 0, 31).Format(time.DateOnly)
+	browse := []string{ws + "/calendar?from=" + day + "&to=" + month, ws + "/posts", ws + "/accounts",
+		t.Base + "/api/v1/notifications", ws, ws + "/posts?status=scheduled"}
 	var n atomic.Int64
 	post := func(tgt *vegeta.Target, i int64, when string) {
 		tgt.Method, tgt.URL, tgt.Header = "POST", ws+"/posts", hdr

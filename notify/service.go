@@ -192,10 +192,7 @@ func (s *Service) Close() error {
 	subs, cancel := s.subs, s.cancel
 	s.subs, s.cancel = nil, nil
 	s.mu.Unlock()
-	var err error
-	for _, sub := range subs {
-		err = errors.Join(err, sub.Close())
-	}
+	err := bus.CloseAll(subs)
 	if cancel != nil {
 		cancel()
 	}

@@ -110,11 +110,28 @@ var accessPolicy = map[string]who{
 	"POST /workspaces/{id}/accounts/{account}/pause":  writers,
 
 	// Media.
-	"POST /api/v1/workspaces/{id}/media": writers,
-	"GET /api/v1/workspaces/{id}/media":  writers,
-	"GET /api/v1/media/{id}":             readers,
-	"GET /api/v1/media/{id}/content":     readers,
-	"POST /workspaces/{id}/media":        writers,
+	"POST /api/v1/workspaces/{id}/media":  writers,
+	"GET /api/v1/workspaces/{id}/media":   viewers,
+	"GET /api/v1/media/{id}":              readers,
+	"PATCH /api/v1/media/{id}":            writers,
+	"GET /api/v1/media/{id}/content":      readers,
+	"POST /workspaces/{id}/media":         writers,
+	"GET /workspaces/{id}/media":          viewers,
+	"POST /workspaces/{id}/media/upload":  writers,
+	"POST /workspaces/{id}/media/{media}": writers,
+
+	// The content library.
+	"POST /api/v1/workspaces/{id}/library":        writers,
+	"GET /api/v1/workspaces/{id}/library":         viewers,
+	"GET /api/v1/library/{id}":                    viewers,
+	"PATCH /api/v1/library/{id}":                  writers,
+	"DELETE /api/v1/library/{id}":                 writers,
+	"GET /workspaces/{id}/library":                viewers,
+	"POST /workspaces/{id}/library":               writers,
+	"GET /workspaces/{id}/library/{item}":         viewers, // the form; saving it is writers
+	"POST /workspaces/{id}/library/{item}":        writers,
+	"POST /workspaces/{id}/library/{item}/delete": writers,
+	"GET /workspaces/{id}/library/{item}/compose": writers,
 
 	// Posts.
 	"POST /api/v1/workspaces/{id}/posts":                             writers,
@@ -253,6 +270,8 @@ func paramKind(path, name string) string {
 			return name
 		case "auto":
 			return "automation"
+		case "item":
+			return "library-item"
 		case "link":
 			return "review-link"
 		}
@@ -274,6 +293,8 @@ func paramKind(path, name string) string {
 				return "queue"
 			case "automations":
 				return "automation"
+			case "library":
+				return "library-item"
 			case "tokens":
 				return "api-token"
 			case "review-links":
@@ -302,6 +323,8 @@ func (b *bundle) matrixObjects(t *testing.T, a *agency, name string, member *cli
 	o["automation"] = a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/automations", map[string]any{
 		"name": "Blog", "feed_url": "https://blog.example/feed.xml", "template": "{{.title}} {{.link}}",
 		"account_ids": []string{a.account}, "action": "draft"})).json(t)["id"].(string)
+	o["library-item"] = a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/library",
+		map[string]any{"kind": "snippet", "name": "Sign-off", "body": "See you soon!"})).json(t)["id"].(string)
 	o["review-link"] = a.owner.must(http.StatusCreated, a.owner.do("POST", "/api/v1/workspaces/"+a.workspace+"/review-links",
 		map[string]any{"label": "Client"})).json(t)["id"].(string)
 	// Queues and webhooks live in Trigger and Notification, which the

@@ -61,8 +61,14 @@ func (s *Service) routes(mux *routeMux) {
 	mux.Handle("POST /api/v1/oauth/picks/{pick}", s.authed(json, s.apiPickAccounts))
 
 	mux.Handle("POST /api/v1/workspaces/{id}/media", s.authed(upload, s.apiUploadMedia))
-	mux.Handle("GET /api/v1/workspaces/{id}/media", s.authed(json, s.apiListMedia))
+	mux.Handle("GET /api/v1/workspaces/{id}/media", s.authed(json, s.apiSearchMedia))
 	mux.Handle("GET /api/v1/media/{id}", s.authed(json, s.apiGetMedia))
+	mux.Handle("PATCH /api/v1/media/{id}", s.authed(json, s.apiUpdateMedia))
+	mux.Handle("POST /api/v1/workspaces/{id}/library", s.authed(json, s.apiCreateLibraryItem))
+	mux.Handle("GET /api/v1/workspaces/{id}/library", s.authed(json, s.apiListLibrary))
+	mux.Handle("GET /api/v1/library/{id}", s.authed(json, s.apiGetLibraryItem))
+	mux.Handle("PATCH /api/v1/library/{id}", s.authed(json, s.apiUpdateLibraryItem))
+	mux.Handle("DELETE /api/v1/library/{id}", s.authed(json, s.apiDeleteLibraryItem))
 	mux.Handle("GET /api/v1/media/{id}/content", s.authed(json, s.apiMediaContent))
 
 	mux.Handle("POST /api/v1/workspaces/{id}/posts", s.authed(json, s.apiCreatePost))

@@ -281,19 +281,6 @@ func (s *Service) apiUploadMedia(w http.ResponseWriter, r *http.Request, p *Prin
 	return writeJSON(w, http.StatusCreated, mediaView(m))
 }
 
-// GET /api/v1/workspaces/{id}/media -> {media: [...]}
-func (s *Service) apiListMedia(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	list, err := s.ListMedia(r.Context(), p, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	out := make([]mediaJSON, 0, len(list))
-	for _, m := range list {
-		out = append(out, mediaView(m))
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"media": out})
-}
-
 // GET /api/v1/media/{id} -> media
 func (s *Service) apiGetMedia(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	m, err := s.GetMedia(r.Context(), p, r.PathValue("id"))

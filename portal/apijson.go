@@ -255,19 +255,20 @@ func accountView(a Account) accountJSON {
 }
 
 type mediaJSON struct {
-	ID          string `json:"id"`
-	WorkspaceID string `json:"workspace_id"`
-	MimeType    string `json:"mime_type"`
-	SizeBytes   int64  `json:"size_bytes"`
-	FileName    string `json:"file_name"`
-	Description string `json:"description"`
-	ContentURL  string `json:"content_url"`
-	CreatedAt   string `json:"created_at"`
+	ID          string   `json:"id"`
+	WorkspaceID string   `json:"workspace_id"`
+	MimeType    string   `json:"mime_type"`
+	SizeBytes   int64    `json:"size_bytes"`
+	FileName    string   `json:"file_name"`
+	Description string   `json:"description"`
+	Tags        []string `json:"tags"`
+	ContentURL  string   `json:"content_url"`
+	CreatedAt   string   `json:"created_at"`
 }
 
 func mediaView(m Media) mediaJSON {
 	return mediaJSON{ID: m.ID, WorkspaceID: m.WorkspaceID, MimeType: m.MimeType, SizeBytes: m.SizeBytes, FileName: m.FileName,
-		Description: m.Description, ContentURL: "/api/v1/media/" + m.ID + "/content", CreatedAt: ts(m.CreatedAt)}
+		Description: m.Description, Tags: m.Tags, ContentURL: "/api/v1/media/" + m.ID + "/content", CreatedAt: ts(m.CreatedAt)}
 }
 
 type targetJSON struct {

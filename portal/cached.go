@@ -28,6 +28,7 @@ const cachedTTL = 2 * time.Minute
 type reads struct {
 	c        *readthrough.Cache
 	posts    *readthrough.Kind[[]Post]
+	calendar *readthrough.Kind[calendarRows]
 	accounts *readthrough.Kind[[]Account]
 }
 
@@ -35,6 +36,7 @@ func newReads(c *readthrough.Cache) reads {
 	return reads{
 		c:        c,
 		posts:    readthrough.NewKind[[]Post](c, "portal.post_lists", cachedTTL),
+		calendar: readthrough.NewKind[calendarRows](c, "portal.calendar", cachedTTL),
 		accounts: readthrough.NewKind[[]Account](c, "portal.accounts", cachedTTL),
 	}
 }

@@ -2,7 +2,10 @@ package portal
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -73,6 +76,84 @@ func (q CalendarQuery) check() error {
 	return v.Err()
 }
 
+// calendarRows are the stored posts of a calendar's range, as cached.
+type calendarRows struct {
+	Posts     []Post
+	Truncated bool
+}
+
+// calendarPosts reads the stored posts of q's range in the workspaces,
+// through the cache: keyed by every workspace's post-list generation, so a
+// write to any of them makes the range stale (docs/decisions/0032). The
+// status shown depends on the time of the read, so it is worked out after.
+func (s *Service) calendarPosts(ctx context.Context, agencyID string, workspaces map[string]Workspace, q CalendarQuery) (calendarRows, error) {
+	ids := slices.Sorted(maps.Keys(workspaces))
+	key := sha256.New()
+	fmt.Fprintf(key, "%s\x00%d\x00%d\x00%s\x00%s\x00%s", agencyID, store.ToMicros(q.From), store.ToMicros(q.To),
+		q.AccountID, normalizeLabel(q.Label), q.Status)
+	for _, id := range ids {
+		fmt.Fprintf(key, "\x00%s\x00%s", id, s.reads.c.Generation(ctx, postsScope(agencyID, id)))
+	}
+	return s.reads.calendar.Get(ctx, hex.EncodeToString(key.Sum(nil)), func(ctx context.Context) (calendarRows, error) {
+		return s.loadCalendar(ctx, agencyID, ids, q)
+	})
+}
+
+// loadCalendar is calendarPosts from the database.
+func (s *Service) loadCalendar(ctx context.Context, agencyID string, workspaceIDs []string, q CalendarQuery) (calendarRows, error) {
+	res := calendarRows{Posts: []Post{}}
+	args := []any{agencyID, store.ToMicros(q.From), store.ToMicros(q.To)}
+	marks := make([]string, 0, len(workspaceIDs))
+	for _, id := range workspaceIDs {
+		args = append(args, id)
+		marks = append(marks, "?")
+	}
+	sql := `SELECT ` + postColumns + ` FROM portal_posts WHERE agency_id = ? AND scheduled_at >= ? AND scheduled_at < ?
+		AND workspace_id IN (` + strings.Join(marks, ", ") + `) AND status <> ?`
+	args = append(args, PostDraft)
+	if q.AccountID != "" {
+		sql += ` AND id IN (SELECT post_id FROM portal_post_targets WHERE agency_id = ? AND account_id = ?)`
+		args = append(args, agencyID, q.AccountID)
+	}
+	if q.Label != "" {
+		sql += ` AND id IN (SELECT post_id FROM portal_post_labels WHERE agency_id = ? AND label = ?)`
+		args = append(args, agencyID, normalizeLabel(q.Label))
+	}
+	switch q.Status {
+	case "":
+	case PostPublishing:
+		// Stored as scheduled; which of them are publishing is decided below.
+		sql += ` AND status = ?`
+		args = append(args, PostScheduled)
+	default:
+		sql += ` AND status = ?`
+		args = append(args, q.Status)
+	}
+	rows, err := s.db.Query(ctx, sql+` ORDER BY scheduled_at, id LIMIT ?`, append(args, maxCalendarPosts+1)...)
+	if err != nil {
+		return calendarRows{}, err
+	}
+	for rows.Next() {
+		post, err := scanPost(rows)
+		if err != nil {
+			rows.Close()
+			return calendarRows{}, err
+		}
+		res.Posts = append(res.Posts, post)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return calendarRows{}, err
+	}
+	if len(res.Posts) > maxCalendarPosts {
+		res.Posts, res.Truncated = res.Posts[:maxCalendarPosts], true
+	}
+	if err := s.fillPosts(ctx, s.db, agencyID, res.Posts); err != nil {
+		return calendarRows{}, err
+	}
+	return res, nil
+}
+
 // Calendar lists the posts of q's range, earliest first.
 func (s *Service) Calendar(ctx context.Context, p *Principal, q CalendarQuery) (CalendarResult, error) {
 	if err := q.check(); err != nil {
@@ -99,55 +180,11 @@ func (s *Service) Calendar(ctx context.Context, p *Principal, q CalendarQuery) (
 	if len(res.Workspaces) == 0 {
 		return res, nil
 	}
-	args := []any{p.AgencyID, store.ToMicros(q.From), store.ToMicros(q.To)}
-	marks := make([]string, 0, len(res.Workspaces))
-	for id := range res.Workspaces {
-		args = append(args, id)
-		marks = append(marks, "?")
-	}
-	sql := `SELECT ` + postColumns + ` FROM portal_posts WHERE agency_id = ? AND scheduled_at >= ? AND scheduled_at < ?
-		AND workspace_id IN (` + strings.Join(marks, ", ") + `) AND status <> ?`
-	args = append(args, PostDraft)
-	if q.AccountID != "" {
-		sql += ` AND id IN (SELECT post_id FROM portal_post_targets WHERE agency_id = ? AND account_id = ?)`
-		args = append(args, p.AgencyID, q.AccountID)
-	}
-	if q.Label != "" {
-		sql += ` AND id IN (SELECT post_id FROM portal_post_labels WHERE agency_id = ? AND label = ?)`
-		args = append(args, p.AgencyID, normalizeLabel(q.Label))
-	}
-	switch q.Status {
-	case "":
-	case PostPublishing:
-		// Stored as scheduled; which of them are publishing is decided below.
-		sql += ` AND status = ?`
-		args = append(args, PostScheduled)
-	default:
-		sql += ` AND status = ?`
-		args = append(args, q.Status)
-	}
-	rows, err := s.db.Query(ctx, sql+` ORDER BY scheduled_at, id LIMIT ?`, append(args, maxCalendarPosts+1)...)
+	stored, err := s.calendarPosts(ctx, p.AgencyID, res.Workspaces, q)
 	if err != nil {
 		return CalendarResult{}, err
 	}
-	for rows.Next() {
-		post, err := scanPost(rows)
-		if err != nil {
-			rows.Close()
-			return CalendarResult{}, err
-		}
-		res.Posts = append(res.Posts, post)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return CalendarResult{}, err
-	}
-	if len(res.Posts) > maxCalendarPosts {
-		res.Posts, res.Truncated = res.Posts[:maxCalendarPosts], true
-	}
-	if err := s.fillPosts(ctx, s.db, p.AgencyID, res.Posts); err != nil {
-		return CalendarResult{}, err
-	}
+	res.Posts, res.Truncated = stored.Posts, stored.Truncated
 	now := time.Now()
 	kept := res.Posts[:0]
 	for _, post := range res.Posts {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/heraldhq/herald/errs"
 	"github.com/heraldhq/herald/id"
+	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/store"
 )
 
@@ -28,6 +31,8 @@ type Media struct {
 	SizeBytes   int64
 	FileName    string
 	Description string
+	// Tags file the media for the library's search (decision 0035).
+	Tags []string
 	// BlobKey names the bytes in the blob store.
 	BlobKey   string
 	CreatedAt time.Time
@@ -140,7 +145,7 @@ func (s *Service) storeMedia(ctx context.Context, agencyID, userID, workspaceID 
 	}
 
 	m := Media{ID: id.New("media"), WorkspaceID: workspaceID, MimeType: mt, FileName: cleanFileName(in.FileName),
-		Description: desc, CreatedAt: time.Now().UTC()}
+		Description: desc, Tags: []string{}, CreatedAt: time.Now().UTC()}
 	m.BlobKey = mediaKey(agencyID, workspaceID, m.ID)
 
 	// Cancelling the writer's context before Close discards the object, so
@@ -192,13 +197,14 @@ func tooLarge(limit int64, cause error) error {
 		Fields: map[string]string{"file": fmt.Sprintf("is larger than %d bytes", limit)}, Err: cause}
 }
 
-const mediaColumns = `id, workspace_id, mime_type, size_bytes, file_name, description, blob_key, created_at`
+const mediaColumns = `id, workspace_id, mime_type, size_bytes, file_name, description, blob_key, created_at, tags`
 
 func scanMedia(sc interface{ Scan(...any) error }) (Media, error) {
 	var m Media
 	var c int64
-	err := sc.Scan(&m.ID, &m.WorkspaceID, &m.MimeType, &m.SizeBytes, &m.FileName, &m.Description, &m.BlobKey, &c)
-	m.CreatedAt = store.FromMicros(c)
+	var tags string
+	err := sc.Scan(&m.ID, &m.WorkspaceID, &m.MimeType, &m.SizeBytes, &m.FileName, &m.Description, &m.BlobKey, &c, &tags)
+	m.CreatedAt, m.Tags = store.FromMicros(c), splitStored(tags)
 	return m, err
 }
 
@@ -248,4 +254,142 @@ func (s *Service) OpenMedia(ctx context.Context, p *Principal, mediaID string) (
 		return Media{}, nil, fmt.Errorf("portal: reading blob %s: %w", m.BlobKey, err)
 	}
 	return m, r, nil
+}
+
+// MediaQuery selects a page of a workspace's media library.
+type MediaQuery struct {
+	// Query matches file names, descriptions and tags, without case; Tag
+	// is one exact tag.
+	Query, Tag string
+	// Cursor is the previous page's next cursor ("" the first page);
+	// Limit is the page's size (0: 50).
+	Cursor string
+	Limit  int
+}
+
+// SearchMedia returns a page of a workspace's media library, newest
+// first, and the next page's cursor ("" on the last page). Whoever sees
+// the workspace's accounts sees its library (decision 0035).
+func (s *Service) SearchMedia(ctx context.Context, p *Principal, workspaceID string, q MediaQuery) ([]Media, string, error) {
+	if _, err := s.authorizeLibrary(ctx, p, workspaceID, false); err != nil {
+		return nil, "", err
+	}
+	var v errs.Fields
+	limit := pageLimit(&v, q.Limit)
+	beforeAt, beforeID, ok := decodeCursor(q.Cursor)
+	if !ok {
+		v.Add("cursor", "is not a cursor this API gave")
+	}
+	if err := v.Err(); err != nil {
+		return nil, "", err
+	}
+	sql := `SELECT ` + mediaColumns + ` FROM portal_media WHERE agency_id = ? AND workspace_id = ?`
+	args := []any{p.AgencyID, workspaceID}
+	if t := strings.ToLower(strings.TrimSpace(q.Tag)); t != "" {
+		sql += ` AND tags LIKE ? ESCAPE '\'`
+		args = append(args, likePattern(","+t+","))
+	}
+	if w := strings.TrimSpace(q.Query); w != "" {
+		sql += ` AND (LOWER(file_name) LIKE ? ESCAPE '\' OR LOWER(description) LIKE ? ESCAPE '\' OR tags LIKE ? ESCAPE '\')`
+		pat := likePattern(w)
+		args = append(args, pat, pat, pat)
+	}
+	if q.Cursor != "" {
+		sql += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
+		args = append(args, beforeAt, beforeAt, beforeID)
+	}
+	sql += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	out := []Media{}
+	for rows.Next() {
+		m, err := scanMedia(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = encodeCursor(store.ToMicros(last.CreatedAt), last.ID)
+	}
+	return out, next, nil
+}
+
+// MediaUpdate changes a media file's description and tags; nil fields are
+// left as they are.
+type MediaUpdate struct {
+	Description *string
+	Tags        *[]string
+}
+
+func (s *Service) doUpdateMedia(ctx context.Context, p *Principal, mediaID string, up MediaUpdate) (Media, error) {
+	m, err := scanMedia(s.db.QueryRow(ctx, `SELECT `+mediaColumns+` FROM portal_media WHERE agency_id = ? AND id = ?`, p.AgencyID, mediaID))
+	if err != nil {
+		return Media{}, store.NotFound(err, "media")
+	}
+	if _, err := s.authorize(ctx, s.db, p, m.WorkspaceID, actMedia); err != nil {
+		return Media{}, err
+	}
+	var v errs.Fields
+	if up.Description != nil {
+		m.Description = strings.TrimSpace(*up.Description)
+		if utf8.RuneCountInString(m.Description) > maxDescription {
+			v.Add("description", "must be at most %d characters", maxDescription)
+		}
+	}
+	if up.Tags != nil {
+		m.Tags = checkTags(&v, "tags", *up.Tags)
+	}
+	if err := v.Err(); err != nil {
+		return Media{}, err
+	}
+	_, err = s.db.Exec(ctx, `UPDATE portal_media SET description = ?, tags = ? WHERE agency_id = ? AND id = ?`,
+		m.Description, joinList(m.Tags), p.AgencyID, m.ID)
+	return m, err
+}
+
+// UpdateMedia changes a media file's description and tags.
+func (s *Service) UpdateMedia(ctx context.Context, p *Principal, mediaID string, up MediaUpdate) (Media, error) {
+	m, err := s.doUpdateMedia(ctx, p, mediaID, up)
+	if err == nil {
+		s.audit(ctx, p, m.WorkspaceID, "media.updated", "media", m.ID, m.FileName)
+	}
+	return m, err
+}
+
+// MediaFit says whether one network takes a media file as it is.
+type MediaFit struct {
+	Network string
+	OK      bool
+	// Problem is the network's reason when it does not.
+	Problem string
+}
+
+// mediaFits checks a file against each network's limits (type and size)
+// with the providers' own validation, the one publishing applies, so the
+// library says in advance what a post would be refused for.
+func (s *Service) mediaFits(m Media) []MediaFit {
+	out := []MediaFit{}
+	for _, name := range slices.Sorted(maps.Keys(s.providers)) {
+		fit := MediaFit{Network: name, OK: true}
+		for _, v := range s.providers[name].Validate("", []provider.Media{{FileName: m.FileName, MimeType: m.MimeType, Size: m.SizeBytes,
+			Description: m.Description}}) {
+			if strings.HasPrefix(v.Field, "media") {
+				fit.OK, fit.Problem = false, v.Message
+				break
+			}
+		}
+		out = append(out, fit)
+	}
+	return out
 }

@@ -261,17 +261,12 @@ func (s *Service) Close() error {
 	if !s.started {
 		return nil
 	}
-	var errList []error
-	for _, sub := range s.subs {
-		if err := sub.Close(); err != nil {
-			errList = append(errList, err)
-		}
-	}
+	err := bus.CloseAll(s.subs)
 	s.subs = nil
 	s.cancel()
 	s.wg.Wait()
 	s.started = false
-	return errors.Join(errList...)
+	return err
 }
 
 var _ portalv1connect.PortalServiceHandler = (*Service)(nil)

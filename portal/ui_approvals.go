@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/heraldhq/herald/errs"
 )
@@ -296,10 +295,12 @@ func (u *webUI) reviewPage(w http.ResponseWriter, r *http.Request, p *Principal,
 	if err != nil {
 		return err
 	}
-	chars := utf8.RuneCountInString(full.Text)
 	for _, a := range mat.Accounts {
-		pv := reviewPreview{Network: networkLabel(a.Network), Account: accountName(a), Chars: chars, Limit: u.networkTextLimit(ctx, a.Network)}
-		pv.Over = pv.Limit > 0 && chars > pv.Limit
+		// Counted as the account publishes it: its network's variant, links
+		// tagged, in the network's own unit, like the composer's counts.
+		text := tagLinks(full.Variants[a.Network].resolve(full).text, full.UTM, a.Network)
+		pv := reviewPreview{Network: networkLabel(a.Network), Account: accountName(a), Chars: countText(a.Network, text), Limit: u.networkTextLimit(ctx, a.Network)}
+		pv.Over = pv.Limit > 0 && pv.Chars > pv.Limit
 		v.Previews = append(v.Previews, pv)
 	}
 	for _, m := range mat.Media {

@@ -348,13 +348,16 @@ func (u *webUI) postsView(p *Principal, ws Workspace, posts []Post, accounts []A
 	return v
 }
 
-// accountName is how an account is shown: its full fediverse-style handle.
+// accountName is how an account is shown: its handle, and for Mastodon the
+// full fediverse-style handle with its server. Other networks' handles are
+// whole on their own (a Bluesky handle is a domain): their API's host is no
+// part of them.
 func accountName(a Account) string {
 	h := strings.TrimPrefix(a.Handle, "@")
 	if h == "" {
 		h = a.RemoteID
 	}
-	if !strings.Contains(h, "@") {
+	if a.Network == "mastodon" && !strings.Contains(h, "@") {
 		if u, err := url.Parse(a.InstanceURL); err == nil && u.Host != "" {
 			h += "@" + u.Host
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -204,6 +205,37 @@ type postEditView struct {
 	Form     *form
 	When     whenView
 	Accounts []Account
+	// Compose and Media serve the per-network fields shared with the
+	// composer: the form again, and the post's images (their alt text).
+	Compose *form
+	Media   []Media
+	// VariantsEditable: the form can show the post's variants as they
+	// are (see variantsFitTheForm).
+	VariantsEditable bool
+}
+
+// variantsFitTheForm says whether the per-network fields can show a post's
+// variants without losing any: they hold texts, parts and alt text of the
+// post's own images, not another set of images nor an emptied thread or
+// first comment (which the form could only read back as "the post's own").
+func variantsFitTheForm(post Post) bool {
+	for _, vr := range post.Variants {
+		if vr.HasMedia && !slices.Equal(variantMediaIDs(vr), post.MediaIDs) {
+			return false
+		}
+		if (vr.HasThread && len(vr.Thread) == 0) || (vr.HasFirstComment && vr.FirstComment == "") {
+			return false
+		}
+	}
+	return true
+}
+
+func variantMediaIDs(vr Variant) []string {
+	ids := make([]string, len(vr.Media))
+	for i, m := range vr.Media {
+		ids[i] = m.MediaID
+	}
+	return ids
 }
 
 // postForm is the edit page's form filled from the post as it stands.
@@ -235,6 +267,29 @@ func postForm(post Post) *form {
 	if post.SkipLate > 0 {
 		v.Set("skip_late", post.SkipLate.String())
 	}
+	v["media_ids"] = post.MediaIDs
+	for n, vr := range post.Variants {
+		if vr.Text != "" {
+			v.Set("variant."+n+".text", vr.Text)
+		}
+		if vr.HasFirstComment {
+			v.Set("variant."+n+".first_comment", vr.FirstComment)
+		}
+		if vr.HasThread {
+			v.Set("variant."+n+".thread", strings.Join(vr.Thread, "\n---\n"))
+		}
+		for _, m := range vr.Media {
+			if m.AltText != "" {
+				v.Set("variant."+n+".alt."+m.MediaID, m.AltText)
+			}
+		}
+	}
+	if post.UTM.Enabled {
+		v.Set("utm", "1")
+		v.Set("utm_source", post.UTM.Source)
+		v.Set("utm_medium", post.UTM.Medium)
+		v.Set("utm_campaign", post.UTM.Campaign)
+	}
 	// A fresh form, not a refused one: no errors, and Sent is false.
 	return &form{Values: v, Errors: map[string]string{}}
 }
@@ -249,7 +304,10 @@ func (u *webUI) editPage(w http.ResponseWriter, r *http.Request, p *Principal, p
 	if err != nil {
 		return err
 	}
-	v := postEditView{WS: ws, Post: post, Form: f}
+	v := postEditView{WS: ws, Post: post, Form: f, Compose: f, VariantsEditable: variantsFitTheForm(post)}
+	if v.Media, err = u.s.mediaByIDs(ctx, p.AgencyID, ws.ID, post.MediaIDs); err != nil {
+		return err
+	}
 	if ws.Role.can(actViewAccounts) {
 		if v.Accounts, err = u.s.ListAccounts(ctx, p, ws.ID); err != nil {
 			return err
@@ -322,6 +380,13 @@ func (u *webUI) updatePost(w http.ResponseWriter, r *http.Request, p *Principal)
 			up.AccountIDs = ids
 		}
 	}
+	if r.PostFormValue("variants_shown") != "" && variantsFitTheForm(post) {
+		// The per-network fields as shown: unchanged ones are no change
+		// (an approval stands), emptied ones give the network the post's
+		// own again.
+		vs, utm := formVariants(r), formUTM(r)
+		up.Variants, up.UTM = &vs, &utm
+	}
 	var saved Post
 	err = formErrs.Err()
 	if err == nil {
@@ -329,7 +394,8 @@ func (u *webUI) updatePost(w http.ResponseWriter, r *http.Request, p *Principal)
 	}
 	if err != nil {
 		f := newForm(r)
-		if err := f.fail(renameFields(err, formScheduleFields), composerInputs...); err != nil {
+		err, variantInputs := variantFormErrors(err)
+		if err := f.fail(renameFields(err, formScheduleFields), append(variantInputs, composerInputs...)...); err != nil {
 			return err
 		}
 		return u.editPage(w, r, p, post, f, refusedStatus(w, err))

@@ -755,3 +755,22 @@ func TestUIPostOutcomes(t *testing.T) {
 		t.Errorf("the account's trouble is not shown:\n%s", excerpt(page.Body))
 	}
 }
+
+// Only Mastodon handles take their server: other networks' handles are
+// whole, and their API's host is not part of the name.
+func TestAccountName(t *testing.T) {
+	for _, tc := range []struct {
+		a    Account
+		want string
+	}{
+		{Account{Network: "mastodon", Handle: "bistro", InstanceURL: "https://social.example"}, "@bistro@social.example"},
+		{Account{Network: "mastodon", Handle: "@bistro@other.example", InstanceURL: "https://social.example"}, "@bistro@other.example"},
+		{Account{Network: "bluesky", Handle: "bistro.bsky.social", InstanceURL: "https://bsky.social"}, "@bistro.bsky.social"},
+		{Account{Network: "x", Handle: "bistro", InstanceURL: "https://api.x.com"}, "@bistro"},
+		{Account{Network: "telegram", RemoteID: "-1001234", InstanceURL: "https://api.telegram.org"}, "@-1001234"},
+	} {
+		if got := accountName(tc.a); got != tc.want {
+			t.Errorf("accountName(%s %q at %s) = %q, want %q", tc.a.Network, tc.a.Handle, tc.a.InstanceURL, got, tc.want)
+		}
+	}
+}

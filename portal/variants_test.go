@@ -283,3 +283,21 @@ func TestSameVariants(t *testing.T) {
 		t.Error("different variants are the same")
 	}
 }
+
+// The review page counts what each account publishes: its network's
+// variant, in the network's own unit, not the post's own text.
+func TestUIReviewCountsEachNetworksVariant(t *testing.T) {
+	t.Parallel()
+	b, a, accts := variantSetup(t)
+	a.setPolicy(t, PolicyClient)
+	id := a.createPostWith(t, map[string]any{
+		"text": "Own text", "account_ids": []string{accts["mastodon"], accts["x"], accts["bluesky"]}, "scheduled_at": future(),
+		"variants": map[string]any{
+			// X weighs the emoji 2; Bluesky counts each as one grapheme.
+			"x":       map[string]any{"text": "Short for X 🥐"},
+			"bluesky": map[string]any{"text": "Bluesky 🥐🥐"},
+		}})["id"].(string)
+	c := a.browser(t, b)
+	page := c.must(http.StatusOK, c.get("/workspaces/"+a.workspace+"/posts/"+id+"/review")).Body
+	wantText(t, page, "Where it goes", "8 characters", "14 characters of 280", "10 characters of 300")
+}

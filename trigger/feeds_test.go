@@ -109,6 +109,9 @@ type feedServer struct {
 	// of each request that waits.
 	hold    chan struct{}
 	arrived chan struct{}
+	// waiting counts the held requests whose poller still waits for them
+	// (a poll abandoned because its feed changed gives up its request).
+	waiting int
 }
 
 func newFeedServer(t *testing.T, body string) *feedServer {
@@ -126,6 +129,12 @@ func (fs *feedServer) set(body string) {
 	fs.body, fs.version, fs.modified = body, fs.version+1, fs.modified.Add(time.Hour)
 }
 
+func (fs *feedServer) waitingNow() int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.waiting
+}
+
 func (fs *feedServer) counts() (requests, notModified int) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -140,10 +149,19 @@ func (fs *feedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hold, arrived := fs.hold, fs.arrived
 	fs.mu.Unlock()
 	if hold != nil {
+		fs.mu.Lock()
+		fs.waiting++
+		fs.mu.Unlock()
 		if arrived != nil {
 			arrived <- struct{}{}
 		}
-		<-hold
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+		fs.mu.Lock()
+		fs.waiting--
+		fs.mu.Unlock()
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -1095,8 +1113,12 @@ func TestFeedPollsPerHostAreCapped(t *testing.T) {
 	s.engine.feeds.dispatch(s.engine.ctx)
 	<-busy.arrived
 	eventually(t, "the other host's feed to be polled", func() bool { return getFeed(t, s, "elsewhere").GetLastPolledAt() != nil })
+	// A poll that raced a feed's creation was abandoned by the creation
+	// itself (its feed changed) and started again: count what is waited
+	// for, not what arrived.
+	eventually(t, "one poll waiting at the busy host", func() bool { return busy.waitingNow() == 1 })
 	s.engine.feeds.dispatch(s.engine.ctx)
-	if n, _ := busy.counts(); n != 1 {
+	if n := busy.waitingNow(); n != 1 {
 		t.Fatalf("%d polls in flight against one host, want 1", n)
 	}
 	release()
@@ -1109,7 +1131,7 @@ func TestFeedPollsPerHostAreCapped(t *testing.T) {
 		}
 		return true
 	})
-	if n, _ := busy.counts(); n != 3 {
-		t.Errorf("the busy host answered %d requests, want 3", n)
+	if n, _ := busy.counts(); n < 3 {
+		t.Errorf("the busy host answered %d requests, want one a feed at least", n)
 	}
 }
