@@ -137,7 +137,7 @@ func (s *Service) readCursor(scope, c string) (pagePlace, bool) {
 
 // where is the SQL condition that starts the page after its cursor, for a
 // list ordered by (atCol, idCol), newest first or oldest first; "" on the
-// first page. Read limit+1 rows and pass them to next.
+// first page. Read limit+1 rows and pass them to pageNext.
 func (pg page) where(atCol, idCol string, newestFirst bool) (string, []any) {
 	if pg.after == nil {
 		return "", nil
@@ -150,7 +150,7 @@ func (pg page) where(atCol, idCol string, newestFirst bool) (string, []any) {
 		[]any{pg.after.At, pg.after.At, pg.after.ID}
 }
 
-// next cuts items read with limit+1 to the page and returns the next
+// pageNext cuts items read with limit+1 to the page and returns the next
 // cursor, "" when this is the last page.
 func pageNext[T any](s *Service, pg page, items []T, place func(T) pagePlace) ([]T, string) {
 	if len(items) <= pg.limit {
