@@ -211,26 +211,3 @@ func writePage(w http.ResponseWriter, name string, items any, next string) error
 	return writeJSON(w, http.StatusOK, body)
 }
 
-// encodeCursor and decodeCursor are the audit log's first cursor: a place
-// in a newest-first (time, id) list, unsigned and bound to no list. The
-// library and media lists still use them; they are to move onto
-// checkPage, which signs the place with its list, and then these go.
-func encodeCursor(at int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + "|" + id))
-}
-
-func decodeCursor(c string) (int64, string, bool) {
-	if c == "" {
-		return 0, "", true
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", false
-	}
-	atText, id, ok := strings.Cut(string(raw), "|")
-	at, err := strconv.ParseInt(atText, 10, 64)
-	if !ok || err != nil || id == "" {
-		return 0, "", false
-	}
-	return at, id, true
-}
