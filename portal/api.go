@@ -34,6 +34,7 @@ func (s *Service) routes(mux *routeMux) {
 	mux.Handle("POST /api/v1/setup", s.public(json, s.apiSetup))
 	mux.Handle("POST /api/v1/login", s.public(json, s.apiLogin))
 	mux.Handle("POST /api/v1/logout", s.authed(json, s.apiLogout))
+	mux.Handle("POST /api/v1/me/password", s.authed(json, s.apiChangePassword))
 	mux.Handle("GET /api/v1/me", s.authed(json, s.apiMe))
 
 	mux.Handle("POST /api/v1/tokens", s.authed(json, s.apiCreateToken))

@@ -1,11 +1,6 @@
 package portal
 
-import (
-	"net/http"
-	"strconv"
-
-	"github.com/heraldhq/herald/errs"
-)
+import "net/http"
 
 type auditJSON struct {
 	ID         string `json:"id"`
@@ -22,16 +17,8 @@ type auditJSON struct {
 // GET /api/v1/workspaces/{id}/audit?limit=&cursor= -> {entries, next_cursor}
 // newest first; next_cursor is absent on the last page.
 func (s *Service) apiListAudit(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	q := r.URL.Query()
-	limit := 0
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil {
-			return errs.Fields{"limit": "must be a whole number"}.Err()
-		}
-		limit = n
-	}
-	entries, next, err := s.ListAudit(r.Context(), p, r.PathValue("id"), q.Get("cursor"), limit)
+	pr := pageParams(r)
+	entries, next, err := s.ListAudit(r.Context(), p, r.PathValue("id"), pr.Cursor, pr.Limit)
 	if err != nil {
 		return err
 	}
@@ -40,9 +27,5 @@ func (s *Service) apiListAudit(w http.ResponseWriter, r *http.Request, p *Princi
 		out = append(out, auditJSON{ID: e.ID, ActorID: e.ActorID, ActorName: e.ActorName, ViaToken: e.ViaToken, Action: e.Action,
 			ObjectType: e.ObjectType, ObjectID: e.ObjectID, Detail: e.Detail, At: ts(e.At)})
 	}
-	body := map[string]any{"entries": out}
-	if next != "" {
-		body["next_cursor"] = next
-	}
-	return writeJSON(w, http.StatusOK, body)
+	return writePage(w, "entries", out, next)
 }

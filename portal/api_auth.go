@@ -106,9 +106,10 @@ func (s *Service) apiCreateToken(w http.ResponseWriter, r *http.Request, p *Prin
 	return writeJSON(w, http.StatusCreated, tokenJSON{ID: t.ID, Name: t.Name, Scopes: t.Scopes, Token: secret, CreatedAt: ts(t.CreatedAt)})
 }
 
-// GET /api/v1/tokens -> {tokens: [{id, name, created_at, last_used_at}]}
+// GET /api/v1/tokens?limit=N&cursor=C -> {tokens: [{id, name, created_at,
+// last_used_at}], next_cursor}, oldest first.
 func (s *Service) apiListTokens(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	list, err := s.ListAPITokens(r.Context(), p)
+	list, next, err := s.PageAPITokens(r.Context(), p, pageParams(r))
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func (s *Service) apiListTokens(w http.ResponseWriter, r *http.Request, p *Princ
 	for _, t := range list {
 		out = append(out, tokenJSON{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: ts(t.CreatedAt), LastUsedAt: ts(t.LastUsedAt)})
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
+	return writePage(w, "tokens", out, next)
 }
 
 // DELETE /api/v1/tokens/{id} -> 204

@@ -110,9 +110,10 @@ func (s *Service) apiCreateAutomation(w http.ResponseWriter, r *http.Request, p 
 	return writeJSON(w, http.StatusCreated, automationView(a))
 }
 
-// GET /api/v1/workspaces/{id}/automations -> {automations}
+// GET /api/v1/workspaces/{id}/automations?limit=N&cursor=C -> {automations,
+// next_cursor}, oldest first.
 func (s *Service) apiListAutomations(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	list, err := s.ListAutomations(r.Context(), p, r.PathValue("id"))
+	list, next, err := s.PageAutomations(r.Context(), p, r.PathValue("id"), pageParams(r))
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func (s *Service) apiListAutomations(w http.ResponseWriter, r *http.Request, p *
 	for _, a := range list {
 		out = append(out, automationView(a))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"automations": out})
+	return writePage(w, "automations", out, next)
 }
 
 // GET /api/v1/automations/{id} -> automation with feed and items

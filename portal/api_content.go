@@ -106,9 +106,10 @@ func (s *Service) apiListNetworks(w http.ResponseWriter, r *http.Request, p *Pri
 	return writeJSON(w, http.StatusOK, map[string]any{"networks": out})
 }
 
-// GET /api/v1/workspaces/{id}/accounts -> {accounts: [...]}
+// GET /api/v1/workspaces/{id}/accounts?limit=N&cursor=C -> {accounts: [...],
+// next_cursor}, oldest connected first.
 func (s *Service) apiListAccounts(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	list, err := s.ListAccounts(r.Context(), p, r.PathValue("id"))
+	list, next, err := s.PageAccounts(r.Context(), p, r.PathValue("id"), pageParams(r))
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func (s *Service) apiListAccounts(w http.ResponseWriter, r *http.Request, p *Pri
 	for _, a := range list {
 		out = append(out, accountView(a))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"accounts": out})
+	return writePage(w, "accounts", out, next)
 }
 
 // GET /api/v1/accounts/{id} -> account
@@ -367,17 +368,10 @@ func (s *Service) apiCreatePost(w http.ResponseWriter, r *http.Request, p *Princ
 	return writeJSON(w, http.StatusCreated, postView(post))
 }
 
-// GET /api/v1/workspaces/{id}/posts?limit=N&status=S -> {posts: [...]}
+// GET /api/v1/workspaces/{id}/posts?status=S&limit=N&cursor=C -> {posts: [...],
+// next_cursor}, newest created first.
 func (s *Service) apiListPosts(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	limit := 0
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return errs.Fields{"limit": "must be a whole number from 1 to 500"}.Err()
-		}
-		limit = n
-	}
-	list, err := s.ListPostsByStatus(r.Context(), p, r.PathValue("id"), r.URL.Query().Get("status"), limit)
+	list, next, err := s.PagePosts(r.Context(), p, r.PathValue("id"), r.URL.Query().Get("status"), pageParams(r))
 	if err != nil {
 		return err
 	}
@@ -385,7 +379,7 @@ func (s *Service) apiListPosts(w http.ResponseWriter, r *http.Request, p *Princi
 	for _, post := range list {
 		out = append(out, postView(post))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"posts": out})
+	return writePage(w, "posts", out, next)
 }
 
 // GET /api/v1/posts/{id} -> post

@@ -103,9 +103,10 @@ func (s *Service) apiCreateQueue(w http.ResponseWriter, r *http.Request, p *Prin
 	return writeJSON(w, http.StatusCreated, queueView(q))
 }
 
-// GET /api/v1/workspaces/{id}/queues -> {queues}
+// GET /api/v1/workspaces/{id}/queues?limit=N&cursor=C -> {queues, next_cursor},
+// oldest first.
 func (s *Service) apiListQueues(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	list, err := s.ListQueues(r.Context(), p, r.PathValue("id"))
+	list, next, err := s.PageQueues(r.Context(), p, r.PathValue("id"), pageParams(r))
 	if err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func (s *Service) apiListQueues(w http.ResponseWriter, r *http.Request, p *Princ
 	for _, q := range list {
 		out = append(out, queueView(q))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"queues": out})
+	return writePage(w, "queues", out, next)
 }
 
 // GET /api/v1/queues/{id}?limit=N -> queue with posts and next_slots

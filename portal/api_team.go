@@ -22,9 +22,10 @@ func (s *Service) apiCreateWorkspace(w http.ResponseWriter, r *http.Request, p *
 	return writeJSON(w, http.StatusCreated, workspaceView(ws))
 }
 
-// GET /api/v1/workspaces -> {workspaces: [...]}
+// GET /api/v1/workspaces?limit=N&cursor=C -> {workspaces: [...], next_cursor},
+// oldest first.
 func (s *Service) apiListWorkspaces(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	list, err := s.ListWorkspaces(r.Context(), p)
+	list, next, err := s.PageWorkspaces(r.Context(), p, pageParams(r))
 	if err != nil {
 		return err
 	}
@@ -32,7 +33,7 @@ func (s *Service) apiListWorkspaces(w http.ResponseWriter, r *http.Request, p *P
 	for _, ws := range list {
 		out = append(out, workspaceView(ws))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"workspaces": out})
+	return writePage(w, "workspaces", out, next)
 }
 
 // GET /api/v1/workspaces/{id} -> workspace
@@ -44,9 +45,10 @@ func (s *Service) apiGetWorkspace(w http.ResponseWriter, r *http.Request, p *Pri
 	return writeJSON(w, http.StatusOK, workspaceView(ws))
 }
 
-// GET /api/v1/workspaces/{id}/members -> {members: [{user_id, email, name, role}]}
+// GET /api/v1/workspaces/{id}/members?limit=N&cursor=C -> {members: [{user_id,
+// email, name, role}], next_cursor}, by user id.
 func (s *Service) apiListMembers(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	list, err := s.ListMembers(r.Context(), p, r.PathValue("id"))
+	list, next, err := s.PageMembers(r.Context(), p, r.PathValue("id"), pageParams(r))
 	if err != nil {
 		return err
 	}
@@ -54,7 +56,7 @@ func (s *Service) apiListMembers(w http.ResponseWriter, r *http.Request, p *Prin
 	for _, m := range list {
 		out = append(out, memberJSON{UserID: m.UserID, Email: m.Email, Name: m.Name, Role: string(m.Role)})
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"members": out})
+	return writePage(w, "members", out, next)
 }
 
 type inviteRequest struct {

@@ -107,9 +107,10 @@ func (r webhookRequest) input() WebhookInput {
 	return in
 }
 
-// GET /api/v1/workspaces/{id}/webhooks -> {webhooks: [...]}
+// GET /api/v1/workspaces/{id}/webhooks?limit=N&cursor=C -> {webhooks: [...],
+// next_cursor}, oldest first.
 func (s *Service) apiListWebhooks(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	eps, err := s.ListWebhooks(r.Context(), p, r.PathValue("id"))
+	eps, next, err := s.PageWebhooks(r.Context(), p, r.PathValue("id"), pageParams(r))
 	if err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func (s *Service) apiListWebhooks(w http.ResponseWriter, r *http.Request, p *Pri
 	for _, e := range eps {
 		out = append(out, webhookOut(e, ""))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
+	return writePage(w, "webhooks", out, next)
 }
 
 // POST /api/v1/workspaces/{id}/webhooks {kind, url, description, topics} -> 201 webhook with its secret
@@ -186,28 +187,16 @@ func (s *Service) apiTestWebhook(w http.ResponseWriter, r *http.Request, p *Prin
 // GET /api/v1/workspaces/{id}/webhooks/{endpoint}/deliveries?dead=true&limit=N&cursor=C
 // -> {deliveries: [...], next_cursor}
 func (s *Service) apiListWebhookDeliveries(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	q := r.URL.Query()
-	var v errs.Fields
-	limit := 0
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 200 {
-			v.Add("limit", "must be a whole number from 1 to 200")
-		}
-		limit = n
-	}
 	dead := false
-	if d := q.Get("dead"); d != "" {
+	if d := r.URL.Query().Get("dead"); d != "" {
 		b, err := strconv.ParseBool(d)
 		if err != nil {
-			v.Add("dead", "must be true or false")
+			return errs.Fields{"dead": "must be true or false"}.Err()
 		}
 		dead = b
 	}
-	if err := v.Err(); err != nil {
-		return err
-	}
-	res, err := s.ListWebhookDeliveries(r.Context(), p, r.PathValue("id"), r.PathValue("endpoint"), dead, limit, q.Get("cursor"))
+	pr := pageParams(r)
+	res, err := s.ListWebhookDeliveries(r.Context(), p, r.PathValue("id"), r.PathValue("endpoint"), dead, pr.Limit, pr.Cursor)
 	if err != nil {
 		return err
 	}
@@ -215,7 +204,7 @@ func (s *Service) apiListWebhookDeliveries(w http.ResponseWriter, r *http.Reques
 	for _, d := range res.GetDeliveries() {
 		out = append(out, deliveryOut(d))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"deliveries": out, "next_cursor": res.GetNextCursor()})
+	return writePage(w, "deliveries", out, res.GetNextCursor())
 }
 
 // GET /api/v1/workspaces/{id}/webhooks/{endpoint}/deliveries/{delivery} -> delivery with attempts and payload

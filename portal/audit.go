@@ -2,14 +2,10 @@ package portal
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/heraldhq/herald/errs"
 	notificationv1 "github.com/heraldhq/herald/gen/herald/notification/v1"
 	"github.com/heraldhq/herald/id"
 	"github.com/heraldhq/herald/store"
@@ -31,9 +27,6 @@ type AuditEntry struct {
 	At                   time.Time
 }
 
-// maxAuditPage bounds a page of the log.
-const maxAuditPage = 200
-
 // audit records a change made by p. A failure to record is logged, not
 // returned: the change is made and the caller must hear so.
 func (s *Service) audit(ctx context.Context, p *Principal, workspaceID, action, objectType, objectID, detail string) {
@@ -50,42 +43,27 @@ func (s *Service) audit(ctx context.Context, p *Principal, workspaceID, action, 
 	}
 }
 
-// ListAudit returns a workspace's changes, newest first, limit at a time
-// (0: 50); cursor is the previous page's next cursor ("" for the first).
+// ListAudit returns a page of a workspace's changes, newest first, limit at
+// a time (1 to 200, 0: 50); cursor is the previous page's next cursor (""
+// for the first), and the next cursor is "" after the last page.
 func (s *Service) ListAudit(ctx context.Context, p *Principal, workspaceID, cursor string, limit int) ([]AuditEntry, string, error) {
 	if _, err := s.authorize(ctx, s.db, p, workspaceID, actAccounts); err != nil {
 		return nil, "", err
 	}
-	var v errs.Fields
-	switch {
-	case limit == 0:
-		limit = 50
-	case limit < 1 || limit > maxAuditPage:
-		v.Add("limit", "must be from 1 to %d", maxAuditPage)
-	}
-	beforeAt, beforeID, ok := decodeCursor(cursor)
-	if !ok {
-		v.Add("cursor", "is not a cursor this API gave")
-	}
-	if err := v.Err(); err != nil {
+	pg, err := s.openPage("audit:"+p.AgencyID+":"+workspaceID, PageRequest{Cursor: cursor, Limit: limit})
+	if err != nil {
 		return nil, "", err
 	}
+	cond, condArgs := pg.where("created_at", "id", true)
 	q := `SELECT id, workspace_id, actor_id, actor_name, via_token, action, object_type, object_id, detail, created_at
-		FROM portal_audit WHERE agency_id = ? AND workspace_id = ?`
-	args := []any{p.AgencyID, workspaceID}
-	if cursor != "" {
-		q += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
-		args = append(args, beforeAt, beforeAt, beforeID)
-	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	args = append(args, limit+1)
+		FROM portal_audit WHERE agency_id = ? AND workspace_id = ?` + cond + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args := append(append([]any{p.AgencyID, workspaceID}, condArgs...), pg.limit+1)
 	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, "", err
 	}
 	defer rows.Close()
 	out := []AuditEntry{}
-	var ats []int64
 	for rows.Next() {
 		var e AuditEntry
 		var at int64
@@ -94,39 +72,12 @@ func (s *Service) ListAudit(ctx context.Context, p *Principal, workspaceID, curs
 		}
 		e.At = store.FromMicros(at)
 		out = append(out, e)
-		ats = append(ats, at)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out, ats = out[:limit], ats[:limit]
-		next = encodeCursor(ats[limit-1], out[limit-1].ID)
-	}
+	out, next := pageNext(s, pg, out, func(e AuditEntry) pagePlace { return pagePlace{At: store.ToMicros(e.At), ID: e.ID} })
 	return out, next, nil
-}
-
-// A cursor is an opaque place in a list ordered by (time, id), newest
-// first: the last entry of the page before.
-func encodeCursor(at int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + "|" + id))
-}
-
-func decodeCursor(c string) (int64, string, bool) {
-	if c == "" {
-		return 0, "", true
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", false
-	}
-	atText, id, ok := strings.Cut(string(raw), "|")
-	at, err := strconv.ParseInt(atText, 10, 64)
-	if !ok || err != nil || id == "" {
-		return 0, "", false
-	}
-	return at, id, true
 }
 
 // workspaceOf finds the workspace an object of the agency belongs to,

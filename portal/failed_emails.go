@@ -19,12 +19,18 @@ type FailedEmail struct {
 	CreatedAt, LastTriedAt     time.Time
 }
 
-// ListFailedEmails lists the agency's failed emails. Owners only.
-func (s *Service) ListFailedEmails(ctx context.Context, p *Principal) ([]FailedEmail, error) {
+// ListFailedEmails lists the agency's newest failed emails, at most limit
+// (1 to 200, 0: 50). Owners only. Notification's request has no cursor, so
+// this list has one page (docs/decisions/0037).
+func (s *Service) ListFailedEmails(ctx context.Context, p *Principal, limit int) ([]FailedEmail, error) {
 	if !p.Owner {
 		return nil, errs.E(errs.Forbidden, "only the agency's owners see undelivered emails")
 	}
-	res, err := s.notification.ListFailedEmails(ctx, &notificationv1.ListFailedEmailsRequest{TenantId: p.AgencyID})
+	pg, err := s.openPage("failed-emails:"+p.AgencyID, PageRequest{Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.notification.ListFailedEmails(ctx, &notificationv1.ListFailedEmailsRequest{TenantId: p.AgencyID, Limit: int32(pg.limit)})
 	if err != nil {
 		return nil, err
 	}
@@ -55,9 +61,14 @@ type failedEmailJSON struct {
 	LastTriedAt string `json:"last_tried_at"`
 }
 
-// GET /api/v1/agency/failed-emails -> {emails}
+// GET /api/v1/agency/failed-emails?limit=N -> {emails}, newest first; not
+// paged (no cursor) until Notification's request takes one.
 func (s *Service) apiListFailedEmails(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	list, err := s.ListFailedEmails(r.Context(), p)
+	pr := pageParams(r)
+	if pr.Cursor != "" {
+		return errs.Fields{"cursor": "this list has a single page: leave the cursor out"}.Err()
+	}
+	list, err := s.ListFailedEmails(r.Context(), p, pr.Limit)
 	if err != nil {
 		return err
 	}
@@ -84,7 +95,7 @@ type failedEmailsView struct {
 
 // GET /settings/emails (owners only)
 func (u *webUI) failedEmailsPage(w http.ResponseWriter, r *http.Request, p *Principal) error {
-	list, err := u.s.ListFailedEmails(r.Context(), p)
+	list, err := u.s.ListFailedEmails(r.Context(), p, maxPageSize)
 	if err != nil {
 		return err
 	}

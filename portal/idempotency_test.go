@@ -3,6 +3,7 @@ package portal
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/heraldhq/herald/errs"
@@ -106,4 +107,50 @@ func TestRateLimitIsPerToken(t *testing.T) {
 	// The owner's own session, and their other token, still get through.
 	a.owner.must(http.StatusOK, a.owner.do("GET", "/api/v1/me", nil))
 	second.must(http.StatusOK, second.do("GET", "/api/v1/me", nil))
+}
+
+// The proof: 100 concurrent creates under one key make one post.
+// Each answer is the post (201, the first or its replay) or 409 while the
+// first is still being handled; every 201 names the same post.
+func TestIdempotencyKeyUnderConcurrentCreates(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	c := a.tokenClient(t, b)
+	path := "/api/v1/workspaces/" + a.workspace + "/posts"
+	body := map[string]any{"text": "Once, however many ask", "account_ids": []string{a.account}, "scheduled_at": future()}
+	key := header(idempotencyHeader, "burst-1")
+	const n = 100
+	status := make([]int, n)
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			res := c.do("POST", path, body, key)
+			status[i] = res.Status
+			if res.Status == http.StatusCreated {
+				ids[i], _ = res.json(t)["id"].(string)
+			}
+		})
+	}
+	wg.Wait()
+	created := map[string]bool{}
+	for i := range n {
+		switch status[i] {
+		case http.StatusCreated:
+			created[ids[i]] = true
+		case http.StatusConflict:
+		default:
+			t.Errorf("request %d answered %d", i, status[i])
+		}
+	}
+	if len(created) != 1 {
+		t.Errorf("the 201 answers name %d posts, want one: %v", len(created), created)
+	}
+	if got := b.count(t, "portal_posts"); got != 1 {
+		t.Fatalf("%d posts from %d concurrent creates under one key, want 1", got, n)
+	}
+	if got := b.trigger.count(); got != 1 {
+		t.Fatalf("%d schedules, want 1", got)
+	}
 }

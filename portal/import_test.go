@@ -216,3 +216,56 @@ func TestImportMediaURLsAreFetchedSafely(t *testing.T) {
 		t.Errorf("the loopback canary received %d requests", n)
 	}
 }
+
+// The proof: a file of 1,000 rows, 10 of them bad, spread through
+// it: the dry run names exactly those 10 lines, and nothing is made.
+func TestImportDryRunNamesExactlyTheBadRowsOfAThousand(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.firstAgency(t)
+	var file strings.Builder
+	file.WriteString("text,time,accounts\n")
+	bad := map[int]string{} // line -> what the problem must say
+	for i := range 1000 {
+		line := i + 2
+		text, when, acct := fmt.Sprintf("Post %d", i), importAt(1+i%20), "ada"
+		if i%100 == 7 {
+			switch (i / 100) % 3 {
+			case 0:
+				when, bad[line] = "next tuesday", "time"
+			case 1:
+				acct, bad[line] = "nobody", "accounts"
+			default:
+				text, bad[line] = " ", "text"
+			}
+		}
+		fmt.Fprintf(&file, "%q,%q,%s\n", text, when, acct)
+	}
+	if len(bad) != 10 {
+		t.Fatalf("the file has %d bad rows, want 10", len(bad))
+	}
+	res := a.owner.must(http.StatusOK, a.importCSV(t, "?dry_run=true", file.String())).json(t)
+	if rows := res["rows"].([]any); len(rows) != 1000 {
+		t.Fatalf("the dry run read %d rows, want 1000", len(rows))
+	}
+	named := map[int]string{}
+	for k := range res["problems"].(map[string]any) {
+		var line int
+		var field string
+		if _, err := fmt.Sscanf(k, "line %d: %s", &line, &field); err != nil {
+			t.Fatalf("problem key %q is not \"line N: column\"", k)
+		}
+		named[line] = field
+	}
+	if len(named) != len(bad) {
+		t.Errorf("the dry run names %d lines, want exactly the %d bad ones: %v", len(named), len(bad), named)
+	}
+	for line, field := range bad {
+		if named[line] != field {
+			t.Errorf("line %d: named %q, want %q", line, named[line], field)
+		}
+	}
+	if n := b.count(t, "portal_posts"); n != 0 {
+		t.Fatalf("a dry run made %d posts", n)
+	}
+}

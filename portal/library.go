@@ -79,7 +79,6 @@ const (
 	maxLibraryMedia = 10
 	maxTags         = 20
 	maxTagBytes     = 40
-	maxLibraryPage  = 200
 )
 
 // Label names the kind for people.
@@ -269,11 +268,8 @@ func (s *Service) ListLibrary(ctx context.Context, p *Principal, workspaceID str
 		return nil, "", err
 	}
 	var v errs.Fields
-	limit := pageLimit(&v, q.Limit)
-	beforeAt, beforeID, ok := decodeCursor(q.Cursor)
-	if !ok {
-		v.Add("cursor", "is not a cursor this API gave")
-	}
+	// The scope holds the filters: a cursor serves the list it came from.
+	pg := s.checkPage(&v, "library:"+p.AgencyID+":"+workspaceID+":"+string(q.Kind)+":"+q.Tag+":"+q.Query, PageRequest{Cursor: q.Cursor, Limit: q.Limit})
 	if q.Kind != "" && !q.Kind.valid() {
 		v.Add("kind", "must be snippet, hashtags or template")
 	}
@@ -294,12 +290,9 @@ func (s *Service) ListLibrary(ctx context.Context, p *Principal, workspaceID str
 		sql += ` AND (LOWER(name) LIKE ? ESCAPE '\' OR tags LIKE ? ESCAPE '\')`
 		args = append(args, likePattern(w), likePattern(w))
 	}
-	if q.Cursor != "" {
-		sql += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
-		args = append(args, beforeAt, beforeAt, beforeID)
-	}
-	sql += ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	args = append(args, limit+1)
+	cond, condArgs := pg.where("created_at", "id", true)
+	sql += cond + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(append(args, condArgs...), pg.limit+1)
 	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, "", err
@@ -316,24 +309,8 @@ func (s *Service) ListLibrary(ctx context.Context, p *Principal, workspaceID str
 	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		next = encodeCursor(store.ToMicros(last.CreatedAt), last.ID)
-	}
+	out, next := pageNext(s, pg, out, func(x LibraryItem) pagePlace { return pagePlace{At: store.ToMicros(x.CreatedAt), ID: x.ID} })
 	return out, next, nil
-}
-
-// pageLimit checks a page size: 0 is 50, at most maxLibraryPage.
-func pageLimit(v *errs.Fields, limit int) int {
-	switch {
-	case limit == 0:
-		return 50
-	case limit < 1 || limit > maxLibraryPage:
-		v.Add("limit", "must be from 1 to %d", maxLibraryPage)
-	}
-	return limit
 }
 
 func (s *Service) doUpdateLibraryItem(ctx context.Context, p *Principal, itemID string, up LibraryUpdate) (LibraryItem, error) {

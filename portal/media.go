@@ -275,11 +275,8 @@ func (s *Service) SearchMedia(ctx context.Context, p *Principal, workspaceID str
 		return nil, "", err
 	}
 	var v errs.Fields
-	limit := pageLimit(&v, q.Limit)
-	beforeAt, beforeID, ok := decodeCursor(q.Cursor)
-	if !ok {
-		v.Add("cursor", "is not a cursor this API gave")
-	}
+	// The scope holds the filters: a cursor serves the list it came from.
+	pg := s.checkPage(&v, "media:"+p.AgencyID+":"+workspaceID+":"+q.Tag+":"+q.Query, PageRequest{Cursor: q.Cursor, Limit: q.Limit})
 	if err := v.Err(); err != nil {
 		return nil, "", err
 	}
@@ -294,12 +291,9 @@ func (s *Service) SearchMedia(ctx context.Context, p *Principal, workspaceID str
 		pat := likePattern(w)
 		args = append(args, pat, pat, pat)
 	}
-	if q.Cursor != "" {
-		sql += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
-		args = append(args, beforeAt, beforeAt, beforeID)
-	}
-	sql += ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	args = append(args, limit+1)
+	cond, condArgs := pg.where("created_at", "id", true)
+	sql += cond + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(append(args, condArgs...), pg.limit+1)
 	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, "", err
@@ -316,12 +310,7 @@ func (s *Service) SearchMedia(ctx context.Context, p *Principal, workspaceID str
 	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		next = encodeCursor(store.ToMicros(last.CreatedAt), last.ID)
-	}
+	out, next := pageNext(s, pg, out, func(x Media) pagePlace { return pagePlace{At: store.ToMicros(x.CreatedAt), ID: x.ID} })
 	return out, next, nil
 }
 

@@ -824,25 +824,64 @@ func (s *Service) ListPostsByStatus(ctx context.Context, p *Principal, workspace
 	case limit < 0 || limit > 500:
 		return nil, errs.Fields{"limit": "must be between 1 and 500"}.Err()
 	}
+	if !validPostStatus(status) {
+		return nil, errs.Fields{"status": "must be one of " + strings.Join(postStatuses, ", ")}.Err()
+	}
+	return s.readPosts(ctx, p, workspaceID, status, nil, ` ORDER BY CASE WHEN status = ? THEN 0 ELSE 1 END, scheduled_at DESC, id DESC LIMIT ?`,
+		[]any{PostDraft, limit}, fmt.Sprintf("%s:%d", status, limit))
+}
+
+// PagePosts returns a page of a workspace's posts narrowed to one stored
+// status ("" for all), newest created first: unlike ListPosts's order by
+// schedule, creation never changes, so pages hold still while posts are
+// edited and added (docs/decisions/0037).
+func (s *Service) PagePosts(ctx context.Context, p *Principal, workspaceID, status string, req PageRequest) ([]Post, string, error) {
+	if _, err := s.authorize(ctx, s.db, p, workspaceID, actReadPosts); err != nil {
+		return nil, "", err
+	}
+	var v errs.Fields
+	if !validPostStatus(status) {
+		v.Add("status", "must be one of %s", strings.Join(postStatuses, ", "))
+	}
+	pg := s.checkPage(&v, "posts:"+p.AgencyID+":"+workspaceID+":"+status, req)
+	if err := v.Err(); err != nil {
+		return nil, "", err
+	}
+	cond, condArgs := pg.where("created_at", "id", true)
+	// Every page has its own entry; the workspace's generation drops them
+	// all at once, as for the lists above.
+	key := fmt.Sprintf("page:%s:%d", status, pg.limit)
+	if pg.after != nil {
+		key += fmt.Sprintf(":%d:%s", pg.after.At, pg.after.ID)
+	}
+	posts, err := s.readPosts(ctx, p, workspaceID, status, condArgs, cond+` ORDER BY created_at DESC, id DESC LIMIT ?`, []any{pg.limit + 1}, key)
+	if err != nil {
+		return nil, "", err
+	}
+	posts, next := pageNext(s, pg, posts, func(post Post) pagePlace { return pagePlace{At: store.ToMicros(post.CreatedAt), ID: post.ID} })
+	return posts, next, nil
+}
+
+func validPostStatus(status string) bool {
+	return status == "" || slices.Contains(postStatuses, status)
+}
+
+// readPosts reads a workspace's posts (of status, if not "") through the
+// cache: tail is the query's end (condition, order, limit) with its
+// arguments split around the status filter, and key names the list
+// within the workspace's generation.
+func (s *Service) readPosts(ctx context.Context, p *Principal, workspaceID, status string, condArgs []any, tail string, tailArgs []any, key string) ([]Post, error) {
 	q := `SELECT ` + postColumns + ` FROM portal_posts WHERE agency_id = ? AND workspace_id = ?`
 	args := []any{p.AgencyID, workspaceID}
 	if status != "" {
-		known := false
-		for _, st := range postStatuses {
-			known = known || st == status
-		}
-		if !known {
-			return nil, errs.Fields{"status": "must be one of " + strings.Join(postStatuses, ", ")}.Err()
-		}
 		q += ` AND status = ?`
 		args = append(args, status)
 	}
+	args = append(append(args, condArgs...), tailArgs...)
 	// Cached as stored: the status shown depends on the time of the read.
 	scope := postsScope(p.AgencyID, workspaceID)
-	key := fmt.Sprintf("%s:%s:%s:%d", scope, s.reads.c.Generation(ctx, scope), status, limit)
-	posts, err := s.reads.posts.Get(ctx, key, func(ctx context.Context) ([]Post, error) {
-		rows, err := s.db.Query(ctx, q+` ORDER BY CASE WHEN status = ? THEN 0 ELSE 1 END, scheduled_at DESC, id DESC LIMIT ?`,
-			append(args, PostDraft, limit)...)
+	posts, err := s.reads.posts.Get(ctx, scope+":"+s.reads.c.Generation(ctx, scope)+":"+key, func(ctx context.Context) ([]Post, error) {
+		rows, err := s.db.Query(ctx, q+tail, args...)
 		if err != nil {
 			return nil, err
 		}

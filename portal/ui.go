@@ -201,6 +201,8 @@ func (u *webUI) routes(mux *routeMux) {
 	mux.Handle("GET /workspaces/{id}/audit", u.signedIn(form, u.auditPage))
 	mux.Handle("GET /settings/emails", u.signedIn(form, u.failedEmailsPage))
 	mux.Handle("POST /settings/emails/{id}/resend", u.signedIn(form, u.resendEmail))
+	mux.Handle("GET /settings/password", u.signedIn(form, u.passwordPage))
+	mux.Handle("POST /settings/password", u.signedIn(form, u.changePassword))
 	mux.Handle("GET /settings/notifications", u.signedIn(form, u.notificationPrefs))
 	mux.Handle("POST /settings/notifications", u.signedIn(form, u.saveNotificationPrefs))
 	mux.Handle("GET /settings/branding", u.signedIn(form, u.brandingPage))

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/heraldhq/herald/errs"
 	notificationv1 "github.com/heraldhq/herald/gen/herald/notification/v1"
@@ -105,14 +106,29 @@ func (s *Service) doRotateWebhookSecret(ctx context.Context, p *Principal, works
 	return res.GetEndpoint(), res.GetSecret(), nil
 }
 
+// ListWebhookDeliveries returns a page of an endpoint's deliveries, newest
+// first. Notification pages them; its cursor travels inside a signed Portal
+// cursor bound to the endpoint and filter, so a cursor of another list or
+// agency, or an edited one, is refused here like any other list's.
 func (s *Service) ListWebhookDeliveries(ctx context.Context, p *Principal, workspaceID, endpointID string, deadOnly bool, limit int, cursor string) (*notificationv1.ListDeliveriesResponse, error) {
 	if _, err := s.webhookWorkspace(ctx, p, workspaceID); err != nil {
 		return nil, err
 	}
-	res, err := s.notification.ListDeliveries(ctx, &notificationv1.ListDeliveriesRequest{TenantId: p.AgencyID, WorkspaceId: workspaceID,
-		EndpointId: endpointID, DeadOnly: deadOnly, Limit: int32(limit), Cursor: cursor})
+	pg, err := s.openPage(fmt.Sprintf("deliveries:%s:%s:%s:%t", p.AgencyID, workspaceID, endpointID, deadOnly), PageRequest{Cursor: cursor, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	req := &notificationv1.ListDeliveriesRequest{TenantId: p.AgencyID, WorkspaceId: workspaceID,
+		EndpointId: endpointID, DeadOnly: deadOnly, Limit: int32(pg.limit)}
+	if pg.after != nil {
+		req.Cursor = pg.after.ID
+	}
+	res, err := s.notification.ListDeliveries(ctx, req)
 	if err != nil {
 		return nil, remoteError(ctx, err, webhooksUnavailable)
+	}
+	if c := res.GetNextCursor(); c != "" {
+		res.NextCursor = s.makeCursor(pg.scope, pagePlace{ID: c})
 	}
 	return res, nil
 }
