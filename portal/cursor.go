@@ -210,4 +210,3 @@ func writePage(w http.ResponseWriter, name string, items any, next string) error
 	}
 	return writeJSON(w, http.StatusOK, body)
 }
-
