@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"gocloud.dev/blob/memblob"
 	"google.golang.org/protobuf/proto"
 
 	busmem "github.com/heraldhq/herald/bus/mem"
@@ -24,7 +22,6 @@ import (
 	"github.com/heraldhq/herald/internal/servertest"
 	"github.com/heraldhq/herald/provider"
 	"github.com/heraldhq/herald/store"
-	"github.com/heraldhq/herald/store/storetest"
 )
 
 // What the cache buys Portal's list reads, on the embedded SQLite store: a
@@ -40,34 +37,9 @@ import (
 func BenchmarkCachedReads(b *testing.B) {
 	const benchPosts, benchAccounts = 2000, 3
 	ctx := context.Background()
-	db, err := store.Open(ctx, storetest.URLFor(b, store.SQLite))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	bucket := memblob.OpenBucket(nil)
-	b.Cleanup(func() { bucket.Close() })
-	newService := func(c *readthrough.Cache) *Service {
-		cfg := testConfig()
-		cfg.Cache = c
-		svc, err := New(cfg, Deps{DB: db, Bus: newFakeBus(), Blob: bucket, Log: slog.New(slog.DiscardHandler), Trigger: newFakeTrigger(),
-			Publisher: &fakePublisher{}, Notification: &fakeNotification{}, NotificationStream: &streamRecorder{},
-			Providers: map[string]provider.Provider{"mastodon": newFakeProvider()}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { svc.Close() })
-		return svc
-	}
-	plain := newService(nil)
-	if err := plain.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	agency, user, err := plain.CreateAgency(ctx, AgencyInput{AgencyName: "Bench", Name: "Ada", Email: "ada@bench.test", Password: ownerPassword})
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := &Principal{AgencyID: agency, UserID: user, Owner: true}
+	bp := newBenchPortal(b)
+	db, agency, user, p := bp.db, bp.agency, bp.user, bp.p
+	plain := bp.service(nil)
 	ws, err := plain.doCreateWorkspace(ctx, p, WorkspaceInput{Name: "Brand", Timezone: "Europe/Paris"})
 	if err != nil {
 		b.Fatal(err)
@@ -100,7 +72,7 @@ func BenchmarkCachedReads(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	inMemory := newService(readthrough.New(mem.New(64<<20, 0)))
+	inMemory := bp.service(readthrough.New(mem.New(64<<20, 0)))
 	bus := busmem.New()
 	b.Cleanup(func() { _ = bus.Close() })
 	remote, err := cache.Open(ctx, "redis://"+servertest.Addr(b, "HERALD_TEST_REDIS_ADDR", "127.0.0.1:6379")+"/0")
@@ -112,7 +84,7 @@ func BenchmarkCachedReads(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = tc.Close() })
-	twoTier := newService(readthrough.New(tc))
+	twoTier := bp.service(readthrough.New(tc))
 
 	list := func(svc *Service, n int, invalidate bool) func(b *testing.B) {
 		return func(b *testing.B) {

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,8 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heraldhq/herald/errs"
+	"github.com/heraldhq/herald/store"
 )
 
 // Paging of the API's lists (docs/decisions/0037). Every list that can
@@ -209,4 +212,35 @@ func writePage(w http.ResponseWriter, name string, items any, next string) error
 		body["next_cursor"] = next
 	}
 	return writeJSON(w, http.StatusOK, body)
+}
+
+// newestPage reads one page of a list kept newest first by (created_at,
+// id): sql and args select its rows, without order or limit; scan reads a
+// row and place gives an item's place, which makes the next cursor.
+func newestPage[T any](ctx context.Context, s *Service, pg page, sql string, args []any,
+	scan func(interface{ Scan(...any) error }) (T, error), place func(T) pagePlace) ([]T, string, error) {
+	cond, condArgs := pg.where("created_at", "id", true)
+	rows, err := s.db.Query(ctx, sql+cond+` ORDER BY created_at DESC, id DESC LIMIT ?`, append(append(args, condArgs...), pg.limit+1)...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		it, err := scan(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	out, next := pageNext(s, pg, out, place)
+	return out, next, nil
+}
+
+// createdPlace is the place of an item by its creation time and id.
+func createdPlace(at time.Time, id string) pagePlace {
+	return pagePlace{At: store.ToMicros(at), ID: id}
 }

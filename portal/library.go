@@ -290,27 +290,7 @@ func (s *Service) ListLibrary(ctx context.Context, p *Principal, workspaceID str
 		sql += ` AND (LOWER(name) LIKE ? ESCAPE '\' OR tags LIKE ? ESCAPE '\')`
 		args = append(args, likePattern(w), likePattern(w))
 	}
-	cond, condArgs := pg.where("created_at", "id", true)
-	sql += cond + ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	args = append(append(args, condArgs...), pg.limit+1)
-	rows, err := s.db.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	out := []LibraryItem{}
-	for rows.Next() {
-		it, err := scanLibrary(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, it)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	out, next := pageNext(s, pg, out, func(x LibraryItem) pagePlace { return pagePlace{At: store.ToMicros(x.CreatedAt), ID: x.ID} })
-	return out, next, nil
+	return newestPage(ctx, s, pg, sql, args, scanLibrary, func(x LibraryItem) pagePlace { return createdPlace(x.CreatedAt, x.ID) })
 }
 
 func (s *Service) doUpdateLibraryItem(ctx context.Context, p *Principal, itemID string, up LibraryUpdate) (LibraryItem, error) {

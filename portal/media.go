@@ -291,27 +291,7 @@ func (s *Service) SearchMedia(ctx context.Context, p *Principal, workspaceID str
 		pat := likePattern(w)
 		args = append(args, pat, pat, pat)
 	}
-	cond, condArgs := pg.where("created_at", "id", true)
-	sql += cond + ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	args = append(append(args, condArgs...), pg.limit+1)
-	rows, err := s.db.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	out := []Media{}
-	for rows.Next() {
-		m, err := scanMedia(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	out, next := pageNext(s, pg, out, func(x Media) pagePlace { return pagePlace{At: store.ToMicros(x.CreatedAt), ID: x.ID} })
-	return out, next, nil
+	return newestPage(ctx, s, pg, sql, args, scanMedia, func(x Media) pagePlace { return createdPlace(x.CreatedAt, x.ID) })
 }
 
 // MediaUpdate changes a media file's description and tags; nil fields are

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"gocloud.dev/blob"
 	"gocloud.dev/blob/memblob"
 
 	"github.com/heraldhq/herald/cache/mem"
@@ -31,35 +32,9 @@ import (
 func BenchmarkPortalPages(b *testing.B) {
 	const posts, workspaces = 10_000, 200
 	ctx := context.Background()
-	db, err := store.Open(ctx, storetest.URLFor(b, store.SQLite))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	bucket := memblob.OpenBucket(nil)
-	b.Cleanup(func() { bucket.Close() })
-	newService := func(c *readthrough.Cache) *Service {
-		cfg := testConfig()
-		cfg.Cache = c
-		cfg.APIRate, cfg.APIBurst = 1e6, 1e6
-		svc, err := New(cfg, Deps{DB: db, Bus: newFakeBus(), Blob: bucket, Log: slog.New(slog.DiscardHandler), Trigger: newFakeTrigger(),
-			Publisher: &fakePublisher{}, Notification: &fakeNotification{}, NotificationStream: &streamRecorder{},
-			Providers: map[string]provider.Provider{"mastodon": newFakeProvider()}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { svc.Close() })
-		return svc
-	}
-	plain := newService(nil)
-	if err := plain.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	agency, user, err := plain.CreateAgency(ctx, AgencyInput{AgencyName: "Bench", Name: "Ada", Email: "ada@bench.test", Password: ownerPassword})
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := &Principal{AgencyID: agency, UserID: user, Owner: true}
+	bp := newBenchPortal(b)
+	db, agency, user, p := bp.db, bp.agency, bp.user, bp.p
+	plain := bp.service(nil)
 	var big Workspace
 	for i := range workspaces {
 		ws, err := plain.doCreateWorkspace(ctx, p, WorkspaceInput{Name: fmt.Sprintf("Brand %03d", i), Timezone: "Europe/Paris"})
@@ -103,7 +78,7 @@ func BenchmarkPortalPages(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	cached := newService(readthrough.New(mem.New(256<<20, 0)))
+	cached := bp.service(readthrough.New(mem.New(256<<20, 0)))
 	pages := []struct{ name, path string }{
 		{"calendar_month_page", "/workspaces/" + big.ID + "/calendar?view=month"},
 		{"post_list_api", "/api/v1/workspaces/" + big.ID + "/posts"},
@@ -138,4 +113,51 @@ func BenchmarkPortalPages(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchPortal is a Portal of the benchmarks: a migrated SQLite store in
+// the benchmark's directory, an agency with its owner, and Services on it.
+type benchPortal struct {
+	b            *testing.B
+	db           *store.DB
+	bucket       *blob.Bucket
+	agency, user string
+	p            *Principal
+}
+
+func newBenchPortal(b *testing.B) *benchPortal {
+	ctx := context.Background()
+	db, err := store.Open(ctx, storetest.URLFor(b, store.SQLite))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	bucket := memblob.OpenBucket(nil)
+	b.Cleanup(func() { bucket.Close() })
+	bp := &benchPortal{b: b, db: db, bucket: bucket}
+	svc := bp.service(nil)
+	if err := svc.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if bp.agency, bp.user, err = svc.CreateAgency(ctx, AgencyInput{AgencyName: "Bench", Name: "Ada", Email: "ada@bench.test", Password: ownerPassword}); err != nil {
+		b.Fatal(err)
+	}
+	bp.p = &Principal{AgencyID: bp.agency, UserID: bp.user, Owner: true}
+	return bp
+}
+
+// service is a Portal on the store, reading through c (nil: no cache),
+// with the per-caller API limit lifted.
+func (bp *benchPortal) service(c *readthrough.Cache) *Service {
+	cfg := testConfig()
+	cfg.Cache = c
+	cfg.APIRate, cfg.APIBurst = 1e6, 1e6
+	svc, err := New(cfg, Deps{DB: bp.db, Bus: newFakeBus(), Blob: bp.bucket, Log: slog.New(slog.DiscardHandler), Trigger: newFakeTrigger(),
+		Publisher: &fakePublisher{}, Notification: &fakeNotification{}, NotificationStream: &streamRecorder{},
+		Providers: map[string]provider.Provider{"mastodon": newFakeProvider()}})
+	if err != nil {
+		bp.b.Fatal(err)
+	}
+	bp.b.Cleanup(func() { svc.Close() })
+	return svc
 }
