@@ -28,13 +28,37 @@ type mediaContent struct {
 	body        []byte
 }
 
+// withoutFallingDue leaves out of a post list the posts due during the
+// move ("soon" and "later" posts): their status changes as they go out,
+// which the test checks on its own. Lists show the newest first, so they
+// are on the first page.
+func withoutFallingDue(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	posts, ok := m["posts"].([]any)
+	if !ok {
+		return v
+	}
+	kept := []any{}
+	for _, p := range posts {
+		text, _ := p.(map[string]any)["text"].(string)
+		if !strings.HasPrefix(text, "soon post ") && !strings.HasPrefix(text, "later post ") {
+			kept = append(kept, p)
+		}
+	}
+	m["posts"] = kept
+	return m
+}
+
 func take(tb testing.TB, c *client, paths, media []string) snapshot {
 	tb.Helper()
 	s := snapshot{json: map[string]any{}, media: map[string]mediaContent{}}
 	for _, p := range paths {
 		var v any
 		c.must(tb, "GET", p, nil, &v)
-		s.json[p] = v
+		s.json[p] = withoutFallingDue(v)
 	}
 	for _, m := range media {
 		status, body, h, err := c.call("GET", "/api/v1/media/"+m+"/content", nil)
