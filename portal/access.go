@@ -108,18 +108,21 @@ const (
 	// actApprovalPolicy is setting a workspace's approval policy and its
 	// review links.
 	actApprovalPolicy
+	// actViewLibrary is reading the content and media libraries: the team,
+	// not client approvers.
+	actViewLibrary
 )
 
 // roleActions is the whole of what each role may do; the access matrix
 // test (access_matrix_test.go) checks every route against it.
 var roleActions = map[Role]map[action]bool{
 	RoleOwner: {actReadPosts: true, actWritePosts: true, actAccounts: true, actViewAccounts: true, actMedia: true, actViewMedia: true,
-		actViewTeam: true, actTeam: true, actApproveInternal: true, actApprovalPolicy: true},
+		actViewTeam: true, actTeam: true, actApproveInternal: true, actApprovalPolicy: true, actViewLibrary: true},
 	RoleManager: {actReadPosts: true, actWritePosts: true, actAccounts: true, actViewAccounts: true, actMedia: true, actViewMedia: true,
-		actViewTeam: true, actApproveInternal: true, actApprovalPolicy: true},
+		actViewTeam: true, actApproveInternal: true, actApprovalPolicy: true, actViewLibrary: true},
 	RoleEditor: {actReadPosts: true, actWritePosts: true, actViewAccounts: true, actMedia: true, actViewMedia: true,
-		actViewTeam: true},
-	RoleReadOnly:       {actReadPosts: true, actViewAccounts: true, actViewMedia: true, actViewTeam: true},
+		actViewTeam: true, actViewLibrary: true},
+	RoleReadOnly:       {actReadPosts: true, actViewAccounts: true, actViewMedia: true, actViewTeam: true, actViewLibrary: true},
 	RoleClientApprover: {actReadPosts: true, actViewMedia: true},
 }
 

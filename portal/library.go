@@ -97,14 +97,13 @@ func (k LibraryKind) Label() string {
 func (k LibraryKind) valid() bool { return slices.Contains(LibraryKinds, k) }
 
 // authorizeLibrary checks p may see (write false) or change (write true)
-// a workspace's library. Seeing it is for those who see the workspace's
-// accounts: everyone but a client approver, who sees only the posts sent
-// for review.
+// a workspace's library. Seeing it is for the team: everyone but a client
+// approver, who sees only the posts sent for review.
 func (s *Service) authorizeLibrary(ctx context.Context, p *Principal, workspaceID string, write bool) (Workspace, error) {
 	if write {
 		return s.authorize(ctx, s.db, p, workspaceID, actWritePosts)
 	}
-	return s.authorize(ctx, s.db, p, workspaceID, actViewAccounts)
+	return s.authorize(ctx, s.db, p, workspaceID, actViewLibrary)
 }
 
 // checkTags normalizes tags (trimmed, lower-cased, each once) and reports
